@@ -1,0 +1,14 @@
+import { createModelActivities, type ModelDeps } from './model';
+import { createRunActivities } from './runs';
+import { createToolActivities } from './toolCalls';
+
+/** All of Bosun's activities, bound to the worker's connections. Each does one piece of I/O. */
+export function createActivities(deps: ModelDeps) {
+  return {
+    ...createRunActivities(deps),
+    ...createModelActivities(deps),
+    ...createToolActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

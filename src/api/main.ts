@@ -1,0 +1,39 @@
+/** API process: wires configuration, PostgreSQL and the Temporal client into the Express app. */
+import { Client, Connection } from '@temporalio/client';
+import { loadBundles } from '../bundles/loadBundles';
+import { loadConfig } from '../config';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { runMain } from '../runMain';
+import { createApp } from './app';
+import { seedApiKeys } from './auth';
+
+runMain('api', async () => {
+  const config = loadConfig(process.env);
+  const db = createPool(config.databaseUrl, 20);
+  await migrate(db);
+  await seedApiKeys(db, config.api.keys);
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+
+  const app = createApp({
+    db,
+    temporal,
+    taskQueue: config.temporal.taskQueue,
+    bundles: loadBundles(config.agentsDir),
+    approvalTimeoutMs: config.approvalTimeoutMs,
+  });
+  const server = app.listen(config.api.port, () => console.log(`api listening on http://127.0.0.1:${config.api.port}`));
+
+  const shutdown = () => {
+    // Stop accepting, let in-flight requests finish, then close connections.
+    server.close(async () => {
+      await connection.close();
+      await db.end();
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+});

@@ -1,0 +1,112 @@
+/** The API's reads and writes of runs and approvals in PostgreSQL. */
+import type { Db, DbClient } from '../db/pool';
+import { appendMessage } from '../db/transcript';
+import type { RunStatus } from '../shared/domain';
+
+export interface NewRun {
+  runId: string;
+  tenantId: string;
+  agent: string;
+  bundleId: string;
+  input: string;
+  metadata: Record<string, unknown>;
+  idempotencyKey: string | undefined;
+  createdBy: string;
+}
+
+export interface RunSummary {
+  runId: string;
+  tenantId: string;
+  agent: string;
+  bundleId: string;
+  status: RunStatus;
+  input: string;
+  createdAt: string;
+}
+
+const summaryColumns = `run_id AS "runId", tenant_id AS "tenantId", agent, bundle_id AS "bundleId", status, input,
+  created_at AS "createdAt"`;
+
+/**
+ * Inserts the run and its opening user message unless the tenant already used this idempotency
+ * key; false when it had.
+ */
+export async function insertRun(db: DbClient, run: NewRun): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, metadata, idempotency_key, created_by)
+     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING`,
+    [run.runId, run.tenantId, run.agent, run.bundleId, run.input, JSON.stringify(run.metadata), run.idempotencyKey ?? null, run.createdBy],
+  );
+  if (rowCount === 0) return false;
+  await appendMessage(db, run.runId, { step: 0, ordinal: 0, role: 'user', content: run.input });
+  return true;
+}
+
+export async function findRunByIdempotencyKey(db: Db | DbClient, tenantId: string, key: string): Promise<RunSummary | undefined> {
+  const { rows } = await db.query(`SELECT ${summaryColumns} FROM runs WHERE tenant_id = $1 AND idempotency_key = $2`, [tenantId, key]);
+  return rows[0];
+}
+
+export async function findRun(db: Db, tenantId: string, runId: string): Promise<RunSummary | undefined> {
+  const { rows } = await db.query(`SELECT ${summaryColumns} FROM runs WHERE tenant_id = $1 AND run_id = $2`, [tenantId, runId]);
+  return rows[0];
+}
+
+/** Everything `GET /v1/runs/:runId` shows, or undefined for an unknown run or another tenant's. */
+export async function loadRunView(db: Db, tenantId: string, runId: string) {
+  const { rows } = await db.query(
+    `SELECT ${summaryColumns}, metadata, output, error, input_tokens, output_tokens, cost_usd,
+            updated_at AS "updatedAt", finished_at AS "finishedAt"
+     FROM runs WHERE tenant_id = $1 AND run_id = $2`,
+    [tenantId, runId],
+  );
+  const run = rows[0];
+  if (!run) return undefined;
+  const [steps, approvals] = await Promise.all([
+    db.query(
+      `SELECT step, ordinal, kind, name, status, bundle_id AS "bundleId", detail, input_tokens AS "inputTokens",
+              output_tokens AS "outputTokens", cost_usd AS "costUsd", latency_ms AS "latencyMs", created_at AS "createdAt"
+       FROM run_steps WHERE run_id = $1 ORDER BY step, ordinal`,
+      [runId],
+    ),
+    db.query(
+      `SELECT approval_id AS "approvalId", tool, arguments, status, requested_at AS "requestedAt",
+              expires_at AS "expiresAt", decided_by AS "decidedBy", decided_at AS "decidedAt", comment
+       FROM approvals WHERE run_id = $1 ORDER BY requested_at, tool_call_id`,
+      [runId],
+    ),
+  ]);
+  const { input_tokens, output_tokens, cost_usd, ...rest } = run;
+  return {
+    ...rest,
+    steps: steps.rows,
+    pendingApprovals: approvals.rows
+      .filter((a) => a.status === 'pending')
+      .map(({ approvalId, tool, arguments: args, requestedAt, expiresAt }) => ({ approvalId, tool, arguments: args, requestedAt, expiresAt })),
+    approvals: approvals.rows,
+    usage: { inputTokens: input_tokens, outputTokens: output_tokens, costUsd: cost_usd },
+  };
+}
+
+export type ApprovalLock =
+  | { found: false }
+  | { found: true; status: string; expired: boolean };
+
+/** Locks the approval row for the rest of the transaction, so concurrent deciders queue behind it. */
+export async function lockApproval(db: DbClient, tenantId: string, runId: string, approvalId: string): Promise<ApprovalLock> {
+  const { rows } = await db.query(
+    `SELECT status, expires_at <= now() AS expired FROM approvals
+     WHERE approval_id = $1 AND run_id = $2 AND tenant_id = $3 FOR UPDATE`,
+    [approvalId, runId, tenantId],
+  );
+  return rows[0] ? { found: true, status: rows[0].status, expired: rows[0].expired } : { found: false };
+}
+
+export async function recordDecision(
+  db: DbClient, approvalId: string, status: 'approved' | 'rejected', decidedBy: string, comment: string | undefined,
+): Promise<void> {
+  await db.query(
+    `UPDATE approvals SET status = $2, decided_by = $3, decided_at = now(), comment = $4 WHERE approval_id = $1`,
+    [approvalId, status, decidedBy, comment ?? null],
+  );
+}

@@ -1,0 +1,88 @@
+/** The run's transcript in PostgreSQL: what the model sees, written once per (step, ordinal). */
+import type OpenAI from 'openai';
+import type { DbClient, Db } from './pool';
+import type { ToolCall } from '../shared/domain';
+
+type Queryable = Db | DbClient;
+
+export interface TranscriptMessage {
+  step: number;
+  ordinal: number;
+  role: 'user' | 'assistant' | 'tool';
+  content: string | null;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+}
+
+/** Inserts a message unless one already sits at its (step, ordinal); true when this call wrote it. */
+export async function appendMessage(db: Queryable, runId: string, m: TranscriptMessage): Promise<boolean> {
+  const result = await db.query(
+    `INSERT INTO run_messages (run_id, step, ordinal, role, content, tool_calls, tool_call_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+    [runId, m.step, m.ordinal, m.role, m.content, m.toolCalls ? JSON.stringify(m.toolCalls) : null, m.toolCallId ?? null],
+  );
+  return result.rowCount === 1;
+}
+
+export async function loadTranscript(db: Queryable, runId: string): Promise<TranscriptMessage[]> {
+  const { rows } = await db.query(
+    `SELECT step, ordinal, role, content, tool_calls, tool_call_id FROM run_messages
+     WHERE run_id = $1 ORDER BY step, ordinal`,
+    [runId],
+  );
+  return rows.map((r) => ({
+    step: r.step,
+    ordinal: r.ordinal,
+    role: r.role,
+    content: r.content,
+    toolCalls: r.tool_calls ?? undefined,
+    toolCallId: r.tool_call_id ?? undefined,
+  }));
+}
+
+export function toChatMessage(m: TranscriptMessage): OpenAI.ChatCompletionMessageParam {
+  switch (m.role) {
+    case 'user':
+      return { role: 'user', content: m.content ?? '' };
+    case 'tool':
+      return { role: 'tool', tool_call_id: m.toolCallId ?? '', content: m.content ?? '' };
+    case 'assistant':
+      return {
+        role: 'assistant',
+        content: m.content,
+        ...(m.toolCalls?.length
+          ? {
+              tool_calls: m.toolCalls.map((c) => ({
+                id: c.id,
+                type: 'function' as const,
+                function: { name: c.name, arguments: c.arguments },
+              })),
+            }
+          : {}),
+      };
+  }
+}
+
+export interface StepRow {
+  step: number;
+  ordinal: number;
+  kind: 'model' | 'tool';
+  name: string;
+  status: string;
+  bundleId: string;
+  detail: Record<string, unknown>;
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+  latencyMs: number;
+}
+
+export async function recordStep(db: Queryable, runId: string, s: StepRow): Promise<void> {
+  await db.query(
+    `INSERT INTO run_steps (run_id, step, ordinal, kind, name, status, bundle_id, detail,
+                            input_tokens, output_tokens, cost_usd, latency_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+    [runId, s.step, s.ordinal, s.kind, s.name, s.status, s.bundleId, JSON.stringify(s.detail),
+     s.inputTokens ?? 0, s.outputTokens ?? 0, s.costUsd ?? 0, s.latencyMs],
+  );
+}

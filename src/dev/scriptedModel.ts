@@ -1,0 +1,176 @@
+/**
+ * An OpenAI-compatible chat completions server that answers from a script, so the demo and the
+ * tests run offline and deterministically over real HTTP. Rules map conversation state to tool
+ * calls or text; faults script 429s, 500s and hangs.
+ */
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Matcher {
+  /** Role of the conversation's last message. */
+  role?: 'user' | 'tool';
+  /** For a tool message: the tool whose result it is. */
+  tool?: string;
+  /** Case-insensitive regex on the last message's text; its groups fill `$1`…`$9` in the reply. */
+  matches?: string;
+}
+
+export interface ScriptRule {
+  when: Matcher;
+  /** Text for a final answer, or tool calls whose `arguments` are JSON text templates. */
+  reply: { content?: string; toolCalls?: { name: string; arguments: string }[] };
+  latencyMs?: number;
+}
+
+export interface ScriptedFault {
+  when?: Matcher;
+  /** HTTP status to answer with, e.g. 429 or 500. */
+  status?: number;
+  retryAfterSeconds?: number;
+  /** Hold the request this long before answering normally: longer than the client's timeout is a timeout. */
+  hangMs?: number;
+  /** How many matching requests get this fault; unlimited when absent. */
+  times?: number;
+}
+
+export interface ModelScript {
+  rules: ScriptRule[];
+  faults?: ScriptedFault[];
+  latencyMs?: number;
+}
+
+interface ChatMessage {
+  role: string;
+  content?: string | null;
+  tool_calls?: { id: string; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+}
+
+interface ChatRequest {
+  model?: string;
+  messages?: ChatMessage[];
+  tools?: unknown[];
+}
+
+export interface RecordedRequest {
+  model: string;
+  messages: ChatMessage[];
+  answeredWith: number;
+}
+
+export interface ScriptedModelServer {
+  url: string;
+  /** Every request received, in order, with the status it got. */
+  requests: RecordedRequest[];
+  setScript(script: ModelScript): void;
+  close(): Promise<void>;
+}
+
+export async function startScriptedModel(script: ModelScript, port = 0): Promise<ScriptedModelServer> {
+  let current = script;
+  const faultUses = new Map<ScriptedFault, number>();
+  const requests: RecordedRequest[] = [];
+
+  const server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (chunk) => (raw += chunk));
+    req.on('end', async () => {
+      const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+      };
+      if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+        return send(404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' } });
+      }
+      let body: ChatRequest;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return send(400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
+      }
+      const messages = body.messages ?? [];
+      const record: RecordedRequest = { model: body.model ?? '', messages, answeredWith: 200 };
+      requests.push(record);
+
+      const fault = (current.faults ?? []).find((f) => matches(f.when ?? {}, messages) && (faultUses.get(f) ?? 0) < (f.times ?? Infinity));
+      if (fault) {
+        faultUses.set(fault, (faultUses.get(fault) ?? 0) + 1);
+        if (fault.hangMs) await sleep(fault.hangMs);
+        if (fault.status) {
+          record.answeredWith = fault.status;
+          const headers: Record<string, string> = fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {};
+          return send(fault.status, { error: { message: `scripted ${fault.status}`, type: 'scripted_fault' } }, headers);
+        }
+      }
+
+      const rule = current.rules.find((r) => matches(r.when, messages));
+      await sleep(rule?.latencyMs ?? current.latencyMs ?? 0);
+      send(200, completion(body, rule));
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${bound}/v1`,
+    requests,
+    setScript: (next) => {
+      current = next;
+      faultUses.clear();
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function matches(when: Matcher, messages: ChatMessage[]): boolean {
+  const last = messages.at(-1);
+  if (!last) return false;
+  if (when.role && last.role !== when.role) return false;
+  if (when.tool && toolNameOf(last, messages) !== when.tool) return false;
+  return !when.matches || new RegExp(when.matches, 'is').test(last.content ?? '');
+}
+
+function toolNameOf(message: ChatMessage, messages: ChatMessage[]): string | undefined {
+  if (message.role !== 'tool') return undefined;
+  for (const m of messages) {
+    const call = m.tool_calls?.find((c) => c.id === message.tool_call_id);
+    if (call) return call.function.name;
+  }
+  return undefined;
+}
+
+function completion(request: ChatRequest, rule: ScriptRule | undefined) {
+  const messages = request.messages ?? [];
+  const captures = rule?.when.matches ? (new RegExp(rule.when.matches, 'is').exec(messages.at(-1)?.content ?? '') ?? []) : [];
+  const fill = (template: string) => template.replace(/\$(\d)/g, (_, n: string) => captures[Number(n)] ?? '');
+  const toolCalls = (rule?.reply.toolCalls ?? []).map((c) => ({
+    id: `call_${randomBytes(9).toString('base64url')}`,
+    type: 'function' as const,
+    function: { name: c.name, arguments: fill(c.arguments) },
+  }));
+  const content = toolCalls.length ? null : fill(rule?.reply.content ?? 'I can help with orders and refunds.');
+  // Roughly four characters a token, like real tokenizers on English text.
+  const promptTokens = Math.ceil((JSON.stringify(messages).length + JSON.stringify(request.tools ?? []).length) / 4);
+  const completionTokens = Math.ceil(((content ?? '').length + JSON.stringify(toolCalls).length) / 4) + 1;
+  return {
+    id: `chatcmpl-${randomBytes(9).toString('base64url')}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: request.model ?? 'scripted',
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content, refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+        finish_reason: toolCalls.length ? 'tool_calls' : 'stop',
+        logprobs: null,
+      },
+    ],
+    usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,127 @@
+/**
+ * `npm start`: the whole local stack on embedded defaults — Temporal dev server with its Web UI,
+ * PostgreSQL, the scripted model, and the worker and API as separate processes.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { loadConfig } from '../config';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { runMain } from '../runMain';
+import { answers, ensureDatabase } from './database';
+import { seedDemoOrders } from './demoData';
+import { supportDemoScript } from './demoScript';
+import { spawnService, type Service } from './services';
+import { startScriptedModel } from './scriptedModel';
+import { findOrBuildTemporalCli, startTemporalDevServer } from './temporalServer';
+
+/** Settings only the local stack reads; the services' own settings are in src/config.ts. */
+const stackEnvSchema = z.object({
+  TEMPORAL_CLI: z.string().optional(),
+  BOSUN_MODEL_PORT: z.coerce.number().int().min(1).max(65535).default(8300),
+  BOSUN_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+});
+
+const dataDir = path.resolve('.data');
+const log = (line: string) => console.log(`[stack] ${line}`);
+
+runMain('stack', async () => {
+  const env = stackEnvSchema.parse(process.env);
+  const given = loadConfig(process.env);
+  // What the user set explicitly is used as is; everything else is provided here.
+  const isSet = (name: string) => Boolean(process.env[name]);
+  mkdirSync(dataDir, { recursive: true });
+  const cleanups: (() => Promise<void>)[] = [];
+
+  let temporalAddress = given.temporal.address;
+  let uiUrl = 'your Temporal UI';
+  if (!isSet('TEMPORAL_ADDRESS')) {
+    const cliPath = findOrBuildTemporalCli(env.TEMPORAL_CLI, log);
+    if (!cliPath) log('no Temporal CLI and no Go: downloading the dev server through the Temporal SDK');
+    const server = await startTemporalDevServer({
+      cliPath, dbFilename: path.join(dataDir, 'temporal.db'), port: 7233, uiPort: env.BOSUN_UI_PORT,
+    });
+    cleanups.push(server.stop);
+    temporalAddress = server.address;
+    uiUrl = `http://127.0.0.1:${env.BOSUN_UI_PORT}`;
+  }
+
+  const databaseUrl = given.databaseUrl;
+  if (!isSet('DATABASE_URL') && !(await answers(databaseUrl))) {
+    throw new Error('no PostgreSQL answers on 127.0.0.1:5432; start one or set DATABASE_URL');
+  }
+  await ensureDatabase(databaseUrl);
+
+  const apiKeys = isSet('BOSUN_API_KEYS') ? process.env.BOSUN_API_KEYS : `${devApiKey()}:demo`;
+  const serviceEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: temporalAddress,
+    DATABASE_URL: databaseUrl,
+    BOSUN_API_KEYS: apiKeys,
+  };
+  if (!isSet('OPENAI_API_KEY')) {
+    const model = await startScriptedModel(supportDemoScript, env.BOSUN_MODEL_PORT);
+    cleanups.push(model.close);
+    serviceEnv.OPENAI_BASE_URL = model.url;
+    log(`scripted model on ${model.url} (set OPENAI_API_KEY to use a real provider)`);
+  }
+
+  const config = loadConfig(serviceEnv);
+  const db = createPool(config.databaseUrl, 2);
+  await migrate(db);
+  for (const tenant of new Set(config.api.keys.map((k) => k.tenantId))) await seedDemoOrders(db, tenant);
+  await db.end();
+
+  const services: Service[] = [
+    spawnService('worker', 'src/worker/main.ts', serviceEnv),
+    spawnService('api', 'src/api/main.ts', serviceEnv),
+  ];
+  await Promise.all(services.map((s) => s.ready));
+  printWelcome(`http://127.0.0.1:${config.api.port}`, uiUrl, config.api.keys[0]!.key);
+
+  const shutdown = async () => {
+    log('shutting down');
+    await Promise.all(services.map((s) => s.stop()));
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  for (const s of services) {
+    void s.exited.then((code) => {
+      log(`${s.name} exited with code ${code}; stopping the stack`);
+      void shutdown();
+    });
+  }
+});
+
+/** One dev key per checkout, kept in .data so restarts keep working with the same curl lines. */
+function devApiKey(): string {
+  const file = path.join(dataDir, 'dev-api-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = `bsn_dev_${randomBytes(18).toString('base64url')}`;
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+function printWelcome(apiUrl: string, uiUrl: string, apiKey: string): void {
+  console.log(`
+Bosun is up.
+  API          ${apiUrl}
+  Temporal UI  ${uiUrl}   (filter: RunStatus="awaiting_approval")
+  API key      ${apiKey}
+
+Try the demo support agent:
+
+  export BOSUN=${apiUrl} KEY=${apiKey}
+  RUN=$(curl -s -X POST $BOSUN/v1/runs -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
+        -d '{"agent":"support","input":"Refund order 1001"}' | sed -E 's/.*"runId":"([^"]+)".*/\\1/')
+  sleep 2; curl -s $BOSUN/v1/runs/$RUN -H "Authorization: Bearer $KEY"
+  APPROVAL=$(curl -s $BOSUN/v1/runs/$RUN -H "Authorization: Bearer $KEY" | sed -E 's/.*"pendingApprovals":\\[\\{"approvalId":"([^"]+)".*/\\1/')
+  curl -s -X POST $BOSUN/v1/runs/$RUN/approvals/$APPROVAL -H "Authorization: Bearer $KEY" \\
+       -H 'Content-Type: application/json' -d '{"decision":"approve","comment":"looks right"}'
+  sleep 2; curl -s $BOSUN/v1/runs/$RUN -H "Authorization: Bearer $KEY"
+`);
+}

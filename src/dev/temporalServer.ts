@@ -1,0 +1,70 @@
+/** Finds (or builds) the Temporal CLI and runs its dev server, for `npm start` and the tests. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bosunSearchAttributes } from '../shared/searchAttributes';
+
+/** The newest CLI tag without a `replace` directive, which `go install` would refuse. */
+export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+export const cliCacheDir = path.join(os.homedir(), '.cache', 'bosun', 'bin');
+
+/**
+ * `TEMPORAL_CLI`, then `temporal` on PATH, then the cache; failing those, builds it into the cache
+ * with Go. Undefined when there is no Go either: the caller falls back to the SDK's download.
+ */
+export function findOrBuildTemporalCli(explicitPath: string | undefined, log: (line: string) => void): string | undefined {
+  if (explicitPath) {
+    if (!existsSync(explicitPath)) throw new Error(`TEMPORAL_CLI points at ${explicitPath}, which does not exist`);
+    return explicitPath;
+  }
+  const onPath = spawnSync('sh', ['-c', 'command -v temporal'], { encoding: 'utf8' }).stdout.trim();
+  if (onPath) return onPath;
+  const cached = path.join(cliCacheDir, 'temporal');
+  if (existsSync(cached)) return cached;
+  if (spawnSync('go', ['version']).status !== 0) return undefined;
+
+  log(`building the Temporal CLI (${TEMPORAL_CLI_MODULE}) into ${cliCacheDir}; this takes a few minutes once`);
+  mkdirSync(cliCacheDir, { recursive: true });
+  execFileSync('go', ['install', TEMPORAL_CLI_MODULE], {
+    env: { ...process.env, GOBIN: cliCacheDir },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return cached;
+}
+
+export interface DevServerOptions {
+  cliPath: string | undefined;
+  /** SQLite file for a server that keeps its data across restarts; in memory when absent. */
+  dbFilename?: string;
+  port?: number;
+  /** Web UI port; no UI when absent. */
+  uiPort?: number;
+  /** Extra `temporal server start-dev` arguments, e.g. dynamic config values. */
+  extraArgs?: string[];
+}
+
+export interface DevServer {
+  address: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `temporal server start-dev` with Bosun's search attributes registered, and waits until it answers. */
+export async function startTemporalDevServer(options: DevServerOptions): Promise<DevServer> {
+  if (options.dbFilename) mkdirSync(path.dirname(options.dbFilename), { recursive: true });
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: options.cliPath ? { type: 'existing-path', path: options.cliPath } : { type: 'cached-download' },
+      ip: '127.0.0.1',
+      port: options.port,
+      ui: options.uiPort !== undefined,
+      uiPort: options.uiPort,
+      dbFilename: options.dbFilename,
+      searchAttributes: bosunSearchAttributes,
+      log: { format: 'pretty', level: 'warn' },
+      extraArgs: options.extraArgs,
+    },
+  });
+  return { address: env.address, stop: () => env.teardown() };
+}

@@ -1,0 +1,126 @@
+/**
+ * Domain types and request schemas shared by the API, the workflow and the activities.
+ * Pure: no I/O, safe to import from workflow code.
+ */
+import { z } from 'zod';
+
+export const runStatuses = ['queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled'] as const;
+export const runStatusSchema = z.enum(runStatuses);
+export type RunStatus = z.infer<typeof runStatusSchema>;
+export const terminalStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
+
+const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
+
+/** Body of `POST /v1/runs`. */
+export const createRunRequestSchema = z
+  .object({
+    agent: z.string().min(1).max(100).describe('Name of the agent to run, e.g. "support".'),
+    input: z.string().min(1).max(32_000).describe("The user's request."),
+    metadata: z
+      .record(z.string().max(100), metadataValue)
+      .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')
+      .optional()
+      .describe('Free-form labels kept with the run.'),
+  })
+  .strict();
+export type CreateRunRequest = z.infer<typeof createRunRequestSchema>;
+
+/** Body of `POST /v1/runs/:runId/approvals/:approvalId`. */
+export const approvalDecisionRequestSchema = z
+  .object({
+    decision: z.enum(['approve', 'reject']),
+    comment: z.string().max(2000).optional(),
+  })
+  .strict();
+export type ApprovalDecisionRequest = z.infer<typeof approvalDecisionRequestSchema>;
+
+export const idempotencyKeySchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+export type ToolKind = 'read' | 'write' | 'destructive';
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export const zeroUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 });
+
+export function addUsage(total: Usage, more: Usage): Usage {
+  return {
+    inputTokens: total.inputTokens + more.inputTokens,
+    outputTokens: total.outputTokens + more.outputTokens,
+    // Rounded to micro-dollars so repeated float sums stay stable.
+    costUsd: Math.round((total.costUsd + more.costUsd) * 1e6) / 1e6,
+  };
+}
+
+/** A tool call exactly as the model asked for it; `arguments` is the model's raw JSON text. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+export type ModelReply =
+  | { kind: 'final'; text: string; usage: Usage }
+  | { kind: 'tool_calls'; toolCalls: ToolCall[]; usage: Usage };
+
+/** What the workflow needs to know about each tool the run's bundle grants. */
+export interface ToolPolicy {
+  name: string;
+  kind: ToolKind;
+  requiresApproval: boolean;
+}
+
+export interface RunPolicy {
+  maxSteps: number;
+  approvalTimeoutMs: number;
+  tools: ToolPolicy[];
+}
+
+/**
+ * Workflow input. Deliberately small: the user's input and the transcript live in PostgreSQL
+ * (claim check), so history stays far from Temporal's payload limits however long the run.
+ */
+export interface AgentRunInput {
+  runId: string;
+  tenantId: string;
+  agent: string;
+  bundleId: string;
+  policy: RunPolicy;
+  /** Set when the run continues as new: where the previous execution left off. */
+  resume?: { step: number; usage: Usage };
+}
+
+export type ApprovalDecision = 'approved' | 'rejected';
+
+export interface ApprovalDecidedSignal {
+  approvalId: string;
+  decision: ApprovalDecision;
+  decidedBy: string;
+}
+
+export interface PendingApproval {
+  approvalId: string;
+  toolCallId: string;
+  tool: string;
+  arguments: unknown;
+  requestedAt: string;
+  expiresAt: string;
+}
+
+export interface RunProgress {
+  status: RunStatus;
+  step: number;
+  usage: Usage;
+  pendingApprovals: PendingApproval[];
+}
+
+export interface RunOutcome {
+  status: RunStatus;
+  output?: string;
+  error?: string;
+  steps: number;
+  usage: Usage;
+}

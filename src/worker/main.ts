@@ -1,0 +1,38 @@
+/** Worker process: wires configuration, PostgreSQL, the model client and Temporal together. */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import OpenAI from 'openai';
+import { createActivities } from '../activities';
+import { loadBundles } from '../bundles/loadBundles';
+import { loadConfig } from '../config';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { ensureSearchAttributes } from '../temporal/searchAttributes';
+import { runMain } from '../runMain';
+
+runMain('worker', async () => {
+  const config = loadConfig(process.env);
+  const db = createPool(config.databaseUrl);
+  await migrate(db);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  await ensureSearchAttributes(connection, config.temporal.namespace);
+
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowsPath: require.resolve('../workflows'),
+    activities: createActivities({
+      db,
+      bundles: loadBundles(config.agentsDir),
+      // Temporal owns retries and timeouts; the client must not retry behind its back.
+      openai: new OpenAI({ apiKey: config.model.apiKey, baseURL: config.model.baseUrl, maxRetries: 0, timeout: 110_000 }),
+      prices: config.model.prices,
+    }),
+    shutdownGraceTime: '10 seconds',
+  });
+  console.log(`worker polling task queue "${config.temporal.taskQueue}" on ${config.temporal.address}`);
+  // Resolves once SIGTERM or SIGINT has drained in-flight tasks (the SDK installs those handlers).
+  await worker.run();
+  await connection.close();
+  await db.end();
+});

@@ -1,0 +1,187 @@
+/**
+ * One agent run, as a durable Temporal workflow: ask the model, run the tools it asks for (after a
+ * human approves the risky ones), repeat until it answers or the step cap is reached.
+ * Deterministic: all I/O happens in activities, the transcript lives in PostgreSQL.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  ContinueAsNew,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  addUsage,
+  zeroUsage,
+  type AgentRunInput,
+  type ApprovalDecidedSignal,
+  type ApprovalDecision,
+  type PendingApproval,
+  type RunOutcome,
+  type RunProgress,
+  type RunStatus,
+  type ToolCall,
+  type Usage,
+} from '../shared/domain';
+import { RunStatusKey } from '../shared/searchAttributes';
+import { isToolName, parseToolArguments } from '../shared/tools';
+
+export const approvalDecidedSignal = defineSignal<[ApprovalDecidedSignal]>('approvalDecided');
+export const progressQuery = defineQuery<RunProgress>('progress');
+
+const bookkeeping = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  // PostgreSQL being away for a while must delay the run, never fail it.
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+const model = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 20,
+    nonRetryableErrorTypes: ['ModelRequestRejected', 'UnknownBundle'],
+  },
+});
+
+const tools = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+
+/** A model's tool call, checked against the bundle before anything runs. */
+type CheckedCall =
+  | { call: ToolCall; ordinal: number; valid: true; args: unknown; needsApproval: boolean }
+  | { call: ToolCall; ordinal: number; valid: false; problems: string[] };
+
+export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
+  const { runId, policy } = input;
+  let status: RunStatus = 'running';
+  let step = input.resume?.step ?? 0;
+  let usage: Usage = input.resume?.usage ?? zeroUsage();
+  let pendingApprovals: PendingApproval[] = [];
+  const decisions = new Map<string, ApprovalDecision>();
+
+  setHandler(approvalDecidedSignal, ({ approvalId, decision }) => {
+    if (!decisions.has(approvalId)) decisions.set(approvalId, decision);
+  });
+  setHandler(progressQuery, () => ({ status, step, usage, pendingApprovals }));
+
+  /** Keeps the query and the Temporal UI's RunStatus filter current; PostgreSQL is told by activities. */
+  function setStatus(next: RunStatus): void {
+    status = next;
+    upsertSearchAttributes([{ key: RunStatusKey, value: next }]);
+  }
+
+  async function finish(outcome: Omit<RunOutcome, 'steps' | 'usage'>): Promise<RunOutcome> {
+    setStatus(outcome.status);
+    await bookkeeping.finishRun({ runId, ...outcome });
+    return { ...outcome, steps: step, usage };
+  }
+
+  /** Asks a human about every gated call of this step at once, and waits for all the answers. */
+  async function requestApprovals(calls: CheckedCall[]): Promise<void> {
+    const requestedAt = Date.now();
+    pendingApprovals = calls.flatMap((c) =>
+      c.valid && c.needsApproval
+        ? [{
+            approvalId: uuid4(),
+            toolCallId: c.call.id,
+            tool: c.call.name,
+            arguments: c.args,
+            requestedAt: new Date(requestedAt).toISOString(),
+            expiresAt: new Date(requestedAt + policy.approvalTimeoutMs).toISOString(),
+          }]
+        : [],
+    );
+    if (pendingApprovals.length === 0) return;
+    await bookkeeping.requestApprovals({ runId, tenantId: input.tenantId, bundleId: input.bundleId, step, approvals: pendingApprovals });
+    setStatus('awaiting_approval');
+
+    const allDecided = () => pendingApprovals.every((a) => decisions.has(a.approvalId));
+    if (!(await condition(allDecided, policy.approvalTimeoutMs))) {
+      // Expiry counts as rejection, unless a decision reached the database just in time.
+      for (const a of pendingApprovals.filter((p) => !decisions.has(p.approvalId))) {
+        decisions.set(a.approvalId, await bookkeeping.expireApproval({ approvalId: a.approvalId }));
+      }
+    }
+    setStatus('running');
+    await bookkeeping.setRunStatus({ runId, status });
+  }
+
+  async function runToolCalls(calls: ToolCall[]): Promise<void> {
+    const checked = calls.map((call, index) => checkCall(call, index + 1));
+    await requestApprovals(checked);
+    const approvalByCall = new Map(pendingApprovals.map((a) => [a.toolCallId, a.approvalId]));
+    for (const c of checked) {
+      const ref = { runId, tenantId: input.tenantId, bundleId: input.bundleId, step, ordinal: c.ordinal, toolCallId: c.call.id, tool: c.call.name };
+      if (!c.valid) {
+        await tools.recordToolError({ ...ref, status: 'invalid_arguments', message: `invalid tool call: ${c.problems.join('; ')}` });
+        continue;
+      }
+      const approvalId = approvalByCall.get(c.call.id);
+      if (approvalId && decisions.get(approvalId) !== 'approved') {
+        await tools.recordToolError({ ...ref, status: 'rejected', message: 'a human reviewer rejected this action; it was not carried out', detail: { approvalId } });
+        continue;
+      }
+      await tools.executeTool({ ...ref, tool: c.call.name as never, args: c.args });
+    }
+    pendingApprovals = [];
+  }
+
+  function checkCall(call: ToolCall, ordinal: number): CheckedCall {
+    const granted = policy.tools.find((t) => t.name === call.name);
+    if (!granted || !isToolName(call.name)) {
+      return { call, ordinal, valid: false, problems: [`tool "${call.name}" is not available to this agent`] };
+    }
+    const parsed = parseToolArguments(call.name, call.arguments);
+    return parsed.ok
+      ? { call, ordinal, valid: true, args: parsed.args, needsApproval: granted.requiresApproval }
+      : { call, ordinal, valid: false, problems: parsed.problems };
+  }
+
+  try {
+    if (!input.resume) await bookkeeping.startRun({ runId });
+    while (step < policy.maxSteps) {
+      if (workflowInfo().continueAsNewSuggested) {
+        // Keeps the history small however long the run: the transcript is in PostgreSQL already.
+        await continueAsNew<typeof agentRun>({ ...input, resume: { step, usage } });
+      }
+      step += 1;
+      const reply = await model.callModel({ runId, bundleId: input.bundleId, step });
+      usage = addUsage(usage, reply.usage);
+      if (reply.kind === 'final') return await finish({ status: 'completed', output: reply.text });
+      await runToolCalls(reply.toolCalls);
+    }
+    const outcome = await finish({ status: 'failed', error: `step limit of ${policy.maxSteps} reached without a final answer` });
+    throw ApplicationFailure.nonRetryable(outcome.error!, 'StepLimitReached');
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => finish({ status: 'cancelled' }));
+      throw err;
+    }
+    if (err instanceof ApplicationFailure && err.type === 'StepLimitReached') throw err;
+    const message = failureMessage(err);
+    await finish({ status: 'failed', error: message });
+    throw ApplicationFailure.nonRetryable(message, 'RunFailed');
+  }
+}
+
+function failureMessage(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  const root = cause instanceof Error ? cause : err;
+  return root instanceof Error ? root.message : String(root);
+}

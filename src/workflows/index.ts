@@ -1,0 +1,1 @@
+export { agentRun, approvalDecidedSignal, progressQuery } from './agentRun';
