@@ -19,6 +19,8 @@ export const configSchema = z.object({
     .string()
     .default('24h')
     .refine((value) => parseDuration(value) !== undefined, 'must be a duration such as 24h, 15m or 30s'),
+  /** Verbosity of the Temporal SDK's own log lines in the worker. */
+  BOSUN_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: z.string().url().optional(),
   /** USD per million tokens, by model id: `{"gpt-4o-mini":{"input":0.15,"output":0.6}}`. */
@@ -50,6 +52,7 @@ export interface Config {
   api: { port: number; keys: ApiKeySeed[] };
   agentsDir: string;
   approvalTimeoutMs: number;
+  logLevel: Env['BOSUN_LOG_LEVEL'];
   model: { apiKey: string; baseUrl: string | undefined; prices: ModelPrices };
 }
 
@@ -71,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     api: { port: e.BOSUN_API_PORT, keys: parseApiKeys(e.BOSUN_API_KEYS) },
     agentsDir: e.BOSUN_AGENTS_DIR,
     approvalTimeoutMs: parseDuration(e.BOSUN_APPROVAL_TIMEOUT)!,
+    logLevel: e.BOSUN_LOG_LEVEL,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
     model: { apiKey: e.OPENAI_API_KEY ?? 'not-needed', baseUrl: e.OPENAI_BASE_URL, prices: parsePrices(e.BOSUN_MODEL_PRICES) },
   };

@@ -67,7 +67,7 @@ export interface ScriptedModelServer {
   close(): Promise<void>;
 }
 
-export async function startScriptedModel(script: ModelScript, port = 0): Promise<ScriptedModelServer> {
+export async function startScriptedModel(script: ModelScript, port = 0, host = '127.0.0.1'): Promise<ScriptedModelServer> {
   let current = script;
   const faultUses = new Map<ScriptedFault, number>();
   const requests: RecordedRequest[] = [];
@@ -109,10 +109,10 @@ export async function startScriptedModel(script: ModelScript, port = 0): Promise
     });
   });
 
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const { port: bound } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${bound}/v1`,
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${bound}/v1`,
     requests,
     setScript: (next) => {
       current = next;

@@ -1,5 +1,5 @@
 /** Worker process: wires configuration, PostgreSQL, the model client and Temporal together. */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createActivities } from '../activities';
 import { loadBundles } from '../bundles/loadBundles';
@@ -11,6 +11,7 @@ import { runMain } from '../runMain';
 
 runMain('worker', async () => {
   const config = loadConfig(process.env);
+  Runtime.install({ logger: new DefaultLogger(config.logLevel) });
   const db = createPool(config.databaseUrl);
   await migrate(db);
   const connection = await NativeConnection.connect({ address: config.temporal.address });

@@ -1,0 +1,140 @@
+/**
+ * A real Bosun for one test file: its own tenant and API key, its own task queue and worker
+ * process, the API served over HTTP, and a scripted model the test controls.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { inject } from 'vitest';
+import { createApp } from '../../src/api/app';
+import { seedApiKeys } from '../../src/api/auth';
+import { loadBundles } from '../../src/bundles/loadBundles';
+import { loadConfig } from '../../src/config';
+import { createPool, type Db } from '../../src/db/pool';
+import { seedDemoOrders } from '../../src/dev/demoData';
+import { supportDemoScript } from '../../src/dev/demoScript';
+import { startScriptedModel, type ModelScript, type ScriptedModelServer } from '../../src/dev/scriptedModel';
+import { spawnService, type Service } from '../../src/dev/services';
+
+export interface TestStackOptions {
+  script?: ModelScript;
+  approvalTimeout?: string;
+  agentsDir?: string;
+}
+
+export interface ApiResponse {
+  status: number;
+  body: any;
+}
+
+export const testAgentsDir = path.resolve(__dirname, '../fixtures/agents');
+
+const unique = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
+
+export async function startTestStack(options: TestStackOptions = {}) {
+  const databaseUrl = inject('databaseUrl');
+  const temporalAddress = inject('temporalAddress');
+  const tenantId = unique('tenant');
+  const apiKey = unique('key');
+  const model = await startScriptedModel(options.script ?? supportDemoScript);
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_TASK_QUEUE: unique('queue'),
+    OPENAI_BASE_URL: model.url,
+    BOSUN_APPROVAL_TIMEOUT: options.approvalTimeout ?? '24h',
+    BOSUN_AGENTS_DIR: options.agentsDir ?? 'agents',
+    BOSUN_API_KEYS: `${apiKey}:${tenantId}`,
+    BOSUN_LOG_LEVEL: 'WARN',
+  };
+  const config = loadConfig(env);
+  const db = createPool(databaseUrl, 5);
+  await seedApiKeys(db, config.api.keys);
+  await seedDemoOrders(db, tenantId);
+
+  const connection = await Connection.connect({ address: temporalAddress });
+  const temporal = new Client({ connection });
+  const app = createApp({
+    db,
+    temporal,
+    taskQueue: config.temporal.taskQueue,
+    bundles: loadBundles(config.agentsDir),
+    approvalTimeoutMs: config.approvalTimeoutMs,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  let worker: Service | undefined;
+  const startWorker = async () => {
+    worker = spawnService('worker', 'src/worker/main.ts', env, true);
+    await worker.ready;
+    return worker;
+  };
+  await startWorker();
+
+  /** Calls the API over HTTP as this stack's tenant unless other headers are given. */
+  async function api(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+    const res = await fetch(`${baseUrl}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  async function startRun(input = 'Refund order 1001', headers: Record<string, string> = {}): Promise<string> {
+    const res = await api('POST', '/v1/runs', { agent: 'support', input }, headers);
+    if (res.status !== 202) throw new Error(`start failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.runId;
+  }
+
+  /** Polls `GET /v1/runs/:runId` until `done` holds for the run view. */
+  async function waitForRun(runId: string, done: (run: any) => boolean, timeoutMs = 60_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { body } = await api('GET', `/v1/runs/${runId}`);
+      if (done(body)) return body;
+      if (Date.now() > deadline) throw new Error(`run ${runId} did not get there in time; last seen: ${JSON.stringify(body)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  const waitForStatus = (runId: string, status: string, timeoutMs?: number) =>
+    waitForRun(runId, (run) => run.status === status, timeoutMs);
+
+  async function decide(runId: string, approvalId: string, decision: 'approve' | 'reject', comment?: string) {
+    return api('POST', `/v1/runs/${runId}/approvals/${approvalId}`, { decision, comment });
+  }
+
+  async function close() {
+    await worker?.stop();
+    await new Promise((resolve) => server.close(resolve));
+    await model.close();
+    await connection.close();
+    await db.end();
+  }
+
+  return {
+    tenantId, apiKey, baseUrl, db, temporal, model, env,
+    api, startRun, waitForRun, waitForStatus, decide, startWorker, close,
+    get worker() {
+      return worker!;
+    },
+  };
+}
+
+export type TestStack = Awaited<ReturnType<typeof startTestStack>>;
+
+export async function countRefunds(db: Db, runId: string): Promise<number> {
+  const { rows } = await db.query('SELECT count(*)::int AS n FROM refunds WHERE run_id = $1', [runId]);
+  return rows[0].n;
+}
+
+export type { ScriptedModelServer };
