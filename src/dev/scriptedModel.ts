@@ -14,6 +14,8 @@ export interface Matcher {
   tool?: string;
   /** Case-insensitive regex on the last message's text; its groups fill `$1`…`$9` in the reply. */
   matches?: string;
+  /** The conversation has at least this many messages, system prompt included. */
+  minMessages?: number;
 }
 
 export interface ScriptRule {
@@ -130,6 +132,7 @@ function matches(when: Matcher, messages: ChatMessage[]): boolean {
   const last = messages.at(-1);
   if (!last) return false;
   if (when.role && last.role !== when.role) return false;
+  if (when.minMessages && messages.length < when.minMessages) return false;
   if (when.tool && toolNameOf(last, messages) !== when.tool) return false;
   return !when.matches || new RegExp(when.matches, 'is').test(last.content ?? '');
 }

@@ -89,8 +89,8 @@ export async function startTestStack(options: TestStackOptions = {}) {
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }
 
-  async function startRun(input = 'Refund order 1001', headers: Record<string, string> = {}): Promise<string> {
-    const res = await api('POST', '/v1/runs', { agent: 'support', input }, headers);
+  async function startRun(input = 'Refund order 1001', headers: Record<string, string> = {}, agent = 'support'): Promise<string> {
+    const res = await api('POST', '/v1/runs', { agent, input }, headers);
     if (res.status !== 202) throw new Error(`start failed: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body.runId;
   }

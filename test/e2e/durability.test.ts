@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { supportDemoScript } from '../../src/dev/demoScript';
+import { countRefunds, startTestStack, testAgentsDir, type TestStack } from '../support/testStack';
+
+describe('durability: workers die, runs do not', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({
+      agentsDir: testAgentsDir,
+      script: {
+        rules: [
+          // The looper asks for the same order again and again, then answers after its 30th tool result.
+          { when: { role: 'tool', tool: 'lookup_order', minMessages: 62 }, reply: { content: 'Checked thirty times.' } },
+          { when: { role: 'user', matches: 'keep checking order (\\d+)' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"$1"}' }] } },
+          { when: { role: 'tool', tool: 'lookup_order', matches: 'Katherine' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"1004"}' }] } },
+          // The final answer of a refund takes a while, so a worker can die while it is being written.
+          { ...supportDemoScript.rules[4]!, latencyMs: 4000 },
+          ...supportDemoScript.rules,
+        ],
+      },
+    });
+  });
+  afterAll(() => stack?.close());
+
+  it('takes a decision while no worker runs and finishes on a fresh worker, refunding once', async () => {
+    const runId = await stack.startRun('Refund order 1001');
+    const parked = await stack.waitForStatus(runId, 'awaiting_approval');
+    await stack.worker.kill();
+
+    expect((await stack.decide(runId, parked.pendingApprovals[0].approvalId, 'approve')).status).toBe(202);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await stack.api('GET', `/v1/runs/${runId}`)).body.status).toBe('awaiting_approval');
+
+    await stack.startWorker();
+    const done = await stack.waitForStatus(runId, 'completed');
+    expect(done.output).toMatch(/refunded 12900 cents/);
+    expect(await countRefunds(stack.db, runId)).toBe(1);
+  });
+
+  it('resumes a run whose worker was SIGKILLed in the middle of a model call', async () => {
+    const runId = await stack.startRun('Refund order 1002');
+    const parked = await stack.waitForStatus(runId, 'awaiting_approval');
+    await stack.decide(runId, parked.pendingApprovals[0].approvalId, 'approve');
+    // The refund is written; the final model call (4 s of scripted latency) is in flight.
+    await stack.waitForRun(runId, (run) => run.steps.some((s: any) => s.name === 'issue_refund'));
+    await waitFor(() => stack.model.requests.some((r) => r.messages.at(-1)?.content?.includes('"order_id":"1002","amount_cents"')));
+    await stack.worker.kill();
+    await stack.startWorker();
+
+    const done = await stack.waitForStatus(runId, 'completed');
+    expect(done.output).toBe('Done: I refunded 8950 cents for order 1002.');
+    expect(await countRefunds(stack.db, runId)).toBe(1);
+    expect(done.steps.filter((s: any) => s.kind === 'model')).toHaveLength(3);
+  });
+
+  it('continues as new when the history grows long, keeping steps and usage whole', async () => {
+    const runId = await stack.startRun('Keep checking order 1004', {}, 'looper');
+    const done = await stack.waitForStatus(runId, 'completed', 120_000);
+    expect(done.output).toBe('Checked thirty times.');
+    const modelSteps = done.steps.filter((s: any) => s.kind === 'model');
+    expect(modelSteps.map((s: any) => s.step)).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
+    expect(done.usage.inputTokens).toBe(modelSteps.reduce((n: number, s: any) => n + s.inputTokens, 0));
+
+    const executions: string[] = [];
+    for await (const w of stack.temporal.workflow.list({ query: `WorkflowId = "${runId}"` })) executions.push(w.status.name);
+    expect(executions.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
+    const result = await stack.temporal.workflow.getHandle(runId).result();
+    expect(result).toMatchObject({ status: 'completed', steps: 31, usage: done.usage });
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

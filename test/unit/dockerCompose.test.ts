@@ -1,0 +1,256 @@
+/**
+ * Keeps docker-compose.yml and the Dockerfile honest against the code: variable names the config
+ * schema knows, hosts that are services, an image built from this repository's Dockerfile, and
+ * commands that are package scripts. No Docker engine is needed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { configSchema, loadConfig } from '../../src/config';
+
+const root = path.resolve(__dirname, '../..');
+const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as ComposeFile;
+const services = compose.services ?? {};
+const serviceNames = Object.keys(services);
+const dockerfile = parseDockerfile(readFileSync(path.join(root, 'Dockerfile'), 'utf8'));
+const scripts = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+/** The Bosun processes and the package script each one runs. */
+const bosunServices = { api: 'api', worker: 'worker', 'scripted-model': 'scripted-model' } as const;
+const configured = ['api', 'worker'] as const;
+
+interface ComposeService {
+  image?: string;
+  build?: string | { context?: string; dockerfile?: string };
+  command?: string | string[];
+  environment?: Record<string, string | number | boolean | null> | string[];
+  ports?: (string | number | { target: number | string; published?: number | string })[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+}
+interface ComposeFile {
+  services?: Record<string, ComposeService>;
+}
+
+/** Compose interpolation with an empty host environment: `${VAR:-default}` gives the default. */
+function interpolate(value: string): string {
+  return value.replace(/\$\$|\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, braced: string | undefined) => {
+    if (match === '$$') return '$';
+    if (braced === undefined) return '';
+    const m = /^[A-Za-z_][A-Za-z0-9_]*(?:(:?[-?])([\s\S]*))?$/.exec(braced);
+    if (!m) throw new Error(`unsupported interpolation ${match}`);
+    const [, op, arg] = m;
+    if (!op) return '';
+    if (op.endsWith('-')) return arg ?? '';
+    throw new Error(`docker-compose.yml requires a host variable: ${match}`);
+  });
+}
+
+/** Name → value after interpolation; `undefined` for a bare name, which compose leaves unset when the host has none. */
+function environmentOf(service: ComposeService): Map<string, string | undefined> {
+  const env = new Map<string, string | undefined>();
+  const raw = service.environment ?? {};
+  if (Array.isArray(raw)) {
+    for (const entry of raw) {
+      const eq = entry.indexOf('=');
+      if (eq < 0) env.set(entry, undefined);
+      else env.set(entry.slice(0, eq), interpolate(entry.slice(eq + 1)));
+    }
+  } else {
+    for (const [name, value] of Object.entries(raw)) env.set(name, value === null ? undefined : interpolate(String(value)));
+  }
+  return env;
+}
+
+/** What the container's process.env would hold (without the image's own variables). */
+function processEnvOf(service: ComposeService): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of environmentOf(service)) if (value !== undefined) env[name] = value;
+  return env;
+}
+
+function publishedPorts(service: ComposeService): { target: number; published: string | undefined }[] {
+  return (service.ports ?? []).map((port) => {
+    if (typeof port === 'object') {
+      return { target: Number(interpolate(String(port.target))), published: port.published === undefined ? undefined : interpolate(String(port.published)) };
+    }
+    const parts = interpolate(String(port)).replace(/\/(tcp|udp)$/, '').split(':');
+    return { target: Number(parts[parts.length - 1]), published: parts.length > 1 ? parts[parts.length - 2] : undefined };
+  });
+}
+
+function dependsOn(service: ComposeService): string[] {
+  const deps = service.depends_on ?? [];
+  return Array.isArray(deps) ? deps : Object.keys(deps);
+}
+
+/** Host of a URL, or of a bare `host:port` address such as TEMPORAL_ADDRESS. */
+function hostAndPort(value: string): { host: string; port: string } {
+  const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `tcp://${value}`);
+  return { host: url.hostname, port: url.port };
+}
+
+function commandText(command: string | string[] | undefined): string | undefined {
+  if (command === undefined) return undefined;
+  return Array.isArray(command) ? command.join(' ') : command;
+}
+
+/** Instructions of a Dockerfile, continuation lines joined, comments dropped. */
+function parseDockerfile(text: string): { instruction: string; args: string }[] {
+  const joined = text
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n')
+    .replace(/\\\n/g, ' ');
+  return joined
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => {
+      const [instruction = '', ...rest] = line.split(/\s+/);
+      return { instruction: instruction.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+/** The CMD of the final stage, as one command line. */
+function dockerfileCmd(): string | undefined {
+  const lastFrom = dockerfile.map((i) => i.instruction).lastIndexOf('FROM');
+  const cmd = dockerfile.slice(lastFrom).filter((i) => i.instruction === 'CMD').pop();
+  if (!cmd) return undefined;
+  return cmd.args.startsWith('[') ? (JSON.parse(cmd.args) as string[]).join(' ') : cmd.args;
+}
+
+/** What a service runs: its own command, else the image's CMD. */
+function effectiveCommand(name: string): string | undefined {
+  return commandText(services[name]?.command) ?? dockerfileCmd();
+}
+
+function service(name: string): ComposeService {
+  const s = services[name];
+  if (!s) throw new Error(`docker-compose.yml has no service "${name}"`);
+  return s;
+}
+
+describe('docker-compose.yml', () => {
+  it('defines the deployment services', () => {
+    for (const name of ['postgres', 'temporal', 'temporal-ui', 'api', 'worker', 'scripted-model']) {
+      expect(serviceNames, name).toContain(name);
+    }
+  });
+
+  it('names only variables the config schema reads in the api and worker services', () => {
+    const known = Object.keys(configSchema.shape);
+    for (const name of configured) {
+      const names = [...environmentOf(service(name)).keys()];
+      expect(names.length, name).toBeGreaterThan(0);
+      for (const variable of names) expect(known, `${name}: ${variable}`).toContain(variable);
+    }
+  });
+
+  it('tells the api and the worker where PostgreSQL and Temporal are', () => {
+    for (const name of configured) {
+      const env = environmentOf(service(name));
+      for (const variable of ['DATABASE_URL', 'TEMPORAL_ADDRESS']) {
+        expect(env.get(variable), `${name}: ${variable}`).toBeTruthy();
+      }
+    }
+  });
+
+  it('addresses dependencies by service name and starts after them', () => {
+    for (const [name, svc] of Object.entries(services)) {
+      const env = environmentOf(svc);
+      for (const variable of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'OPENAI_BASE_URL']) {
+        const value = env.get(variable);
+        if (!value) continue;
+        const { host } = hostAndPort(value);
+        expect(serviceNames, `${name}: ${variable}=${value}`).toContain(host);
+        expect(dependsOn(svc), `${name} uses ${host}`).toContain(host);
+      }
+    }
+  });
+
+  it('points the model client at the port the scripted model listens on', () => {
+    const value = environmentOf(service('worker')).get('OPENAI_BASE_URL');
+    expect(value).toBeTruthy();
+    const { host, port } = hostAndPort(value!);
+    expect(host).toBe('scripted-model');
+    const modelPort = environmentOf(service('scripted-model')).get('BOSUN_MODEL_PORT') ?? '8300';
+    expect(port).toBe(modelPort);
+    expect(new URL(value!).pathname).toBe('/v1');
+  });
+
+  it('publishes the port the api listens on', () => {
+    const port = loadConfig(processEnvOf(service('api'))).api.port;
+    const published = publishedPorts(service('api')).filter((p) => p.published);
+    expect(published.map((p) => p.target)).toContain(port);
+  });
+
+  it('gives the api and the worker a configuration loadConfig accepts, on the same cluster and queue', () => {
+    const api = loadConfig(processEnvOf(service('api')));
+    const worker = loadConfig(processEnvOf(service('worker')));
+    expect(worker.temporal).toEqual(api.temporal);
+    expect(worker.databaseUrl).toBe(api.databaseUrl);
+  });
+
+  it('builds the Bosun services from the repository Dockerfile', () => {
+    for (const name of Object.keys(bosunServices)) {
+      const build = service(name).build;
+      expect(build, name).toBeDefined();
+      const context = path.resolve(root, typeof build === 'string' ? build : (build?.context ?? '.'));
+      const file = path.resolve(context, typeof build === 'object' && build.dockerfile ? build.dockerfile : 'Dockerfile');
+      expect(file, name).toBe(path.join(root, 'Dockerfile'));
+      expect(existsSync(file)).toBe(true);
+    }
+  });
+
+  it('runs each Bosun service through its package script', () => {
+    for (const [name, script] of Object.entries(bosunServices)) {
+      const command = effectiveCommand(name);
+      expect(command, name).toMatch(new RegExp(`^npm run ${script}$`));
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  const runs = [dockerfileCmd(), ...Object.keys(bosunServices).map((name) => commandText(services[name]?.command))].filter(
+    (c): c is string => c !== undefined,
+  );
+  const copied = dockerfile
+    .filter((i) => i.instruction === 'COPY' && !i.args.startsWith('--from'))
+    .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+
+  it('has a CMD', () => {
+    expect(dockerfileCmd()).toBeTruthy();
+  });
+
+  it('runs only package scripts whose entry points it copies into the image', () => {
+    expect(runs.length).toBeGreaterThan(0);
+    for (const command of runs) {
+      const script = /^npm run ([\w:-]+)$/.exec(command)?.[1];
+      expect(script, command).toBeDefined();
+      expect(Object.keys(scripts), command).toContain(script);
+      const entry = /^tsx (\S+)$/.exec(scripts[script!]!)?.[1];
+      expect(entry, `script ${script}`).toBeDefined();
+      expect(existsSync(path.join(root, entry!)), entry).toBe(true);
+      expect(copied.some((source) => entry!.startsWith(`${source.replace(/\/$/, '')}/`)), `${entry} is copied`).toBe(true);
+    }
+  });
+
+  it('copies the agent bundles the api and the worker load at start-up', () => {
+    for (const name of configured) {
+      const { agentsDir } = loadConfig(processEnvOf(service(name)));
+      expect(copied, name).toContain(agentsDir.replace(/^\.\//, '').replace(/\/$/, ''));
+    }
+  });
+
+  it('installs from the lockfile', () => {
+    expect(dockerfile.some((i) => i.instruction === 'RUN' && /\bnpm ci\b/.test(i.args))).toBe(true);
+    expect(copied).toContain('package-lock.json');
+  });
+
+  it('runs as a non-root user', () => {
+    const user = dockerfile.filter((i) => i.instruction === 'USER').pop()?.args;
+    expect(user).toBeTruthy();
+    expect(user).not.toMatch(/^(root|0)(:|$)/);
+  });
+});
