@@ -59,6 +59,8 @@ export interface RecordedRequest {
   model: string;
   messages: ChatMessage[];
   answeredWith: number;
+  /** When it arrived, in epoch milliseconds. */
+  at: number;
 }
 
 export interface ScriptedModelServer {
@@ -91,7 +93,7 @@ export async function startScriptedModel(script: ModelScript, port = 0, host = '
         return send(400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
       }
       const messages = body.messages ?? [];
-      const record: RecordedRequest = { model: body.model ?? '', messages, answeredWith: 200 };
+      const record: RecordedRequest = { model: body.model ?? '', messages, answeredWith: 200, at: Date.now() };
       requests.push(record);
 
       const fault = (current.faults ?? []).find((f) => matches(f.when ?? {}, messages) && (faultUses.get(f) ?? 0) < (f.times ?? Infinity));

@@ -7,7 +7,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { inject } from 'vitest';
 import { createApp } from '../../src/api/app';
 import { seedApiKeys } from '../../src/api/auth';
 import { loadBundles } from '../../src/bundles/loadBundles';
@@ -19,6 +18,8 @@ import { startScriptedModel, type ModelScript, type ScriptedModelServer } from '
 import { spawnService, type Service } from '../../src/dev/services';
 
 export interface TestStackOptions {
+  /** Where the services run; vitest's global setup provides them by default. */
+  services?: { databaseUrl: string; temporalAddress: string };
   script?: ModelScript;
   approvalTimeout?: string;
   agentsDir?: string;
@@ -31,11 +32,16 @@ export interface ApiResponse {
 
 export const testAgentsDir = path.resolve(__dirname, '../fixtures/agents');
 
+/** Vitest's global setup provides the services; imported lazily so scripts outside vitest can use this file. */
+async function injectedServices() {
+  const { inject } = await import('vitest');
+  return { databaseUrl: inject('databaseUrl'), temporalAddress: inject('temporalAddress') };
+}
+
 const unique = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
 
 export async function startTestStack(options: TestStackOptions = {}) {
-  const databaseUrl = inject('databaseUrl');
-  const temporalAddress = inject('temporalAddress');
+  const { databaseUrl, temporalAddress } = options.services ?? (await injectedServices());
   const tenantId = unique('tenant');
   const apiKey = unique('key');
   const model = await startScriptedModel(options.script ?? supportDemoScript);

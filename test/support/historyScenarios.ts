@@ -1,0 +1,56 @@
+import { supportDemoScript } from '../../src/dev/demoScript';
+import type { ModelScript } from '../../src/dev/scriptedModel';
+import type { TestStack } from './testStack';
+
+/** One run down each branch of the agentRun workflow. */
+export const historyScenarios: {
+  script: ModelScript;
+  scenarios: { name: string; run(stack: TestStack): Promise<string> }[];
+} = {
+  script: {
+    rules: [
+      // A model that gets a tool's arguments wrong once, then gives up.
+      { when: { role: 'user', matches: 'sloppy' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":42}' }] } },
+      { when: { role: 'tool', matches: 'invalid tool call' }, reply: { content: 'I could not look that up.' } },
+      ...supportDemoScript.rules,
+    ],
+  },
+  scenarios: [
+    { name: 'approved', run: (stack) => decideFirstApproval(stack, 'Refund order 1001', 'approve') },
+    { name: 'rejected', run: (stack) => decideFirstApproval(stack, 'Refund order 1002', 'reject') },
+    {
+      name: 'expired',
+      run: async (stack) => {
+        const runId = await stack.startRun('Refund order 1003');
+        await stack.waitForStatus(runId, 'completed');
+        return runId;
+      },
+    },
+    {
+      name: 'cancelled',
+      run: async (stack) => {
+        const runId = await stack.startRun('Refund order 1004');
+        await stack.waitForStatus(runId, 'awaiting_approval');
+        await stack.api('POST', `/v1/runs/${runId}/cancel`);
+        await stack.waitForStatus(runId, 'cancelled');
+        return runId;
+      },
+    },
+    {
+      name: 'invalid-arguments',
+      run: async (stack) => {
+        const runId = await stack.startRun('Be sloppy with order 1001');
+        await stack.waitForStatus(runId, 'completed');
+        return runId;
+      },
+    },
+  ],
+};
+
+async function decideFirstApproval(stack: TestStack, input: string, decision: 'approve' | 'reject') {
+  const runId = await stack.startRun(input);
+  const parked = await stack.waitForStatus(runId, 'awaiting_approval');
+  await stack.decide(runId, parked.pendingApprovals[0].approvalId, decision);
+  await stack.waitForStatus(runId, 'completed');
+  return runId;
+}
