@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
+import { createPool, type Db } from '../../src/db/pool';
+import { appendMessage } from '../../src/db/transcript';
+import { seedDemoOrders } from '../../src/dev/demoData';
+import { startTestStack, type TestStack } from '../support/testStack';
+
+/** The write tool's at-most-once guarantee, exercised the way Temporal retries and races activities. */
+describe('tool calls against PostgreSQL', () => {
+  let db: Db;
+  const tenantId = `tenant_${randomUUID().slice(0, 8)}`;
+  beforeAll(async () => {
+    db = createPool(inject('databaseUrl'));
+    await seedDemoOrders(db, tenantId);
+  });
+  afterAll(() => db?.end());
+
+  async function newRefundCall(): Promise<ExecuteToolInput> {
+    const runId = randomUUID();
+    await db.query(
+      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, created_by) VALUES ($1, $2, 'support', 'support@test', 'running', 'x', 'test')`,
+      [runId, tenantId],
+    );
+    await appendMessage(db, runId, { step: 0, ordinal: 0, role: 'user', content: 'Refund order 1003' });
+    return {
+      runId, tenantId, bundleId: 'support@test', step: 1, ordinal: 1, toolCallId: `call_${randomUUID()}`,
+      tool: 'issue_refund', args: { order_id: '1003', amount_cents: 100 },
+    };
+  }
+
+  const refundsOf = async (runId: string) =>
+    (await db.query('SELECT count(*)::int AS n FROM refunds WHERE run_id = $1', [runId])).rows[0].n;
+
+  it('writes a refund once however often its activity is retried', async () => {
+    const { executeTool } = createToolActivities({ db });
+    const call = await newRefundCall();
+    expect(await executeTool(call)).toBe('ok');
+    expect(await executeTool(call)).toBe('ok');
+    expect(await executeTool(call)).toBe('ok');
+    expect(await refundsOf(call.runId)).toBe(1);
+  });
+
+  it('writes a refund once when two attempts race', async () => {
+    const { executeTool } = createToolActivities({ db });
+    const call = await newRefundCall();
+    const results = await Promise.all([executeTool(call), executeTool(call), executeTool(call)]);
+    expect(results).toEqual(['ok', 'ok', 'ok']);
+    expect(await refundsOf(call.runId)).toBe(1);
+  });
+
+  it('writes nothing when a tool fails half-way (the transaction rolls back)', async () => {
+    const { executeTool } = createToolActivities({ db });
+    const call = await newRefundCall();
+    // A constraint on this run alone makes recording the result fail after the refund insert...
+    const constraint = `no_steps_${call.runId.replace(/-/g, '')}`;
+    await db.query(`ALTER TABLE run_steps ADD CONSTRAINT ${constraint} CHECK (run_id <> '${call.runId}') NOT VALID`);
+    try {
+      await expect(executeTool(call)).rejects.toThrow(constraint);
+    } finally {
+      await db.query(`ALTER TABLE run_steps DROP CONSTRAINT ${constraint}`);
+    }
+    // ...and the refund went with it, so the retry does it exactly once.
+    expect(await refundsOf(call.runId)).toBe(0);
+    expect(await executeTool(call)).toBe('ok');
+    expect(await refundsOf(call.runId)).toBe(1);
+  });
+});
+
+describe('tool calls the model gets wrong', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({
+      script: {
+        rules: [
+          { when: { role: 'user', matches: 'sloppy' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":42}' }] } },
+          { when: { role: 'user', matches: 'sneaky' }, reply: { toolCalls: [{ name: 'drop_tables', arguments: '{}' }] } },
+          { when: { role: 'tool', matches: 'invalid tool call' }, reply: { content: 'That did not work.' } },
+        ],
+      },
+    });
+  });
+  afterAll(() => stack?.close());
+
+  it.each([
+    ['arguments that fail the schema', 'Be sloppy', /order_id: /],
+    ['a tool the bundle does not grant', 'Be sneaky', /drop_tables\W+is not available/],
+  ])('answers %s with a tool error, and the run goes on', async (_name, input, problem) => {
+    const runId = await stack.startRun(input);
+    const done = await stack.waitForStatus(runId, 'completed');
+    expect(done.output).toBe('That did not work.');
+    const toolStep = done.steps.find((s: any) => s.kind === 'tool');
+    expect(toolStep.status).toBe('invalid_arguments');
+    expect(toolStep.detail.error).toMatch(problem);
+    const told = stack.model.requests.at(-1)!.messages.at(-1)!;
+    expect(told).toMatchObject({ role: 'tool', content: expect.stringMatching(problem) });
+  });
+});

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config';
+import { parseDuration } from '../../src/shared/duration';
+
+describe('loadConfig', () => {
+  it('fills in local defaults', () => {
+    const config = loadConfig({});
+    expect(config.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'bosun-agents' });
+    expect(config.approvalTimeoutMs).toBe(24 * 3600 * 1000);
+    expect(config.api.keys).toEqual([]);
+    expect(config.model.prices['gpt-4o-mini']).toEqual({ input: 0.15, output: 0.6 });
+  });
+
+  it('parses keys, durations and price overrides', () => {
+    const config = loadConfig({
+      BOSUN_API_KEYS: 'k1:acme, k2:globex',
+      BOSUN_APPROVAL_TIMEOUT: '15m',
+      BOSUN_MODEL_PRICES: '{"my-model":{"input":1,"output":2}}',
+      OPENAI_API_KEY: '',
+    });
+    expect(config.api.keys).toEqual([{ key: 'k1', tenantId: 'acme' }, { key: 'k2', tenantId: 'globex' }]);
+    expect(config.approvalTimeoutMs).toBe(900_000);
+    expect(config.model.prices['my-model']).toEqual({ input: 1, output: 2 });
+    expect(config.model.prices['gpt-4o-mini']).toBeDefined();
+    expect(config.model.apiKey).toBe('not-needed');
+  });
+
+  it('lists every problem and never echoes a key', () => {
+    const attempt = () => loadConfig({ BOSUN_API_PORT: 'eighty', BOSUN_APPROVAL_TIMEOUT: 'soon', DATABASE_URL: 'nope' });
+    expect(attempt).toThrow(ConfigError);
+    try {
+      attempt();
+    } catch (err) {
+      expect((err as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual(['BOSUN_API_PORT', 'BOSUN_APPROVAL_TIMEOUT', 'DATABASE_URL']);
+    }
+    expect(() => loadConfig({ BOSUN_API_KEYS: 'secretvalue-without-tenant' })).toThrow(/must look like key:tenant/);
+    expect(() => loadConfig({ BOSUN_API_KEYS: 'secretvalue-without-tenant' })).not.toThrow(/secretvalue/);
+    expect(() => loadConfig({ BOSUN_MODEL_PRICES: '{"m":{"input":-1,"output":1}}' })).toThrow(/BOSUN_MODEL_PRICES\.m\.input/);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['24h', 86_400_000], ['15m', 900_000], ['30s', 30_000], ['250ms', 250], ['1.5h', 5_400_000], ['2d', 172_800_000],
+  ])('%s is %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
+  it.each(['', '0s', '10', 'h', '-5m', '5 weeks'])('refuses %j', (text) => expect(parseDuration(text)).toBeUndefined());
+});
