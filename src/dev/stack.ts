@@ -5,12 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Runtime } from '@temporalio/worker';
 import { z } from 'zod';
 import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { runMain } from '../runMain';
-import { answers, ensureDatabase } from './database';
+import { answers, ensureDatabase, startEmbeddedPostgres } from './database';
 import { seedDemoOrders } from './demoData';
 import { supportDemoScript } from './demoScript';
 import { spawnService, type Service } from './services';
@@ -22,6 +23,7 @@ const stackEnvSchema = z.object({
   TEMPORAL_CLI: z.string().optional(),
   BOSUN_MODEL_PORT: z.coerce.number().int().min(1).max(65535).default(8300),
   BOSUN_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  BOSUN_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(5439),
 });
 
 const dataDir = path.resolve('.data');
@@ -29,6 +31,8 @@ const log = (line: string) => console.log(`[stack] ${line}`);
 
 runMain('stack', async () => {
   const env = stackEnvSchema.parse(process.env);
+  // This process decides the shutdown order (services first, then the servers they use).
+  Runtime.install({ shutdownSignals: [] });
   const given = loadConfig(process.env);
   // What the user set explicitly is used as is; everything else is provided here.
   const isSet = (name: string) => Boolean(process.env[name]);
@@ -48,9 +52,12 @@ runMain('stack', async () => {
     uiUrl = `http://127.0.0.1:${env.BOSUN_UI_PORT}`;
   }
 
-  const databaseUrl = given.databaseUrl;
+  let databaseUrl = given.databaseUrl;
   if (!isSet('DATABASE_URL') && !(await answers(databaseUrl))) {
-    throw new Error('no PostgreSQL answers on 127.0.0.1:5432; start one or set DATABASE_URL');
+    log('no PostgreSQL on 127.0.0.1:5432: starting an embedded one with its data in .data/postgres');
+    const embedded = await startEmbeddedPostgres(path.join(dataDir, 'postgres'), env.BOSUN_EMBEDDED_PG_PORT);
+    cleanups.push(embedded.stop);
+    databaseUrl = embedded.url;
   }
   await ensureDatabase(databaseUrl);
 
@@ -81,16 +88,19 @@ runMain('stack', async () => {
   await Promise.all(services.map((s) => s.ready));
   printWelcome(`http://127.0.0.1:${config.api.port}`, uiUrl, config.api.keys[0]!.key);
 
-  const shutdown = async () => {
-    log('shutting down');
-    await Promise.all(services.map((s) => s.stop()));
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    process.exit(0);
-  };
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      log('shutting down');
+      await Promise.all(services.map((s) => s.stop()));
+      for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => log(`cleanup failed: ${err}`));
+      process.exit(0);
+    })());
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
   for (const s of services) {
     void s.exited.then((code) => {
+      if (stopping) return;
       log(`${s.name} exited with code ${code}; stopping the stack`);
       void shutdown();
     });
