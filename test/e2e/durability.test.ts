@@ -37,6 +37,17 @@ describe('durability: workers die, runs do not', () => {
     expect(await countRefunds(stack.db, runId)).toBe(1);
   });
 
+  it('drains and exits 0 on SIGTERM, and the run finishes on the next worker', async () => {
+    const runId = await stack.startRun('Refund order 1003');
+    const parked = await stack.waitForStatus(runId, 'awaiting_approval');
+    await stack.worker.stop();
+    expect(await stack.worker.exited).toBe(0);
+    await stack.decide(runId, parked.pendingApprovals[0].approvalId, 'approve');
+    await stack.startWorker();
+    expect((await stack.waitForStatus(runId, 'completed')).output).toMatch(/refunded 24900 cents/);
+    expect(await countRefunds(stack.db, runId)).toBe(1);
+  });
+
   it('resumes a run whose worker was SIGKILLed in the middle of a model call', async () => {
     const runId = await stack.startRun('Refund order 1002');
     const parked = await stack.waitForStatus(runId, 'awaiting_approval');
