@@ -11,7 +11,7 @@ export const configSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('bosun-agents'),
   BOSUN_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  /** `key1:tenant1,key2:tenant2`; seeded (hashed) into the database at start-up. */
+  /** `key:tenant[:role+role],...` (roles: runner, approver, admin; all three when absent); seeded hashed. */
   BOSUN_API_KEYS: z.string().default(''),
   BOSUN_AGENTS_DIR: z.string().min(1).default('agents'),
   /** How long an approval waits before it counts as rejected, e.g. `24h`, `15m`, `30s`. */
@@ -41,9 +41,13 @@ const defaultModelPrices: ModelPrices = {
   'gpt-4.1-mini': { input: 0.4, output: 1.6 },
 };
 
+export const roles = ['runner', 'approver', 'admin'] as const;
+export type Role = (typeof roles)[number];
+
 export interface ApiKeySeed {
   key: string;
   tenantId: string;
+  roles: Role[];
 }
 
 export interface Config {
@@ -85,11 +89,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
 function parseApiKeys(raw: string): ApiKeySeed[] {
   const entries = raw.split(',').map((s) => s.trim()).filter(Boolean);
   return entries.map((entry) => {
-    const [key, tenantId, ...rest] = entry.split(':');
-    if (!key || !tenantId || rest.length > 0) {
-      throw new ConfigError([`BOSUN_API_KEYS: entry "${entry.slice(0, 4)}…" must look like key:tenant`]);
+    const [key, tenantId, roleList, ...rest] = entry.split(':');
+    const given = roleList === undefined ? [...roles] : roleList.split('+');
+    const valid = given.every((r): r is Role => (roles as readonly string[]).includes(r));
+    if (!key || !tenantId || rest.length > 0 || !valid || given.length === 0) {
+      // Only a prefix of the key: the rest of it is a secret.
+      throw new ConfigError([`BOSUN_API_KEYS: entry "${entry.slice(0, 4)}…" must look like key:tenant or key:tenant:runner+approver+admin`]);
     }
-    return { key, tenantId };
+    return { key, tenantId, roles: given as Role[] };
   });
 }
 

@@ -2,9 +2,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import { z } from 'zod';
 import type { ModelPrices } from '../config';
-import type { BundleRegistry } from '../bundles/loadBundles';
+import type { BundleCache } from '../bundles/bundleStore';
 import { inTransaction, type Db } from '../db/pool';
-import type { Bundle } from '../shared/bundle';
+import { renderSystemPrompt, type Bundle } from '../shared/bundle';
 import type { ModelReply, ToolCall, Usage } from '../shared/domain';
 import { toolCatalog, type ToolName } from '../shared/tools';
 import { toActivityFailure } from './modelErrors';
@@ -12,8 +12,9 @@ import { appendMessage, loadTranscript, recordStep, toChatMessage } from '../db/
 
 export interface ModelDeps {
   db: Db;
-  bundles: BundleRegistry;
-  openai: OpenAI;
+  bundles: BundleCache;
+  /** The OpenAI-compatible client for a bundle's endpoint (the configured provider when undefined). */
+  modelClient: (baseUrl: string | undefined) => OpenAI;
   prices: ModelPrices;
 }
 
@@ -23,7 +24,7 @@ export interface CallModelInput {
   step: number;
 }
 
-export function createModelActivities({ db, bundles, openai, prices }: ModelDeps) {
+export function createModelActivities({ db, bundles, modelClient, prices }: ModelDeps) {
   const toolSchemas = new Map<string, OpenAI.ChatCompletionTool[]>();
   const toolsOf = (bundle: Bundle) => {
     let tools = toolSchemas.get(bundle.id);
@@ -50,17 +51,17 @@ export function createModelActivities({ db, bundles, openai, prices }: ModelDeps
       const stored = await storedReply(db, runId, step);
       if (stored) return stored;
 
-      const bundle = bundles.byId(bundleId);
+      const bundle = await bundles.get(bundleId);
       if (!bundle) throw ApplicationFailure.nonRetryable(`this worker does not have bundle ${bundleId}`, 'UnknownBundle');
       const transcript = await loadTranscript(db, runId);
       const started = Date.now();
       const completion = await withHeartbeats(() =>
-        openai.chat.completions.create(
+        modelClient(bundle.model.baseUrl).chat.completions.create(
           {
             model: bundle.model.id,
             temperature: bundle.model.temperature,
             max_completion_tokens: bundle.model.maxOutputTokens,
-            messages: [{ role: 'system', content: bundle.systemPrompt }, ...transcript.map(toChatMessage)],
+            messages: [{ role: 'system', content: renderSystemPrompt(bundle) }, ...transcript.map(toChatMessage)],
             tools: toolsOf(bundle),
           },
           { signal: Context.current().cancellationSignal },

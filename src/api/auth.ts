@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import type { ApiKeySeed } from '../config';
+import type { ApiKeySeed, Role } from '../config';
 import type { Db } from '../db/pool';
-import { unauthorized } from './errors';
+import { ApiError, unauthorized } from './errors';
 
 export interface Principal {
   tenantId: string;
   keyId: string;
+  roles: Role[];
 }
 
 declare module 'express-serve-static-core' {
@@ -20,10 +21,10 @@ const keyIdOf = (hash: string) => `key_${hash.slice(0, 12)}`;
 
 /** Stores keys from configuration as hashes; the plain key never reaches the database. */
 export async function seedApiKeys(db: Db, keys: ApiKeySeed[]): Promise<void> {
-  for (const { key, tenantId } of keys) {
+  for (const { key, tenantId, roles } of keys) {
     const hash = hashKey(key);
-    await db.query('INSERT INTO api_keys (key_id, key_hash, tenant_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
-      keyIdOf(hash), hash, tenantId,
+    await db.query('INSERT INTO api_keys (key_id, key_hash, tenant_id, roles) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+      keyIdOf(hash), hash, tenantId, roles,
     ]);
   }
 }
@@ -34,16 +35,18 @@ export function authenticate(db: Db): RequestHandler {
     const match = /^Bearer (\S+)$/.exec(req.get('authorization') ?? '');
     if (!match) throw unauthorized();
     const { rows } = await db.query(
-      'SELECT key_id, tenant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+      'SELECT key_id, tenant_id, roles FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
       [hashKey(match[1]!)],
     );
     if (!rows[0]) throw unauthorized();
-    req.principal = { tenantId: rows[0].tenant_id, keyId: rows[0].key_id };
+    req.principal = { tenantId: rows[0].tenant_id, keyId: rows[0].key_id, roles: rows[0].roles };
     next();
   };
 }
 
-export function principalOf(req: { principal?: Principal }): Principal {
+/** The caller, who must hold `role`. */
+export function principalOf(req: { principal?: Principal }, role: Role): Principal {
   if (!req.principal) throw unauthorized();
+  if (!req.principal.roles.includes(role)) throw new ApiError(403, 'forbidden', `This needs an API key with the ${role} role.`);
   return req.principal;
 }

@@ -1,6 +1,5 @@
 /** API process: wires configuration, PostgreSQL and the Temporal client into the Express app. */
 import { Client, Connection } from '@temporalio/client';
-import { loadBundles } from '../bundles/loadBundles';
 import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
@@ -20,7 +19,6 @@ runMain('api', async () => {
     db,
     temporal,
     taskQueue: config.temporal.taskQueue,
-    bundles: loadBundles(config.agentsDir),
     approvalTimeoutMs: config.approvalTimeoutMs,
   });
   const server = app.listen(config.api.port, () => console.log(`api listening on http://127.0.0.1:${config.api.port}`));

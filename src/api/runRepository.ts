@@ -1,7 +1,9 @@
 /** The API's reads and writes of runs and approvals in PostgreSQL. */
 import type { Db, DbClient } from '../db/pool';
 import { appendMessage } from '../db/transcript';
-import type { RunStatus } from '../shared/domain';
+import type { z } from 'zod';
+import type { listRunsQuerySchema, RunStatus } from '../shared/domain';
+import { badRequest } from './errors';
 
 export interface NewRun {
   runId: string;
@@ -45,6 +47,52 @@ export async function insertRun(db: DbClient, run: NewRun): Promise<boolean> {
 export async function findRunByIdempotencyKey(db: Db | DbClient, tenantId: string, key: string): Promise<RunSummary | undefined> {
   const { rows } = await db.query(`SELECT ${summaryColumns} FROM runs WHERE tenant_id = $1 AND idempotency_key = $2`, [tenantId, key]);
   return rows[0];
+}
+
+/**
+ * A page of the tenant's runs, newest first. The cursor is the last row's (created_at, run_id), so
+ * pages stay stable while new runs arrive.
+ */
+export async function listRuns(db: Db, tenantId: string, query: z.infer<typeof listRunsQuerySchema>) {
+  const conditions = ['tenant_id = $1'];
+  const params: unknown[] = [tenantId];
+  const where = (sql: string, value: unknown) => {
+    params.push(value);
+    conditions.push(sql.replace('?', `$${params.length}`));
+  };
+  if (query.agent) where('agent = ?', query.agent);
+  if (query.bundleId) where('bundle_id = ?', query.bundleId);
+  if (query.status) where('status = ?', query.status);
+  if (query.cursor) {
+    const [createdAt, runId] = decodeCursor(query.cursor);
+    params.push(createdAt, runId);
+    conditions.push(`(created_at, run_id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+  }
+  params.push(query.limit + 1);
+  const { rows } = await db.query(
+    `SELECT ${summaryColumns}, output, error, cost_usd AS "costUsd", created_at::text AS "cursorTime"
+     FROM runs WHERE ${conditions.join(' AND ')} ORDER BY created_at DESC, run_id DESC LIMIT $${params.length}`,
+    params,
+  );
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return {
+    runs: page.map(({ cursorTime: _, ...run }) => run),
+    nextCursor: rows.length > query.limit && last ? encodeCursor(last.cursorTime, last.runId) : null,
+  };
+}
+
+// The timestamp travels as PostgreSQL's own text, keeping its microseconds.
+function encodeCursor(createdAt: string, runId: string): string {
+  return Buffer.from(`${createdAt}|${runId}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  const [createdAt, runId] = Buffer.from(cursor, 'base64url').toString().split('|');
+  if (!createdAt || !runId || !/^\d{4}-\d\d-\d\d [\d:.]+[+-]\d\d(:\d\d)?$/.test(createdAt) || !/^[0-9a-f-]{36}$/.test(runId)) {
+    throw badRequest(['cursor: not a cursor this API returned']);
+  }
+  return [createdAt, runId];
 }
 
 export async function findRun(db: Db, tenantId: string, runId: string): Promise<RunSummary | undefined> {

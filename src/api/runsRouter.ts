@@ -1,68 +1,73 @@
 import { randomUUID } from 'node:crypto';
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { z } from 'zod';
-import type { BundleRegistry } from '../bundles/loadBundles';
+import { findBundle } from '../bundles/bundleStore';
+import { getDeployment } from '../bundles/deployments';
 import { inTransaction, type Db } from '../db/pool';
-import { runPolicyOf } from '../shared/bundle';
+import { runPolicyOf, type Bundle } from '../shared/bundle';
 import {
   approvalDecisionRequestSchema,
   createRunRequestSchema,
   idempotencyKeySchema,
+  listRunsQuerySchema,
   terminalStatuses,
   type AgentRunInput,
+  type CreateRunRequest,
 } from '../shared/domain';
 import { AgentNameKey, BundleIdKey, RunStatusKey, TenantIdKey } from '../shared/searchAttributes';
 import { agentRun, approvalDecidedSignal } from '../workflows';
 import { principalOf } from './auth';
-import { badRequest, conflict, notFound, unavailable, zodProblems } from './errors';
+import { badRequest, conflict, notFound, unavailable } from './errors';
+import { chooseBundle } from './routing';
 import {
   findRun,
   findRunByIdempotencyKey,
   insertRun,
+  listRuns,
   loadRunView,
   lockApproval,
   recordDecision,
   type RunSummary,
 } from './runRepository';
+import { parse, uuidParam } from './validation';
 
 export interface RunsRouterDeps {
   db: Db;
   temporal: Client;
   taskQueue: string;
-  bundles: BundleRegistry;
   approvalTimeoutMs: number;
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const accepted = (run: RunSummary) => ({ ...run, links: { self: `/v1/runs/${run.runId}`, events: `/v1/runs/${run.runId}/events` } });
 
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw badRequest(zodProblems(parsed.error));
-  return parsed.data;
-}
-
-function idParam(req: Request, name: string, what: string): string {
-  const value = req.params[name];
-  // Not a UUID cannot name anything we store.
-  if (typeof value !== 'string' || !uuidPattern.test(value)) throw notFound(what);
-  return value.toLowerCase();
-}
-
-const accepted = (run: RunSummary) => ({ ...run, links: { self: `/v1/runs/${run.runId}` } });
-
-export function runsRouter({ db, temporal, taskQueue, bundles, approvalTimeoutMs }: RunsRouterDeps): Router {
+export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs }: RunsRouterDeps): Router {
   const router = Router();
 
+  /** The bundle a new run is pinned to for its whole life: the caller's pin, or the deployment's pick. */
+  async function bundleForNewRun(tenantId: string, request: CreateRunRequest, runId: string): Promise<Bundle> {
+    if (request.bundleId) {
+      const pinned = await findBundle(db, tenantId, request.bundleId);
+      if (!pinned || pinned.name !== request.agent) throw badRequest([`bundleId: no bundle ${request.bundleId} for agent "${request.agent}"`]);
+      return pinned;
+    }
+    const deployment = await getDeployment(db, tenantId, request.agent);
+    if (!deployment) throw badRequest([`agent: unknown agent "${request.agent}" (publish and deploy a bundle for it first)`]);
+    const { bundleId } = chooseBundle(deployment, request.routingKey ?? runId);
+    return (await findBundle(db, tenantId, bundleId))!;
+  }
+
   router.post('/runs', async (req, res) => {
-    const { tenantId, keyId } = principalOf(req);
+    const { tenantId, keyId } = principalOf(req, 'runner');
     const body = parse(createRunRequestSchema, req.body);
     const rawKey = req.get('idempotency-key');
-    const idempotencyKey = rawKey === undefined ? undefined : parse(idempotencyKeySchema.describe('Idempotency-Key'), rawKey);
-    const bundle = bundles.currentFor(body.agent);
-    if (!bundle) throw badRequest([`agent: unknown agent "${body.agent}"`]);
+    const idempotencyKey = rawKey === undefined ? undefined : parse(idempotencyKeySchema, rawKey);
 
+    if (idempotencyKey) {
+      const existing = await findRunByIdempotencyKey(db, tenantId, idempotencyKey);
+      if (existing) return res.status(202).json(accepted(sameRequest(existing, body)));
+    }
     const runId = randomUUID();
+    const bundle = await bundleForNewRun(tenantId, body, runId);
     const created = await inTransaction(db, async (client) => {
       const inserted = await insertRun(client, {
         runId, tenantId, agent: body.agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey, createdBy: keyId,
@@ -72,12 +77,16 @@ export function runsRouter({ db, temporal, taskQueue, bundles, approvalTimeoutMs
       await startWorkflow({ runId, tenantId, agent: body.agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs) });
       return true;
     });
-    const run = created ? await findRun(db, tenantId, runId) : await findRunByIdempotencyKey(db, tenantId, idempotencyKey!);
-    if (!created && (run!.agent !== body.agent || run!.input !== body.input)) {
-      throw conflict('This Idempotency-Key was already used for a different request.');
-    }
+    const run = created ? await findRun(db, tenantId, runId) : sameRequest((await findRunByIdempotencyKey(db, tenantId, idempotencyKey!))!, body);
     res.status(202).json(accepted(run!));
   });
+
+  function sameRequest(run: RunSummary, body: CreateRunRequest): RunSummary {
+    if (run.agent !== body.agent || run.input !== body.input) {
+      throw conflict('This Idempotency-Key was already used for a different request.');
+    }
+    return run;
+  }
 
   async function startWorkflow(input: AgentRunInput): Promise<void> {
     try {
@@ -98,17 +107,22 @@ export function runsRouter({ db, temporal, taskQueue, bundles, approvalTimeoutMs
     }
   }
 
+  router.get('/runs', async (req, res) => {
+    const { tenantId } = principalOf(req, 'runner');
+    res.json(await listRuns(db, tenantId, parse(listRunsQuerySchema, req.query)));
+  });
+
   router.get('/runs/:runId', async (req, res) => {
-    const { tenantId } = principalOf(req);
-    const view = await loadRunView(db, tenantId, idParam(req, 'runId', 'Run'));
+    const { tenantId } = principalOf(req, 'runner');
+    const view = await loadRunView(db, tenantId, uuidParam(req, 'runId', 'Run'));
     if (!view) throw notFound('Run');
     res.json(view);
   });
 
   router.post('/runs/:runId/approvals/:approvalId', async (req, res) => {
-    const { tenantId, keyId } = principalOf(req);
-    const runId = idParam(req, 'runId', 'Run');
-    const approvalId = idParam(req, 'approvalId', 'Approval');
+    const { tenantId, keyId } = principalOf(req, 'approver');
+    const runId = uuidParam(req, 'runId', 'Run');
+    const approvalId = uuidParam(req, 'approvalId', 'Approval');
     const { decision, comment } = parse(approvalDecisionRequestSchema, req.body);
     const status = decision === 'approve' ? 'approved' : 'rejected';
 
@@ -131,8 +145,8 @@ export function runsRouter({ db, temporal, taskQueue, bundles, approvalTimeoutMs
   });
 
   router.post('/runs/:runId/cancel', async (req, res) => {
-    const { tenantId } = principalOf(req);
-    const run = await findRun(db, tenantId, idParam(req, 'runId', 'Run'));
+    const { tenantId } = principalOf(req, 'runner');
+    const run = await findRun(db, tenantId, uuidParam(req, 'runId', 'Run'));
     if (!run) throw notFound('Run');
     if (terminalStatuses.includes(run.status)) throw conflict(`The run is already ${run.status}.`);
     await temporal.workflow

@@ -1,4 +1,8 @@
-import type { Db } from '../db/pool';
+import { readAgentsDir } from '../bundles/bundleFiles';
+import { saveBundle, validateBundle } from '../bundles/bundleStore';
+import { lockDeployment, setDeployment } from '../bundles/deployments';
+import { inTransaction, type Db } from '../db/pool';
+import type { Bundle } from '../shared/bundle';
 
 const demoOrders = [
   { orderId: '1001', customer: 'Ada Lovelace', item: 'Mechanical keyboard', amountCents: 12900 },
@@ -16,4 +20,26 @@ export async function seedDemoOrders(db: Db, tenantId: string): Promise<void> {
       [tenantId, o.orderId, o.customer, o.item, o.amountCents],
     );
   }
+}
+
+/**
+ * Publishes every bundle under `agentsDir` for a tenant, and deploys it to agents that have no
+ * deployment yet, so a fresh stack can run them at once.
+ */
+export async function seedAgents(db: Db, tenantId: string, agentsDir: string): Promise<Bundle[]> {
+  const bundles = readAgentsDir(agentsDir).map((raw) => {
+    const validated = validateBundle(raw);
+    if (!validated.ok) throw new Error(`bundle in ${agentsDir} is invalid:\n  - ${validated.problems.join('\n  - ')}`);
+    return validated.bundle;
+  });
+  for (const bundle of bundles) {
+    await saveBundle(db, tenantId, bundle, 'system:seed');
+    await inTransaction(db, async (client) => {
+      if (await lockDeployment(client, tenantId, bundle.name)) return;
+      await setDeployment(client, tenantId, bundle.name, {
+        stableBundleId: bundle.id, canaryBundleId: null, canaryWeight: 0, rolloutId: null, reason: 'seed', changedBy: 'system:seed',
+      });
+    });
+  }
+  return bundles;
 }

@@ -12,7 +12,7 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { runMain } from '../runMain';
 import { answers, ensureDatabase, startEmbeddedPostgres } from './database';
-import { seedDemoOrders } from './demoData';
+import { seedAgents, seedDemoOrders } from './demoData';
 import { supportDemoScript } from './demoScript';
 import { spawnService, type Service } from './services';
 import { startScriptedModel } from './scriptedModel';
@@ -78,7 +78,10 @@ runMain('stack', async () => {
   const config = loadConfig(serviceEnv);
   const db = createPool(config.databaseUrl, 2);
   await migrate(db);
-  for (const tenant of new Set(config.api.keys.map((k) => k.tenantId))) await seedDemoOrders(db, tenant);
+  for (const tenant of new Set(config.api.keys.map((k) => k.tenantId))) {
+    await seedDemoOrders(db, tenant);
+    await seedAgents(db, tenant, config.agentsDir);
+  }
   await db.end();
 
   const services: Service[] = [

@@ -1,46 +1,88 @@
-/** The shape of an agent bundle: prompt + tools + model + limits, released together under one ID. */
+/**
+ * An agent bundle: prompt + tools + model + limits, released together under one content-addressed
+ * ID. This schema is the single source of what `POST /v1/bundles` accepts.
+ */
 import { z } from 'zod';
 import type { RunPolicy } from './domain';
-import { toolCatalog, isToolName } from './tools';
+import { toolCatalog, isToolName, type ToolName } from './tools';
 
-export const bundleToolSchema = z
-  .object({
-    name: z.string().refine(isToolName, { error: (issue) => `unknown tool "${String(issue.input)}"` }),
-    approval: z.enum(['always', 'never']).optional(),
-  })
-  .strict();
+const agentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter');
 
-export const bundleFileSchema = z
+export const bundleContentSchema = z
   .object({
-    name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+    name: agentName.describe('The agent this bundle is a version of.'),
     description: z.string().max(500).optional(),
-    prompt: z.string().min(1).describe('Path of the system prompt file, relative to the bundle file.'),
+    systemPrompt: z.string().min(1).max(100_000).describe('System prompt; `{{variable}}` placeholders are filled from `variables`.'),
+    variables: z.record(z.string().regex(/^\w+$/), z.string().max(10_000)).default({}),
     model: z
       .object({
-        id: z.string().min(1),
+        id: z.string().min(1).max(200),
+        /** An OpenAI-compatible endpoint; the worker's configured provider when absent. */
+        baseUrl: z.url({ protocol: /^https?$/ }).optional(),
         temperature: z.number().min(0).max(2).optional(),
         maxOutputTokens: z.number().int().positive().max(100_000).optional(),
       })
       .strict(),
-    tools: z.array(bundleToolSchema).max(50),
+    tools: z
+      .array(
+        z
+          .object({
+            name: z.string(),
+            version: z.number().int().positive().describe('The schema version of the tool this bundle was written against.'),
+            approval: z.enum(['always', 'never']).optional(),
+          })
+          .strict(),
+      )
+      .max(50),
     limits: z.object({ maxSteps: z.number().int().min(1).max(1000) }).strict(),
+    /** Names of secrets the bundle's tools may use; values never appear in a bundle. */
+    secrets: z.array(z.string().regex(/^[A-Z][A-Z0-9_]{0,99}$/, 'an upper-case secret name')).default([]),
   })
   .strict();
 
-export type BundleFile = z.infer<typeof bundleFileSchema>;
+export type BundleContent = z.infer<typeof bundleContentSchema>;
 
-/** A bundle with its prompt text inlined: the content that is hashed into its ID. */
-export interface Bundle extends Omit<BundleFile, 'prompt'> {
+/** A published bundle: its content, with the ID that content hashes to. */
+export interface Bundle extends BundleContent {
   id: string;
-  systemPrompt: string;
 }
 
-export function runPolicyOf(bundle: Bundle, approvalTimeoutMs: number): RunPolicy {
+/** Checks what the schema cannot: tools this build has, and a value for every prompt variable. */
+export function bundleProblems(content: BundleContent): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  content.tools.forEach((tool, i) => {
+    if (seen.has(tool.name)) problems.push(`tools.${i}.name: "${tool.name}" is listed twice`);
+    seen.add(tool.name);
+    if (!isToolName(tool.name)) {
+      problems.push(`tools.${i}.name: unknown tool "${tool.name}"`);
+    } else if (tool.version !== toolCatalog[tool.name].version) {
+      problems.push(`tools.${i}.version: this build has ${tool.name} v${toolCatalog[tool.name].version}, not v${tool.version}`);
+    }
+  });
+  for (const variable of promptVariables(content.systemPrompt)) {
+    if (content.variables[variable] === undefined) problems.push(`variables.${variable}: the prompt uses {{${variable}}} but gives it no value`);
+  }
+  return problems;
+}
+
+const placeholder = /\{\{\s*(\w+)\s*\}\}/g;
+
+function promptVariables(prompt: string): Set<string> {
+  return new Set([...prompt.matchAll(placeholder)].map((m) => m[1]!));
+}
+
+/** The system prompt the model sees, variables filled in. */
+export function renderSystemPrompt(bundle: BundleContent): string {
+  return bundle.systemPrompt.replace(placeholder, (_, name: string) => bundle.variables[name] ?? '');
+}
+
+export function runPolicyOf(bundle: BundleContent, approvalTimeoutMs: number): RunPolicy {
   return {
     maxSteps: bundle.limits.maxSteps,
     approvalTimeoutMs,
     tools: bundle.tools.map((tool) => {
-      const kind = toolCatalog[tool.name as keyof typeof toolCatalog].kind;
+      const kind = toolCatalog[tool.name as ToolName].kind;
       // Reads never wait for a human; anything that changes the world does unless the bundle says otherwise.
       const requiresApproval = kind !== 'read' && tool.approval !== 'never';
       return { name: tool.name, kind, requiresApproval };

@@ -21,6 +21,13 @@ export const createRunRequestSchema = z
       .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')
       .optional()
       .describe('Free-form labels kept with the run.'),
+    bundleId: z.string().max(120).optional().describe("Pin the run to this bundle instead of the agent's deployment (evals, staging)."),
+    routingKey: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe('Runs with the same key land on the same side of a canary (e.g. a conversation or tenant ID); the run ID by default.'),
   })
   .strict();
 export type CreateRunRequest = z.infer<typeof createRunRequestSchema>;
@@ -33,6 +40,17 @@ export const approvalDecisionRequestSchema = z
   })
   .strict();
 export type ApprovalDecisionRequest = z.infer<typeof approvalDecisionRequestSchema>;
+
+/** Query of `GET /v1/runs`. */
+export const listRunsQuerySchema = z
+  .object({
+    agent: z.string().max(100).optional(),
+    bundleId: z.string().max(120).optional(),
+    status: runStatusSchema.optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+    cursor: z.string().max(200).optional().describe('`nextCursor` of the previous page.'),
+  })
+  .strict();
 
 export const idempotencyKeySchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import type { ToolKind } from './domain';
 
 export interface ToolDefinition<Args extends z.ZodType = z.ZodType> {
+  /** Bumped whenever `args` changes; bundles pin the version they were written against. */
+  version: number;
   description: string;
   kind: ToolKind;
   args: Args;
@@ -16,11 +18,13 @@ const orderId = z.string().regex(/^\d{1,12}$/, 'an order number such as "1001"')
 
 export const toolCatalog = {
   lookup_order: {
+    version: 1,
     description: 'Look up an order by its number: item, amount, status and any refund already issued.',
     kind: 'read',
     args: z.object({ order_id: orderId }).strict(),
   },
   issue_refund: {
+    version: 1,
     description: 'Refund an order, in full or in part. Needs human approval before it runs.',
     kind: 'write',
     args: z

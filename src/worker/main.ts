@@ -2,12 +2,27 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createActivities } from '../activities';
-import { loadBundles } from '../bundles/loadBundles';
+import { createBundleCache } from '../bundles/bundleStore';
 import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { runMain } from '../runMain';
+
+/** One client per model endpoint, made on first use. */
+function modelClients(apiKey: string, defaultBaseUrl: string | undefined) {
+  const clients = new Map<string, OpenAI>();
+  return (baseUrl: string | undefined): OpenAI => {
+    const url = baseUrl ?? defaultBaseUrl ?? '';
+    let client = clients.get(url);
+    if (!client) {
+      // Temporal owns retries and timeouts; the client must not retry behind its back.
+      client = new OpenAI({ apiKey, baseURL: url || undefined, maxRetries: 0, timeout: 110_000 });
+      clients.set(url, client);
+    }
+    return client;
+  };
+}
 
 runMain('worker', async () => {
   const config = loadConfig(process.env);
@@ -24,9 +39,8 @@ runMain('worker', async () => {
     workflowsPath: require.resolve('../workflows'),
     activities: createActivities({
       db,
-      bundles: loadBundles(config.agentsDir),
-      // Temporal owns retries and timeouts; the client must not retry behind its back.
-      openai: new OpenAI({ apiKey: config.model.apiKey, baseURL: config.model.baseUrl, maxRetries: 0, timeout: 110_000 }),
+      bundles: createBundleCache(db),
+      modelClient: modelClients(config.model.apiKey, config.model.baseUrl),
       prices: config.model.prices,
     }),
     shutdownGraceTime: '10 seconds',

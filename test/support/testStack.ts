@@ -9,10 +9,9 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../../src/api/app';
 import { seedApiKeys } from '../../src/api/auth';
-import { loadBundles } from '../../src/bundles/loadBundles';
 import { loadConfig } from '../../src/config';
 import { createPool, type Db } from '../../src/db/pool';
-import { seedDemoOrders } from '../../src/dev/demoData';
+import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { startScriptedModel, type ModelScript, type ScriptedModelServer } from '../../src/dev/scriptedModel';
 import { spawnService, type Service } from '../../src/dev/services';
@@ -61,6 +60,7 @@ export async function startTestStack(options: TestStackOptions = {}) {
   const db = createPool(databaseUrl, 5);
   await seedApiKeys(db, config.api.keys);
   await seedDemoOrders(db, tenantId);
+  const bundles = await seedAgents(db, tenantId, config.agentsDir);
 
   const connection = await Connection.connect({ address: temporalAddress });
   const temporal = new Client({ connection });
@@ -68,7 +68,6 @@ export async function startTestStack(options: TestStackOptions = {}) {
     db,
     temporal,
     taskQueue: config.temporal.taskQueue,
-    bundles: loadBundles(config.agentsDir),
     approvalTimeoutMs: config.approvalTimeoutMs,
   });
   const server: Server = await new Promise((resolve) => {
@@ -128,7 +127,7 @@ export async function startTestStack(options: TestStackOptions = {}) {
   }
 
   return {
-    tenantId, apiKey, baseUrl, db, temporal, model, env,
+    tenantId, apiKey, baseUrl, db, temporal, model, env, bundles,
     api, startRun, waitForRun, waitForStatus, decide, startWorker, close,
     get worker() {
       return worker!;

@@ -13,12 +13,15 @@ describe('loadConfig', () => {
 
   it('parses keys, durations and price overrides', () => {
     const config = loadConfig({
-      BOSUN_API_KEYS: 'k1:acme, k2:globex',
+      BOSUN_API_KEYS: 'k1:acme, k2:globex:runner+approver',
       BOSUN_APPROVAL_TIMEOUT: '15m',
       BOSUN_MODEL_PRICES: '{"my-model":{"input":1,"output":2}}',
       OPENAI_API_KEY: '',
     });
-    expect(config.api.keys).toEqual([{ key: 'k1', tenantId: 'acme' }, { key: 'k2', tenantId: 'globex' }]);
+    expect(config.api.keys).toEqual([
+      { key: 'k1', tenantId: 'acme', roles: ['runner', 'approver', 'admin'] },
+      { key: 'k2', tenantId: 'globex', roles: ['runner', 'approver'] },
+    ]);
     expect(config.approvalTimeoutMs).toBe(900_000);
     expect(config.model.prices['my-model']).toEqual({ input: 1, output: 2 });
     expect(config.model.prices['gpt-4o-mini']).toBeDefined();
@@ -35,6 +38,7 @@ describe('loadConfig', () => {
     }
     expect(() => loadConfig({ BOSUN_API_KEYS: 'secretvalue-without-tenant' })).toThrow(/must look like key:tenant/);
     expect(() => loadConfig({ BOSUN_API_KEYS: 'secretvalue-without-tenant' })).not.toThrow(/secretvalue/);
+    expect(() => loadConfig({ BOSUN_API_KEYS: 'k1:acme:runner+root' })).toThrow(/runner\+approver\+admin/);
     expect(() => loadConfig({ BOSUN_MODEL_PRICES: '{"m":{"input":-1,"output":1}}' })).toThrow(/BOSUN_MODEL_PRICES\.m\.input/);
   });
 });

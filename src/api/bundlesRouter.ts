@@ -1,0 +1,46 @@
+import { Router } from 'express';
+import { findBundle, listBundles, saveBundle, validateBundle } from '../bundles/bundleStore';
+import type { Db } from '../db/pool';
+import { diffJson } from '../shared/diff';
+import { principalOf } from './auth';
+import { badRequest, notFound } from './errors';
+import { stringParam } from './validation';
+
+export function bundlesRouter({ db }: { db: Db }): Router {
+  const router = Router();
+
+  /** Publishing is idempotent: the same content gives the same ID and changes nothing. */
+  router.post('/bundles', async (req, res) => {
+    const { tenantId, keyId } = principalOf(req, 'admin');
+    const validated = validateBundle(req.body);
+    if (!validated.ok) throw badRequest(validated.problems);
+    const created = await saveBundle(db, tenantId, validated.bundle, keyId);
+    res.status(created ? 201 : 200).json({ bundleId: validated.bundle.id, created, bundle: validated.bundle });
+  });
+
+  router.get('/bundles/:bundleId', async (req, res) => {
+    const { tenantId } = principalOf(req, 'runner');
+    const bundle = await findBundle(db, tenantId, stringParam(req, 'bundleId'));
+    if (!bundle) throw notFound('Bundle');
+    res.json(bundle);
+  });
+
+  router.get('/bundles/:bundleId/diff/:otherBundleId', async (req, res) => {
+    const { tenantId } = principalOf(req, 'runner');
+    const [from, to] = await Promise.all([
+      findBundle(db, tenantId, stringParam(req, 'bundleId')),
+      findBundle(db, tenantId, stringParam(req, 'otherBundleId')),
+    ]);
+    if (!from || !to) throw notFound('Bundle');
+    const { id: fromId, ...fromContent } = from;
+    const { id: toId, ...toContent } = to;
+    res.json({ from: fromId, to: toId, changes: diffJson(fromContent, toContent) });
+  });
+
+  router.get('/agents/:agent/bundles', async (req, res) => {
+    const { tenantId } = principalOf(req, 'runner');
+    res.json({ bundles: await listBundles(db, tenantId, stringParam(req, 'agent')) });
+  });
+
+  return router;
+}

@@ -1,0 +1,79 @@
+/** Published bundles in PostgreSQL: immutable rows, one per tenant and content hash. */
+import type { Db, DbClient } from '../db/pool';
+import { bundleContentSchema, bundleProblems, type Bundle } from '../shared/bundle';
+import { bundleIdOf } from './bundleId';
+
+type Queryable = Db | DbClient;
+
+export type ValidatedBundle = { ok: true; bundle: Bundle } | { ok: false; problems: string[] };
+
+/** Everything wrong with a bundle at once: its shape, its tools, its prompt variables. */
+export function validateBundle(raw: unknown): ValidatedBundle {
+  const parsed = bundleContentSchema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) };
+  }
+  const problems = bundleProblems(parsed.data);
+  return problems.length ? { ok: false, problems } : { ok: true, bundle: { ...parsed.data, id: bundleIdOf(parsed.data) } };
+}
+
+/** Stores a bundle unless this tenant already has that exact content; true when it is new. */
+export async function saveBundle(db: Queryable, tenantId: string, bundle: Bundle, publishedBy: string): Promise<boolean> {
+  const { id, ...content } = bundle;
+  const { rowCount } = await db.query(
+    `INSERT INTO bundles (tenant_id, bundle_id, agent, content, published_by) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT DO NOTHING`,
+    [tenantId, id, bundle.name, JSON.stringify(content), publishedBy],
+  );
+  return rowCount === 1;
+}
+
+export async function findBundle(db: Queryable, tenantId: string, bundleId: string): Promise<Bundle | undefined> {
+  const { rows } = await db.query('SELECT content FROM bundles WHERE tenant_id = $1 AND bundle_id = $2', [tenantId, bundleId]);
+  return rows[0] ? { ...rows[0].content, id: bundleId } : undefined;
+}
+
+export interface BundleSummary {
+  bundleId: string;
+  agent: string;
+  description: string | null;
+  publishedBy: string;
+  publishedAt: string;
+}
+
+export async function listBundles(db: Queryable, tenantId: string, agent: string): Promise<BundleSummary[]> {
+  const { rows } = await db.query(
+    `SELECT bundle_id AS "bundleId", agent, content->>'description' AS description, published_by AS "publishedBy",
+            published_at AS "publishedAt"
+     FROM bundles WHERE tenant_id = $1 AND agent = $2 ORDER BY published_at DESC, bundle_id`,
+    [tenantId, agent],
+  );
+  return rows;
+}
+
+/**
+ * The worker's view: bundles by ID, kept warm. A bundle's content never changes, so an entry never
+ * goes stale; the least recently used are dropped past `capacity`.
+ */
+export function createBundleCache(db: Db, capacity = 200) {
+  const cache = new Map<string, Bundle>();
+  return {
+    async get(bundleId: string): Promise<Bundle | undefined> {
+      const hit = cache.get(bundleId);
+      if (hit) {
+        cache.delete(bundleId);
+        cache.set(bundleId, hit);
+        return hit;
+      }
+      // The ID is a hash of the content, so any tenant's row holds the same bundle.
+      const { rows } = await db.query('SELECT content FROM bundles WHERE bundle_id = $1 LIMIT 1', [bundleId]);
+      if (!rows[0]) return undefined;
+      const bundle: Bundle = { ...rows[0].content, id: bundleId };
+      cache.set(bundleId, bundle);
+      if (cache.size > capacity) cache.delete(cache.keys().next().value!);
+      return bundle;
+    },
+  };
+}
+
+export type BundleCache = ReturnType<typeof createBundleCache>;
