@@ -19,6 +19,14 @@ export const configSchema = z.object({
     .string()
     .default('24h')
     .refine((value) => parseDuration(value) !== undefined, 'must be a duration such as 24h, 15m or 30s'),
+  /**
+   * Worker Versioning: with a build ID the worker joins deployment BOSUN_DEPLOYMENT_NAME as that
+   * version, and runs stay pinned to the version they started on. Unversioned when absent.
+   */
+  BOSUN_BUILD_ID: z.string().regex(/^[\w.-]{1,100}$/).optional(),
+  BOSUN_DEPLOYMENT_NAME: z.string().regex(/^[\w.-]{1,100}$/).default('bosun'),
+  /** Make this worker's build the deployment's current version once it polls (new runs go to it). */
+  BOSUN_PROMOTE_BUILD: z.enum(['true', 'false']).default('true'),
   /** Verbosity of the Temporal SDK's own log lines in the worker. */
   BOSUN_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   OPENAI_API_KEY: z.string().min(1).optional(),
@@ -53,6 +61,7 @@ export interface ApiKeySeed {
 export interface Config {
   databaseUrl: string;
   temporal: { address: string; namespace: string; taskQueue: string };
+  workerVersion: { deploymentName: string; buildId: string; promote: boolean } | undefined;
   api: { port: number; keys: ApiKeySeed[] };
   agentsDir: string;
   approvalTimeoutMs: number;
@@ -77,6 +86,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   return {
     databaseUrl: e.DATABASE_URL,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    workerVersion: e.BOSUN_BUILD_ID
+      ? { deploymentName: e.BOSUN_DEPLOYMENT_NAME, buildId: e.BOSUN_BUILD_ID, promote: e.BOSUN_PROMOTE_BUILD === 'true' }
+      : undefined,
     api: { port: e.BOSUN_API_PORT, keys: parseApiKeys(e.BOSUN_API_KEYS) },
     agentsDir: e.BOSUN_AGENTS_DIR,
     approvalTimeoutMs: parseDuration(e.BOSUN_APPROVAL_TIMEOUT)!,

@@ -7,6 +7,7 @@ import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
+import { makeCurrentVersion } from '../temporal/workerVersioning';
 import { runMain } from '../runMain';
 
 /** One client per model endpoint, made on first use. */
@@ -44,10 +45,21 @@ runMain('worker', async () => {
       prices: config.model.prices,
     }),
     shutdownGraceTime: '10 seconds',
+    ...(config.workerVersion && {
+      workerDeploymentOptions: {
+        version: config.workerVersion,
+        useWorkerVersioning: true,
+        // A run finishes on the workflow code it started with; new code only takes new runs.
+        defaultVersioningBehavior: 'PINNED',
+      },
+    }),
   });
-  console.log(`worker polling task queue "${config.temporal.taskQueue}" on ${config.temporal.address}`);
   // Resolves once SIGTERM or SIGINT has drained in-flight tasks (the SDK installs those handlers).
-  await worker.run();
+  const running = worker.run();
+  if (config.workerVersion?.promote) await makeCurrentVersion(connection, config.temporal.namespace, config.workerVersion);
+  const version = config.workerVersion ? ` as ${config.workerVersion.deploymentName}@${config.workerVersion.buildId}` : '';
+  console.log(`worker polling task queue "${config.temporal.taskQueue}" on ${config.temporal.address}${version}`);
+  await running;
   await connection.close();
   await db.end();
 });

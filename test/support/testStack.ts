@@ -22,6 +22,8 @@ export interface TestStackOptions {
   script?: ModelScript;
   approvalTimeout?: string;
   agentsDir?: string;
+  /** Extra environment of the first worker. */
+  workerEnv?: NodeJS.ProcessEnv;
 }
 
 export interface ApiResponse {
@@ -76,12 +78,15 @@ export async function startTestStack(options: TestStackOptions = {}) {
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   let worker: Service | undefined;
-  const startWorker = async () => {
-    worker = spawnService('worker', 'src/worker/main.ts', env, true);
+  const workers: Service[] = [];
+  /** Starts another worker process; `extraEnv` varies its configuration (e.g. a build ID). */
+  const startWorker = async (extraEnv: NodeJS.ProcessEnv = {}) => {
+    worker = spawnService('worker', 'src/worker/main.ts', { ...env, ...extraEnv }, true);
+    workers.push(worker);
     await worker.ready;
     return worker;
   };
-  await startWorker();
+  await startWorker(options.workerEnv);
 
   /** Calls the API over HTTP as this stack's tenant unless other headers are given. */
   async function api(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
@@ -119,7 +124,7 @@ export async function startTestStack(options: TestStackOptions = {}) {
   }
 
   async function close() {
-    await worker?.stop();
+    await Promise.all(workers.map((w) => w.stop()));
     await new Promise((resolve) => server.close(resolve));
     await model.close();
     await connection.close();
