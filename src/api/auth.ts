@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { ApiKeySeed, Role } from '../config';
-import type { Db } from '../db/pool';
+import type { Db, DbClient } from '../db/pool';
 import { ApiError, unauthorized } from './errors';
 
 export interface Principal {
@@ -27,6 +27,46 @@ export async function seedApiKeys(db: Db, keys: ApiKeySeed[]): Promise<void> {
       keyIdOf(hash), hash, tenantId, roles,
     ]);
   }
+}
+
+export interface ApiKeyInfo {
+  keyId: string;
+  name: string | null;
+  roles: Role[];
+  createdBy: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** Creates a key for a tenant; the plain key is returned this once and only its hash is kept. */
+export async function createApiKey(
+  db: Db | DbClient, tenantId: string, roles: Role[], name: string | undefined, createdBy: string,
+): Promise<{ key: string; keyId: string }> {
+  const key = `bsn_${randomBytes(24).toString('base64url')}`;
+  const hash = hashKey(key);
+  const keyId = keyIdOf(hash);
+  await db.query('INSERT INTO api_keys (key_id, key_hash, tenant_id, roles, name, created_by) VALUES ($1, $2, $3, $4, $5, $6)', [
+    keyId, hash, tenantId, roles, name ?? null, createdBy,
+  ]);
+  return { key, keyId };
+}
+
+export async function listApiKeys(db: Db, tenantId: string): Promise<ApiKeyInfo[]> {
+  const { rows } = await db.query(
+    `SELECT key_id AS "keyId", name, roles, created_by AS "createdBy", created_at AS "createdAt", revoked_at AS "revokedAt"
+     FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, key_id`,
+    [tenantId],
+  );
+  return rows;
+}
+
+/** Revokes a key of the tenant's; false when the tenant has no such active key. */
+export async function revokeApiKey(db: Db | DbClient, tenantId: string, keyId: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL',
+    [tenantId, keyId],
+  );
+  return rowCount === 1;
 }
 
 /** Resolves the bearer key on every request, so a revoked key stops working at once. */

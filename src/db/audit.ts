@@ -1,0 +1,45 @@
+import type { Db, DbClient } from './pool';
+
+export interface AuditEntry {
+  tenantId: string;
+  /** Who acted: an API key ID, `worker`, or `system:<what>`. */
+  actor: string;
+  action: string;
+  runId?: string;
+  bundleId?: string;
+  target?: string;
+  status?: string;
+  latencyMs?: number;
+  /** Already redacted: no secret and no unredacted tool data belongs here. */
+  detail?: Record<string, unknown>;
+}
+
+/** Appends to the audit log, inside the caller's transaction when it has one. */
+export async function appendAudit(db: Db | DbClient, entry: AuditEntry): Promise<void> {
+  await db.query(
+    `INSERT INTO audit_log (tenant_id, actor, action, run_id, bundle_id, target, status, latency_ms, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [entry.tenantId, entry.actor, entry.action, entry.runId ?? null, entry.bundleId ?? null, entry.target ?? null,
+     entry.status ?? null, entry.latencyMs ?? null, JSON.stringify(entry.detail ?? {})],
+  );
+}
+
+export interface AuditQuery {
+  runId?: string;
+  since?: string;
+  limit: number;
+}
+
+export async function readAudit(db: Db, tenantId: string, query: AuditQuery) {
+  const params: unknown[] = [tenantId];
+  const conditions = ['tenant_id = $1'];
+  if (query.runId) conditions.push(`run_id = $${params.push(query.runId)}`);
+  if (query.since) conditions.push(`created_at >= $${params.push(query.since)}`);
+  const { rows } = await db.query(
+    `SELECT id, actor, action, run_id AS "runId", bundle_id AS "bundleId", target, status, latency_ms AS "latencyMs",
+            detail, created_at AS "createdAt"
+     FROM audit_log WHERE ${conditions.join(' AND ')} ORDER BY id LIMIT $${params.push(query.limit)}`,
+    params,
+  );
+  return rows;
+}
