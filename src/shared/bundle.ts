@@ -34,7 +34,14 @@ export const bundleContentSchema = z
           .strict(),
       )
       .max(50),
-    limits: z.object({ maxSteps: z.number().int().min(1).max(1000) }).strict(),
+    limits: z
+      .object({
+        maxSteps: z.number().int().min(1).max(1000).describe('Model calls per run.'),
+        maxToolCalls: z.number().int().min(0).max(10_000).optional(),
+        maxTotalTokens: z.number().int().positive().optional().describe('Input plus output tokens per run.'),
+        maxCostUsd: z.number().positive().optional(),
+      })
+      .strict(),
     /** Names of secrets the bundle's tools may use; values never appear in a bundle. */
     secrets: z.array(z.string().regex(/^[A-Z][A-Z0-9_]{0,99}$/, 'an upper-case secret name')).default([]),
   })
@@ -80,6 +87,9 @@ export function renderSystemPrompt(bundle: BundleContent): string {
 export function runPolicyOf(bundle: BundleContent, approvalTimeoutMs: number): RunPolicy {
   return {
     maxSteps: bundle.limits.maxSteps,
+    maxToolCalls: bundle.limits.maxToolCalls,
+    maxTotalTokens: bundle.limits.maxTotalTokens,
+    maxCostUsd: bundle.limits.maxCostUsd,
     approvalTimeoutMs,
     tools: bundle.tools.map((tool) => {
       const kind = toolCatalog[tool.name as ToolName].kind;

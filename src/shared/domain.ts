@@ -4,10 +4,12 @@
  */
 import { z } from 'zod';
 
-export const runStatuses = ['queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled'] as const;
+export const runStatuses = [
+  'queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled', 'step_limit', 'budget_exceeded',
+] as const;
 export const runStatusSchema = z.enum(runStatuses);
 export type RunStatus = z.infer<typeof runStatusSchema>;
-export const terminalStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
+export const terminalStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'step_limit', 'budget_exceeded'];
 
 const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
 
@@ -91,8 +93,12 @@ export interface ToolPolicy {
   requiresApproval: boolean;
 }
 
+/** The run's hard ceilings, from its bundle; no model call is made once one is reached. */
 export interface RunPolicy {
   maxSteps: number;
+  maxToolCalls?: number;
+  maxTotalTokens?: number;
+  maxCostUsd?: number;
   approvalTimeoutMs: number;
   tools: ToolPolicy[];
 }
@@ -108,7 +114,7 @@ export interface AgentRunInput {
   bundleId: string;
   policy: RunPolicy;
   /** Set when the run continues as new: where the previous execution left off. */
-  resume?: { step: number; usage: Usage };
+  resume?: { step: number; usage: Usage; toolCalls?: number };
 }
 
 export type ApprovalDecision = 'approved' | 'rejected';

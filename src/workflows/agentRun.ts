@@ -32,6 +32,7 @@ import {
   type ToolCall,
   type Usage,
 } from '../shared/domain';
+import { capReached, toolCallCapReached } from '../shared/caps';
 import { RunStatusKey } from '../shared/searchAttributes';
 import { isToolName, parseToolArguments } from '../shared/tools';
 
@@ -71,6 +72,7 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
   let status: RunStatus = 'running';
   let step = input.resume?.step ?? 0;
   let usage: Usage = input.resume?.usage ?? zeroUsage();
+  let toolCalls = input.resume?.toolCalls ?? 0;
   let pendingApprovals: PendingApproval[] = [];
   const decisions = new Map<string, ApprovalDecision>();
 
@@ -154,26 +156,28 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
 
   try {
     if (!input.resume) await bookkeeping.startRun({ runId });
-    while (step < policy.maxSteps) {
+    for (;;) {
+      const cap = capReached(policy, { step, usage, toolCalls });
+      if (cap) return await finish(cap);
       if (workflowInfo().continueAsNewSuggested) {
         // Keeps the history small however long the run: the transcript is in PostgreSQL already.
-        await continueAsNew<typeof agentRun>({ ...input, resume: { step, usage } });
+        await continueAsNew<typeof agentRun>({ ...input, resume: { step, usage, toolCalls } });
       }
       step += 1;
       const reply = await model.callModel({ runId, bundleId: input.bundleId, step });
       usage = addUsage(usage, reply.usage);
       if (reply.kind === 'final') return await finish({ status: 'completed', output: reply.text });
+      const toolCap = toolCallCapReached(policy, toolCalls, reply.toolCalls.length);
+      if (toolCap) return await finish(toolCap);
       await runToolCalls(reply.toolCalls);
+      toolCalls += reply.toolCalls.length;
     }
-    const outcome = await finish({ status: 'failed', error: `step limit of ${policy.maxSteps} reached without a final answer` });
-    throw ApplicationFailure.nonRetryable(outcome.error!, 'StepLimitReached');
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => finish({ status: 'cancelled' }));
       throw err;
     }
-    if (err instanceof ApplicationFailure && err.type === 'StepLimitReached') throw err;
     const message = failureMessage(err);
     await finish({ status: 'failed', error: message });
     throw ApplicationFailure.nonRetryable(message, 'RunFailed');
