@@ -33,6 +33,14 @@ export const configSchema = z.object({
   OPENAI_BASE_URL: z.string().url().optional(),
   /** USD per million tokens, by model id: `{"gpt-4o-mini":{"input":0.15,"output":0.6}}`. */
   BOSUN_MODEL_PRICES: z.string().optional(),
+  /**
+   * Encryption of Temporal payloads: `id1:<base64 of 32 bytes>,id2:<base64>`. Every configured key
+   * decrypts; new payloads use BOSUN_ENCRYPTION_KEY_ID (default: the last listed). Off when empty.
+   */
+  BOSUN_ENCRYPTION_KEYS: z.string().optional(),
+  BOSUN_ENCRYPTION_KEY_ID: z.string().optional(),
+  /** Browser origins (the Temporal Web UI) allowed to call the codec server at /codec, comma-separated. */
+  BOSUN_CODEC_CORS_ORIGIN: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
 });
 
 export type Env = z.infer<typeof configSchema>;
@@ -67,6 +75,16 @@ export interface Config {
   approvalTimeoutMs: number;
   logLevel: Env['BOSUN_LOG_LEVEL'];
   model: { apiKey: string; baseUrl: string | undefined; prices: ModelPrices };
+  /** Payload encryption keys; undefined means Temporal payloads are stored unencrypted. */
+  encryption: EncryptionConfig | undefined;
+  /** The codec server the Temporal Web UI calls from the browser. */
+  codecServer: { corsOrigins: string[] };
+}
+
+export interface EncryptionConfig {
+  currentKeyId: string;
+  /** Key id → 32 bytes of AES-256 key material. */
+  keys: Map<string, Buffer>;
 }
 
 export class ConfigError extends Error {
@@ -95,7 +113,77 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: e.BOSUN_LOG_LEVEL,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
     model: { apiKey: e.OPENAI_API_KEY ?? 'not-needed', baseUrl: e.OPENAI_BASE_URL, prices: parsePrices(e.BOSUN_MODEL_PRICES) },
+    encryption: parseEncryptionKeys(e.BOSUN_ENCRYPTION_KEYS, e.BOSUN_ENCRYPTION_KEY_ID),
+    codecServer: { corsOrigins: parseOrigins(e.BOSUN_CODEC_CORS_ORIGIN) },
   };
+}
+
+const keyIdPattern = /^[A-Za-z0-9_.-]{1,64}$/;
+const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Every problem is listed, and no message quotes key material: only entry positions, and ids once
+ * they are known to be well-formed ids.
+ */
+function parseEncryptionKeys(raw: string | undefined, currentId: string | undefined): EncryptionConfig | undefined {
+  const problems: string[] = [];
+  const keys = new Map<string, Buffer>();
+  const entries = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  entries.forEach((entry, index) => {
+    const where = `BOSUN_ENCRYPTION_KEYS: entry ${index + 1}`;
+    const colon = entry.indexOf(':');
+    if (colon < 0) {
+      problems.push(`${where} must look like id:<base64 of 32 bytes>`);
+      return;
+    }
+    const id = entry.slice(0, colon).trim();
+    const material = entry.slice(colon + 1).trim();
+    if (!keyIdPattern.test(id)) {
+      problems.push(`${where}: the key id must be 1-64 letters, digits, "_", "." or "-"`);
+      return;
+    }
+    if (keys.has(id)) {
+      problems.push(`${where}: key id "${id}" is listed more than once`);
+      return;
+    }
+    if (!base64Pattern.test(material)) {
+      problems.push(`${where}: key "${id}" is not valid base64 (make one with: openssl rand -base64 32)`);
+      return;
+    }
+    const bytes = Buffer.from(material, 'base64');
+    if (bytes.length !== 32) {
+      problems.push(`${where}: key "${id}" must be 32 bytes, not ${bytes.length} (make one with: openssl rand -base64 32)`);
+      return;
+    }
+    keys.set(id, bytes);
+  });
+  // An id that is not a configured one is never echoed: it might be key material pasted in the wrong place.
+  if (currentId !== undefined && entries.length === 0) {
+    problems.push('BOSUN_ENCRYPTION_KEY_ID: set, but BOSUN_ENCRYPTION_KEYS lists no keys');
+  } else if (currentId !== undefined && problems.length === 0 && !keys.has(currentId)) {
+    problems.push(`BOSUN_ENCRYPTION_KEY_ID: names none of the keys in BOSUN_ENCRYPTION_KEYS (their ids: ${[...keys.keys()].join(', ')})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (keys.size === 0) return undefined;
+  return { currentKeyId: currentId ?? [...keys.keys()].at(-1)!, keys };
+}
+
+function parseOrigins(raw: string): string[] {
+  const problems: string[] = [];
+  const origins = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin.replace(/\/$/, '')) {
+      problems.push(`BOSUN_CODEC_CORS_ORIGIN: "${origin}" is not an origin such as http://127.0.0.1:8233 (scheme, host and port only)`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return origins.map((o) => o.replace(/\/$/, ''));
 }
 
 function parseApiKeys(raw: string): ApiKeySeed[] {

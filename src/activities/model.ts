@@ -9,6 +9,7 @@ import type { ModelReply, ToolCall, Usage } from '../shared/domain';
 import { toolCatalog, type ToolName } from '../shared/tools';
 import { toActivityFailure } from './modelErrors';
 import { appendMessage, loadTranscript, recordStep, toChatMessage } from '../db/transcript';
+import { appendRunEvent, eventKeys } from '../db/runEvents';
 
 export interface ModelDeps {
   db: Db;
@@ -53,6 +54,8 @@ export function createModelActivities({ db, bundles, modelClient, prices }: Mode
 
       const bundle = await bundles.get(bundleId);
       if (!bundle) throw ApplicationFailure.nonRetryable(`this worker does not have bundle ${bundleId}`, 'UnknownBundle');
+      // At most once per step, however often the call is retried.
+      await appendRunEvent(db, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model: bundle.model.id });
       const transcript = await loadTranscript(db, runId);
       const started = Date.now();
       const completion = await withHeartbeats(() =>
@@ -84,17 +87,26 @@ export function createModelActivities({ db, bundles, modelClient, prices }: Mode
           step, ordinal: 0, role: 'assistant', content: message?.content ?? null, toolCalls: toolCalls.length ? toolCalls : undefined,
         });
         if (!fresh) return false;
+        const latencyMs = Date.now() - started;
         await recordStep(client, runId, {
           step, ordinal: 0, kind: 'model', name: bundle.model.id, status: 'ok', bundleId,
           detail: reply.kind === 'final' ? { final: true } : { toolCalls: toolCalls.map((c) => c.name) },
           inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd,
-          latencyMs: Date.now() - started,
+          latencyMs,
         });
-        await client.query(
+        const { rows } = await client.query(
           `UPDATE runs SET step_count = GREATEST(step_count, $2), input_tokens = input_tokens + $3,
-             output_tokens = output_tokens + $4, cost_usd = cost_usd + $5, updated_at = now() WHERE run_id = $1`,
+             output_tokens = output_tokens + $4, cost_usd = cost_usd + $5, updated_at = now() WHERE run_id = $1
+           RETURNING input_tokens, output_tokens, cost_usd`,
           [runId, step, usage.inputTokens, usage.outputTokens, usage.costUsd],
         );
+        const total = rows[0];
+        await appendRunEvent(client, runId, 'step.finished', eventKeys.modelStepFinished(step), {
+          step, kind: 'model', model: bundle.model.id, reply: reply.kind,
+          ...(reply.kind === 'tool_calls' ? { toolCalls: toolCalls.map((c) => c.name) } : {}),
+          latencyMs, usage,
+          totalUsage: { inputTokens: total.input_tokens, outputTokens: total.output_tokens, costUsd: total.cost_usd },
+        });
         return true;
       });
       // A concurrent attempt stored its reply first; that one is the run's truth.

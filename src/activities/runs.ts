@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { inTransaction, type Db } from '../db/pool';
+import { appendRunEvent, eventKeys } from '../db/runEvents';
 import type { ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
 
 export interface RequestApprovalsInput {
@@ -21,12 +22,16 @@ export interface FinishRunInput {
 export function createRunActivities({ db }: { db: Db }) {
   return {
     async startRun({ runId }: { runId: string }): Promise<void> {
-      const { rowCount } = await db.query(
-        `UPDATE runs SET status = 'running', updated_at = now() WHERE run_id = $1 AND status IN ('queued', 'running')`,
-        [runId],
-      );
-      // The API commits the row right after starting the workflow; until then, retry.
-      if (rowCount === 0) throw ApplicationFailure.retryable(`run ${runId} has no record yet`, 'RunRecordMissing');
+      await inTransaction(db, async (client) => {
+        const { rows } = await client.query(
+          `UPDATE runs SET status = 'running', updated_at = now() WHERE run_id = $1 AND status IN ('queued', 'running')
+           RETURNING agent`,
+          [runId],
+        );
+        // The API commits the row right after starting the workflow; until then, retry.
+        if (!rows[0]) throw ApplicationFailure.retryable(`run ${runId} has no record yet`, 'RunRecordMissing');
+        await appendRunEvent(client, runId, 'run.started', eventKeys.runStarted(), { agent: rows[0].agent, status: 'running' });
+      });
     },
 
     async setRunStatus({ runId, status }: { runId: string; status: RunStatus }): Promise<void> {
@@ -35,14 +40,23 @@ export function createRunActivities({ db }: { db: Db }) {
 
     async finishRun({ runId, status, output, error }: FinishRunInput): Promise<void> {
       await inTransaction(db, async (client) => {
-        await client.query(
-          `UPDATE runs SET status = $2, output = $3, error = $4, finished_at = now(), updated_at = now() WHERE run_id = $1`,
-          [runId, status, output ?? null, error ?? null],
-        );
+        // Approval rows before the run's row: the order the API's decision takes its locks in.
         await client.query(
           `UPDATE approvals SET status = 'cancelled', decided_at = now() WHERE run_id = $1 AND status = 'pending'`,
           [runId],
         );
+        const { rows } = await client.query(
+          `UPDATE runs SET status = $2, output = $3, error = $4, finished_at = now(), updated_at = now() WHERE run_id = $1
+           RETURNING step_count, input_tokens, output_tokens, cost_usd`,
+          [runId, status, output ?? null, error ?? null],
+        );
+        const run = rows[0];
+        if (!run) return;
+        // The last event of the run: its event stream ends here.
+        await appendRunEvent(client, runId, 'run.finished', eventKeys.runFinished(), {
+          status, output: output ?? null, error: error ?? null, steps: run.step_count,
+          usage: { inputTokens: run.input_tokens, outputTokens: run.output_tokens, costUsd: run.cost_usd },
+        });
       });
     },
 
@@ -58,6 +72,12 @@ export function createRunActivities({ db }: { db: Db }) {
           );
         }
         await client.query(`UPDATE runs SET status = 'awaiting_approval', updated_at = now() WHERE run_id = $1`, [runId]);
+        for (const a of approvals) {
+          await appendRunEvent(client, runId, 'approval.requested', eventKeys.approvalRequested(a.approvalId), {
+            approvalId: a.approvalId, step, toolCallId: a.toolCallId, tool: a.tool, arguments: a.arguments,
+            requestedAt: a.requestedAt, expiresAt: a.expiresAt,
+          });
+        }
       });
     },
 
@@ -66,13 +86,21 @@ export function createRunActivities({ db }: { db: Db }) {
      * run always follows what the API told the approver.
      */
     async expireApproval({ approvalId }: { approvalId: string }): Promise<ApprovalDecision> {
-      await db.query(
-        `UPDATE approvals SET status = 'expired', decided_at = now(), decided_by = 'system:expiry'
-         WHERE approval_id = $1 AND status = 'pending'`,
-        [approvalId],
-      );
-      const { rows } = await db.query('SELECT status FROM approvals WHERE approval_id = $1', [approvalId]);
-      return rows[0]?.status === 'approved' ? 'approved' : 'rejected';
+      return inTransaction(db, async (client) => {
+        const expired = await client.query(
+          `UPDATE approvals SET status = 'expired', decided_at = now(), decided_by = 'system:expiry'
+           WHERE approval_id = $1 AND status = 'pending' RETURNING run_id, tool`,
+          [approvalId],
+        );
+        const row = expired.rows[0];
+        if (row) {
+          await appendRunEvent(client, row.run_id, 'approval.decided', eventKeys.approvalDecided(approvalId), {
+            approvalId, tool: row.tool, decision: 'expired', decidedBy: 'system:expiry',
+          });
+        }
+        const { rows } = await client.query('SELECT status FROM approvals WHERE approval_id = $1', [approvalId]);
+        return rows[0]?.status === 'approved' ? 'approved' : 'rejected';
+      });
     },
   };
 }

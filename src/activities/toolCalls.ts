@@ -3,6 +3,7 @@ import type { ToolName } from '../shared/tools';
 import { toolImplementations } from './tools';
 import type { ToolResult } from './tools/types';
 import { appendMessage, recordStep } from '../db/transcript';
+import { appendRunEvent, eventKeys } from '../db/runEvents';
 
 /** Where a tool call sits in the run: the result lands at (step, ordinal) of the transcript. */
 export interface ToolCallRef {
@@ -78,4 +79,9 @@ async function record(
     step: ref.step, ordinal: ref.ordinal, kind: 'tool', name: ref.tool, status, bundleId: ref.bundleId, detail, latencyMs,
   });
   await client.query('UPDATE runs SET updated_at = now() WHERE run_id = $1', [ref.runId]);
+  // The tool's output stays in the transcript; the event shows what was called and how it went.
+  const { result: _output, ...shown } = detail;
+  await appendRunEvent(client, ref.runId, 'tool.called', eventKeys.toolCalled(ref.step, ref.ordinal), {
+    step: ref.step, ordinal: ref.ordinal, toolCallId: ref.toolCallId, tool: ref.tool, status, latencyMs, ...shown,
+  });
 }

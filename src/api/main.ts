@@ -4,6 +4,7 @@ import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { runMain } from '../runMain';
+import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { createApp } from './app';
 import { seedApiKeys } from './auth';
 
@@ -13,13 +14,16 @@ runMain('api', async () => {
   await migrate(db);
   await seedApiKeys(db, config.api.keys);
   const connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const codec = createEncryptionCodec(config.encryption);
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: encryptingDataConverter(codec) });
 
   const app = createApp({
     db,
     temporal,
     taskQueue: config.temporal.taskQueue,
     approvalTimeoutMs: config.approvalTimeoutMs,
+    codec,
+    codecCorsOrigins: config.codecServer.corsOrigins,
   });
   const server = app.listen(config.api.port, () => console.log(`api listening on http://127.0.0.1:${config.api.port}`));
 

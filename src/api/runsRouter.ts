@@ -4,6 +4,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { findBundle } from '../bundles/bundleStore';
 import { getDeployment } from '../bundles/deployments';
 import { inTransaction, type Db } from '../db/pool';
+import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { runPolicyOf, type Bundle } from '../shared/bundle';
 import {
   approvalDecisionRequestSchema,
@@ -132,6 +133,9 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs }: RunsR
       if (approval.status !== 'pending') throw conflict(`This approval is already ${approval.status}.`);
       if (approval.expired) throw conflict('This approval has expired.');
       await recordDecision(client, approvalId, status, keyId, comment);
+      await appendRunEvent(client, runId, 'approval.decided', eventKeys.approvalDecided(approvalId), {
+        approvalId, decision: status, decidedBy: keyId, comment: comment ?? null,
+      });
       // Signalled before commit: if Temporal refuses, the decision is rolled back and can be sent again.
       // Temporal keeps the signal even while no worker runs; the run acts on it when one returns.
       await temporal.workflow

@@ -6,6 +6,7 @@ import { createBundleCache } from '../bundles/bundleStore';
 import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
+import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
 import { runMain } from '../runMain';
@@ -37,6 +38,8 @@ runMain('worker', async () => {
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
+    // Encrypts every payload this worker writes to history when keys are configured.
+    dataConverter: encryptingDataConverter(createEncryptionCodec(config.encryption)),
     workflowsPath: require.resolve('../workflows'),
     activities: createActivities({
       db,

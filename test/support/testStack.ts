@@ -15,6 +15,7 @@ import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { startScriptedModel, type ModelScript, type ScriptedModelServer } from '../../src/dev/scriptedModel';
 import { spawnService, type Service } from '../../src/dev/services';
+import { createEncryptionCodec, encryptingDataConverter } from '../../src/temporal/encryptionCodec';
 
 export interface TestStackOptions {
   /** Where the services run; vitest's global setup provides them by default. */
@@ -24,6 +25,12 @@ export interface TestStackOptions {
   agentsDir?: string;
   /** Extra environment of the first worker. */
   workerEnv?: NodeJS.ProcessEnv;
+  /**
+   * BOSUN_ENCRYPTION_KEYS of the worker and the in-process API (`id:<base64 of 32 bytes>,...`), and
+   * optionally BOSUN_ENCRYPTION_KEY_ID. Without it payloads are not encrypted, whatever the shell says.
+   */
+  encryptionKeys?: string;
+  encryptionKeyId?: string;
 }
 
 export interface ApiResponse {
@@ -57,6 +64,8 @@ export async function startTestStack(options: TestStackOptions = {}) {
     BOSUN_AGENTS_DIR: options.agentsDir ?? 'agents',
     BOSUN_API_KEYS: `${apiKey}:${tenantId}`,
     BOSUN_LOG_LEVEL: 'WARN',
+    BOSUN_ENCRYPTION_KEYS: options.encryptionKeys ?? '',
+    BOSUN_ENCRYPTION_KEY_ID: options.encryptionKeys ? (options.encryptionKeyId ?? '') : '',
   };
   const config = loadConfig(env);
   const db = createPool(databaseUrl, 5);
@@ -65,12 +74,16 @@ export async function startTestStack(options: TestStackOptions = {}) {
   const bundles = await seedAgents(db, tenantId, config.agentsDir);
 
   const connection = await Connection.connect({ address: temporalAddress });
-  const temporal = new Client({ connection });
+  // The same keys as the worker's, so the client encodes and decodes what the worker does.
+  const codec = createEncryptionCodec(config.encryption);
+  const temporal = new Client({ connection, dataConverter: encryptingDataConverter(codec) });
   const app = createApp({
     db,
     temporal,
     taskQueue: config.temporal.taskQueue,
     approvalTimeoutMs: config.approvalTimeoutMs,
+    codec,
+    codecCorsOrigins: config.codecServer.corsOrigins,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
