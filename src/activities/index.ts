@@ -1,4 +1,5 @@
 import { createModelActivities, type ModelDeps } from './model';
+import { createRolloutActivities } from './rollouts';
 import { createRunActivities } from './runs';
 import { createToolActivities } from './toolCalls';
 
@@ -8,6 +9,7 @@ export function createActivities(deps: ModelDeps) {
     ...createRunActivities(deps),
     ...createModelActivities(deps),
     ...createToolActivities(deps),
+    ...createRolloutActivities(deps),
   };
 }
 

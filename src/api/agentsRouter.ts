@@ -1,41 +1,101 @@
+import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import { z } from 'zod';
+import {
+  finishRollout,
+  findRollout,
+  insertRollout,
+  latestDecision,
+  listDecisions,
+  type RolloutView,
+} from '../activities/rollouts';
 import { findBundle } from '../bundles/bundleStore';
-import { getDeployment, lockDeployment, previousStableBundle, setDeployment } from '../bundles/deployments';
-import { inTransaction, type Db } from '../db/pool';
+import { getDeployment, lockDeployment, previousStableBundle, setDeployment, type Deployment } from '../bundles/deployments';
+import { inTransaction, type Db, type DbClient } from '../db/pool';
+import {
+  defaultCheckIntervalSeconds,
+  defaultRolloutStages,
+  rolloutStagesSchema,
+  rolloutThresholdsSchema,
+  type RolloutInput,
+} from '../shared/rollout';
+import { AgentNameKey, BundleIdKey, TenantIdKey } from '../shared/searchAttributes';
+import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, type RolloutControl } from '../workflows';
 import { principalOf } from './auth';
-import { badRequest, conflict, notFound } from './errors';
-import { parse, stringParam } from './validation';
+import { badRequest, conflict, notFound, unavailable } from './errors';
+import { parse, stringParam, uuidParam } from './validation';
+
+const bundleIdField = z.string().min(1).max(120);
 
 /** Body of `POST /v1/agents/:agent/deployments`. */
-export const deploymentRequestSchema = z
-  .object({
-    bundleId: z.string().min(1).max(120),
-    strategy: z.enum(['immediate']).describe('immediate: every new run uses the bundle at once.'),
-  })
-  .strict();
+export const deploymentRequestSchema = z.discriminatedUnion('strategy', [
+  z
+    .object({
+      bundleId: bundleIdField,
+      strategy: z.literal('immediate').describe('immediate: every new run uses the bundle at once.'),
+    })
+    .strict(),
+  z
+    .object({
+      bundleId: bundleIdField,
+      strategy: z
+        .literal('canary')
+        .describe('canary: the bundle takes a growing share of new runs, stage by stage, and is rolled back by itself if it does worse than stable.'),
+      stages: rolloutStagesSchema.default(defaultRolloutStages),
+      thresholds: rolloutThresholdsSchema.prefault({}),
+      checkIntervalSeconds: z.number().int().min(1).max(3600).default(defaultCheckIntervalSeconds)
+        .describe('How often a stage that has held long enough checks whether both arms have enough runs.'),
+    })
+    .strict(),
+]);
+export type DeploymentRequest = z.infer<typeof deploymentRequestSchema>;
+type CanaryRequest = Extract<DeploymentRequest, { strategy: 'canary' }>;
 
-export function agentsRouter({ db }: { db: Db }): Router {
+/** Body of `POST /v1/agents/:agent/rollout/{pause,resume,abort}` (optional). */
+export const rolloutControlRequestSchema = z.object({ reason: z.string().min(1).max(500).optional() }).strict();
+
+const rolloutSignals = new Map<string, SignalDefinition<[RolloutControl]>>([
+  ['pause', pauseRolloutSignal],
+  ['resume', resumeRolloutSignal],
+  ['abort', abortRolloutSignal],
+]);
+
+export const rolloutWorkflowId = (rolloutId: string) => `rollout-${rolloutId}`;
+
+export interface AgentsRouterDeps {
+  db: Db;
+  temporal: Client;
+  /** The task queue runs use; rollouts run there too. */
+  taskQueue: string;
+}
+
+export function agentsRouter({ db, temporal, taskQueue }: AgentsRouterDeps): Router {
   const router = Router();
 
   router.get('/agents/:agent', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
     const deployment = await getDeployment(db, tenantId, stringParam(req, 'agent'));
     if (!deployment) throw notFound('Agent');
-    res.json(deployment);
+    res.json({ ...deployment, rollout: await activeRolloutSummary(tenantId, deployment) });
   });
 
   router.post('/agents/:agent/deployments', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
     const agent = stringParam(req, 'agent');
-    const { bundleId } = parse(deploymentRequestSchema, req.body);
-    const bundle = await findBundle(db, tenantId, bundleId);
-    if (!bundle || bundle.name !== agent) throw badRequest([`bundleId: no bundle ${bundleId} for agent "${agent}"`]);
+    const request = parse(deploymentRequestSchema, req.body);
+    const bundle = await findBundle(db, tenantId, request.bundleId);
+    if (!bundle || bundle.name !== agent) throw badRequest([`bundleId: no bundle ${request.bundleId} for agent "${agent}"`]);
+    if (request.strategy === 'canary') {
+      const rollout = await startRollout(tenantId, agent, keyId, request);
+      return res.status(202).json(rolloutResponse(rollout, []));
+    }
     const deployment = await inTransaction(db, async (client) => {
       const current = await lockDeployment(client, tenantId, agent);
-      if (current?.rolloutId) throw conflict(`Rollout ${current.rolloutId} is in progress; abort it or roll back first.`);
+      if (current?.rolloutId) throw rolloutInProgress(current.rolloutId);
       return setDeployment(client, tenantId, agent, {
-        stableBundleId: bundleId, canaryBundleId: null, canaryWeight: 0, rolloutId: null, reason: 'deploy immediate', changedBy: keyId,
+        stableBundleId: request.bundleId, canaryBundleId: null, canaryWeight: 0, rolloutId: null, reason: 'deploy immediate', changedBy: keyId,
       });
     });
     res.status(201).json(deployment);
@@ -43,24 +103,149 @@ export function agentsRouter({ db }: { db: Db }): Router {
 
   /**
    * A config flip: new runs go back to the previous stable bundle (or, during a canary, stay on the
-   * stable one) from the next request on. Runs in flight keep the bundle they started with.
+   * stable one) from the next request on. Runs in flight keep the bundle they started with. An
+   * active rollout ends here, in the same transaction; its workflow is told to stop, and could not
+   * undo this anyway: it only writes while the deployment still names it.
    */
   router.post('/agents/:agent/rollback', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
     const agent = stringParam(req, 'agent');
-    const deployment = await inTransaction(db, async (client) => {
+    const { deployment, endedRolloutId } = await inTransaction(db, async (client) => {
       const current = await lockDeployment(client, tenantId, agent);
       if (!current) throw notFound('Agent');
       const stableBundleId = current.canaryBundleId
         ? current.stableBundleId
         : await previousStableBundle(client, tenantId, agent, current.stableBundleId);
       if (!stableBundleId) throw conflict('There is no earlier bundle to roll back to.');
-      return setDeployment(client, tenantId, agent, {
+      const next = await setDeployment(client, tenantId, agent, {
         stableBundleId, canaryBundleId: null, canaryWeight: 0, rolloutId: null, reason: 'rollback', changedBy: keyId,
       });
+      if (current.rolloutId) await endRolloutByHand(client, current, keyId);
+      return { deployment: next, endedRolloutId: current.rolloutId };
     });
+    // Only so the workflow stops promptly; the rollout has ended whether or not this arrives.
+    if (endedRolloutId) await signalRollout(endedRolloutId, abortRolloutSignal, { by: keyId, reason: 'rolled back by hand' }).catch(() => undefined);
     res.json(deployment);
   });
 
+  router.post('/agents/:agent/rollout/:action', async (req, res) => {
+    const { tenantId, keyId } = principalOf(req, 'admin');
+    const signal = rolloutSignals.get(stringParam(req, 'action'));
+    if (!signal) throw notFound('Rollout action');
+    const { reason } = parse(rolloutControlRequestSchema, req.body ?? {});
+    const deployment = await getDeployment(db, tenantId, stringParam(req, 'agent'));
+    if (!deployment?.rolloutId) throw notFound('Active rollout');
+    await signalRollout(deployment.rolloutId, signal, { by: keyId, reason }).catch((err) => {
+      if (err instanceof WorkflowNotFoundError) throw conflict('The rollout has already ended.');
+      throw unavailable('The request could not be delivered because Temporal is unavailable; send it again.');
+    });
+    res.status(202).json({ rolloutId: deployment.rolloutId, action: stringParam(req, 'action'), requestedBy: keyId });
+  });
+
+  router.get('/agents/:agent/rollouts/:rolloutId', async (req, res) => {
+    const { tenantId } = principalOf(req, 'runner');
+    const rolloutId = uuidParam(req, 'rolloutId', 'Rollout');
+    const rollout = await findRollout(db, tenantId, stringParam(req, 'agent'), rolloutId);
+    if (!rollout) throw notFound('Rollout');
+    res.json(rolloutResponse(rollout, await listDecisions(db, rolloutId)));
+  });
+
+  /**
+   * Writes the rollout and hands the deployment to it in one transaction, and starts its workflow
+   * before committing: a rollout exists only once Temporal has it. The workflow's first write waits
+   * on this transaction's row lock, so it always sees the committed rollout.
+   */
+  async function startRollout(tenantId: string, agent: string, startedBy: string, request: CanaryRequest): Promise<RolloutView> {
+    const rolloutId = randomUUID();
+    return inTransaction(db, async (client) => {
+      const current = await lockDeployment(client, tenantId, agent);
+      if (!current) throw conflict(`A canary is compared against a stable bundle; deploy one to "${agent}" with strategy "immediate" first.`);
+      if (current.rolloutId) throw rolloutInProgress(current.rolloutId);
+      if (current.stableBundleId === request.bundleId) throw conflict(`${request.bundleId} is already the stable bundle.`);
+      const rollout = await insertRollout(client, {
+        rolloutId, tenantId, agent, stableBundleId: current.stableBundleId, canaryBundleId: request.bundleId,
+        stages: request.stages, thresholds: request.thresholds, checkIntervalSeconds: request.checkIntervalSeconds, startedBy,
+      });
+      await setDeployment(client, tenantId, agent, {
+        stableBundleId: current.stableBundleId, canaryBundleId: request.bundleId, canaryWeight: 0, rolloutId,
+        reason: `rollout ${rolloutId} started`, changedBy: startedBy,
+      });
+      await startRolloutWorkflow(rollout);
+      return rollout;
+    });
+  }
+
+  async function startRolloutWorkflow(rollout: RolloutView): Promise<void> {
+    const input: RolloutInput = {
+      rolloutId: rollout.rolloutId, tenantId: rollout.tenantId, agent: rollout.agent,
+      stableBundleId: rollout.stableBundleId, canaryBundleId: rollout.canaryBundleId,
+      stages: rollout.stages, thresholds: rollout.thresholds, checkIntervalSeconds: rollout.checkIntervalSeconds,
+    };
+    await temporal.workflow
+      .start(agentRollout, {
+        workflowId: rolloutWorkflowId(rollout.rolloutId),
+        taskQueue,
+        args: [input],
+        typedSearchAttributes: [
+          { key: TenantIdKey, value: rollout.tenantId },
+          { key: AgentNameKey, value: rollout.agent },
+          { key: BundleIdKey, value: rollout.canaryBundleId },
+        ],
+      })
+      .catch(() => {
+        throw unavailable('The rollout could not be started because Temporal is unavailable; nothing changed, send it again.');
+      });
+  }
+
+  async function signalRollout(rolloutId: string, signal: SignalDefinition<[RolloutControl]>, control: RolloutControl): Promise<void> {
+    await temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).signal(signal, control);
+  }
+
+  /** What `GET /v1/agents/:agent` shows of a rollout in progress. */
+  async function activeRolloutSummary(tenantId: string, deployment: Deployment) {
+    if (!deployment.rolloutId) return null;
+    const rollout = await findRollout(db, tenantId, deployment.agent, deployment.rolloutId);
+    if (!rollout) return null;
+    const last = await latestDecision(db, rollout.rolloutId);
+    return {
+      rolloutId: rollout.rolloutId,
+      status: rollout.status,
+      canaryBundleId: rollout.canaryBundleId,
+      canaryWeight: deployment.canaryWeight,
+      stage: last?.stage ?? 0,
+      stages: rollout.stages.length,
+      startedBy: rollout.startedBy,
+      startedAt: rollout.startedAt,
+      lastDecision: last ?? null,
+      links: rolloutLinks(rollout),
+    };
+  }
+
   return router;
+}
+
+/** A manual rollback ends the rollout; recorded like the workflow's own decisions. */
+async function endRolloutByHand(client: DbClient, current: Deployment, keyId: string): Promise<void> {
+  const rolloutId = current.rolloutId!;
+  const last = await latestDecision(client, rolloutId);
+  await finishRollout(client, rolloutId, 'rolled_back', {
+    id: randomUUID(),
+    stage: last?.stage ?? null,
+    decision: 'rolled_back',
+    reason: 'rolled back by hand through POST /rollback',
+    figures: { canaryWeight: current.canaryWeight },
+    decidedBy: keyId,
+    decidedAt: new Date().toISOString(),
+  });
+}
+
+const rolloutInProgress = (rolloutId: string) => conflict(`Rollout ${rolloutId} is in progress; abort it or roll back first.`);
+
+const rolloutLinks = (rollout: RolloutView) => ({
+  self: `/v1/agents/${rollout.agent}/rollouts/${rollout.rolloutId}`,
+  workflowId: rolloutWorkflowId(rollout.rolloutId),
+});
+
+function rolloutResponse(rollout: RolloutView, decisions: unknown[]) {
+  return { ...rollout, decisions, links: rolloutLinks(rollout) };
 }

@@ -1,1 +1,2 @@
 export { agentRun, approvalDecidedSignal, progressQuery } from './agentRun';
+export { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, rolloutStatusQuery, type RolloutControl } from './rollout';

@@ -1,0 +1,89 @@
+/** `bosun bundle …`: publish bundle directories and look at published bundles. */
+import { BundleFileError, readBundleDir } from '../bundles/bundleFiles';
+import type { BundleSummary } from '../bundles/bundleStore';
+import type { Bundle } from '../shared/bundle';
+import type { Change } from '../shared/diff';
+import { CliError, route } from './apiClient';
+import { show, type Command, type CommandContext } from './command';
+import { fields, jsonValue, table, timestamp } from './format';
+
+interface PublishResult {
+  bundleId: string;
+  created: boolean;
+  bundle: Bundle;
+}
+
+interface BundleDiff {
+  from: string;
+  to: string;
+  changes: Change[];
+}
+
+function readBundle(dir: string): Record<string, unknown> {
+  try {
+    return readBundleDir(dir);
+  } catch (err) {
+    if (err instanceof BundleFileError) throw new CliError(`cannot read the bundle in ${err.file}:`, err.problems);
+    throw err;
+  }
+}
+
+async function publish(ctx: CommandContext, [dir]: string[]) {
+  const result = await ctx.api.post<PublishResult>('/v1/bundles', readBundle(dir!));
+  show(ctx, result, (r) => (r.created ? `published ${r.bundleId} (new)` : `${r.bundleId} was already published (unchanged)`));
+}
+
+async function list(ctx: CommandContext, [agent]: string[]) {
+  const result = await ctx.api.get<{ bundles: BundleSummary[] }>(route`/v1/agents/${agent!}/bundles`);
+  show(ctx, result, ({ bundles }) =>
+    bundles.length === 0
+      ? `no bundles published for agent "${agent}"`
+      : table(
+          ['BUNDLE', 'PUBLISHED', 'BY', 'DESCRIPTION'],
+          bundles.map((b) => [b.bundleId, timestamp(b.publishedAt), b.publishedBy, b.description]),
+        ),
+  );
+}
+
+function describeBundle(bundle: Bundle): string {
+  const { model } = bundle;
+  const modelLine = [model.id, model.temperature !== undefined && `temperature ${model.temperature}`,
+    model.maxOutputTokens !== undefined && `max ${model.maxOutputTokens} output tokens`, model.baseUrl].filter(Boolean).join(', ');
+  const tools = bundle.tools.map((t) => `${t.name} v${t.version}${t.approval ? ` (approval: ${t.approval})` : ''}`);
+  const variables = Object.entries(bundle.variables).map(([name, value]) => `${name}=${jsonValue(value, 40)}`);
+  return [
+    fields([
+      ['bundle', bundle.id],
+      ['agent', bundle.name],
+      ['description', bundle.description],
+      ['model', modelLine],
+      ['tools', tools.join(', ') || '(none)'],
+      ['max steps', bundle.limits.maxSteps],
+      ['variables', variables.join(', ') || undefined],
+      ['secrets', bundle.secrets.join(', ') || undefined],
+    ]),
+    '',
+    'system prompt:',
+    ...bundle.systemPrompt.trimEnd().split('\n').map((line) => `  ${line}`),
+  ].join('\n');
+}
+
+async function showBundle(ctx: CommandContext, [bundleId]: string[]) {
+  show(ctx, await ctx.api.get<Bundle>(route`/v1/bundles/${bundleId!}`), describeBundle);
+}
+
+async function diff(ctx: CommandContext, [from, to]: string[]) {
+  const result = await ctx.api.get<BundleDiff>(route`/v1/bundles/${from!}/diff/${to!}`);
+  show(ctx, result, ({ changes }) =>
+    changes.length === 0
+      ? `${from} and ${to} have the same content`
+      : table(['PATH', 'FROM', 'TO'], changes.map((c) => [c.path, jsonValue(c.from), jsonValue(c.to)])),
+  );
+}
+
+export const bundleCommands: Command[] = [
+  { words: ['bundle', 'publish'], args: ['<dir>'], summary: 'publish the bundle in <dir> (bundle.yaml + prompt); idempotent', run: publish },
+  { words: ['bundle', 'list'], args: ['<agent>'], summary: "list the agent's published bundles, newest first", run: list },
+  { words: ['bundle', 'show'], args: ['<bundleId>'], summary: "show a bundle's model, tools, limits and prompt", run: showBundle },
+  { words: ['bundle', 'diff'], args: ['<bundleA>', '<bundleB>'], summary: 'list what changes from bundle A to bundle B', run: diff },
+];

@@ -1,0 +1,187 @@
+/**
+ * Canary rollouts: the stages a canary bundle climbs through, the thresholds that roll it back, and
+ * the decisions a rollout records. Pure: no I/O, safe to import from workflow code.
+ */
+import { z } from 'zod';
+
+export const rolloutStageSchema = z
+  .object({
+    weight: z.number().gt(0).max(100).multipleOf(0.01).describe('Percent of new runs that go to the canary during this stage.'),
+    holdSeconds: z.number().int().min(0).max(7 * 86_400).default(600).describe('How long the stage lasts at least.'),
+    minRuns: z.number().int().min(0).max(100_000).default(50).describe('Finished runs each arm needs before the stage is judged.'),
+  })
+  .strict();
+export type RolloutStage = z.infer<typeof rolloutStageSchema>;
+
+export const defaultRolloutStages: RolloutStage[] = [
+  { weight: 5, holdSeconds: 300, minRuns: 20 },
+  { weight: 25, holdSeconds: 600, minRuns: 50 },
+  { weight: 50, holdSeconds: 600, minRuns: 100 },
+  { weight: 100, holdSeconds: 600, minRuns: 100 },
+];
+
+export const rolloutStagesSchema = z
+  .array(rolloutStageSchema)
+  .min(1)
+  .max(10)
+  .refine((stages) => stages.every((s, i) => i === 0 || s.weight > stages[i - 1]!.weight), 'weights must rise from stage to stage')
+  .refine((stages) => stages.at(-1)?.weight === 100, 'the last stage must have weight 100 (it is what promotes the canary)');
+
+/** Canary against stable, per stage; breaching any one rolls the canary back. */
+export const rolloutThresholdsSchema = z
+  .object({
+    maxFailureRateIncrease: z.number().min(0).max(1).default(0.05).describe('Canary failure rate minus stable failure rate (0.05 = 5 points).'),
+    maxP95LatencyRatio: z.number().min(1).max(1000).default(1.5).describe('Canary p95 run latency over stable p95.'),
+    maxCostPerRunRatio: z.number().min(1).max(1000).default(1.25).describe('Canary mean cost per run over stable.'),
+    maxToolErrorRateIncrease: z.number().min(0).max(1).default(0.05).describe('Canary tool error rate minus stable tool error rate.'),
+  })
+  .strict();
+export type RolloutThresholds = z.infer<typeof rolloutThresholdsSchema>;
+
+export const defaultCheckIntervalSeconds = 30;
+
+export const rolloutStatuses = ['running', 'paused', 'promoted', 'rolled_back', 'aborted'] as const;
+export type RolloutStatus = (typeof rolloutStatuses)[number];
+export type FinalRolloutStatus = Extract<RolloutStatus, 'promoted' | 'rolled_back' | 'aborted'>;
+export const activeRolloutStatuses: readonly RolloutStatus[] = ['running', 'paused'];
+
+export const rolloutDecisionKinds = ['stage_started', 'stage_passed', 'promoted', 'rolled_back', 'paused', 'resumed', 'aborted'] as const;
+export type RolloutDecisionKind = (typeof rolloutDecisionKinds)[number];
+
+/** One decision and the numbers behind it, as the workflow keeps it and `rollout_decisions` stores it. */
+export interface RolloutDecision {
+  /** Made by the workflow (deterministic uuid4), so a retried write stores it once. */
+  id: string;
+  /** Index into the rollout's stages; null when the decision was not tied to one. */
+  stage: number | null;
+  decision: RolloutDecisionKind;
+  reason: string;
+  figures: Record<string, unknown>;
+  decidedBy: string;
+  decidedAt: string;
+}
+
+/** Workflow input: everything a rollout needs, fixed when it starts. */
+export interface RolloutInput {
+  rolloutId: string;
+  tenantId: string;
+  agent: string;
+  stableBundleId: string;
+  canaryBundleId: string;
+  stages: RolloutStage[];
+  thresholds: RolloutThresholds;
+  checkIntervalSeconds: number;
+  /** Set when the rollout continues as new: where the previous execution left off. */
+  resume?: RolloutResume;
+}
+
+export interface RolloutResume {
+  stageIndex: number;
+  stageStartedAt: string;
+  rolloutStartedAt: string;
+  paused: boolean;
+  decisions: RolloutDecision[];
+}
+
+/** Live figures of one arm, from PostgreSQL, over runs that finished since `since`. */
+export interface ArmFigures {
+  bundleId: string;
+  since: string;
+  finishedRuns: number;
+  failedRuns: number;
+  /** failed / finished; 0 without finished runs. */
+  failureRate: number;
+  /** p95 of finished_at − created_at, in milliseconds. */
+  p95LatencyMs: number;
+  costPerRunUsd: number;
+  toolSteps: number;
+  toolErrors: number;
+  /** Tool steps whose status is not "ok", over all tool steps. */
+  toolErrorRate: number;
+}
+
+export interface ArmComparison {
+  stable: ArmFigures;
+  canary: ArmFigures;
+  measuredAt: string;
+}
+
+export interface ThresholdBreach {
+  metric: 'failureRate' | 'p95Latency' | 'costPerRun' | 'toolErrorRate';
+  stable: number;
+  canary: number;
+  /** The increase (rates) or ratio (latency, cost) that was measured, and the most allowed. */
+  measured: number | 'unbounded';
+  limit: number;
+}
+
+/** What the workflow's `rolloutStatus` query answers. */
+export interface RolloutState {
+  rolloutId: string;
+  agent: string;
+  stableBundleId: string;
+  canaryBundleId: string;
+  status: RolloutStatus;
+  stageIndex: number;
+  weight: number;
+  stageStartedAt: string | null;
+  lastComparison: ArmComparison | null;
+  decisions: RolloutDecision[];
+}
+
+export interface RolloutOutcome {
+  rolloutId: string;
+  status: FinalRolloutStatus;
+  decisions: RolloutDecision[];
+}
+
+/** True once both arms have enough finished runs to be judged. */
+export function hasEnoughRuns(comparison: ArmComparison, minRuns: number): boolean {
+  return comparison.stable.finishedRuns >= minRuns && comparison.canary.finishedRuns >= minRuns;
+}
+
+/** Every threshold the canary breaches against stable; empty when it may go on. */
+export function thresholdBreaches(comparison: ArmComparison, thresholds: RolloutThresholds): ThresholdBreach[] {
+  const { stable, canary } = comparison;
+  const checks: (ThresholdBreach | undefined)[] = [
+    increaseBreach('failureRate', stable.failureRate, canary.failureRate, thresholds.maxFailureRateIncrease),
+    ratioBreach('p95Latency', stable.p95LatencyMs, canary.p95LatencyMs, thresholds.maxP95LatencyRatio),
+    ratioBreach('costPerRun', stable.costPerRunUsd, canary.costPerRunUsd, thresholds.maxCostPerRunRatio),
+    increaseBreach('toolErrorRate', stable.toolErrorRate, canary.toolErrorRate, thresholds.maxToolErrorRateIncrease),
+  ];
+  return checks.filter((b): b is ThresholdBreach => b !== undefined);
+}
+
+function increaseBreach(metric: ThresholdBreach['metric'], stable: number, canary: number, limit: number): ThresholdBreach | undefined {
+  // Rounded so float noise (0.15 − 0.1) never breaches a limit it only touches.
+  const increase = Math.round((canary - stable) * 1e9) / 1e9;
+  return increase > limit ? { metric, stable, canary, measured: increase, limit } : undefined;
+}
+
+/** A stable figure of 0 with a canary above it is an unbounded ratio, and breaches any limit. */
+function ratioBreach(metric: ThresholdBreach['metric'], stable: number, canary: number, limit: number): ThresholdBreach | undefined {
+  if (stable <= 0) return canary > 0 ? { metric, stable, canary, measured: 'unbounded', limit } : undefined;
+  const ratio = Math.round((canary / stable) * 1e9) / 1e9;
+  return ratio > limit ? { metric, stable, canary, measured: ratio, limit } : undefined;
+}
+
+/** "failureRate: canary 1 vs stable 0 (+1 > 0.05)" — one line per breach, for the decision's reason. */
+export function describeBreaches(breaches: ThresholdBreach[]): string {
+  return breaches
+    .map((b) => {
+      const measured = b.measured === 'unbounded' ? 'unbounded' : b.metric.endsWith('Rate') ? `+${b.measured}` : `×${b.measured}`;
+      return `${b.metric}: canary ${round(b.canary)} vs stable ${round(b.stable)} (${measured} > ${b.limit})`;
+    })
+    .join('; ');
+}
+
+const round = (n: number) => Math.round(n * 1e6) / 1e6;
+
+/**
+ * The windows each arm is judged over: both since the stage began, except that a stage sending all
+ * traffic to the canary leaves stable no new runs, so stable's baseline then reaches back to the
+ * rollout's start.
+ */
+export function comparisonWindows(stage: RolloutStage, stageStartedAt: string, rolloutStartedAt: string) {
+  return { canarySince: stageStartedAt, stableSince: stage.weight >= 100 ? rolloutStartedAt : stageStartedAt };
+}
