@@ -295,8 +295,11 @@ describe('the bosun CLI', () => {
       const watched = await watch.exited;
       expect(watched.code).toBe(0);
       const statuses = [...watched.stdout.matchAll(/ {2}status (\w+)$/gm)].map((m) => m[1]);
-      expect(statuses.slice(-2)).toEqual(['awaiting_approval', 'completed']);
-      expect(new Set(statuses).size).toBe(statuses.length);
+      // A poll may or may not catch the brief `running` after the approval; it only prints changes.
+      expect(statuses.at(-1)).toBe('completed');
+      expect(statuses.indexOf('awaiting_approval')).toBeGreaterThanOrEqual(0);
+      expect(statuses.indexOf('awaiting_approval')).toBeLessThan(statuses.length - 1);
+      expect(statuses.every((s, i) => i === 0 || s !== statuses[i - 1])).toBe(true);
       expect(watched.stdout).toMatch(/tool issue_refund {2}ok/);
       expect(watched.stdout.trimEnd().split('\n').at(-1)).toBe('output: Done: I refunded 12900 cents for order 1001.');
 
