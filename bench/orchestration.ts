@@ -82,6 +82,34 @@ const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + 
 const ms = (value: number) => (Number.isFinite(value) ? `${value.toFixed(1)} ms` : 'n/a');
 const verdict = (met: boolean) => (met ? 'MET' : 'MISSED');
 
+/** Machine-wide CPU busy fraction over `sampleMs`, from os.cpus() counters. */
+async function cpuBusy(sampleMs: number): Promise<number> {
+  const totals = () =>
+    os.cpus().reduce(
+      (acc, c) => {
+        const all = c.times.user + c.times.nice + c.times.sys + c.times.idle + c.times.irq;
+        return { all: acc.all + all, idle: acc.idle + c.times.idle };
+      },
+      { all: 0, idle: 0 },
+    );
+  const before = totals();
+  await sleep(sampleMs);
+  const after = totals();
+  const all = after.all - before.all;
+  return all > 0 ? 1 - (after.idle - before.idle) / all : 0;
+}
+
+/** Waits (up to `maxMs`) until the machine's CPUs are mostly idle, so one phase's backlog does not skew the next. */
+async function waitForQuiet(maxMs: number, busyBelow = 0.25): Promise<string> {
+  const started = performance.now();
+  let busy = 1;
+  while (performance.now() - started < maxMs) {
+    busy = await cpuBusy(500);
+    if (busy < busyBelow) break;
+  }
+  return `waited ${((performance.now() - started) / 1000).toFixed(1)} s for the CPUs to settle (${(busy * 100).toFixed(0)}% busy)`;
+}
+
 /** Runs `work` over `items` with at most `limit` in flight. */
 async function mapLimit<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -249,6 +277,7 @@ async function benchOverhead(stack: TestStack, db: Db): Promise<OverheadResult> 
   const isolatedOverhead = isolated.map(overheadPerStep);
   console.log(
     `  isolated (10 runs one at a time): wall p50 ${ms(percentile(isolated.map((t) => t.wallMs), 50))}, ` +
+      `model+tool latency_ms p50 ${ms(percentile(isolated.map((t) => t.stepLatencyMs), 50))}, ` +
       `overhead/step p50 ${ms(percentile(isolatedOverhead, 50))}, p95 ${ms(percentile(isolatedOverhead, 95))}`,
   );
   printGapBreakdown(isolated);
@@ -269,8 +298,8 @@ async function benchOverhead(stack: TestStack, db: Db): Promise<OverheadResult> 
   };
   console.log(`  concurrent (${RUNS} runs started at once): ${completed.length} completed, ${failed} not completed`);
   console.log(`    run wall time (POST → finished)    p50 ${ms(percentile(completed.map((t) => t.wallMs), 50))}, p95 ${ms(percentile(completed.map((t) => t.wallMs), 95))}`);
-  console.log(`    model call latency per run (sum)   mean ${ms(mean(completed.map((t) => t.modelLatencyMs)))}`);
-  console.log(`    tool latency per run (sum)         mean ${ms(mean(completed.map((t) => t.toolLatencyMs)))}`);
+  console.log(`    model latency_ms per run (3 calls) mean ${ms(mean(completed.map((t) => t.modelLatencyMs)))}`);
+  console.log(`    tool latency_ms per run (2 calls)  mean ${ms(mean(completed.map((t) => t.toolLatencyMs)))}`);
   console.log(`    overhead per model step            p50 ${ms(result.p50)}, p95 ${ms(result.p95)}`);
   console.log(`    throughput                         ${result.runsPerSecond.toFixed(1)} completed runs/s (${RUNS} runs in ${(spanMs / 1000).toFixed(2)} s, first POST → last finish)`);
   printGapBreakdown(completed);
@@ -292,9 +321,8 @@ interface PostResult {
   maxSendLagMs: number;
 }
 
-async function benchPostLatency(stack: TestStack): Promise<PostResult> {
-  const total = RATE * DURATION_S;
-  console.log(`\n[2] POST /v1/runs latency: open loop at ${RATE} req/s for ${DURATION_S} s (${total} requests, 'Refund order …' runs park on approval)`);
+async function benchPostLatency(stack: TestStack, rate: number, durationS: number): Promise<PostResult> {
+  const total = rate * durationS;
 
   // Warm the HTTP path (connections, Express, the Temporal client) before measuring.
   await Promise.all(Array.from({ length: 20 }, (_, i) => stack.startRun(`Refund order ${orderFor(i)}`)));
@@ -305,7 +333,7 @@ async function benchPostLatency(stack: TestStack): Promise<PostResult> {
   let maxSendLagMs = 0;
   let lastDone = 0;
   const inFlight: Promise<void>[] = [];
-  const intervalMs = 1000 / RATE;
+  const intervalMs = 1000 / rate;
   const t0 = performance.now();
 
   const fire = async (i: number, scheduledAt: number) => {
@@ -377,6 +405,7 @@ interface MemoryResult {
 async function benchParkedMemory(stack: TestStack, db: Db): Promise<MemoryResult> {
   console.log(`\n[3] Worker memory: ${PARKED} runs parked on approval (started ${PARK_CONCURRENCY} at a time)`);
   const pid = findWorkerPid(stack.env.TEMPORAL_TASK_QUEUE!);
+  console.log(`  ${await waitForQuiet(15_000)}`);
   // A few runs first, so the baseline is a worker that has loaded its workflow code, not an idle one.
   const warm = await Promise.all(Array.from({ length: 5 }, (_, i) => stack.startRun(`Refund order ${orderFor(i)}`)));
   await Promise.all(warm.map((id) => stack.waitForStatus(id, 'awaiting_approval', 60_000)));
@@ -411,11 +440,13 @@ async function benchParkedMemory(stack: TestStack, db: Db): Promise<MemoryResult
 
 // ---------------------------------------------------------------------------------------------
 
+const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+
 function header() {
   const cpus = os.cpus();
   console.log('Bosun orchestration bench');
   console.log(`  machine: ${cpus.length} cores × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()} ${os.arch()}`);
-  console.log(`  node ${process.version}, ${new Date().toISOString()}`);
+  console.log(`  node ${process.version}, ${new Date().toISOString()}, load average ${loadAverage()} (other work on the machine skews every figure)`);
   console.log(`  settings: BENCH_RUNS=${RUNS} BENCH_RATE=${RATE} BENCH_DURATION_S=${DURATION_S} BENCH_PARKED=${PARKED} BENCH_PARK_CONCURRENCY=${PARK_CONCURRENCY}`);
   console.log('  (API in the bench process, worker as a child process, Temporal dev server in memory, local PostgreSQL)');
 }
@@ -449,7 +480,22 @@ async function main() {
     const overhead = await benchOverhead(stack, db);
 
     stack.model.setScript(supportDemoScript);
-    const post = await benchPostLatency(stack);
+    console.log(`\n[2] POST /v1/runs latency: open loop at ${RATE} req/s for ${DURATION_S} s (${RATE * DURATION_S} requests; 'Refund order …' runs park on approval)`);
+    console.log('  (the test stack serves the API from this process, PostgreSQL pool of 5; the worker works through the started runs meanwhile)');
+    const sequential: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const sentAt = performance.now();
+      await stack.startRun(`Refund order ${orderFor(i)}`);
+      sequential.push(performance.now() - sentAt);
+    }
+    console.log(`  baseline: 50 POSTs one at a time: p50 ${ms(percentile(sequential, 50))}, p99 ${ms(percentile(sequential, 99))}`);
+    const post = await benchPostLatency(stack, RATE, DURATION_S);
+    // Diagnostic: the same load with the worker stopped, to tell the API's own cost from contention with the worker.
+    await stack.worker.stop();
+    const settled = await waitForQuiet(10_000);
+    const diagS = Math.min(5, DURATION_S);
+    console.log(`  diagnostic: same rate for ${diagS} s with the worker stopped (API + Temporal + PostgreSQL only; ${settled})`);
+    const postNoWorker = await benchPostLatency(stack, RATE, diagS);
     await stack.close();
     stack = undefined;
 
@@ -463,9 +509,12 @@ async function main() {
     console.log(`  completed runs per second         ${overhead.runsPerSecond.toFixed(1)} runs/s (${overhead.failed} runs not completed)`);
     console.log(`  POST /v1/runs at ${RATE} req/s      p50 ${ms(post.p50)}, p99 ${ms(post.p99)}, max ${ms(post.max)}, ` +
       `${post.achievedRate.toFixed(1)} req/s achieved, ${post.errors} errors   target p99 ≤ ${TARGET_POST_P99_MS} ms: ${verdict(post.errors === 0 && post.p99 <= TARGET_POST_P99_MS)}`);
+    console.log(`    one at a time (closed loop)      p50 ${ms(percentile(sequential, 50))}, p99 ${ms(percentile(sequential, 99))} (diagnostic only)`);
+    console.log(`    same load, worker stopped        p50 ${ms(postNoWorker.p50)}, p99 ${ms(postNoWorker.p99)}, max ${ms(postNoWorker.max)}, ` +
+      `${postNoWorker.achievedRate.toFixed(1)} req/s achieved, ${postNoWorker.errors} errors (diagnostic only)`);
     console.log(`  worker RSS, ${memory.parked} parked runs     ${memory.rssMb.toFixed(1)} MB (baseline ${memory.baselineMb.toFixed(1)} MB, peak ${memory.peakMb.toFixed(1)} MB)   ` +
       `target ≤ ${TARGET_RSS_MB} MB with 1,000 parked: ${verdict(memory.rssMb <= TARGET_RSS_MB)}${memory.parked < 1000 ? ' (fewer than 1,000 parked: not comparable)' : ''}`);
-    console.log(`  bench took ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    console.log(`  bench took ${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${loadAverage()}`);
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
