@@ -34,6 +34,18 @@ export function findOrBuildTemporalCli(explicitPath: string | undefined, log: (l
   return cached;
 }
 
+/**
+ * Server settings for low step latency. The history service polls its transfer queue at most
+ * 20 times a second by default, which puts ~50 ms between an activity finishing and the next
+ * workflow task (and again before the next activity): ~100 ms a step. Measured on the 2-core
+ * machine with 30 chained no-op activities: 100 ms a step by default, 14 ms with the poll rate
+ * raised, 12 ms with eager activity dispatch on as well. Use the same values on a production server.
+ */
+export const lowLatencyDynamicConfig = [
+  'history.transferProcessorMaxPollRPS=1000',
+  'system.enableActivityEagerExecution=true',
+];
+
 export interface DevServerOptions {
   cliPath: string | undefined;
   /** SQLite file for a server that keeps its data across restarts; in memory when absent. */
@@ -63,7 +75,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
       dbFilename: options.dbFilename,
       searchAttributes: bosunSearchAttributes,
       log: { format: 'pretty', level: 'warn' },
-      extraArgs: options.extraArgs,
+      extraArgs: [...lowLatencyDynamicConfig.flatMap((value) => ['--dynamic-config-value', value]), ...(options.extraArgs ?? [])],
     },
   });
   return { address: env.address, stop: () => env.teardown() };
