@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './shared/duration';
+import { SECRET_ENV_PREFIX, type SecretsConfig } from './secrets/secretStore';
 
 /**
  * Every environment variable Bosun reads, in one schema. Processes call `loadConfig` once at start-up
@@ -31,7 +32,7 @@ export const configSchema = z.object({
   BOSUN_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: z.string().url().optional(),
-  /** USD per million tokens, by model id: `{"gpt-4o-mini":{"input":0.15,"output":0.6}}`. */
+  /** USD per million tokens, by model id: `{"gpt-4o-mini":{"input":0.15,"cachedInput":0.075,"output":0.6}}`. */
   BOSUN_MODEL_PRICES: z.string().optional(),
   /**
    * Encryption of Temporal payloads: `id1:<base64 of 32 bytes>,id2:<base64>`. Every configured key
@@ -41,20 +42,40 @@ export const configSchema = z.object({
   BOSUN_ENCRYPTION_KEY_ID: z.string().optional(),
   /** Browser origins (the Temporal Web UI) allowed to call the codec server at /codec, comma-separated. */
   BOSUN_CODEC_CORS_ORIGIN: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
+  /**
+   * Where tools' secrets come from: `env` (BOSUN_SECRET_<NAME> variables of the worker), `file`
+   * (BOSUN_SECRETS_FILE: a JSON object or NAME=value lines) or `vault` (a KV v2 store).
+   */
+  BOSUN_SECRETS_BACKEND: z.enum(['env', 'file', 'vault']).default('env'),
+  BOSUN_SECRETS_FILE: z.string().min(1).optional(),
+  BOSUN_VAULT_ADDR: z.string().url().optional(),
+  BOSUN_VAULT_TOKEN: z.string().min(1).optional(),
+  /** The KV v2 mount; a secret NAME is read from `<mount>/data/<BOSUN_VAULT_PREFIX><NAME>`. */
+  BOSUN_VAULT_MOUNT: z.string().regex(/^[\w.-]+(?:\/[\w.-]+)*$/).default('secret'),
+  BOSUN_VAULT_PREFIX: z.string().regex(/^(?:[\w.-]+\/)*$/, 'path segments each ending in /, e.g. bosun/').default('bosun/'),
 });
 
 export type Env = z.infer<typeof configSchema>;
 
+const usdPerMillion = z.number().nonnegative();
 const modelPriceSchema = z.record(
   z.string(),
-  z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() }),
+  z
+    .object({
+      input: usdPerMillion,
+      output: usdPerMillion,
+      cachedInput: usdPerMillion.optional(),
+      cacheWrite: usdPerMillion.optional(),
+      reasoning: usdPerMillion.optional(),
+    })
+    .strict(),
 );
 export type ModelPrices = z.infer<typeof modelPriceSchema>;
 
 const defaultModelPrices: ModelPrices = {
-  'gpt-4o-mini': { input: 0.15, output: 0.6 },
-  'gpt-4o': { input: 2.5, output: 10 },
-  'gpt-4.1-mini': { input: 0.4, output: 1.6 },
+  'gpt-4o-mini': { input: 0.15, cachedInput: 0.075, output: 0.6 },
+  'gpt-4o': { input: 2.5, cachedInput: 1.25, output: 10 },
+  'gpt-4.1-mini': { input: 0.4, cachedInput: 0.1, output: 1.6 },
 };
 
 export const roles = ['runner', 'approver', 'admin'] as const;
@@ -79,6 +100,8 @@ export interface Config {
   encryption: EncryptionConfig | undefined;
   /** The codec server the Temporal Web UI calls from the browser. */
   codecServer: { corsOrigins: string[] };
+  /** Where tools' secrets come from (only the worker uses it). */
+  secrets: SecretsConfig;
 }
 
 export interface EncryptionConfig {
@@ -115,7 +138,31 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     model: { apiKey: e.OPENAI_API_KEY ?? 'not-needed', baseUrl: e.OPENAI_BASE_URL, prices: parsePrices(e.BOSUN_MODEL_PRICES) },
     encryption: parseEncryptionKeys(e.BOSUN_ENCRYPTION_KEYS, e.BOSUN_ENCRYPTION_KEY_ID),
     codecServer: { corsOrigins: parseOrigins(e.BOSUN_CODEC_CORS_ORIGIN) },
+    secrets: parseSecrets(e, given),
   };
+}
+
+/** Problems name variables, never a token or a secret's value. */
+function parseSecrets(e: Env, given: Record<string, string | undefined>): SecretsConfig {
+  switch (e.BOSUN_SECRETS_BACKEND) {
+    case 'env': {
+      const values = Object.fromEntries(
+        Object.entries(given).filter((entry): entry is [string, string] => entry[0].startsWith(SECRET_ENV_PREFIX) && entry[1] !== undefined),
+      );
+      return { backend: 'env', prefix: SECRET_ENV_PREFIX, values };
+    }
+    case 'file':
+      if (!e.BOSUN_SECRETS_FILE) throw new ConfigError(['BOSUN_SECRETS_FILE: required when BOSUN_SECRETS_BACKEND=file']);
+      return { backend: 'file', path: e.BOSUN_SECRETS_FILE };
+    case 'vault': {
+      const problems = [
+        ...(e.BOSUN_VAULT_ADDR ? [] : ['BOSUN_VAULT_ADDR: required when BOSUN_SECRETS_BACKEND=vault']),
+        ...(e.BOSUN_VAULT_TOKEN ? [] : ['BOSUN_VAULT_TOKEN: required when BOSUN_SECRETS_BACKEND=vault']),
+      ];
+      if (problems.length > 0) throw new ConfigError(problems);
+      return { backend: 'vault', addr: e.BOSUN_VAULT_ADDR!, token: e.BOSUN_VAULT_TOKEN!, mount: e.BOSUN_VAULT_MOUNT, pathPrefix: e.BOSUN_VAULT_PREFIX };
+    }
+  }
 }
 
 const keyIdPattern = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -6,6 +6,8 @@ import type { BundleCache } from '../bundles/bundleStore';
 import { inTransaction, type Db } from '../db/pool';
 import { renderSystemPrompt, type Bundle } from '../shared/bundle';
 import type { ModelReply, ToolCall, Usage } from '../shared/domain';
+import { bucketsOf, priceBuckets, type ModelPrice, type TokenBuckets } from '../shared/pricing';
+import { reserveBudget, settleBudget } from '../budgets/budgetLedger';
 import { toolCatalog, type ToolName } from '../shared/tools';
 import { toActivityFailure } from './modelErrors';
 import { appendMessage, loadTranscript, recordStep, toChatMessage } from '../db/transcript';
@@ -45,8 +47,9 @@ export function createModelActivities({ db, bundles, modelClient, prices }: Mode
 
   return {
     /**
-     * One model step: reads the transcript, asks the model, appends its reply. A retry after the
-     * reply was stored returns the stored reply instead of paying for a second call.
+     * One model step: reads the transcript, reserves the call's worst case against the tenant's
+     * budgets, asks the model, and stores its reply with the real cost. A retry after the reply was
+     * stored returns the stored reply instead of paying for a second call.
      */
     async callModel({ runId, bundleId, step }: CallModelInput): Promise<ModelReply> {
       const stored = await storedReply(db, runId, step);
@@ -56,71 +59,138 @@ export function createModelActivities({ db, bundles, modelClient, prices }: Mode
       if (!bundle) throw ApplicationFailure.nonRetryable(`this worker does not have bundle ${bundleId}`, 'UnknownBundle');
       // At most once per step, however often the call is retried.
       await appendRunEvent(db, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model: bundle.model.id });
-      const transcript = await loadTranscript(db, runId);
+      const { tenantId, transcript } = await loadRunContext(db, runId);
+      const request: OpenAI.ChatCompletionCreateParamsNonStreaming = {
+        model: bundle.model.id,
+        temperature: bundle.model.temperature,
+        max_completion_tokens: bundle.model.maxOutputTokens,
+        // System prompt and tools first, never reordered: a stable prefix the provider can cache.
+        messages: [{ role: 'system', content: renderSystemPrompt(bundle) }, ...transcript.map(toChatMessage)],
+        tools: toolsOf(bundle),
+        prompt_cache_key: bundle.id,
+      };
+      const reservationId = `${runId}:${step}`;
+      await reserveOrRefuse(tenantId, reservationId, worstCaseUsd(request, prices[bundle.model.id]));
+
       const started = Date.now();
       const completion = await withHeartbeats(() =>
-        modelClient(bundle.model.baseUrl).chat.completions.create(
-          {
-            model: bundle.model.id,
-            temperature: bundle.model.temperature,
-            max_completion_tokens: bundle.model.maxOutputTokens,
-            messages: [{ role: 'system', content: renderSystemPrompt(bundle) }, ...transcript.map(toChatMessage)],
-            tools: toolsOf(bundle),
-          },
-          { signal: Context.current().cancellationSignal },
-        ),
-      ).catch((err) => {
+        modelClient(bundle.model.baseUrl).chat.completions.create(request, { signal: Context.current().cancellationSignal }),
+      ).catch(async (err) => {
+        await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
         throw toActivityFailure(err);
       });
-
-      const message = completion.choices[0]?.message;
-      const toolCalls: ToolCall[] = (message?.tool_calls ?? [])
-        .filter((c) => c.type === 'function')
-        .map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
-      const usage = priced(prices, bundle.model.id, completion.usage);
-      const reply: ModelReply = toolCalls.length
-        ? { kind: 'tool_calls', toolCalls, usage }
-        : { kind: 'final', text: message?.content ?? '', usage };
-
-      const wrote = await inTransaction(db, async (client) => {
-        const fresh = await appendMessage(client, runId, {
-          step, ordinal: 0, role: 'assistant', content: message?.content ?? null, toolCalls: toolCalls.length ? toolCalls : undefined,
-        });
-        if (!fresh) return false;
-        const latencyMs = Date.now() - started;
-        await recordStep(client, runId, {
-          step, ordinal: 0, kind: 'model', name: bundle.model.id, status: 'ok', bundleId,
-          detail: reply.kind === 'final' ? { final: true } : { toolCalls: toolCalls.map((c) => c.name) },
-          inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd,
-          latencyMs,
-        });
-        const { rows } = await client.query(
-          `UPDATE runs SET step_count = GREATEST(step_count, $2), input_tokens = input_tokens + $3,
-             output_tokens = output_tokens + $4, cost_usd = cost_usd + $5, updated_at = now() WHERE run_id = $1
-           RETURNING input_tokens, output_tokens, cost_usd`,
-          [runId, step, usage.inputTokens, usage.outputTokens, usage.costUsd],
-        );
-        const total = rows[0];
-        await appendRunEvent(client, runId, 'step.finished', eventKeys.modelStepFinished(step), {
-          step, kind: 'model', model: bundle.model.id, reply: reply.kind,
-          ...(reply.kind === 'tool_calls' ? { toolCalls: toolCalls.map((c) => c.name) } : {}),
-          latencyMs, usage,
-          totalUsage: { inputTokens: total.input_tokens, outputTokens: total.output_tokens, costUsd: total.cost_usd },
-        });
-        return true;
+      const priced = toReply(completion, prices[bundle.model.id]);
+      const wrote = await storeReply({
+        runId, tenantId, bundle, step, priced, content: completion.choices[0]?.message?.content ?? null, reservationId,
+        latencyMs: Date.now() - started,
       });
       // A concurrent attempt stored its reply first; that one is the run's truth.
-      return wrote ? reply : (await storedReply(db, runId, step))!;
+      return wrote ? priced.reply : (await storedReply(db, runId, step))!;
     },
   };
+
+  async function reserveOrRefuse(tenantId: string, reservationId: string, worstUsd: number): Promise<void> {
+    const reservation = await reserveBudget(db, tenantId, reservationId, worstUsd);
+    if (reservation.ok) return;
+    const message = `the tenant's ${reservation.period} budget of $${reservation.limitUsd} is spent ($${reservation.spentUsd} used or reserved)`;
+    if (!reservation.wait) throw ApplicationFailure.nonRetryable(message, 'BudgetExceeded');
+    // The tenant chose to wait: retry when the window turns over (or sooner, in case the ceiling is raised).
+    const untilNextWindow = Date.parse(reservation.windowEndsAt) - Date.now();
+    throw ApplicationFailure.create({ type: 'BudgetWait', message, nextRetryDelay: Math.max(1000, Math.min(untilNextWindow, 15 * 60_000)) });
+  }
+
+  interface StoredReply {
+    runId: string;
+    tenantId: string;
+    bundle: Bundle;
+    step: number;
+    priced: PricedReply;
+    content: string | null;
+    reservationId: string;
+    latencyMs: number;
+  }
+
+  /** The reply, its step row, the run's totals, the budget settlement and the event: one transaction. */
+  async function storeReply({ runId, tenantId, bundle, step, priced, content, reservationId, latencyMs }: StoredReply): Promise<boolean> {
+    const { reply, buckets, cacheSavingsUsd } = priced;
+    const usage = reply.usage;
+    const toolCalls = reply.kind === 'tool_calls' ? reply.toolCalls : undefined;
+    return inTransaction(db, async (client) => {
+      if (!(await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls }))) return false;
+      await recordStep(client, runId, {
+        step, ordinal: 0, kind: 'model', name: bundle.model.id, status: 'ok', bundleId: bundle.id,
+        detail: toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true },
+        inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
+      });
+      await client.query(
+        `UPDATE run_steps SET cached_input_tokens = $3, cache_write_tokens = $4, reasoning_tokens = $5, cache_savings_usd = $6
+         WHERE run_id = $1 AND step = $2 AND ordinal = 0`,
+        [runId, step, buckets.cachedInput, buckets.cacheWrite, buckets.reasoning, cacheSavingsUsd],
+      );
+      const { rows } = await client.query(
+        `UPDATE runs SET step_count = GREATEST(step_count, $2), input_tokens = input_tokens + $3,
+           output_tokens = output_tokens + $4, cost_usd = cost_usd + $5, cached_input_tokens = cached_input_tokens + $6,
+           cache_savings_usd = cache_savings_usd + $7, updated_at = now() WHERE run_id = $1
+         RETURNING input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd`,
+        [runId, step, usage.inputTokens, usage.outputTokens, usage.costUsd, buckets.cachedInput, cacheSavingsUsd],
+      );
+      await settleBudget(client, tenantId, reservationId, usage.costUsd);
+      const total = rows[0];
+      await appendRunEvent(client, runId, 'step.finished', eventKeys.modelStepFinished(step), {
+        step, kind: 'model', model: bundle.model.id, reply: reply.kind,
+        ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : {}),
+        latencyMs, usage, cachedInputTokens: buckets.cachedInput,
+        totalUsage: {
+          inputTokens: total.input_tokens,
+          cachedInputTokens: total.cached_input_tokens,
+          outputTokens: total.output_tokens,
+          costUsd: total.cost_usd,
+          cacheSavingsUsd: total.cache_savings_usd,
+        },
+      });
+      return true;
+    });
+  }
 }
 
-function priced(prices: ModelPrices, model: string, usage: OpenAI.CompletionUsage | undefined): Usage {
-  const inputTokens = usage?.prompt_tokens ?? 0;
-  const outputTokens = usage?.completion_tokens ?? 0;
-  const price = prices[model];
-  const costUsd = price ? (inputTokens * price.input + outputTokens * price.output) / 1e6 : 0;
-  return { inputTokens, outputTokens, costUsd: Math.round(costUsd * 1e6) / 1e6 };
+interface PricedReply {
+  reply: ModelReply;
+  buckets: TokenBuckets;
+  cacheSavingsUsd: number;
+}
+
+function toReply(completion: OpenAI.ChatCompletion, price: ModelPrice | undefined): PricedReply {
+  const message = completion.choices[0]?.message;
+  const toolCalls: ToolCall[] = (message?.tool_calls ?? [])
+    .filter((c) => c.type === 'function')
+    .map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
+  const buckets = bucketsOf(completion.usage);
+  const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, price);
+  const usage: Usage = { inputTokens: completion.usage?.prompt_tokens ?? 0, outputTokens: completion.usage?.completion_tokens ?? 0, costUsd };
+  const reply: ModelReply = toolCalls.length ? { kind: 'tool_calls', toolCalls, usage } : { kind: 'final', text: message?.content ?? '', usage };
+  return { reply, buckets, cacheSavingsUsd };
+}
+
+/** Bosun's ceiling on a reply's length when a bundle sets none, for worst-case reservations. */
+const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+
+/**
+ * The most a call can cost: every prompt token uncached (estimated generously at three characters
+ * a token) and a reply as long as the bundle allows.
+ */
+export function worstCaseUsd(request: OpenAI.ChatCompletionCreateParamsNonStreaming, price: ModelPrice | undefined): number {
+  if (!price) return 0;
+  const promptTokens = Math.ceil((JSON.stringify(request.messages).length + JSON.stringify(request.tools ?? []).length) / 3);
+  const output = request.max_completion_tokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
+  return priceBuckets({ uncachedInput: promptTokens, cachedInput: 0, cacheWrite: 0, output, reasoning: 0 }, price).costUsd;
+}
+
+async function loadRunContext(db: Db, runId: string) {
+  const [{ rows }, transcript] = await Promise.all([
+    db.query('SELECT tenant_id FROM runs WHERE run_id = $1', [runId]),
+    loadTranscript(db, runId),
+  ]);
+  return { tenantId: rows[0].tenant_id as string, transcript };
 }
 
 async function storedReply(db: Db, runId: string, step: number): Promise<ModelReply | undefined> {

@@ -6,6 +6,7 @@
  * The store functions below are also what the API uses, so the rules live in one place.
  */
 import { lockDeployment, setDeployment } from '../bundles/deployments';
+import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import {
   activeRolloutStatuses,
@@ -74,7 +75,10 @@ export function createRolloutActivities({ db }: { db: Db }) {
           reason: `rollout ${input.rolloutId} stage ${(input.decision.stage ?? 0) + 1}: canary at ${input.weight}%`,
           changedBy: input.decision.decidedBy,
         });
-        await insertDecision(client, input.rolloutId, input.decision);
+        // A retried attempt finds its decision stored already and audits nothing new.
+        if (await insertDecision(client, input.rolloutId, input.decision)) {
+          await auditRolloutChange(client, input, 'rollout.canary_weight_set', input.canaryBundleId, { canaryWeight: input.weight });
+        }
       });
     },
 
@@ -106,6 +110,7 @@ export function createRolloutActivities({ db }: { db: Db }) {
           stableBundleId: input.canaryBundleId, canaryBundleId: null, canaryWeight: 0, rolloutId: null,
           reason: `rollout ${input.rolloutId} promoted`, changedBy: input.decision.decidedBy,
         });
+        await auditRolloutChange(client, input, 'rollout.promoted', input.canaryBundleId, {});
         return finishRollout(client, input.rolloutId, 'promoted', input.decision);
       });
     },
@@ -117,6 +122,7 @@ export function createRolloutActivities({ db }: { db: Db }) {
           stableBundleId: input.stableBundleId, canaryBundleId: null, canaryWeight: 0, rolloutId: null,
           reason: `rollout ${input.rolloutId} ${input.status.replace('_', ' ')}`, changedBy: input.decision.decidedBy,
         });
+        await auditRolloutChange(client, input, `rollout.${input.status}`, input.stableBundleId, {});
         return finishRollout(client, input.rolloutId, input.status, input.decision);
       });
     },
@@ -133,6 +139,23 @@ export function createRolloutActivities({ db }: { db: Db }) {
       });
     },
   };
+}
+
+/**
+ * The audit entry for a deployment change the rollout makes, in its transaction: once per change,
+ * since a retried promotion or removal finds the deployment no longer the rollout's.
+ */
+async function auditRolloutChange(
+  client: DbClient, input: RolloutRef & { decision: RolloutDecision }, action: string, bundleId: string, extra: Record<string, unknown>,
+): Promise<void> {
+  await appendAudit(client, {
+    tenantId: input.tenantId, actor: input.decision.decidedBy, action, bundleId, target: input.rolloutId,
+    status: input.decision.decision,
+    detail: {
+      agent: input.agent, rolloutId: input.rolloutId, stableBundleId: input.stableBundleId, canaryBundleId: input.canaryBundleId,
+      stage: input.decision.stage, decisionId: input.decision.id, reason: input.decision.reason, ...extra,
+    },
+  });
 }
 
 /**
@@ -206,14 +229,18 @@ export async function latestDecision(db: Queryable, rolloutId: string): Promise<
   return rows[0];
 }
 
-/** Stores a decision once, however often it is sent; nothing for a rollout that was never committed. */
-export async function insertDecision(db: Queryable, rolloutId: string, d: RolloutDecision): Promise<void> {
-  await db.query(
+/**
+ * Stores a decision once, however often it is sent; nothing for a rollout that was never committed.
+ * True when this call stored it.
+ */
+export async function insertDecision(db: Queryable, rolloutId: string, d: RolloutDecision): Promise<boolean> {
+  const { rowCount } = await db.query(
     `INSERT INTO rollout_decisions (id, rollout_id, stage, decision, reason, figures, decided_by)
      SELECT $1, rollout_id, $3, $4, $5, $6, $7 FROM rollouts WHERE rollout_id = $2
      ON CONFLICT (id) DO NOTHING`,
     [d.id, rolloutId, d.stage, d.decision, d.reason, JSON.stringify(d.figures), d.decidedBy],
   );
+  return rowCount === 1;
 }
 
 /** Ends a live rollout with `status` and its final decision; the caller holds the deployment's lock. */

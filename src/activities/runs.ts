@@ -1,6 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { inTransaction, type Db } from '../db/pool';
+import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
+import { statedReason } from '../shared/approvals';
 import type { ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
 
 export interface RequestApprovalsInput {
@@ -41,13 +43,20 @@ export function createRunActivities({ db }: { db: Db }) {
     async finishRun({ runId, status, output, error }: FinishRunInput): Promise<void> {
       await inTransaction(db, async (client) => {
         // Approval rows before the run's row: the order the API's decision takes its locks in.
-        await client.query(
-          `UPDATE approvals SET status = 'cancelled', decided_at = now() WHERE run_id = $1 AND status = 'pending'`,
+        const cancelled = await client.query(
+          `UPDATE approvals SET status = 'cancelled', decided_at = now() WHERE run_id = $1 AND status = 'pending'
+           RETURNING approval_id, tenant_id, bundle_id, tool`,
           [runId],
         );
+        for (const a of cancelled.rows) {
+          await appendAudit(client, {
+            tenantId: a.tenant_id, actor: 'system:run', action: 'approval.cancelled', runId, bundleId: a.bundle_id,
+            target: a.approval_id, status: 'cancelled', detail: { tool: a.tool, runStatus: status },
+          });
+        }
         const { rows } = await client.query(
           `UPDATE runs SET status = $2, output = $3, error = $4, finished_at = now(), updated_at = now() WHERE run_id = $1
-           RETURNING step_count, input_tokens, output_tokens, cost_usd`,
+           RETURNING step_count, input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd`,
           [runId, status, output ?? null, error ?? null],
         );
         const run = rows[0];
@@ -55,26 +64,39 @@ export function createRunActivities({ db }: { db: Db }) {
         // The last event of the run: its event stream ends here.
         await appendRunEvent(client, runId, 'run.finished', eventKeys.runFinished(), {
           status, output: output ?? null, error: error ?? null, steps: run.step_count,
-          usage: { inputTokens: run.input_tokens, outputTokens: run.output_tokens, costUsd: run.cost_usd },
+          usage: {
+            inputTokens: run.input_tokens,
+            cachedInputTokens: run.cached_input_tokens,
+            outputTokens: run.output_tokens,
+            costUsd: run.cost_usd,
+            cacheSavingsUsd: run.cache_savings_usd,
+          },
         });
       });
     },
 
     async requestApprovals({ runId, tenantId, bundleId, step, approvals }: RequestApprovalsInput): Promise<void> {
       await inTransaction(db, async (client) => {
+        // The model's own words for the step that asked for these calls, if it wrote any.
+        const assistant = await client.query(
+          `SELECT content FROM run_messages WHERE run_id = $1 AND step = $2 AND ordinal = 0 AND role = 'assistant'`,
+          [runId, step],
+        );
+        const assistantText: string | null = assistant.rows[0]?.content ?? null;
         for (const a of approvals) {
           await client.query(
             `INSERT INTO approvals (approval_id, run_id, tenant_id, bundle_id, step, tool_call_id, tool, arguments,
-                                    requested_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+                                    requested_at, expires_at, reason, risk)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
             [a.approvalId, runId, tenantId, bundleId, step, a.toolCallId, a.tool, JSON.stringify(a.arguments),
-             a.requestedAt, a.expiresAt],
+             a.requestedAt, a.expiresAt, statedReason(assistantText, a.arguments), a.risk ? JSON.stringify(a.risk) : null],
           );
         }
         await client.query(`UPDATE runs SET status = 'awaiting_approval', updated_at = now() WHERE run_id = $1`, [runId]);
         for (const a of approvals) {
           await appendRunEvent(client, runId, 'approval.requested', eventKeys.approvalRequested(a.approvalId), {
             approvalId: a.approvalId, step, toolCallId: a.toolCallId, tool: a.tool, arguments: a.arguments,
+            reason: statedReason(assistantText, a.arguments), risk: a.risk ?? null,
             requestedAt: a.requestedAt, expiresAt: a.expiresAt,
           });
         }
@@ -89,13 +111,18 @@ export function createRunActivities({ db }: { db: Db }) {
       return inTransaction(db, async (client) => {
         const expired = await client.query(
           `UPDATE approvals SET status = 'expired', decided_at = now(), decided_by = 'system:expiry'
-           WHERE approval_id = $1 AND status = 'pending' RETURNING run_id, tool`,
+           WHERE approval_id = $1 AND status = 'pending' RETURNING run_id, tenant_id, bundle_id, tool, expires_at`,
           [approvalId],
         );
         const row = expired.rows[0];
         if (row) {
           await appendRunEvent(client, row.run_id, 'approval.decided', eventKeys.approvalDecided(approvalId), {
             approvalId, tool: row.tool, decision: 'expired', decidedBy: 'system:expiry',
+          });
+          // Only the retry that actually expired it gets here, so the entry is written once.
+          await appendAudit(client, {
+            tenantId: row.tenant_id, actor: 'system:expiry', action: 'approval.expired', runId: row.run_id, bundleId: row.bundle_id,
+            target: approvalId, status: 'expired', detail: { tool: row.tool, expiresAt: row.expires_at },
           });
         }
         const { rows } = await client.query('SELECT status FROM approvals WHERE approval_id = $1', [approvalId]);

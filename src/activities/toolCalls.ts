@@ -1,7 +1,14 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { BundleCache } from '../bundles/bundleStore';
+import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
-import type { ToolName } from '../shared/tools';
-import { toolImplementations } from './tools';
-import type { ToolResult } from './tools/types';
+import { resolveSecrets, type SecretStore } from '../secrets/secretStore';
+import { toolSecretNames } from '../shared/guardrails';
+import { maskValues, redact } from '../shared/redaction';
+import { toolDefinition, type ToolName } from '../shared/tools';
+import { createToolImplementations } from './tools';
+import type { HttpFetchOptions } from './tools/httpFetch';
+import type { ToolImplementations, ToolResult } from './tools/types';
 import { appendMessage, recordStep } from '../db/transcript';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 
@@ -30,24 +37,69 @@ export interface RecordToolErrorInput extends ToolCallRef {
   detail?: Record<string, unknown>;
 }
 
-export function createToolActivities({ db }: { db: Db }) {
+export interface ToolDeps {
+  db: Db;
+  /** The runs' bundles (http_fetch's network policy, the secrets a tool gets); without it tools see no bundle. */
+  bundles?: Pick<BundleCache, 'get'>;
+  /** Where declared secrets are resolved, inside the activity, just before the tool runs. */
+  secrets?: SecretStore;
+  /** DNS and connection injection for http_fetch (tests). */
+  httpFetch?: HttpFetchOptions;
+  /** Replaces tool implementations (tests). */
+  implementations?: Partial<ToolImplementations>;
+}
+
+/** The PostgreSQL role tool code runs as: row-level security keeps it to the run's tenant (migration 006). */
+export const TOOL_ROLE = 'bosun_tool';
+
+export function createToolActivities({ db, bundles, secrets, httpFetch, implementations: overrides }: ToolDeps) {
+  const implementations: ToolImplementations = { ...createToolImplementations({ httpFetch }), ...overrides };
   return {
     /**
      * Runs a tool and records its result in one transaction, so a retried or duplicated attempt
-     * finds the recorded result instead of acting twice.
+     * finds the recorded result instead of acting twice. The tool itself runs as TOOL_ROLE with the
+     * run's tenant set, so PostgreSQL hides and protects every other tenant's rows.
      */
     async executeTool(input: ExecuteToolInput): Promise<ToolCallStatus> {
+      // A retry of a recorded call neither loads the bundle nor touches a secret.
+      const already = await recordedStatus(db, input);
+      if (already) return already;
+      // Before the transaction: these may need a connection of their own, or the network.
+      const bundle = bundles ? await bundles.get(input.bundleId) : undefined;
+      if (bundles && !bundle) throw ApplicationFailure.nonRetryable(`this worker does not have bundle ${input.bundleId}`, 'UnknownBundle');
+      const definition = toolDefinition(input.tool);
+      const secretNames = bundle ? toolSecretNames(bundle, input.tool) : [...definition.secrets];
+      const secretValues = await resolveSecrets(secrets, secretNames);
+
       return inTransaction(db, async (client) => {
         const recorded = await recordedStatus(client, input);
         if (recorded) return recorded;
         const started = Date.now();
-        const implementation = toolImplementations[input.tool] as (ctx: unknown, args: unknown) => Promise<ToolResult>;
-        const result = await implementation(
-          { tenantId: input.tenantId, runId: input.runId, idempotencyKey: `${input.runId}:${input.toolCallId}`, db: client },
-          input.args,
-        );
+        const implementation = implementations[input.tool] as (ctx: unknown, args: unknown) => Promise<ToolResult>;
+        await enterToolScope(client, input.tenantId);
+        let result: ToolResult;
+        try {
+          result = await implementation(
+            {
+              tenantId: input.tenantId, runId: input.runId, idempotencyKey: `${input.runId}:${input.toolCallId}`, db: client,
+              bundle, secrets: secretValues,
+            },
+            input.args,
+          );
+        } catch (err) {
+          // A failure message reaches Temporal history unencrypted: no secret may ride along.
+          throw withoutSecrets(err, secretValues);
+        }
+        await leaveToolScope(client, input.tenantId);
+        const latencyMs = Date.now() - started;
+        // A server that echoes a credential back must not hand it to the model or the rows.
+        const output = maskValues(result.output, secretValues);
         const status = result.ok ? 'ok' : 'error';
-        await record(client, input, status, result.output, { arguments: input.args, result: result.output }, Date.now() - started);
+        const rules = definition.redact;
+        const shown = { arguments: redact(input.args, rules.arguments), result: redact(output, rules.result) };
+        await record(client, input, status, output, shown, latencyMs, {
+          scope: definition.scope, secrets: secretNames,
+        });
         return status;
       });
     },
@@ -56,23 +108,61 @@ export function createToolActivities({ db }: { db: Db }) {
     async recordToolError(input: RecordToolErrorInput): Promise<void> {
       await inTransaction(db, async (client) => {
         if (await recordedStatus(client, input)) return;
-        await record(client, input, input.status, { error: input.message }, { ...input.detail, error: input.message }, 0);
+        const detail = redact({ ...input.detail, error: input.message }) as Record<string, unknown>;
+        await record(client, input, input.status, { error: input.message }, detail, 0, {});
       });
     },
   };
 }
 
-async function recordedStatus(client: DbClient, ref: ToolCallRef): Promise<ToolCallStatus | undefined> {
-  const { rows } = await client.query('SELECT status FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal = $3', [
+/** From here until leaveToolScope, the transaction runs as TOOL_ROLE, seeing only `tenantId`'s rows. */
+async function enterToolScope(client: DbClient, tenantId: string): Promise<void> {
+  await client.query(`SET LOCAL ROLE ${TOOL_ROLE}`);
+  await client.query("SELECT set_config('bosun.tenant_id', $1, true)", [tenantId]);
+}
+
+/**
+ * Back to the application's role, for recording the result (the recording tables are not granted
+ * to TOOL_ROLE). A tool that changed the role or the tenant fails the call, and the transaction
+ * takes everything it did with it.
+ */
+async function leaveToolScope(client: DbClient, tenantId: string): Promise<void> {
+  const { rows } = await client.query("SELECT current_user AS role, current_setting('bosun.tenant_id', true) AS tenant");
+  if (rows[0]?.role !== TOOL_ROLE || rows[0]?.tenant !== tenantId) {
+    throw new Error(`the tool left its tenant scope (database role ${rows[0]?.role}); its work was rolled back`);
+  }
+  await client.query('RESET ROLE');
+  await client.query("SELECT set_config('bosun.tenant_id', '', true)");
+}
+
+function withoutSecrets(err: unknown, secrets: Record<string, string>): unknown {
+  if (!(err instanceof Error) || Object.keys(secrets).length === 0) return err;
+  const message = maskValues(err.message, secrets) as string;
+  const stack = maskValues(err.stack ?? '', secrets) as string;
+  if (message === err.message && stack === err.stack) return err;
+  const clean = new Error(message);
+  clean.name = err.name;
+  clean.stack = stack;
+  return clean;
+}
+
+async function recordedStatus(db: Db | DbClient, ref: ToolCallRef): Promise<ToolCallStatus | undefined> {
+  const { rows } = await db.query('SELECT status FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal = $3', [
     ref.runId, ref.step, ref.ordinal,
   ]);
   return rows[0]?.status;
 }
 
+/**
+ * The result in the transcript (what the model sees), the step row and run event (redacted), and
+ * one audit entry: only the attempt that wrote the transcript row audits, so a retried or raced
+ * call is audited exactly once.
+ */
 async function record(
   client: DbClient, ref: ToolCallRef, status: ToolCallStatus, output: unknown, detail: Record<string, unknown>, latencyMs: number,
+  audit: Record<string, unknown>,
 ): Promise<void> {
-  await appendMessage(client, ref.runId, {
+  const fresh = await appendMessage(client, ref.runId, {
     step: ref.step, ordinal: ref.ordinal, role: 'tool', content: JSON.stringify(output), toolCallId: ref.toolCallId,
   });
   await recordStep(client, ref.runId, {
@@ -84,4 +174,10 @@ async function record(
   await appendRunEvent(client, ref.runId, 'tool.called', eventKeys.toolCalled(ref.step, ref.ordinal), {
     step: ref.step, ordinal: ref.ordinal, toolCallId: ref.toolCallId, tool: ref.tool, status, latencyMs, ...shown,
   });
+  if (fresh) {
+    await appendAudit(client, {
+      tenantId: ref.tenantId, actor: 'worker', action: 'tool.called', runId: ref.runId, bundleId: ref.bundleId, target: ref.tool,
+      status, latencyMs, detail: { step: ref.step, ordinal: ref.ordinal, toolCallId: ref.toolCallId, ...audit, ...detail },
+    });
+  }
 }

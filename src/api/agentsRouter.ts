@@ -13,6 +13,7 @@ import {
 } from '../activities/rollouts';
 import { findBundle } from '../bundles/bundleStore';
 import { getDeployment, lockDeployment, previousStableBundle, setDeployment, type Deployment } from '../bundles/deployments';
+import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import {
   defaultCheckIntervalSeconds,
@@ -94,9 +95,14 @@ export function agentsRouter({ db, temporal, taskQueue }: AgentsRouterDeps): Rou
     const deployment = await inTransaction(db, async (client) => {
       const current = await lockDeployment(client, tenantId, agent);
       if (current?.rolloutId) throw rolloutInProgress(current.rolloutId);
-      return setDeployment(client, tenantId, agent, {
+      const next = await setDeployment(client, tenantId, agent, {
         stableBundleId: request.bundleId, canaryBundleId: null, canaryWeight: 0, rolloutId: null, reason: 'deploy immediate', changedBy: keyId,
       });
+      await appendAudit(client, {
+        tenantId, actor: keyId, action: 'deployment.deployed', bundleId: request.bundleId, target: agent, status: 'immediate',
+        detail: { agent, strategy: 'immediate', fromBundleId: current?.stableBundleId ?? null, toBundleId: request.bundleId },
+      });
+      return next;
     });
     res.status(201).json(deployment);
   });
@@ -121,6 +127,13 @@ export function agentsRouter({ db, temporal, taskQueue }: AgentsRouterDeps): Rou
         stableBundleId, canaryBundleId: null, canaryWeight: 0, rolloutId: null, reason: 'rollback', changedBy: keyId,
       });
       if (current.rolloutId) await endRolloutByHand(client, current, keyId);
+      await appendAudit(client, {
+        tenantId, actor: keyId, action: 'deployment.rolled_back', bundleId: stableBundleId, target: agent, status: 'rolled_back',
+        detail: {
+          agent, fromBundleId: current.stableBundleId, fromCanaryBundleId: current.canaryBundleId, toBundleId: stableBundleId,
+          endedRolloutId: current.rolloutId,
+        },
+      });
       return { deployment: next, endedRolloutId: current.rolloutId };
     });
     // Only so the workflow stops promptly; the rollout has ended whether or not this arrives.
@@ -133,11 +146,20 @@ export function agentsRouter({ db, temporal, taskQueue }: AgentsRouterDeps): Rou
     const signal = rolloutSignals.get(stringParam(req, 'action'));
     if (!signal) throw notFound('Rollout action');
     const { reason } = parse(rolloutControlRequestSchema, req.body ?? {});
+    const action = stringParam(req, 'action');
     const deployment = await getDeployment(db, tenantId, stringParam(req, 'agent'));
     if (!deployment?.rolloutId) throw notFound('Active rollout');
-    await signalRollout(deployment.rolloutId, signal, { by: keyId, reason }).catch((err) => {
-      if (err instanceof WorkflowNotFoundError) throw conflict('The rollout has already ended.');
-      throw unavailable('The request could not be delivered because Temporal is unavailable; send it again.');
+    const rolloutId = deployment.rolloutId;
+    // Audited in the transaction that signals: a request Temporal did not take leaves no entry.
+    await inTransaction(db, async (client) => {
+      await appendAudit(client, {
+        tenantId, actor: keyId, action: `rollout.${action}_requested`, bundleId: deployment.canaryBundleId ?? undefined, target: rolloutId,
+        detail: { agent: deployment.agent, rolloutId, reason: reason ?? null },
+      });
+      await signalRollout(rolloutId, signal, { by: keyId, reason }).catch((err) => {
+        if (err instanceof WorkflowNotFoundError) throw conflict('The rollout has already ended.');
+        throw unavailable('The request could not be delivered because Temporal is unavailable; send it again.');
+      });
     });
     res.status(202).json({ rolloutId: deployment.rolloutId, action: stringParam(req, 'action'), requestedBy: keyId });
   });
@@ -169,6 +191,13 @@ export function agentsRouter({ db, temporal, taskQueue }: AgentsRouterDeps): Rou
       await setDeployment(client, tenantId, agent, {
         stableBundleId: current.stableBundleId, canaryBundleId: request.bundleId, canaryWeight: 0, rolloutId,
         reason: `rollout ${rolloutId} started`, changedBy: startedBy,
+      });
+      await appendAudit(client, {
+        tenantId, actor: startedBy, action: 'rollout.started', bundleId: request.bundleId, target: rolloutId, status: 'canary',
+        detail: {
+          agent, rolloutId, strategy: 'canary', stableBundleId: current.stableBundleId, canaryBundleId: request.bundleId,
+          stages: request.stages, thresholds: request.thresholds,
+        },
       });
       await startRolloutWorkflow(rollout);
       return rollout;

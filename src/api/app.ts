@@ -8,6 +8,7 @@ import { codecRouter } from './codecRouter';
 import { ApiError, errorHandler } from './errors';
 import { eventsRouter } from './eventsRouter';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
+import { usageRouter } from './usageRouter';
 
 export type AppDeps = RunsRouterDeps;
 
@@ -19,7 +20,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
     res.json({ ok: true });
   });
   app.use('/v1', express.json({ limit: '64kb' }), authenticate(deps.db));
-  app.use('/v1', runsRouter(deps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(deps), adminRouter(deps));
+  app.use('/v1', runsRouter(deps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(deps), adminRouter(deps), usageRouter(deps));
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));
   app.use(errorHandler);

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { findBundle, listBundles, saveBundle, validateBundle } from '../bundles/bundleStore';
-import type { Db } from '../db/pool';
+import { appendAudit } from '../db/audit';
+import { inTransaction, type Db } from '../db/pool';
 import { diffJson } from '../shared/diff';
 import { principalOf } from './auth';
 import { badRequest, notFound } from './errors';
@@ -14,7 +15,15 @@ export function bundlesRouter({ db }: { db: Db }): Router {
     const { tenantId, keyId } = principalOf(req, 'admin');
     const validated = validateBundle(req.body);
     if (!validated.ok) throw badRequest(validated.problems);
-    const created = await saveBundle(db, tenantId, validated.bundle, keyId);
+    const bundle = validated.bundle;
+    const created = await inTransaction(db, async (client) => {
+      const isNew = await saveBundle(client, tenantId, bundle, keyId);
+      await appendAudit(client, {
+        tenantId, actor: keyId, action: 'bundle.published', bundleId: bundle.id, target: bundle.name,
+        status: isNew ? 'created' : 'unchanged', detail: { agent: bundle.name, created: isNew },
+      });
+      return isNew;
+    });
     res.status(created ? 201 : 200).json({ bundleId: validated.bundle.id, created, bundle: validated.bundle });
   });
 

@@ -2,7 +2,7 @@
 import type { Db, DbClient } from '../db/pool';
 import { appendMessage } from '../db/transcript';
 import type { z } from 'zod';
-import type { listRunsQuerySchema, RunStatus } from '../shared/domain';
+import type { listApprovalsQuerySchema, listRunsQuerySchema, RunStatus } from '../shared/domain';
 import { badRequest } from './errors';
 
 export interface NewRun {
@@ -87,6 +87,7 @@ function encodeCursor(createdAt: string, runId: string): string {
   return Buffer.from(`${createdAt}|${runId}`).toString('base64url');
 }
 
+/** A cursor's (timestamp, UUID); the UUID is a run's or an approval's. */
 function decodeCursor(cursor: string): [string, string] {
   const [createdAt, runId] = Buffer.from(cursor, 'base64url').toString().split('|');
   if (!createdAt || !runId || !/^\d{4}-\d\d-\d\d [\d:.]+[+-]\d\d(:\d\d)?$/.test(createdAt) || !/^[0-9a-f-]{36}$/.test(runId)) {
@@ -103,7 +104,7 @@ export async function findRun(db: Db, tenantId: string, runId: string): Promise<
 /** Everything `GET /v1/runs/:runId` shows, or undefined for an unknown run or another tenant's. */
 export async function loadRunView(db: Db, tenantId: string, runId: string) {
   const { rows } = await db.query(
-    `SELECT ${summaryColumns}, metadata, output, error, input_tokens, output_tokens, cost_usd,
+    `SELECT ${summaryColumns}, metadata, output, error, input_tokens, output_tokens, cost_usd, cached_input_tokens, cache_savings_usd,
             updated_at AS "updatedAt", finished_at AS "finishedAt"
      FROM runs WHERE tenant_id = $1 AND run_id = $2`,
     [tenantId, runId],
@@ -113,48 +114,112 @@ export async function loadRunView(db: Db, tenantId: string, runId: string) {
   const [steps, approvals] = await Promise.all([
     db.query(
       `SELECT step, ordinal, kind, name, status, bundle_id AS "bundleId", detail, input_tokens AS "inputTokens",
-              output_tokens AS "outputTokens", cost_usd AS "costUsd", latency_ms AS "latencyMs", created_at AS "createdAt"
+              output_tokens AS "outputTokens", cached_input_tokens AS "cachedInputTokens", cost_usd AS "costUsd",
+              latency_ms AS "latencyMs", created_at AS "createdAt"
        FROM run_steps WHERE run_id = $1 ORDER BY step, ordinal`,
       [runId],
     ),
     db.query(
-      `SELECT approval_id AS "approvalId", tool, arguments, status, requested_at AS "requestedAt",
-              expires_at AS "expiresAt", decided_by AS "decidedBy", decided_at AS "decidedAt", comment
+      `SELECT approval_id AS "approvalId", tool, arguments, reason, risk, status, requested_at AS "requestedAt",
+              expires_at AS "expiresAt", decided_by AS "decidedBy", decided_at AS "decidedAt", comment,
+              edited_arguments AS "editedArguments"
        FROM approvals WHERE run_id = $1 ORDER BY requested_at, tool_call_id`,
       [runId],
     ),
   ]);
-  const { input_tokens, output_tokens, cost_usd, ...rest } = run;
+  const { input_tokens, output_tokens, cost_usd, cached_input_tokens, cache_savings_usd, ...rest } = run;
   return {
     ...rest,
     steps: steps.rows,
     pendingApprovals: approvals.rows
       .filter((a) => a.status === 'pending')
-      .map(({ approvalId, tool, arguments: args, requestedAt, expiresAt }) => ({ approvalId, tool, arguments: args, requestedAt, expiresAt })),
+      .map(({ approvalId, tool, arguments: args, reason, risk, requestedAt, expiresAt }) => ({
+        approvalId, tool, arguments: args, reason, risk, requestedAt, expiresAt,
+      })),
     approvals: approvals.rows,
-    usage: { inputTokens: input_tokens, outputTokens: output_tokens, costUsd: cost_usd },
+    usage: {
+      inputTokens: input_tokens,
+      cachedInputTokens: cached_input_tokens,
+      outputTokens: output_tokens,
+      costUsd: cost_usd,
+      cacheSavingsUsd: cache_savings_usd,
+    },
   };
 }
 
 export type ApprovalLock =
   | { found: false }
-  | { found: true; status: string; expired: boolean };
+  | {
+      found: true;
+      status: string;
+      expired: boolean;
+      tool: string;
+      arguments: unknown;
+      bundleId: string;
+      /** The key that started the run. */
+      runCreatedBy: string;
+    };
 
-/** Locks the approval row for the rest of the transaction, so concurrent deciders queue behind it. */
+/**
+ * Locks the approval row for the rest of the transaction, so concurrent deciders queue behind it.
+ * The approval must belong to this run of this tenant: an approval ID under another run's URL is unknown.
+ */
 export async function lockApproval(db: DbClient, tenantId: string, runId: string, approvalId: string): Promise<ApprovalLock> {
   const { rows } = await db.query(
-    `SELECT status, expires_at <= now() AS expired FROM approvals
-     WHERE approval_id = $1 AND run_id = $2 AND tenant_id = $3 FOR UPDATE`,
+    `SELECT a.status, a.expires_at <= now() AS expired, a.tool, a.arguments, a.bundle_id, r.created_by
+     FROM approvals a JOIN runs r ON r.run_id = a.run_id
+     WHERE a.approval_id = $1 AND a.run_id = $2 AND a.tenant_id = $3 AND r.tenant_id = $3 FOR UPDATE OF a`,
     [approvalId, runId, tenantId],
   );
-  return rows[0] ? { found: true, status: rows[0].status, expired: rows[0].expired } : { found: false };
+  const row = rows[0];
+  return row
+    ? { found: true, status: row.status, expired: row.expired, tool: row.tool, arguments: row.arguments, bundleId: row.bundle_id, runCreatedBy: row.created_by }
+    : { found: false };
 }
 
 export async function recordDecision(
   db: DbClient, approvalId: string, status: 'approved' | 'rejected', decidedBy: string, comment: string | undefined,
+  editedArguments?: Record<string, unknown>,
 ): Promise<void> {
   await db.query(
-    `UPDATE approvals SET status = $2, decided_by = $3, decided_at = now(), comment = $4 WHERE approval_id = $1`,
-    [approvalId, status, decidedBy, comment ?? null],
+    `UPDATE approvals SET status = $2, decided_by = $3, decided_at = now(), comment = $4, edited_arguments = $5 WHERE approval_id = $1`,
+    [approvalId, status, decidedBy, comment ?? null, editedArguments === undefined ? null : JSON.stringify(editedArguments)],
   );
+}
+
+/**
+ * A page of the tenant's approvals across runs, newest first: the approver's inbox. An approval
+ * past its expiry counts as expired even before the run's timer has marked it so.
+ */
+export async function listApprovals(db: Db, tenantId: string, query: z.infer<typeof listApprovalsQuerySchema>) {
+  const conditions = ['a.tenant_id = $1'];
+  const params: unknown[] = [tenantId];
+  if (query.status === 'pending') conditions.push(`a.status = 'pending' AND a.expires_at > now()`);
+  else if (query.status === 'expired') conditions.push(`(a.status = 'expired' OR (a.status = 'pending' AND a.expires_at <= now()))`);
+  else if (query.status) conditions.push(`a.status = $${params.push(query.status)}`);
+  if (query.cursor) {
+    const [requestedAt, approvalId] = decodeCursor(query.cursor);
+    params.push(requestedAt, approvalId);
+    conditions.push(`(a.requested_at, a.approval_id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+  }
+  params.push(query.limit + 1);
+  const { rows } = await db.query(
+    `SELECT a.approval_id AS "approvalId", a.run_id AS "runId", r.agent, a.bundle_id AS "bundleId", a.step, a.tool,
+            a.arguments, a.edited_arguments AS "editedArguments", a.reason, a.risk,
+            CASE WHEN a.status = 'pending' AND a.expires_at <= now() THEN 'expired' ELSE a.status END AS status,
+            a.requested_at AS "requestedAt", a.expires_at AS "expiresAt", a.decided_by AS "decidedBy",
+            a.decided_at AS "decidedAt", a.comment, a.requested_at::text AS "cursorTime"
+     FROM approvals a JOIN runs r ON r.run_id = a.run_id AND r.tenant_id = a.tenant_id
+     WHERE ${conditions.join(' AND ')} ORDER BY a.requested_at DESC, a.approval_id DESC LIMIT $${params.length}`,
+    params,
+  );
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return {
+    approvals: page.map(({ cursorTime: _, ...approval }) => ({
+      ...approval,
+      links: { run: `/v1/runs/${approval.runId}`, decide: `/v1/runs/${approval.runId}/approvals/${approval.approvalId}` },
+    })),
+    nextCursor: rows.length > query.limit && last ? encodeCursor(last.cursorTime, last.approvalId) : null,
+  };
 }

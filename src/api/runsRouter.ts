@@ -3,27 +3,32 @@ import { Router } from 'express';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { findBundle } from '../bundles/bundleStore';
 import { getDeployment } from '../bundles/deployments';
+import { appendAudit } from '../db/audit';
 import { inTransaction, type Db } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { runPolicyOf, type Bundle } from '../shared/bundle';
+import { diffJson } from '../shared/diff';
 import {
   approvalDecisionRequestSchema,
   createRunRequestSchema,
   idempotencyKeySchema,
+  listApprovalsQuerySchema,
   listRunsQuerySchema,
   terminalStatuses,
   type AgentRunInput,
   type CreateRunRequest,
 } from '../shared/domain';
 import { AgentNameKey, BundleIdKey, RunStatusKey, TenantIdKey } from '../shared/searchAttributes';
+import { isToolName, parseToolArguments } from '../shared/tools';
 import { agentRun, approvalDecidedSignal } from '../workflows';
 import { principalOf } from './auth';
-import { badRequest, conflict, notFound, unavailable } from './errors';
+import { ApiError, badRequest, conflict, notFound, unavailable } from './errors';
 import { chooseBundle } from './routing';
 import {
   findRun,
   findRunByIdempotencyKey,
   insertRun,
+  listApprovals,
   listRuns,
   loadRunView,
   lockApproval,
@@ -124,28 +129,56 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs }: RunsR
     const { tenantId, keyId } = principalOf(req, 'approver');
     const runId = uuidParam(req, 'runId', 'Run');
     const approvalId = uuidParam(req, 'approvalId', 'Approval');
-    const { decision, comment } = parse(approvalDecisionRequestSchema, req.body);
+    const { decision, comment, arguments: requestedEdit } = parse(approvalDecisionRequestSchema, req.body);
     const status = decision === 'approve' ? 'approved' : 'rejected';
 
-    await inTransaction(db, async (client) => {
+    const decided = await inTransaction(db, async (client) => {
       const approval = await lockApproval(client, tenantId, runId, approvalId);
       if (!approval.found) throw notFound('Approval');
       if (approval.status !== 'pending') throw conflict(`This approval is already ${approval.status}.`);
       if (approval.expired) throw conflict('This approval has expired.');
-      await recordDecision(client, approvalId, status, keyId, comment);
+      if (status === 'approved' && approval.runCreatedBy === keyId) {
+        const bundle = await findBundle(client, tenantId, approval.bundleId);
+        if (bundle?.approvals?.separateApprover) {
+          throw new ApiError(
+            403, 'forbidden',
+            `Bundle ${approval.bundleId} requires a separate approver: this run was started with your API key (${keyId}), so another key with the approver role must approve it.`,
+          );
+        }
+      }
+      const edited = requestedEdit === undefined ? undefined : checkedEdit(approval.tool, requestedEdit);
+      const changes = edited === undefined ? [] : diffJson(approval.arguments, edited);
+      // An "edit" that changes nothing is a plain approval.
+      const editedArguments = changes.length ? edited : undefined;
+      await recordDecision(client, approvalId, status, keyId, comment, editedArguments);
       await appendRunEvent(client, runId, 'approval.decided', eventKeys.approvalDecided(approvalId), {
         approvalId, decision: status, decidedBy: keyId, comment: comment ?? null,
+        ...(editedArguments && { editedArguments }),
+      });
+      await appendAudit(client, {
+        tenantId, actor: keyId, action: 'approval.decided', runId, bundleId: approval.bundleId, target: approvalId, status,
+        detail: {
+          tool: approval.tool, decision: status, comment: comment ?? null,
+          edited: editedArguments !== undefined, argumentChanges: changes,
+        },
       });
       // Signalled before commit: if Temporal refuses, the decision is rolled back and can be sent again.
       // Temporal keeps the signal even while no worker runs; the run acts on it when one returns.
       await temporal.workflow
         .getHandle(runId)
-        .signal(approvalDecidedSignal, { approvalId, decision: status, decidedBy: keyId })
+        .signal(approvalDecidedSignal, { approvalId, decision: status, decidedBy: keyId, ...(editedArguments && { arguments: editedArguments }) })
         .catch(() => {
           throw unavailable('The decision could not be delivered because Temporal is unavailable; send it again.');
         });
+      return { arguments: editedArguments ?? approval.arguments, edited: editedArguments !== undefined };
     });
-    res.status(202).json({ runId, approvalId, decision: status, decidedBy: keyId });
+    res.status(202).json({ runId, approvalId, decision: status, decidedBy: keyId, ...decided });
+  });
+
+  /** The tenant's approvals across runs, newest first: what an approver works through. */
+  router.get('/approvals', async (req, res) => {
+    const { tenantId } = principalOf(req, 'approver');
+    res.json(await listApprovals(db, tenantId, parse(listApprovalsQuerySchema, req.query)));
   });
 
   router.post('/runs/:runId/cancel', async (req, res) => {
@@ -163,4 +196,12 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs }: RunsR
   });
 
   return router;
+}
+
+/** An approver's replacement arguments, checked with the parser the workflow uses; 400 listing the problems. */
+function checkedEdit(tool: string, edit: Record<string, unknown>): Record<string, unknown> {
+  if (!isToolName(tool)) throw badRequest([`arguments: tool "${tool}" is not in this build, so its arguments cannot be edited`]);
+  const parsed = parseToolArguments(tool, JSON.stringify(edit));
+  if (!parsed.ok) throw badRequest(parsed.problems.map((p) => (p.startsWith('(root)') ? p.replace('(root)', 'arguments') : `arguments.${p}`)));
+  return parsed.args as Record<string, unknown>;
 }

@@ -49,7 +49,9 @@ function describeBundle(bundle: Bundle): string {
   const { model } = bundle;
   const modelLine = [model.id, model.temperature !== undefined && `temperature ${model.temperature}`,
     model.maxOutputTokens !== undefined && `max ${model.maxOutputTokens} output tokens`, model.baseUrl].filter(Boolean).join(', ');
-  const tools = bundle.tools.map((t) => `${t.name} v${t.version}${t.approval ? ` (approval: ${t.approval})` : ''}`);
+  const approvalOf = (a: NonNullable<Bundle['tools'][number]['approval']>) =>
+    typeof a === 'string' ? a : `above ${a.above.field} > ${a.above.value}`;
+  const tools = bundle.tools.map((t) => `${t.name} v${t.version}${t.approval ? ` (approval: ${approvalOf(t.approval)})` : ''}`);
   const variables = Object.entries(bundle.variables).map(([name, value]) => `${name}=${jsonValue(value, 40)}`);
   return [
     fields([

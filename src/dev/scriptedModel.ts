@@ -20,7 +20,10 @@ export interface Matcher {
 
 export interface ScriptRule {
   when: Matcher;
-  /** Text for a final answer, or tool calls whose `arguments` are JSON text templates. */
+  /**
+   * Text for a final answer, or tool calls whose `arguments` are JSON text templates; with both, the
+   * text is what the model says alongside its tool calls.
+   */
   reply: { content?: string; toolCalls?: { name: string; arguments: string }[] };
   latencyMs?: number;
 }
@@ -53,6 +56,7 @@ interface ChatRequest {
   model?: string;
   messages?: ChatMessage[];
   tools?: unknown[];
+  prompt_cache_key?: string;
 }
 
 export interface RecordedRequest {
@@ -74,6 +78,7 @@ export interface ScriptedModelServer {
 export async function startScriptedModel(script: ModelScript, port = 0, host = '127.0.0.1'): Promise<ScriptedModelServer> {
   let current = script;
   const faultUses = new Map<ScriptedFault, number>();
+  const promptCache = createPromptCache();
   const requests: RecordedRequest[] = [];
 
   const server = http.createServer((req, res) => {
@@ -109,7 +114,7 @@ export async function startScriptedModel(script: ModelScript, port = 0, host = '
 
       const rule = current.rules.find((r) => matches(r.when, messages));
       await sleep(rule?.latencyMs ?? current.latencyMs ?? 0);
-      send(200, completion(body, rule));
+      send(200, completion(body, rule, promptCache.cachedTokens(body)));
     });
   });
 
@@ -148,7 +153,25 @@ function toolNameOf(message: ChatMessage, messages: ChatMessage[]): string | und
   return undefined;
 }
 
-function completion(request: ChatRequest, rule: ScriptRule | undefined) {
+/**
+ * Like a provider's prompt cache: a request whose prefix (system prompt and tools) was seen before
+ * under the same `prompt_cache_key` reads that prefix from cache.
+ */
+function createPromptCache() {
+  const seen = new Map<string, string>();
+  return {
+    cachedTokens(request: ChatRequest): number {
+      const system = request.messages?.[0];
+      if (!request.prompt_cache_key || system?.role !== 'system') return 0;
+      const prefix = JSON.stringify([system, request.tools ?? []]);
+      const hit = seen.get(request.prompt_cache_key) === prefix;
+      seen.set(request.prompt_cache_key, prefix);
+      return hit ? Math.floor(prefix.length / 4) : 0;
+    },
+  };
+}
+
+function completion(request: ChatRequest, rule: ScriptRule | undefined, cachedTokens: number) {
   const messages = request.messages ?? [];
   const captures = rule?.when.matches ? (new RegExp(rule.when.matches, 'is').exec(messages.at(-1)?.content ?? '') ?? []) : [];
   const fill = (template: string) => template.replace(/\$(\d)/g, (_, n: string) => captures[Number(n)] ?? '');
@@ -157,7 +180,9 @@ function completion(request: ChatRequest, rule: ScriptRule | undefined) {
     type: 'function' as const,
     function: { name: c.name, arguments: fill(c.arguments) },
   }));
-  const content = toolCalls.length ? null : fill(rule?.reply.content ?? 'I can help with orders and refunds.');
+  const content = toolCalls.length
+    ? (rule?.reply.content !== undefined ? fill(rule.reply.content) : null)
+    : fill(rule?.reply.content ?? 'I can help with orders and refunds.');
   // Roughly four characters a token, like real tokenizers on English text.
   const promptTokens = Math.ceil((JSON.stringify(messages).length + JSON.stringify(request.tools ?? []).length) / 4);
   const completionTokens = Math.ceil(((content ?? '').length + JSON.stringify(toolCalls).length) / 4) + 1;
@@ -174,7 +199,12 @@ function completion(request: ChatRequest, rule: ScriptRule | undefined) {
         logprobs: null,
       },
     ],
-    usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    usage: {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+      prompt_tokens_details: { cached_tokens: Math.min(cachedTokens, promptTokens) },
+    },
   };
 }
 

@@ -14,8 +14,13 @@ export interface Service {
 
 const projectRoot = path.resolve(__dirname, '../..');
 
-/** Runs a TypeScript entry point as its own Node process, its output prefixed with its name. */
-export function spawnService(name: string, entry: string, env: NodeJS.ProcessEnv, quiet = false): Service {
+/**
+ * Runs a TypeScript entry point as its own Node process, its output prefixed with its name.
+ * `onLine` sees every line it writes, quiet or not (tests capture a worker's output with it).
+ */
+export function spawnService(
+  name: string, entry: string, env: NodeJS.ProcessEnv, quiet = false, onLine?: (line: string, stream: 'stdout' | 'stderr') => void,
+): Service {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
     cwd: projectRoot,
     env,
@@ -27,6 +32,7 @@ export function spawnService(name: string, entry: string, env: NodeJS.ProcessEnv
   void exited.then(() => markReady());
   for (const stream of [child.stdout, child.stderr]) {
     readline.createInterface({ input: stream }).on('line', (line) => {
+      onLine?.(line, stream === child.stderr ? 'stderr' : 'stdout');
       if (/listening on|polling task queue/.test(line)) markReady();
       if (!quiet || stream === child.stderr) console.log(`[${name}] ${line}`);
     });

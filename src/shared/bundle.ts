@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { RunPolicy } from './domain';
 import { toolCatalog, isToolName, type ToolName } from './tools';
+import { guardrailProblems, networkPolicySchema } from './guardrails';
 
 const agentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter');
 
@@ -29,7 +30,20 @@ export const bundleContentSchema = z
           .object({
             name: z.string(),
             version: z.number().int().positive().describe('The schema version of the tool this bundle was written against.'),
-            approval: z.enum(['always', 'never']).optional(),
+            approval: z
+              .union([
+                z.enum(['always', 'never']),
+                z
+                  .object({
+                    above: z
+                      .object({ field: z.string().min(1).max(100), value: z.number().finite() })
+                      .strict()
+                      .describe('Gate only calls whose numeric argument `field` is above `value`.'),
+                  })
+                  .strict(),
+              ])
+              .optional()
+              .describe('always, never, or { above: { field, value } }; write tools need approval by default, reads never do.'),
           })
           .strict(),
       )
@@ -42,6 +56,14 @@ export const bundleContentSchema = z
         maxCostUsd: z.number().positive().optional(),
       })
       .strict(),
+    approvals: z
+      .object({
+        separateApprover: z.boolean().optional().describe('The key that started a run may not approve its tool calls.'),
+      })
+      .strict()
+      .optional(),
+    /** What http_fetch may reach; no host at all when absent. */
+    network: networkPolicySchema.optional(),
     /** Names of secrets the bundle's tools may use; values never appear in a bundle. */
     secrets: z.array(z.string().regex(/^[A-Z][A-Z0-9_]{0,99}$/, 'an upper-case secret name')).default([]),
   })
@@ -66,11 +88,21 @@ export function bundleProblems(content: BundleContent): string[] {
     } else if (tool.version !== toolCatalog[tool.name].version) {
       problems.push(`tools.${i}.version: this build has ${tool.name} v${toolCatalog[tool.name].version}, not v${tool.version}`);
     }
+    if (isToolName(tool.name) && typeof tool.approval === 'object' && !isNumericArgument(tool.name, tool.approval.above.field)) {
+      problems.push(`tools.${i}.approval.above.field: ${tool.name} has no numeric argument "${tool.approval.above.field}"`);
+    }
   });
   for (const variable of promptVariables(content.systemPrompt)) {
     if (content.variables[variable] === undefined) problems.push(`variables.${variable}: the prompt uses {{${variable}}} but gives it no value`);
   }
+  problems.push(...guardrailProblems(content));
   return problems;
+}
+
+function isNumericArgument(tool: ToolName, field: string): boolean {
+  const schema = z.toJSONSchema(toolCatalog[tool].args) as { properties?: Record<string, { type?: unknown }> };
+  const type = schema.properties?.[field]?.type;
+  return type === 'number' || type === 'integer';
 }
 
 const placeholder = /\{\{\s*(\w+)\s*\}\}/g;
@@ -94,8 +126,9 @@ export function runPolicyOf(bundle: BundleContent, approvalTimeoutMs: number): R
     tools: bundle.tools.map((tool) => {
       const kind = toolCatalog[tool.name as ToolName].kind;
       // Reads never wait for a human; anything that changes the world does unless the bundle says otherwise.
+      // A threshold narrows the gate per call (see approvalRequirement); reads are never gated.
       const requiresApproval = kind !== 'read' && tool.approval !== 'never';
-      return { name: tool.name, kind, requiresApproval };
+      return { name: tool.name, kind, requiresApproval, ...(tool.approval !== undefined && { approval: tool.approval }) };
     }),
   };
 }

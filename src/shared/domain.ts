@@ -3,6 +3,7 @@
  * Pure: no I/O, safe to import from workflow code.
  */
 import { z } from 'zod';
+import type { ApprovalRisk, ToolApprovalRule } from './approvals';
 
 export const runStatuses = [
   'queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled', 'step_limit', 'budget_exceeded',
@@ -39,8 +40,17 @@ export const approvalDecisionRequestSchema = z
   .object({
     decision: z.enum(['approve', 'reject']),
     comment: z.string().max(2000).optional(),
+    arguments: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe("Approve with these arguments instead of the model's; checked against the tool's schema."),
   })
-  .strict();
+  .strict()
+  .superRefine((body, ctx) => {
+    if (body.arguments !== undefined && body.decision !== 'approve') {
+      ctx.addIssue({ code: 'custom', path: ['arguments'], message: 'only an approval can edit the arguments' });
+    }
+  });
 export type ApprovalDecisionRequest = z.infer<typeof approvalDecisionRequestSchema>;
 
 /** Query of `GET /v1/runs`. */
@@ -49,6 +59,18 @@ export const listRunsQuerySchema = z
     agent: z.string().max(100).optional(),
     bundleId: z.string().max(120).optional(),
     status: runStatusSchema.optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+    cursor: z.string().max(200).optional().describe('`nextCursor` of the previous page.'),
+  })
+  .strict();
+
+export const approvalStatuses = ['pending', 'approved', 'rejected', 'expired', 'cancelled'] as const;
+export type ApprovalStatus = (typeof approvalStatuses)[number];
+
+/** Query of `GET /v1/approvals`. */
+export const listApprovalsQuerySchema = z
+  .object({
+    status: z.enum(approvalStatuses).optional().describe('Only approvals in this state; every state when absent.'),
     limit: z.coerce.number().int().min(1).max(200).default(50),
     cursor: z.string().max(200).optional().describe('`nextCursor` of the previous page.'),
   })
@@ -90,7 +112,10 @@ export type ModelReply =
 export interface ToolPolicy {
   name: string;
   kind: ToolKind;
+  /** False when calls never wait; when true, `approval` may narrow it down to some calls. */
   requiresApproval: boolean;
+  /** The bundle's rule, when it set one (absent in policies from before approval thresholds). */
+  approval?: ToolApprovalRule;
 }
 
 /** The run's hard ceilings, from its bundle; no model call is made once one is reached. */
@@ -123,6 +148,8 @@ export interface ApprovalDecidedSignal {
   approvalId: string;
   decision: ApprovalDecision;
   decidedBy: string;
+  /** Set when the approver edited the call: the arguments to run instead, already checked by the API. */
+  arguments?: Record<string, unknown>;
 }
 
 export interface PendingApproval {
@@ -132,6 +159,8 @@ export interface PendingApproval {
   arguments: unknown;
   requestedAt: string;
   expiresAt: string;
+  /** Why it waits (absent in approvals requested before risks were recorded). */
+  risk?: ApprovalRisk;
 }
 
 export interface RunProgress {

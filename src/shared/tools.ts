@@ -5,6 +5,14 @@
  */
 import { z } from 'zod';
 import type { ToolKind } from './domain';
+import type { RedactionRules } from './redaction';
+
+/**
+ * What a tool may touch. `tenant:<table>`: the run's tenant's rows of that table, and only those
+ * (PostgreSQL row-level security, migration 006, enforces it); `network:allow-list`: the hosts the
+ * bundle's `network.allowHosts` names.
+ */
+export type DataScope = `tenant:${string}` | 'network:allow-list';
 
 export interface ToolDefinition<Args extends z.ZodType = z.ZodType> {
   /** Bumped whenever `args` changes; bundles pin the version they were written against. */
@@ -12,6 +20,14 @@ export interface ToolDefinition<Args extends z.ZodType = z.ZodType> {
   description: string;
   kind: ToolKind;
   args: Args;
+  /**
+   * Names of the secrets the implementation receives (in `ctx.secrets`, resolved in its activity
+   * just before it runs); a bundle granting the tool must list each in its `secrets`.
+   */
+  secrets: readonly string[];
+  scope: readonly DataScope[];
+  /** What the audit log, step rows and run events keep of its arguments and result; the model sees the result whole. */
+  redact: { arguments?: RedactionRules; result?: RedactionRules };
 }
 
 const orderId = z.string().regex(/^\d{1,12}$/, 'an order number such as "1001"');
@@ -22,6 +38,10 @@ export const toolCatalog = {
     description: 'Look up an order by its number: item, amount, status and any refund already issued.',
     kind: 'read',
     args: z.object({ order_id: orderId }).strict(),
+    secrets: [],
+    scope: ['tenant:orders', 'tenant:refunds'],
+    // The customer's name is personal data: the model needs it, the audit trail does not.
+    redact: { result: { paths: ['customer'] } },
   },
   issue_refund: {
     version: 1,
@@ -34,11 +54,38 @@ export const toolCatalog = {
         reason: z.string().max(500).optional(),
       })
       .strict(),
+    secrets: [],
+    scope: ['tenant:orders', 'tenant:refunds'],
+    redact: {},
+  },
+  http_fetch: {
+    version: 1,
+    description:
+      'Fetch a URL with HTTP GET and return its status and text. Only hosts this agent is allowed to reach answer; ' +
+      'responses are cut at 256 KB.',
+    kind: 'read',
+    args: z
+      .object({
+        // Fully parsed in the activity (the workflow sandbox has no URL parser to rely on).
+        url: z.string().max(2048).regex(/^https?:\/\/\S+$/i, 'an http:// or https:// URL'),
+        method: z.literal('GET').optional(),
+      })
+      .strict(),
+    // Plus the one the bundle may name in network.auth.secret (see toolSecretNames in guardrails.ts).
+    secrets: [],
+    scope: ['network:allow-list'],
+    // A third party's page may hold anything; the audit keeps where it went and what came back, not the body.
+    redact: { result: { paths: ['body'] } },
   },
 } satisfies Record<string, ToolDefinition>;
 
 export type ToolName = keyof typeof toolCatalog;
 export type ToolArgs<N extends ToolName> = z.infer<(typeof toolCatalog)[N]['args']>;
+
+/** A tool's catalog entry, typed as the general definition (its guardrail metadata included). */
+export function toolDefinition(name: ToolName): ToolDefinition {
+  return toolCatalog[name];
+}
 
 export function isToolName(name: string): name is ToolName {
   return Object.hasOwn(toolCatalog, name);

@@ -10,6 +10,7 @@ import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encr
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
 import { runMain } from '../runMain';
+import { createSecretStore } from '../secrets/secretStore';
 
 /** One client per model endpoint, made on first use. */
 function modelClients(apiKey: string, defaultBaseUrl: string | undefined) {
@@ -46,6 +47,8 @@ runMain('worker', async () => {
       bundles: createBundleCache(db),
       modelClient: modelClients(config.model.apiKey, config.model.baseUrl),
       prices: config.model.prices,
+      // Tools get their declared secrets inside their activity; nothing else in the worker sees them.
+      secrets: createSecretStore(config.secrets),
     }),
     shutdownGraceTime: '10 seconds',
     ...(config.workerVersion && {

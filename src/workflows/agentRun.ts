@@ -32,9 +32,10 @@ import {
   type ToolCall,
   type Usage,
 } from '../shared/domain';
+import { approvalRequirement, type ApprovalRisk } from '../shared/approvals';
 import { capReached, toolCallCapReached } from '../shared/caps';
 import { RunStatusKey } from '../shared/searchAttributes';
-import { isToolName, parseToolArguments } from '../shared/tools';
+import { isToolName, parseToolArguments, type ToolName } from '../shared/tools';
 
 export const approvalDecidedSignal = defineSignal<[ApprovalDecidedSignal]>('approvalDecided');
 export const progressQuery = defineQuery<RunProgress>('progress');
@@ -64,7 +65,7 @@ const tools = proxyActivities<Activities>({
 
 /** A model's tool call, checked against the bundle before anything runs. */
 type CheckedCall =
-  | { call: ToolCall; ordinal: number; valid: true; args: unknown; needsApproval: boolean }
+  | { call: ToolCall; ordinal: number; valid: true; args: unknown; risk: ApprovalRisk | undefined }
   | { call: ToolCall; ordinal: number; valid: false; problems: string[] };
 
 export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
@@ -75,9 +76,13 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
   let toolCalls = input.resume?.toolCalls ?? 0;
   let pendingApprovals: PendingApproval[] = [];
   const decisions = new Map<string, ApprovalDecision>();
+  /** Arguments an approver substituted for the model's, by approval. */
+  const editedArguments = new Map<string, Record<string, unknown>>();
 
-  setHandler(approvalDecidedSignal, ({ approvalId, decision }) => {
-    if (!decisions.has(approvalId)) decisions.set(approvalId, decision);
+  setHandler(approvalDecidedSignal, ({ approvalId, decision, arguments: edited }) => {
+    if (decisions.has(approvalId)) return;
+    decisions.set(approvalId, decision);
+    if (decision === 'approved' && edited !== undefined) editedArguments.set(approvalId, edited);
   });
   setHandler(progressQuery, () => ({ status, step, usage, pendingApprovals }));
 
@@ -97,7 +102,7 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
   async function requestApprovals(calls: CheckedCall[]): Promise<void> {
     const requestedAt = Date.now();
     pendingApprovals = calls.flatMap((c) =>
-      c.valid && c.needsApproval
+      c.valid && c.risk
         ? [{
             approvalId: uuid4(),
             toolCallId: c.call.id,
@@ -105,6 +110,7 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
             arguments: c.args,
             requestedAt: new Date(requestedAt).toISOString(),
             expiresAt: new Date(requestedAt + policy.approvalTimeoutMs).toISOString(),
+            risk: c.risk,
           }]
         : [],
     );
@@ -138,7 +144,21 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
         await tools.recordToolError({ ...ref, status: 'rejected', message: 'a human reviewer rejected this action; it was not carried out', detail: { approvalId } });
         continue;
       }
-      await tools.executeTool({ ...ref, tool: c.call.name as never, args: c.args });
+      // An approver's edit runs instead of the model's arguments, checked again by the same parser.
+      // Histories from before edits carry none, so they replay the same commands.
+      const edited = approvalId ? editedArguments.get(approvalId) : undefined;
+      let args = c.args;
+      if (edited !== undefined) {
+        const reparsed = parseToolArguments(c.call.name as ToolName, JSON.stringify(edited));
+        if (!reparsed.ok) {
+          await tools.recordToolError({
+            ...ref, status: 'invalid_arguments', message: `the approved arguments are invalid: ${reparsed.problems.join('; ')}`, detail: { approvalId },
+          });
+          continue;
+        }
+        args = reparsed.args;
+      }
+      await tools.executeTool({ ...ref, tool: c.call.name as never, args });
     }
     pendingApprovals = [];
   }
@@ -150,7 +170,7 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
     }
     const parsed = parseToolArguments(call.name, call.arguments);
     return parsed.ok
-      ? { call, ordinal, valid: true, args: parsed.args, needsApproval: granted.requiresApproval }
+      ? { call, ordinal, valid: true, args: parsed.args, risk: approvalRequirement(granted, parsed.args) }
       : { call, ordinal, valid: false, problems: parsed.problems };
   }
 
@@ -179,9 +199,15 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
       throw err;
     }
     const message = failureMessage(err);
+    if (failureType(err) === 'BudgetExceeded') return await finish({ status: 'budget_exceeded', error: message });
     await finish({ status: 'failed', error: message });
     throw ApplicationFailure.nonRetryable(message, 'RunFailed');
   }
+}
+
+function failureType(err: unknown): string | undefined {
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof ApplicationFailure ? cause.type ?? undefined : undefined;
 }
 
 function failureMessage(err: unknown): string {

@@ -31,6 +31,21 @@ export const historyScenarios: {
       },
     },
     { name: 'invalid-arguments', run: (stack) => runToCompletion(stack, 'Be sloppy with order 1001') },
+    {
+      // The approver refunds less than the model asked for; the run executes the edited arguments.
+      name: 'edited-arguments',
+      run: async (stack) => {
+        const runId = await stack.startRun('Refund order 1002');
+        const parked = await stack.waitForStatus(runId, 'awaiting_approval');
+        const { approvalId } = parked.pendingApprovals[0];
+        const res = await stack.api('POST', `/v1/runs/${runId}/approvals/${approvalId}`, {
+          decision: 'approve', arguments: { order_id: '1002', amount_cents: 1000, reason: 'partial refund' },
+        });
+        if (res.status !== 202) throw new Error(`edited approval failed: ${res.status} ${JSON.stringify(res.body)}`);
+        await stack.waitForStatus(runId, 'completed');
+        return runId;
+      },
+    },
   ],
 };
 

@@ -92,9 +92,11 @@ export async function startTestStack(options: TestStackOptions = {}) {
 
   let worker: Service | undefined;
   const workers: Service[] = [];
+  /** Every line the workers wrote to stdout or stderr, `[worker] `-prefixed, quiet or not. */
+  const workerOutput: string[] = [];
   /** Starts another worker process; `extraEnv` varies its configuration (e.g. a build ID). */
   const startWorker = async (extraEnv: NodeJS.ProcessEnv = {}) => {
-    worker = spawnService('worker', 'src/worker/main.ts', { ...env, ...extraEnv }, true);
+    worker = spawnService('worker', 'src/worker/main.ts', { ...env, ...extraEnv }, true, (line) => workerOutput.push(`[worker] ${line}`));
     workers.push(worker);
     await worker.ready;
     return worker;
@@ -145,7 +147,7 @@ export async function startTestStack(options: TestStackOptions = {}) {
   }
 
   return {
-    tenantId, apiKey, baseUrl, db, temporal, model, env, bundles,
+    tenantId, apiKey, baseUrl, db, temporal, model, env, bundles, workerOutput,
     api, startRun, waitForRun, waitForStatus, decide, startWorker, close,
     get worker() {
       return worker!;

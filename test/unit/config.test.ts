@@ -8,7 +8,7 @@ describe('loadConfig', () => {
     expect(config.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'bosun-agents' });
     expect(config.approvalTimeoutMs).toBe(24 * 3600 * 1000);
     expect(config.api.keys).toEqual([]);
-    expect(config.model.prices['gpt-4o-mini']).toEqual({ input: 0.15, output: 0.6 });
+    expect(config.model.prices['gpt-4o-mini']).toEqual({ input: 0.15, cachedInput: 0.075, output: 0.6 });
   });
 
   it('parses keys, durations and price overrides', () => {

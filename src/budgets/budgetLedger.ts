@@ -1,0 +1,113 @@
+/**
+ * Per-tenant budgets: before each model call its worst case is reserved against every ceiling in
+ * one transaction (the tenant's budget rows are locked, so concurrent first calls queue instead of
+ * racing past a ceiling); afterwards the reservation is settled with the real cost.
+ */
+import { inTransaction, type Db, type DbClient } from '../db/pool';
+
+export const budgetThresholds = [50, 80, 95] as const;
+
+interface BudgetRow {
+  period: 'day' | 'month';
+  limit_usd: number;
+  mode: 'hard' | 'soft';
+  on_exceeded: 'fail' | 'wait';
+}
+
+interface WindowRef {
+  period: string;
+  windowStart: string;
+}
+
+export type Reservation =
+  | { ok: true }
+  | { ok: false; period: string; limitUsd: number; spentUsd: number; wait: boolean; windowEndsAt: string };
+
+const micro = (usd: number) => Math.round(usd * 1e6) / 1e6;
+
+/** Reserves `amountUsd` for one model call unless a hard ceiling would be passed. Idempotent per ID. */
+export async function reserveBudget(db: Db, tenantId: string, reservationId: string, amountUsd: number): Promise<Reservation> {
+  return inTransaction(db, async (client) => {
+    const budgets = await lockBudgets(client, tenantId);
+    // No ceiling to hold against: nothing to reserve (and nothing to settle later).
+    if (budgets.length === 0) return { ok: true };
+    const existing = await client.query('SELECT 1 FROM budget_reservations WHERE reservation_id = $1', [reservationId]);
+    if (existing.rowCount) return { ok: true };
+    const windows: WindowRef[] = [];
+    for (const budget of budgets) {
+      const window = await currentWindow(client, tenantId, budget.period);
+      const committed = window.spent_usd + window.reserved_usd;
+      if (budget.mode === 'hard' && committed + amountUsd > budget.limit_usd) {
+        return {
+          ok: false, period: budget.period, limitUsd: budget.limit_usd, spentUsd: micro(committed),
+          wait: budget.on_exceeded === 'wait', windowEndsAt: window.window_end,
+        };
+      }
+      windows.push({ period: budget.period, windowStart: window.window_start });
+    }
+    for (const w of windows) {
+      await client.query(
+        'UPDATE budget_windows SET reserved_usd = reserved_usd + $4 WHERE tenant_id = $1 AND period = $2 AND window_start = $3',
+        [tenantId, w.period, w.windowStart, amountUsd],
+      );
+    }
+    await client.query(
+      'INSERT INTO budget_reservations (reservation_id, tenant_id, amount_usd, windows) VALUES ($1, $2, $3, $4)',
+      [reservationId, tenantId, amountUsd, JSON.stringify(windows)],
+    );
+    return { ok: true };
+  });
+}
+
+/**
+ * Replaces a reservation with what the call really cost (0 when it failed), in the caller's
+ * transaction, and records any threshold the spend crossed. Settling twice changes nothing.
+ */
+export async function settleBudget(client: DbClient, tenantId: string, reservationId: string, actualUsd: number): Promise<void> {
+  const budgets = await lockBudgets(client, tenantId);
+  const { rows } = await client.query(
+    'UPDATE budget_reservations SET settled_at = now() WHERE reservation_id = $1 AND settled_at IS NULL RETURNING amount_usd, windows',
+    [reservationId],
+  );
+  const reservation = rows[0] as { amount_usd: number; windows: WindowRef[] } | undefined;
+  if (!reservation) return;
+  for (const window of reservation.windows) {
+    const { rows: updated } = await client.query(
+      `UPDATE budget_windows SET reserved_usd = GREATEST(0, reserved_usd - $4), spent_usd = spent_usd + $5
+       WHERE tenant_id = $1 AND period = $2 AND window_start = $3 RETURNING spent_usd`,
+      [tenantId, window.period, window.windowStart, reservation.amount_usd, actualUsd],
+    );
+    const budget = budgets.find((b) => b.period === window.period);
+    if (budget && updated[0]) await recordThresholds(client, tenantId, window, budget.limit_usd, updated[0].spent_usd);
+  }
+}
+
+async function recordThresholds(client: DbClient, tenantId: string, window: WindowRef, limitUsd: number, spentUsd: number) {
+  for (const threshold of budgetThresholds.filter((t) => spentUsd >= (limitUsd * t) / 100)) {
+    await client.query(
+      `INSERT INTO budget_events (tenant_id, period, window_start, threshold, spent_usd, limit_usd)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+      [tenantId, window.period, window.windowStart, threshold, spentUsd, limitUsd],
+    );
+  }
+}
+
+/** Locks the tenant's budget rows: every reservation and settlement of a tenant goes one at a time. */
+async function lockBudgets(client: DbClient, tenantId: string): Promise<BudgetRow[]> {
+  const { rows } = await client.query(
+    'SELECT period, limit_usd, mode, on_exceeded FROM tenant_budgets WHERE tenant_id = $1 ORDER BY period FOR UPDATE',
+    [tenantId],
+  );
+  return rows;
+}
+
+async function currentWindow(client: DbClient, tenantId: string, period: string) {
+  const { rows } = await client.query(
+    `INSERT INTO budget_windows (tenant_id, period, window_start)
+     VALUES ($1, $2, date_trunc($2, now(), 'UTC'))
+     ON CONFLICT (tenant_id, period, window_start) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
+     RETURNING window_start::text, (window_start + ('1 ' || period)::interval)::text AS window_end, spent_usd, reserved_usd`,
+    [tenantId, period],
+  );
+  return rows[0] as { window_start: string; window_end: string; spent_usd: number; reserved_usd: number };
+}

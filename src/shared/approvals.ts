@@ -1,0 +1,64 @@
+/**
+ * Which tool calls wait for a human, and why. Pure: the workflow decides per call, from the
+ * validated arguments, with the same code the tests and the API use.
+ */
+import type { ToolKind, ToolPolicy } from './domain';
+
+/** A bundle's approval rule for one tool. */
+export type ToolApprovalRule = 'always' | 'never' | { above: { field: string; value: number } };
+
+/** Why a call waits for approval: what kind of tool it is and which rule fired. */
+export interface ApprovalRisk {
+  /** The tool's kind: only `write` and `destructive` tools are ever gated. */
+  kind: ToolKind;
+  /**
+   * `always`: the bundle gates every call of the tool; `default`: the tool changes the world and
+   * the bundle says nothing; `above`: a numeric argument is over the bundle's threshold.
+   */
+  rule: 'always' | 'default' | 'above';
+  /** The threshold rule's argument, limit and the value the call asked for. */
+  field?: string;
+  threshold?: number;
+  value?: number | null;
+  /** One line for a human. */
+  summary: string;
+}
+
+/**
+ * The risk of a call that needs approval, or undefined when it may run at once. Reads never wait.
+ * A threshold gates only a call whose argument is a number above it; a missing or non-numeric
+ * value is gated (fails closed). Policies from before thresholds carry only `requiresApproval`.
+ */
+export function approvalRequirement(tool: ToolPolicy, args: unknown): ApprovalRisk | undefined {
+  if (tool.kind === 'read' || !tool.requiresApproval) return undefined;
+  const rule = tool.approval;
+  if (rule !== undefined && typeof rule === 'object') {
+    const { field, value: threshold } = rule.above;
+    const raw = args !== null && typeof args === 'object' ? (args as Record<string, unknown>)[field] : undefined;
+    const value = typeof raw === 'number' && Number.isFinite(raw) ? raw : null;
+    if (value !== null && value <= threshold) return undefined;
+    return {
+      kind: tool.kind,
+      rule: 'above',
+      field,
+      threshold,
+      value,
+      summary: value === null
+        ? `${field} is not a number, so the threshold of ${threshold} cannot clear it`
+        : `${field} ${value} is above the threshold of ${threshold}`,
+    };
+  }
+  if (rule === 'always') return { kind: tool.kind, rule: 'always', summary: `the bundle requires approval for every ${tool.name} call` };
+  return { kind: tool.kind, rule: 'default', summary: `${tool.name} is a ${tool.kind} tool, and those need approval unless the bundle says otherwise` };
+}
+
+/**
+ * What the approver is shown as the model's reason: the text the model wrote alongside its tool
+ * calls, else the call's own `reason` argument.
+ */
+export function statedReason(assistantText: string | null | undefined, args: unknown): string | null {
+  const text = assistantText?.trim();
+  if (text) return text;
+  const reason = args !== null && typeof args === 'object' ? (args as Record<string, unknown>).reason : undefined;
+  return typeof reason === 'string' && reason.trim() ? reason.trim() : null;
+}

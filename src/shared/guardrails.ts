@@ -1,0 +1,79 @@
+/**
+ * What a bundle lets its tools reach beyond the tenant's rows: the network allow-list of
+ * `http_fetch`, and the secrets its tools receive. Pure: the shared bundle schema uses it.
+ */
+import { z } from 'zod';
+import type { BundleContent } from './bundle';
+import { isToolName, toolDefinition, type ToolName } from './tools';
+
+/**
+ * `api.example.com`, `*.example.com` (any subdomain, not the domain itself), an IPv4 or `[IPv6]`
+ * address; each optionally with `:port`. Without a port only the scheme's default port (80, 443) is
+ * allowed. Lower case, as URLs normalise host names.
+ */
+export const hostPatternSchema = z
+  .string()
+  .max(260)
+  .regex(
+    /^(?:(?:\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/,
+    'a lower-case host such as api.example.com, *.example.com, 10.0.0.5 or [2001:db8::1], optionally with :port',
+  );
+
+export const networkPolicySchema = z
+  .object({
+    allowHosts: z.array(hostPatternSchema).max(100).describe('The only hosts http_fetch may reach, redirects included.'),
+    allowPrivate: z
+      .boolean()
+      .optional()
+      .describe('Also allow loopback, private, link-local and other non-public addresses (off by default).'),
+    auth: z
+      .object({
+        secret: z.string().regex(/^[A-Z][A-Z0-9_]{0,99}$/, 'an upper-case secret name').describe('Listed in `secrets` too.'),
+        hosts: z.array(hostPatternSchema).min(1).max(100).describe('Hosts that get the header; each must be in allowHosts.'),
+        header: z
+          .string()
+          .regex(/^[A-Za-z0-9-]{1,100}$/)
+          .refine((h) => !/^(host|connection|content-length|transfer-encoding|te|upgrade)$/i.test(h), 'a header that does not change how the request is routed or framed')
+          .optional()
+          .describe('Default: Authorization.'),
+        scheme: z.string().regex(/^[A-Za-z0-9-]{0,50}$/).optional().describe('Default: Bearer; empty for the bare value.'),
+      })
+      .strict()
+      .optional()
+      .describe("A header carrying a secret, added by the worker to requests to these hosts; the model never sees it."),
+  })
+  .strict();
+
+export type NetworkPolicy = z.infer<typeof networkPolicySchema>;
+
+/** Every secret a tool gets when it runs under this bundle. */
+export function toolSecretNames(bundle: Pick<BundleContent, 'network'>, tool: ToolName): string[] {
+  const definition = toolDefinition(tool);
+  const names: string[] = [...definition.secrets];
+  if (definition.scope.includes('network:allow-list') && bundle.network?.auth) names.push(bundle.network.auth.secret);
+  return [...new Set(names)];
+}
+
+/** Problems the schema cannot see: secrets a tool needs but the bundle does not list, and an incomplete network policy. */
+export function guardrailProblems(content: BundleContent): string[] {
+  const problems: string[] = [];
+  const listed = new Set(content.secrets);
+  content.tools.forEach((tool, i) => {
+    if (!isToolName(tool.name)) return;
+    const definition = toolDefinition(tool.name);
+    for (const secret of definition.secrets) {
+      if (!listed.has(secret)) problems.push(`tools.${i}: ${tool.name} needs the secret ${secret}; list it in secrets`);
+    }
+    if (definition.scope.includes('network:allow-list') && !content.network) {
+      problems.push(`tools.${i}: ${tool.name} needs network.allowHosts, the hosts it may reach`);
+    }
+  });
+  const auth = content.network?.auth;
+  if (auth) {
+    if (!listed.has(auth.secret)) problems.push(`network.auth.secret: ${auth.secret} is not listed in secrets`);
+    auth.hosts.forEach((host, i) => {
+      if (!content.network!.allowHosts.includes(host)) problems.push(`network.auth.hosts.${i}: "${host}" is not in network.allowHosts`);
+    });
+  }
+  return problems;
+}
