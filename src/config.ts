@@ -28,6 +28,8 @@ export const configSchema = z.object({
   BOSUN_DEPLOYMENT_NAME: z.string().regex(/^[\w.-]{1,100}$/).default('bosun'),
   /** Make this worker's build the deployment's current version once it polls (new runs go to it). */
   BOSUN_PROMOTE_BUILD: z.enum(['true', 'false']).default('true'),
+  /** Runs whose workflow state a worker keeps in memory; the rest replay from history when they wake. */
+  BOSUN_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(100),
   /** Verbosity of the Temporal SDK's own log lines in the worker. */
   BOSUN_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   OPENAI_API_KEY: z.string().min(1).optional(),
@@ -95,6 +97,7 @@ export interface Config {
   agentsDir: string;
   approvalTimeoutMs: number;
   logLevel: Env['BOSUN_LOG_LEVEL'];
+  maxCachedWorkflows: number;
   model: { apiKey: string; baseUrl: string | undefined; prices: ModelPrices };
   /** Payload encryption keys; undefined means Temporal payloads are stored unencrypted. */
   encryption: EncryptionConfig | undefined;
@@ -134,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     agentsDir: e.BOSUN_AGENTS_DIR,
     approvalTimeoutMs: parseDuration(e.BOSUN_APPROVAL_TIMEOUT)!,
     logLevel: e.BOSUN_LOG_LEVEL,
+    maxCachedWorkflows: e.BOSUN_MAX_CACHED_WORKFLOWS,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
     model: { apiKey: e.OPENAI_API_KEY ?? 'not-needed', baseUrl: e.OPENAI_BASE_URL, prices: parsePrices(e.BOSUN_MODEL_PRICES) },
     encryption: parseEncryptionKeys(e.BOSUN_ENCRYPTION_KEYS, e.BOSUN_ENCRYPTION_KEY_ID),

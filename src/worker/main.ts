@@ -9,6 +9,7 @@ import { createPool } from '../db/pool';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
+import { bundleWorkflowsInChild } from './workflowBundle';
 import { runMain } from '../runMain';
 import { createSecretStore } from '../secrets/secretStore';
 
@@ -41,7 +42,9 @@ runMain('worker', async () => {
     taskQueue: config.temporal.taskQueue,
     // Encrypts every payload this worker writes to history when keys are configured.
     dataConverter: encryptingDataConverter(createEncryptionCodec(config.encryption)),
-    workflowsPath: require.resolve('../workflows'),
+    workflowBundle: { codePath: await bundleWorkflowsInChild() },
+    // Each cached run keeps its workflow state in memory (~1.5 MB); runs past the cache replay on their next task.
+    maxCachedWorkflows: config.maxCachedWorkflows,
     activities: createActivities({
       db,
       bundles: createBundleCache(db),
