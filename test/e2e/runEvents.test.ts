@@ -2,18 +2,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunActivities } from '../../src/activities/runs';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
 import { authenticate, seedApiKeys } from '../../src/api/auth';
 import { eventsRouter } from '../../src/api/eventsRouter';
-import { createPool, type Db } from '../../src/db/pool';
+import type { Db } from '../../src/db/pool';
 import { appendRunEvent, readRunEvents } from '../../src/db/runEvents';
-import { appendMessage } from '../../src/db/transcript';
-import { seedDemoOrders } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { openSse, type SseConnection, type SseEvent } from '../support/sse';
 import { startTestStack, type TestStack } from '../support/testStack';
+import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 
 /** Every event of the demo refund run, approved, in order. */
 const approvedRunTypes = [
@@ -199,20 +198,12 @@ describe('GET /v1/runs/:runId/events (Server-Sent Events)', () => {
 describe('run events written by retried and racing activities', () => {
   let db: Db;
   // A tenant of its own, so the refunds here do not meet the stack's runs.
-  const tenantId = `tenant_${randomUUID().slice(0, 8)}`;
-  beforeAll(async () => {
-    db = createPool(inject('databaseUrl'));
-    await seedDemoOrders(db, tenantId);
-  });
+  const tenantId = newTenantId();
+  beforeAll(async () => (db = await openTenantDb(tenantId)));
   afterAll(() => db?.end());
 
   async function newRun(): Promise<string> {
-    const runId = randomUUID();
-    await db.query(
-      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, created_by) VALUES ($1, $2, 'support', 'support@test', 'queued', 'x', 'test')`,
-      [runId, tenantId],
-    );
-    await appendMessage(db, runId, { step: 0, ordinal: 0, role: 'user', content: 'Refund order 1003' });
+    const runId = await insertTestRun(db, tenantId, 'queued', 'Refund order 1003');
     return runId;
   }
 

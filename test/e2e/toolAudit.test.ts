@@ -1,27 +1,20 @@
 /** Every tool call lands in the append-only audit log once, redacted, in the transaction that records it. */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
 import { readAudit } from '../../src/db/audit';
-import { createPool, type Db } from '../../src/db/pool';
-import { seedDemoOrders } from '../../src/dev/demoData';
+import type { Db } from '../../src/db/pool';
 import { REDACTED } from '../../src/shared/redaction';
+import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 
 describe('audit of tool calls', () => {
   let db: Db;
-  const tenantId = `tenant_${randomUUID().slice(0, 8)}`;
-  beforeAll(async () => {
-    db = createPool(inject('databaseUrl'));
-    await seedDemoOrders(db, tenantId);
-  });
+  const tenantId = newTenantId();
+  beforeAll(async () => (db = await openTenantDb(tenantId)));
   afterAll(() => db?.end());
 
   async function newCall(ordinal = 1): Promise<ExecuteToolInput> {
-    const runId = randomUUID();
-    await db.query(
-      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, created_by) VALUES ($1, $2, 'support', 'support@test', 'running', 'x', 'test')`,
-      [runId, tenantId],
-    );
+    const runId = await insertTestRun(db, tenantId, 'running');
     return { runId, tenantId, bundleId: 'support@test', step: 1, ordinal, toolCallId: `call_${randomUUID()}`, tool: 'lookup_order', args: { order_id: '1001' } };
   }
   const auditOf = (runId: string) => readAudit(db, tenantId, { runId, limit: 100 });

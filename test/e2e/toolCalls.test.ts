@@ -1,28 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
-import { createPool, type Db } from '../../src/db/pool';
-import { appendMessage } from '../../src/db/transcript';
-import { seedDemoOrders } from '../../src/dev/demoData';
+import type { Db } from '../../src/db/pool';
 import { startTestStack, type TestStack } from '../support/testStack';
+import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 
 /** The write tool's at-most-once guarantee, exercised the way Temporal retries and races activities. */
 describe('tool calls against PostgreSQL', () => {
   let db: Db;
-  const tenantId = `tenant_${randomUUID().slice(0, 8)}`;
-  beforeAll(async () => {
-    db = createPool(inject('databaseUrl'));
-    await seedDemoOrders(db, tenantId);
-  });
+  const tenantId = newTenantId();
+  beforeAll(async () => (db = await openTenantDb(tenantId)));
   afterAll(() => db?.end());
 
   async function newRefundCall(): Promise<ExecuteToolInput> {
-    const runId = randomUUID();
-    await db.query(
-      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, created_by) VALUES ($1, $2, 'support', 'support@test', 'running', 'x', 'test')`,
-      [runId, tenantId],
-    );
-    await appendMessage(db, runId, { step: 0, ordinal: 0, role: 'user', content: 'Refund order 1003' });
+    const runId = await insertTestRun(db, tenantId, 'running', 'Refund order 1003');
     return {
       runId, tenantId, bundleId: 'support@test', step: 1, ordinal: 1, toolCallId: `call_${randomUUID()}`,
       tool: 'issue_refund', args: { order_id: '1003', amount_cents: 100 },
