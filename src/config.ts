@@ -30,12 +30,22 @@ export const configSchema = z.object({
   BOSUN_PROMOTE_BUILD: z.enum(['true', 'false']).default('true'),
   /** Runs whose workflow state a worker keeps in memory; the rest replay from history when they wake. */
   BOSUN_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(100),
+  /** Runs of one tenant that may be `running` at once (a `tenant_limits` row overrides it); more wait as `queued`. */
+  BOSUN_MAX_RUNNING_PER_TENANT: z.coerce.number().int().min(1).default(20),
+  /** Runs of all tenants together that may be `running` at once. */
+  BOSUN_MAX_RUNNING_GLOBAL: z.coerce.number().int().min(1).default(200),
   /** Verbosity of the Temporal SDK's own log lines in the worker. */
   BOSUN_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: z.string().url().optional(),
   /** USD per million tokens, by model id: `{"gpt-4o-mini":{"input":0.15,"cachedInput":0.075,"output":0.6}}`. */
   BOSUN_MODEL_PRICES: z.string().optional(),
+  /**
+   * Per-provider ceilings on model calls, held across all workers in PostgreSQL, by provider
+   * (`default` for OPENAI_BASE_URL, or a bundle's model.baseUrl):
+   * `{"default":{"requestsPerMinute":600,"tokensPerMinute":2000000}}`. No limits when absent.
+   */
+  BOSUN_PROVIDER_LIMITS: z.string().optional(),
   /**
    * Encryption of Temporal payloads: `id1:<base64 of 32 bytes>,id2:<base64>`. Every configured key
    * decrypts; new payloads use BOSUN_ENCRYPTION_KEY_ID (default: the last listed). Off when empty.
@@ -89,6 +99,15 @@ export interface ApiKeySeed {
   roles: Role[];
 }
 
+/**
+ * How many runs may be `running` at once, per tenant and in total; runs over a limit wait as
+ * `queued`. Only the worker uses it (the admitRun activity).
+ */
+export interface RunLimits {
+  maxRunningPerTenant: number;
+  maxRunningGlobal: number;
+}
+
 export interface Config {
   databaseUrl: string;
   temporal: { address: string; namespace: string; taskQueue: string };
@@ -97,8 +116,12 @@ export interface Config {
   agentsDir: string;
   approvalTimeoutMs: number;
   logLevel: Env['BOSUN_LOG_LEVEL'];
+  /** Concurrency limits of runs (the worker's admission). */
+  limits: RunLimits;
   maxCachedWorkflows: number;
   model: { apiKey: string; baseUrl: string | undefined; prices: ModelPrices };
+  /** Requests and tokens per minute by provider (`default` or a base URL without trailing slash). */
+  providerLimits: ProviderLimits;
   /** Payload encryption keys; undefined means Temporal payloads are stored unencrypted. */
   encryption: EncryptionConfig | undefined;
   /** The codec server the Temporal Web UI calls from the browser. */
@@ -137,9 +160,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     agentsDir: e.BOSUN_AGENTS_DIR,
     approvalTimeoutMs: parseDuration(e.BOSUN_APPROVAL_TIMEOUT)!,
     logLevel: e.BOSUN_LOG_LEVEL,
+    limits: { maxRunningPerTenant: e.BOSUN_MAX_RUNNING_PER_TENANT, maxRunningGlobal: e.BOSUN_MAX_RUNNING_GLOBAL },
     maxCachedWorkflows: e.BOSUN_MAX_CACHED_WORKFLOWS,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
     model: { apiKey: e.OPENAI_API_KEY ?? 'not-needed', baseUrl: e.OPENAI_BASE_URL, prices: parsePrices(e.BOSUN_MODEL_PRICES) },
+    providerLimits: parseProviderLimits(e.BOSUN_PROVIDER_LIMITS),
     encryption: parseEncryptionKeys(e.BOSUN_ENCRYPTION_KEYS, e.BOSUN_ENCRYPTION_KEY_ID),
     codecServer: { corsOrigins: parseOrigins(e.BOSUN_CODEC_CORS_ORIGIN) },
     secrets: parseSecrets(e, given),
@@ -262,4 +287,65 @@ function parsePrices(raw: string | undefined): ModelPrices {
   const parsed = modelPriceSchema.safeParse(json);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `BOSUN_MODEL_PRICES.${i.path.join('.')}: ${i.message}`));
   return { ...defaultModelPrices, ...parsed.data };
+}
+
+export interface ProviderLimit {
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+}
+export type ProviderLimits = Record<string, ProviderLimit>;
+
+const providerLimitSchema = z
+  .object({
+    requestsPerMinute: z.number().int().positive().optional(),
+    tokensPerMinute: z.number().int().positive().optional(),
+  })
+  .strict()
+  .refine((l) => l.requestsPerMinute !== undefined || l.tokensPerMinute !== undefined, 'set requestsPerMinute, tokensPerMinute or both');
+
+/** A provider's key: `default`, or its base URL without a trailing slash. */
+export const providerKey = (baseUrl: string) => baseUrl.replace(/\/+$/, '');
+
+function parseProviderLimits(raw: string | undefined): ProviderLimits {
+  if (!raw) return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(['BOSUN_PROVIDER_LIMITS: not valid JSON']);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ConfigError(['BOSUN_PROVIDER_LIMITS: must be an object of providers, e.g. {"default":{"requestsPerMinute":600}}']);
+  }
+  const problems: string[] = [];
+  const limits: ProviderLimits = {};
+  for (const [name, value] of Object.entries(json)) {
+    const where = `BOSUN_PROVIDER_LIMITS.${name}`;
+    let key = name;
+    if (name !== 'default') {
+      let url: URL | undefined;
+      try {
+        url = new URL(name);
+      } catch {
+        url = undefined;
+      }
+      if (!url || !/^https?:$/.test(url.protocol)) {
+        problems.push(`${where}: a provider is "default" or a model base URL such as https://api.openai.com/v1`);
+        continue;
+      }
+      key = providerKey(name);
+    }
+    if (key in limits) {
+      problems.push(`${where}: the same provider is listed more than once`);
+      continue;
+    }
+    const parsed = providerLimitSchema.safeParse(value);
+    if (!parsed.success) {
+      problems.push(...parsed.error.issues.map((i) => [where, ...i.path].join('.') + `: ${i.message}`));
+      continue;
+    }
+    limits[key] = parsed.data;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return limits;
 }

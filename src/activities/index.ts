@@ -1,10 +1,10 @@
 import { createModelActivities, type ModelDeps } from './model';
 import { createRolloutActivities } from './rollouts';
-import { createRunActivities } from './runs';
+import { createRunActivities, type RunDeps } from './runs';
 import { createToolActivities, type ToolDeps } from './toolCalls';
 
 /** All of Bosun's activities, bound to the worker's connections. Each does one piece of I/O. */
-export function createActivities(deps: ModelDeps & Pick<ToolDeps, 'secrets'>) {
+export function createActivities(deps: ModelDeps & Pick<ToolDeps, 'secrets'> & Pick<RunDeps, 'limits'>) {
   return {
     ...createRunActivities(deps),
     ...createModelActivities(deps),

@@ -5,12 +5,14 @@ import type { ModelPrices } from '../config';
 import type { BundleCache } from '../bundles/bundleStore';
 import { inTransaction, type Db } from '../db/pool';
 import { renderSystemPrompt, type Bundle } from '../shared/bundle';
-import type { ModelReply, ToolCall, Usage } from '../shared/domain';
+import { addUsage, type ModelReply, type ToolCall, type Usage } from '../shared/domain';
 import { bucketsOf, priceBuckets, type ModelPrice, type TokenBuckets } from '../shared/pricing';
 import { reserveBudget, settleBudget } from '../budgets/budgetLedger';
 import { toolCatalog, type ToolName } from '../shared/tools';
 import { toActivityFailure } from './modelErrors';
-import { appendMessage, loadTranscript, recordStep, toChatMessage } from '../db/transcript';
+import type { ModelCallGuard } from './modelCallGuard';
+import { appendMessage, loadTranscript, recordStep } from '../db/transcript';
+import { prepareContext, routeStep } from '../context/stepContext';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 
 export interface ModelDeps {
@@ -19,6 +21,8 @@ export interface ModelDeps {
   /** The OpenAI-compatible client for a bundle's endpoint (the configured provider when undefined). */
   modelClient: (baseUrl: string | undefined) => OpenAI;
   prices: ModelPrices;
+  /** Provider limits before each request; retry counting and jittered backoff after a failed one. */
+  modelCalls: ModelCallGuard;
 }
 
 export interface CallModelInput {
@@ -27,7 +31,7 @@ export interface CallModelInput {
   step: number;
 }
 
-export function createModelActivities({ db, bundles, modelClient, prices }: ModelDeps) {
+export function createModelActivities({ db, bundles, modelClient, prices, modelCalls }: ModelDeps) {
   const toolSchemas = new Map<string, OpenAI.ChatCompletionTool[]>();
   const toolsOf = (bundle: Bundle) => {
     let tools = toolSchemas.get(bundle.id);
@@ -57,35 +61,57 @@ export function createModelActivities({ db, bundles, modelClient, prices }: Mode
 
       const bundle = await bundles.get(bundleId);
       if (!bundle) throw ApplicationFailure.nonRetryable(`this worker does not have bundle ${bundleId}`, 'UnknownBundle');
+      // The bundle's routing rules pick the step's model (its one model without routing).
+      const route = await routeStep(db, bundle, runId, step);
+      const model = route?.model ?? bundle.model.id;
       // At most once per step, however often the call is retried.
-      await appendRunEvent(db, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model: bundle.model.id });
+      await appendRunEvent(db, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model });
       const { tenantId, transcript } = await loadRunContext(db, runId);
+      // The whole transcript, or under a context budget a summary (made and costed here if due) and the recent turns.
+      const context = await prepareContext(
+        {
+          db, prices,
+          reserve: (id, req) => reserveOrRefuse(tenantId, id, worstCaseUsd(req, prices[req.model])),
+          complete: (req) => withHeartbeats(() =>
+            modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal: Context.current().cancellationSignal })),
+        },
+        { runId, tenantId, step, bundle, systemPrompt: renderSystemPrompt(bundle), tools: toolsOf(bundle), transcript },
+      );
       const request: OpenAI.ChatCompletionCreateParamsNonStreaming = {
-        model: bundle.model.id,
+        model,
         temperature: bundle.model.temperature,
         max_completion_tokens: bundle.model.maxOutputTokens,
         // System prompt and tools first, never reordered: a stable prefix the provider can cache.
-        messages: [{ role: 'system', content: renderSystemPrompt(bundle) }, ...transcript.map(toChatMessage)],
+        messages: context.messages,
         tools: toolsOf(bundle),
         prompt_cache_key: bundle.id,
       };
       const reservationId = `${runId}:${step}`;
-      await reserveOrRefuse(tenantId, reservationId, worstCaseUsd(request, prices[bundle.model.id]));
+      await reserveOrRefuse(tenantId, reservationId, worstCaseUsd(request, prices[model]));
+      // Over the provider's per-minute limits (all workers together) the call waits in Temporal's retry loop.
+      const grant = await modelCalls.admit({ runId, step, baseUrl: bundle.model.baseUrl, request });
 
       const started = Date.now();
       const completion = await withHeartbeats(() =>
         modelClient(bundle.model.baseUrl).chat.completions.create(request, { signal: Context.current().cancellationSignal }),
       ).catch(async (err) => {
         await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
-        throw toActivityFailure(err);
+        // Counted per run by reason; retried after Retry-After or a jittered backoff.
+        throw toActivityFailure(await modelCalls.attemptFailed({ runId, step, grant, err }));
       });
-      const priced = toReply(completion, prices[bundle.model.id]);
+      await modelCalls.completed(grant, completion.usage);
+      const priced = toReply(completion, prices[model]);
       const wrote = await storeReply({
         runId, tenantId, bundle, step, priced, content: completion.choices[0]?.message?.content ?? null, reservationId,
-        latencyMs: Date.now() - started,
+        latencyMs: Date.now() - started, model,
+        detail: { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail },
       });
-      // A concurrent attempt stored its reply first; that one is the run's truth.
-      return wrote ? priced.reply : (await storedReply(db, runId, step))!;
+      // A concurrent attempt stored its reply first; that one is the run's truth. A summary made for
+      // the step counts with it, as storedReply counts it on a retry.
+      const reply = priced.reply;
+      return wrote
+        ? (context.usage ? { ...reply, usage: addUsage(reply.usage, context.usage) } : reply)
+        : (await storedReply(db, runId, step))!;
     },
   };
 
@@ -108,18 +134,22 @@ export function createModelActivities({ db, bundles, modelClient, prices }: Mode
     content: string | null;
     reservationId: string;
     latencyMs: number;
+    /** The model that answered (the routed one). */
+    model: string;
+    /** Added to the step row's detail (routing and context figures). */
+    detail: Record<string, unknown>;
   }
 
   /** The reply, its step row, the run's totals, the budget settlement and the event: one transaction. */
-  async function storeReply({ runId, tenantId, bundle, step, priced, content, reservationId, latencyMs }: StoredReply): Promise<boolean> {
+  async function storeReply({ runId, tenantId, bundle, step, priced, content, reservationId, latencyMs, model, detail }: StoredReply): Promise<boolean> {
     const { reply, buckets, cacheSavingsUsd } = priced;
     const usage = reply.usage;
     const toolCalls = reply.kind === 'tool_calls' ? reply.toolCalls : undefined;
     return inTransaction(db, async (client) => {
       if (!(await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls }))) return false;
       await recordStep(client, runId, {
-        step, ordinal: 0, kind: 'model', name: bundle.model.id, status: 'ok', bundleId: bundle.id,
-        detail: toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true },
+        step, ordinal: 0, kind: 'model', name: model, status: 'ok', bundleId: bundle.id,
+        detail: { ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true }), ...detail },
         inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
       });
       await client.query(
@@ -137,7 +167,7 @@ export function createModelActivities({ db, bundles, modelClient, prices }: Mode
       await settleBudget(client, tenantId, reservationId, usage.costUsd);
       const total = rows[0];
       await appendRunEvent(client, runId, 'step.finished', eventKeys.modelStepFinished(step), {
-        step, kind: 'model', model: bundle.model.id, reply: reply.kind,
+        step, kind: 'model', model, reply: reply.kind,
         ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : {}),
         latencyMs, usage, cachedInputTokens: buckets.cachedInput,
         totalUsage: {
@@ -195,8 +225,11 @@ async function loadRunContext(db: Db, runId: string) {
 
 async function storedReply(db: Db, runId: string, step: number): Promise<ModelReply | undefined> {
   const { rows } = await db.query(
-    `SELECT m.content, m.tool_calls, s.input_tokens, s.output_tokens, s.cost_usd
+    // With the step's context summary (ordinal -1, src/context/stepContext.ts), if one was made: it counts with the step.
+    `SELECT m.content, m.tool_calls, s.input_tokens + COALESCE(x.input_tokens, 0) AS input_tokens,
+            s.output_tokens + COALESCE(x.output_tokens, 0) AS output_tokens, s.cost_usd + COALESCE(x.cost_usd, 0) AS cost_usd
      FROM run_messages m JOIN run_steps s USING (run_id, step, ordinal)
+     LEFT JOIN run_steps x ON x.run_id = m.run_id AND x.step = m.step AND x.ordinal = -1
      WHERE m.run_id = $1 AND m.step = $2 AND m.ordinal = 0`,
     [runId, step],
   );

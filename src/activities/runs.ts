@@ -1,9 +1,11 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import type { RunLimits } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { statedReason } from '../shared/approvals';
 import type { ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
+import { defaultRunLimits, pollAdmission, stillQueued } from './admission';
 
 export interface RequestApprovalsInput {
   runId: string;
@@ -20,13 +22,33 @@ export interface FinishRunInput {
   error?: string;
 }
 
+export interface RunDeps {
+  db: Db;
+  /** Concurrency limits of runs; the configuration's defaults when absent. */
+  limits?: RunLimits;
+}
+
 /** The run's row in PostgreSQL: the read model behind `GET /v1/runs/:runId`. */
-export function createRunActivities({ db }: { db: Db }) {
+export function createRunActivities({ db, limits = defaultRunLimits }: RunDeps) {
   return {
+    /**
+     * Takes a run slot for the run (see ./admission.ts), or throws a retryable `RunQueued` failure
+     * with a short next-retry delay, so Temporal polls again until the run is admitted. Called
+     * before the first model step and again after approvals; the run stays `queued` until then.
+     */
+    async admitRun({ runId }: { runId: string }): Promise<void> {
+      const outcome = await pollAdmission(db, runId, limits);
+      // The API commits the row right after starting the workflow; until then, retry.
+      if (!outcome) throw ApplicationFailure.retryable(`run ${runId} has no record yet`, 'RunRecordMissing');
+      if (!outcome.admitted) throw stillQueued(runId, outcome.position);
+    },
+
+    /** Marks the run started without admission: what runs from before fair admission call. */
     async startRun({ runId }: { runId: string }): Promise<void> {
       await inTransaction(db, async (client) => {
         const { rows } = await client.query(
-          `UPDATE runs SET status = 'running', updated_at = now() WHERE run_id = $1 AND status IN ('queued', 'running')
+          `UPDATE runs SET status = 'running', started_at = coalesce(started_at, now()), admitted_at = now(), updated_at = now()
+           WHERE run_id = $1 AND status IN ('queued', 'running')
            RETURNING agent`,
           [runId],
         );

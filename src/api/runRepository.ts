@@ -1,6 +1,7 @@
 /** The API's reads and writes of runs and approvals in PostgreSQL. */
 import type { Db, DbClient } from '../db/pool';
 import { appendMessage } from '../db/transcript';
+import { runRetriesSql } from '../db/modelRetries';
 import type { z } from 'zod';
 import type { listApprovalsQuerySchema, listRunsQuerySchema, RunStatus } from '../shared/domain';
 import { badRequest } from './errors';
@@ -101,12 +102,20 @@ export async function findRun(db: Db, tenantId: string, runId: string): Promise<
   return rows[0];
 }
 
-/** Everything `GET /v1/runs/:runId` shows, or undefined for an unknown run or another tenant's. */
+/**
+ * Everything `GET /v1/runs/:runId` shows, or undefined for an unknown run or another tenant's.
+ * `queuePosition` (queued runs only, else null): 1 + the tenant's queued runs created before it.
+ */
 export async function loadRunView(db: Db, tenantId: string, runId: string) {
   const { rows } = await db.query(
     `SELECT ${summaryColumns}, metadata, output, error, input_tokens, output_tokens, cost_usd, cached_input_tokens, cache_savings_usd,
-            updated_at AS "updatedAt", finished_at AS "finishedAt"
-     FROM runs WHERE tenant_id = $1 AND run_id = $2`,
+            updated_at AS "updatedAt", started_at AS "startedAt", finished_at AS "finishedAt",
+            ${runRetriesSql('r.run_id')} AS retries,
+            CASE WHEN status = 'queued' THEN (
+              SELECT count(*)::int + 1 FROM runs q
+              WHERE q.tenant_id = r.tenant_id AND q.status = 'queued' AND (q.created_at, q.run_id) < (r.created_at, r.run_id)
+            ) END AS "queuePosition"
+     FROM runs r WHERE tenant_id = $1 AND run_id = $2`,
     [tenantId, runId],
   );
   const run = rows[0];

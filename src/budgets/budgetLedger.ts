@@ -31,8 +31,9 @@ export async function reserveBudget(db: Db, tenantId: string, reservationId: str
     const budgets = await lockBudgets(client, tenantId);
     // No ceiling to hold against: nothing to reserve (and nothing to settle later).
     if (budgets.length === 0) return { ok: true };
-    const existing = await client.query('SELECT 1 FROM budget_reservations WHERE reservation_id = $1', [reservationId]);
-    if (existing.rowCount) return { ok: true };
+    // A retry of a call still holding its reservation keeps it; one whose failed attempt was settled reserves again.
+    const existing = await client.query('SELECT settled_at FROM budget_reservations WHERE reservation_id = $1', [reservationId]);
+    if (existing.rows[0] && existing.rows[0].settled_at === null) return { ok: true };
     const windows: WindowRef[] = [];
     for (const budget of budgets) {
       const window = await currentWindow(client, tenantId, budget.period);
@@ -52,7 +53,8 @@ export async function reserveBudget(db: Db, tenantId: string, reservationId: str
       );
     }
     await client.query(
-      'INSERT INTO budget_reservations (reservation_id, tenant_id, amount_usd, windows) VALUES ($1, $2, $3, $4)',
+      `INSERT INTO budget_reservations (reservation_id, tenant_id, amount_usd, windows) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (reservation_id) DO UPDATE SET amount_usd = $3, windows = $4, settled_at = NULL, created_at = now()`,
       [reservationId, tenantId, amountUsd, JSON.stringify(windows)],
     );
     return { ok: true };

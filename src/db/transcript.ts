@@ -26,8 +26,9 @@ export async function appendMessage(db: Queryable, runId: string, m: TranscriptM
 
 export async function loadTranscript(db: Queryable, runId: string): Promise<TranscriptMessage[]> {
   const { rows } = await db.query(
+    // Negative ordinals are markers, not chat messages: a step's context summary (src/context/stepContext.ts).
     `SELECT step, ordinal, role, content, tool_calls, tool_call_id FROM run_messages
-     WHERE run_id = $1 ORDER BY step, ordinal`,
+     WHERE run_id = $1 AND ordinal >= 0 ORDER BY step, ordinal`,
     [runId],
   );
   return rows.map((r) => ({

@@ -16,6 +16,13 @@ export interface Matcher {
   matches?: string;
   /** The conversation has at least this many messages, system prompt included. */
   minMessages?: number;
+  /** Case-insensitive regex on the conversation's first user message: picks out one run's requests at every step. */
+  conversation?: string;
+  /**
+   * Case-insensitive regex that some message of the conversation (any role, system prompt and
+   * summaries included) must match: what the model "remembers"; its groups fill `$S1`…`$S9`.
+   */
+  seen?: string;
 }
 
 export interface ScriptRule {
@@ -37,6 +44,13 @@ export interface ScriptedFault {
   hangMs?: number;
   /** How many matching requests get this fault; unlimited when absent. */
   times?: number;
+  /**
+   * Only every n-th matching request gets the fault (the 1st, the n+1-th, …), deterministically; the
+   * others are answered normally (or by a later fault). Every request when absent.
+   */
+  every?: number;
+  /** The fault is active for this long after the script was set (server start or `setScript`); always when absent. */
+  forMs?: number;
 }
 
 export interface ModelScript {
@@ -78,6 +92,9 @@ export interface ScriptedModelServer {
 export async function startScriptedModel(script: ModelScript, port = 0, host = '127.0.0.1'): Promise<ScriptedModelServer> {
   let current = script;
   const faultUses = new Map<ScriptedFault, number>();
+  /** Matching requests each fault has seen while active, for `every`. */
+  const faultSeen = new Map<ScriptedFault, number>();
+  let scriptSetAt = Date.now();
   const promptCache = createPromptCache();
   const requests: RecordedRequest[] = [];
 
@@ -101,7 +118,13 @@ export async function startScriptedModel(script: ModelScript, port = 0, host = '
       const record: RecordedRequest = { model: body.model ?? '', messages, answeredWith: 200, at: Date.now() };
       requests.push(record);
 
-      const fault = (current.faults ?? []).find((f) => matches(f.when ?? {}, messages) && (faultUses.get(f) ?? 0) < (f.times ?? Infinity));
+      const fault = (current.faults ?? []).find((f) => {
+        if (!matches(f.when ?? {}, messages) || (faultUses.get(f) ?? 0) >= (f.times ?? Infinity)) return false;
+        if (f.forMs !== undefined && record.at - scriptSetAt >= f.forMs) return false;
+        const seen = faultSeen.get(f) ?? 0;
+        faultSeen.set(f, seen + 1);
+        return seen % (f.every ?? 1) === 0;
+      });
       if (fault) {
         faultUses.set(fault, (faultUses.get(fault) ?? 0) + 1);
         if (fault.hangMs) await sleep(fault.hangMs);
@@ -126,6 +149,8 @@ export async function startScriptedModel(script: ModelScript, port = 0, host = '
     setScript: (next) => {
       current = next;
       faultUses.clear();
+      faultSeen.clear();
+      scriptSetAt = Date.now();
     },
     close: () =>
       new Promise((resolve) => {
@@ -141,7 +166,19 @@ function matches(when: Matcher, messages: ChatMessage[]): boolean {
   if (when.role && last.role !== when.role) return false;
   if (when.minMessages && messages.length < when.minMessages) return false;
   if (when.tool && toolNameOf(last, messages) !== when.tool) return false;
+  if (when.conversation && !new RegExp(when.conversation, 'is').test(messages.find((m) => m.role === 'user')?.content ?? '')) return false;
+  if (when.seen && !seenIn(when.seen, messages)) return false;
   return !when.matches || new RegExp(when.matches, 'is').test(last.content ?? '');
+}
+
+/** The first match of `pattern` in the conversation's messages, newest first. */
+function seenIn(pattern: string, messages: ChatMessage[]): RegExpExecArray | undefined {
+  const regex = new RegExp(pattern, 'is');
+  for (const m of [...messages].reverse()) {
+    const found = regex.exec(typeof m.content === 'string' ? m.content : '');
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function toolNameOf(message: ChatMessage, messages: ChatMessage[]): string | undefined {
@@ -174,7 +211,9 @@ function createPromptCache() {
 function completion(request: ChatRequest, rule: ScriptRule | undefined, cachedTokens: number) {
   const messages = request.messages ?? [];
   const captures = rule?.when.matches ? (new RegExp(rule.when.matches, 'is').exec(messages.at(-1)?.content ?? '') ?? []) : [];
-  const fill = (template: string) => template.replace(/\$(\d)/g, (_, n: string) => captures[Number(n)] ?? '');
+  const remembered = rule?.when.seen ? (seenIn(rule.when.seen, messages) ?? []) : [];
+  const fill = (template: string) =>
+    template.replace(/\$S(\d)/g, (_, n: string) => remembered[Number(n)] ?? '').replace(/\$(\d)/g, (_, n: string) => captures[Number(n)] ?? '');
   const toolCalls = (rule?.reply.toolCalls ?? []).map((c) => ({
     id: `call_${randomBytes(9).toString('base64url')}`,
     type: 'function' as const,

@@ -6,6 +6,8 @@ import { z } from 'zod';
 import type { RunPolicy } from './domain';
 import { toolCatalog, isToolName, type ToolName } from './tools';
 import { guardrailProblems, networkPolicySchema } from './guardrails';
+import { modelRoutingSchema, routingProblems } from './modelRouting';
+import { contextSettingsSchema } from './contextWindow';
 
 const agentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter');
 
@@ -22,6 +24,8 @@ export const bundleContentSchema = z
         baseUrl: z.url({ protocol: /^https?$/ }).optional(),
         temperature: z.number().min(0).max(2).optional(),
         maxOutputTokens: z.number().int().positive().max(100_000).optional(),
+        /** Each step to the strong or the cheap model by rule; `id` (one of the two) for every step when absent. */
+        routing: modelRoutingSchema.optional(),
       })
       .strict(),
     tools: z
@@ -62,6 +66,8 @@ export const bundleContentSchema = z
       })
       .strict()
       .optional(),
+    /** Past this many prompt tokens older turns are summarised; the whole history is sent when absent. */
+    context: contextSettingsSchema.optional(),
     /** What http_fetch may reach; no host at all when absent. */
     network: networkPolicySchema.optional(),
     /** Names of secrets the bundle's tools may use; values never appear in a bundle. */
@@ -96,6 +102,7 @@ export function bundleProblems(content: BundleContent): string[] {
     if (content.variables[variable] === undefined) problems.push(`variables.${variable}: the prompt uses {{${variable}}} but gives it no value`);
   }
   problems.push(...guardrailProblems(content));
+  problems.push(...routingProblems(content.model));
   return problems;
 }
 

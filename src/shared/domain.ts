@@ -139,7 +139,7 @@ export interface AgentRunInput {
   bundleId: string;
   policy: RunPolicy;
   /** Set when the run continues as new: where the previous execution left off. */
-  resume?: { step: number; usage: Usage; toolCalls?: number };
+  resume?: { step: number; usage: Usage; toolCalls?: number; toolCallIds?: string[] };
 }
 
 export type ApprovalDecision = 'approved' | 'rejected';

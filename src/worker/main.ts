@@ -2,6 +2,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createActivities } from '../activities';
+import { createModelCallGuard } from '../activities/modelCallGuard';
 import { createBundleCache } from '../bundles/bundleStore';
 import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
@@ -50,8 +51,11 @@ runMain('worker', async () => {
       bundles: createBundleCache(db),
       modelClient: modelClients(config.model.apiKey, config.model.baseUrl),
       prices: config.model.prices,
+      // BOSUN_PROVIDER_LIMITS, shared with every other worker through PostgreSQL.
+      modelCalls: createModelCallGuard({ db, limits: config.providerLimits, defaultBaseUrl: config.model.baseUrl }),
       // Tools get their declared secrets inside their activity; nothing else in the worker sees them.
       secrets: createSecretStore(config.secrets),
+      limits: config.limits,
     }),
     shutdownGraceTime: '10 seconds',
     ...(config.workerVersion && {

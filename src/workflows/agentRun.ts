@@ -12,6 +12,7 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -74,6 +75,8 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
   let step = input.resume?.step ?? 0;
   let usage: Usage = input.resume?.usage ?? zeroUsage();
   let toolCalls = input.resume?.toolCalls ?? 0;
+  // Tool-call IDs key approvals and idempotency: one the model repeats must not run (or wait) twice.
+  const seenToolCallIds = new Set(input.resume?.toolCallIds ?? []);
   let pendingApprovals: PendingApproval[] = [];
   const decisions = new Map<string, ApprovalDecision>();
   /** Arguments an approver substituted for the model's, by approval. */
@@ -96,6 +99,19 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
     setStatus(outcome.status);
     await bookkeeping.finishRun({ runId, ...outcome });
     return { ...outcome, steps: step, usage };
+  }
+
+  /**
+   * Waits as `queued` until the run gets a run slot (see src/activities/admission.ts): admitRun
+   * fails with a short next-retry delay until it admits the run, and retries without end. Runs from
+   * before fair admission (no `fair-admission` marker in their history) start without it.
+   */
+  async function admit({ requeued }: { requeued: boolean }): Promise<void> {
+    // A new run is `queued` in the search attributes already: the API started it so.
+    if (requeued) setStatus('queued');
+    else status = 'queued';
+    await bookkeeping.admitRun({ runId });
+    setStatus('running');
   }
 
   /** Asks a human about every gated call of this step at once, and waits for all the answers. */
@@ -125,8 +141,13 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
         decisions.set(a.approvalId, await bookkeeping.expireApproval({ approvalId: a.approvalId }));
       }
     }
-    setStatus('running');
-    await bookkeeping.setRunStatus({ runId, status });
+    if (patched('fair-admission')) {
+      // A run waiting for a human held no run slot; it takes one again, ahead of its tenant's newer runs.
+      await admit({ requeued: true });
+    } else {
+      setStatus('running');
+      await bookkeeping.setRunStatus({ runId, status });
+    }
   }
 
   async function runToolCalls(calls: ToolCall[]): Promise<void> {
@@ -164,6 +185,10 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
   }
 
   function checkCall(call: ToolCall, ordinal: number): CheckedCall {
+    if (seenToolCallIds.has(call.id)) {
+      return { call, ordinal, valid: false, problems: [`tool call ID "${call.id}" was already used`] };
+    }
+    seenToolCallIds.add(call.id);
     const granted = policy.tools.find((t) => t.name === call.name);
     if (!granted || !isToolName(call.name)) {
       return { call, ordinal, valid: false, problems: [`tool "${call.name}" is not available to this agent`] };
@@ -175,13 +200,16 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
   }
 
   try {
-    if (!input.resume) await bookkeeping.startRun({ runId });
+    if (!input.resume) {
+      if (patched('fair-admission')) await admit({ requeued: false });
+      else await bookkeeping.startRun({ runId });
+    }
     for (;;) {
       const cap = capReached(policy, { step, usage, toolCalls });
       if (cap) return await finish(cap);
       if (workflowInfo().continueAsNewSuggested) {
         // Keeps the history small however long the run: the transcript is in PostgreSQL already.
-        await continueAsNew<typeof agentRun>({ ...input, resume: { step, usage, toolCalls } });
+        await continueAsNew<typeof agentRun>({ ...input, resume: { step, usage, toolCalls, toolCallIds: [...seenToolCallIds] } });
       }
       step += 1;
       const reply = await model.callModel({ runId, bundleId: input.bundleId, step });

@@ -8,7 +8,12 @@ describe('cost attribution, prompt caching and per-tenant budgets', () => {
   let stack: TestStack;
   let bundleId: string;
   beforeAll(async () => {
-    stack = await startTestStack({ script: { rules: [{ when: { role: 'user' }, reply: { content: 'Done.' } }] } });
+    stack = await startTestStack({
+      script: {
+        rules: [{ when: { role: 'user' }, reply: { content: 'Done.' } }],
+        faults: [{ when: { role: 'user', matches: 'Flaky' }, status: 500, times: 1 }],
+      },
+    });
     const base = readBundleDir('agents/support');
     const published = await stack.api('POST', '/v1/bundles', { ...base, model: { id: 'gpt-4o-mini', maxOutputTokens: 20 } });
     bundleId = published.body.bundleId;
@@ -76,6 +81,17 @@ describe('cost attribution, prompt caching and per-tenant budgets', () => {
     expect(spent).toBeLessThanOrEqual(limitUsd + worstCall);
     expect(day.thresholdsCrossed).toEqual([50, 80, 95].filter((t) => spent >= (limitUsd * t) / 100));
     expect(day.thresholdsCrossed).toContain(50);
+  });
+
+  it('charges a call that succeeds after a failed attempt, once', async () => {
+    expect((await stack.api('PUT', '/v1/budgets/day', { limitUsd: 1000, mode: 'hard' })).status).toBe(200);
+    const before = (await stack.api('GET', '/v1/budgets')).body.budgets.find((b: any) => b.period === 'day');
+    const run = await runOnce('Flaky provider, then fine');
+    expect(run.status).toBe('completed');
+    expect(stack.model.requests.filter((r) => r.messages.some((m) => m.content === 'Flaky provider, then fine')).map((r) => r.answeredWith)).toEqual([500, 200]);
+    const after = (await stack.api('GET', '/v1/budgets')).body.budgets.find((b: any) => b.period === 'day');
+    expect(after.spentUsd - before.spentUsd).toBeCloseTo(run.usage.costUsd, 6);
+    expect(after.reservedUsd).toBe(0);
   });
 
   it('records soft budgets without refusing, and validates budget requests', async () => {

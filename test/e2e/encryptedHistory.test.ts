@@ -56,7 +56,9 @@ function payloadsOf(history: History): Found[] {
       return;
     }
     for (const [key, child] of Object.entries(record)) {
-      if (/searchAttributes/i.test(key)) continue;
+      // Search attributes must stay readable to be searchable; patch markers (patched()) carry only the
+      // patch's name and are written by the SDK without the codec.
+      if (/searchAttributes/i.test(key) || key === 'patch-data') continue;
       walk(child, `${where}.${key}`);
     }
   };

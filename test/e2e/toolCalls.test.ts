@@ -1,5 +1,7 @@
+import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readBundleDir } from '../../src/bundles/bundleFiles';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
 import type { Db } from '../../src/db/pool';
 import { startTestStack, type TestStack } from '../support/testStack';
@@ -85,5 +87,42 @@ describe('tool calls the model gets wrong', () => {
     expect(toolStep.detail.error).toMatch(problem);
     const told = stack.model.requests.at(-1)!.messages.at(-1)!;
     expect(told).toMatchObject({ role: 'tool', content: expect.stringMatching(problem) });
+  });
+
+  // A fake model endpoint that gives two gated calls one ID (the scripted model makes unique IDs).
+  it('runs or gates a call only once per ID, answering the repeat with a tool error', async () => {
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const messages = JSON.parse(body).messages as { role: string }[];
+        const message = messages.at(-1)!.role === 'user'
+          ? {
+              role: 'assistant', content: null,
+              tool_calls: [1, 2].map(() => ({ id: 'call_same', type: 'function', function: { name: 'issue_refund', arguments: '{"order_id":"1001","amount_cents":100}' } })),
+            }
+          : { role: 'assistant', content: 'Done.' };
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'gpt-4o-mini', choices: [{ index: 0, message, finish_reason: 'stop' }], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = readBundleDir('agents/support');
+      const { port } = server.address() as import('node:net').AddressInfo;
+      const published = await stack.api('POST', '/v1/bundles', { ...base, model: { id: 'gpt-4o-mini', baseUrl: `http://127.0.0.1:${port}/v1` } });
+      const start = await stack.api('POST', '/v1/runs', { agent: 'support', input: 'Refund twice', bundleId: published.body.bundleId });
+      const parked = await stack.waitForStatus(start.body.runId, 'awaiting_approval');
+      expect(parked.pendingApprovals).toHaveLength(1);
+      await stack.decide(start.body.runId, parked.pendingApprovals[0].approvalId, 'approve');
+      const done = await stack.waitForStatus(start.body.runId, 'completed');
+      const toolSteps = done.steps.filter((s: any) => s.kind === 'tool');
+      expect(toolSteps.map((s: any) => s.status)).toEqual(['ok', 'invalid_arguments']);
+      expect(toolSteps[1].detail.error).toMatch(/call_same" was already used/);
+      const { rows } = await stack.db.query('SELECT count(*)::int AS n FROM refunds WHERE run_id = $1', [start.body.runId]);
+      expect(rows[0].n).toBe(1);
+    } finally {
+      server.close();
+    }
   });
 });

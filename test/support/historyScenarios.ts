@@ -12,6 +12,8 @@ export const historyScenarios: {
       // A model that gets a tool's arguments wrong once, then gives up.
       { when: { role: 'user', matches: 'sloppy' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":42}' }] } },
       { when: { role: 'tool', matches: 'invalid tool call' }, reply: { content: 'I could not look that up.' } },
+      // A run that holds its run slot for a while.
+      { when: { role: 'user', matches: 'take your time' }, reply: { content: 'Thought it over.' }, latencyMs: 3000 },
       ...supportDemoScript.rules,
     ],
   },
@@ -44,6 +46,33 @@ export const historyScenarios: {
         if (res.status !== 202) throw new Error(`edited approval failed: ${res.status} ${JSON.stringify(res.body)}`);
         await stack.waitForStatus(runId, 'completed');
         return runId;
+      },
+    },
+    {
+      // The tenant may run one run at a time: the refund waits as queued behind a slow run, parks on
+      // its approval without a slot, and after the decision queues again behind another slow run.
+      name: 'queued-for-a-slot',
+      run: async (stack) => {
+        await stack.db.query(
+          `INSERT INTO tenant_limits (tenant_id, max_running) VALUES ($1, 1) ON CONFLICT (tenant_id) DO UPDATE SET max_running = 1`,
+          [stack.tenantId],
+        );
+        try {
+          const first = await stack.startRun('Take your time with this one');
+          await stack.waitForStatus(first, 'running');
+          const runId = await stack.startRun('Refund order 1001');
+          await stack.waitForRun(runId, (run) => run.status === 'queued' && run.queuePosition === 1);
+          const parked = await stack.waitForStatus(runId, 'awaiting_approval');
+          const second = await stack.startRun('Take your time with this one too');
+          await stack.waitForStatus(second, 'running');
+          await stack.decide(runId, parked.pendingApprovals[0].approvalId, 'approve');
+          await stack.waitForStatus(runId, 'queued');
+          await stack.waitForStatus(runId, 'completed');
+          await stack.waitForStatus(second, 'completed');
+          return runId;
+        } finally {
+          await stack.db.query('DELETE FROM tenant_limits WHERE tenant_id = $1', [stack.tenantId]);
+        }
       },
     },
   ],

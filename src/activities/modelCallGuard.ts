@@ -1,0 +1,142 @@
+/**
+ * What happens around each model request besides the request itself: the provider's per-minute
+ * limits are checked before it (a call over them waits in Temporal's retry loop, never at the
+ * provider), and a failed attempt is counted by reason and told when to try again, with jitter.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import OpenAI from 'openai';
+import type { ProviderLimits } from '../config';
+import { admitCall, estimateTokens, resolveProvider, settleGrant, type Grant } from '../budgets/providerLimiter';
+import { countProviderFailures, recordRetry, type RetryReason } from '../db/modelRetries';
+import type { Db } from '../db/pool';
+import { toActivityFailure } from './modelErrors';
+
+/** The model activity's retry policy (src/workflows/agentRun.ts), which the jittered delays follow. */
+const INITIAL_INTERVAL_MS = 1000;
+const BACKOFF_COEFFICIENT = 2;
+const MAXIMUM_INTERVAL_MS = 60_000;
+/** A booked call arrives somewhere in the first part of its second, not all at its first millisecond. */
+const ARRIVAL_SPREAD_MS = 600;
+
+export interface ModelCallGuardDeps {
+  db: Db;
+  /** BOSUN_PROVIDER_LIMITS; no limits when empty. */
+  limits: ProviderLimits;
+  /** OPENAI_BASE_URL: the provider `default` stands for. */
+  defaultBaseUrl: string | undefined;
+  random?: () => number;
+}
+
+interface Call {
+  runId: string;
+  step: number;
+}
+
+export type ModelCallGuard = ReturnType<typeof createModelCallGuard>;
+
+export function createModelCallGuard({ db, limits, defaultBaseUrl, random = Math.random }: ModelCallGuardDeps) {
+  return {
+    /**
+     * Counts the call against its provider's limits, or throws a retryable `ProviderRateLimited`
+     * whose delay ends in the second booked for it. The grant is to be settled with the real usage.
+     */
+    async admit({ runId, step, baseUrl, request }: Call & { baseUrl: string | undefined; request: Parameters<typeof estimateTokens>[0] }): Promise<Grant | undefined> {
+      const target = resolveProvider(limits, baseUrl, defaultBaseUrl);
+      if (!target) return undefined;
+      const admission = await admitCall(db, { ...target, ticketId: `${runId}:${step}`, tokens: estimateTokens(request) });
+      if (admission.granted) return admission.grant;
+      const delayMs = Math.ceil(Math.max(0, admission.second * 1000 - admission.nowMs) + random() * ARRIVAL_SPREAD_MS);
+      await bestEffort('record a retry', recordRetry(db, { runId, step, attempt: currentAttempt(), reason: 'rate_limited_local', delayMs }));
+      const { requestsPerMinute, tokensPerMinute } = admission.limit;
+      const limitText = [requestsPerMinute && `${requestsPerMinute} calls`, tokensPerMinute && `${tokensPerMinute} tokens`].filter(Boolean).join(' and ');
+      throw ApplicationFailure.create({
+        type: 'ProviderRateLimited',
+        message: `${admission.provider} is at its limit of ${limitText} a minute; this call waits for its turn at ${new Date(admission.second * 1000).toISOString()}`,
+        nextRetryDelay: delayMs,
+      });
+    },
+
+    /**
+     * The call's real tokens replace its estimate in the provider's window. Never throws: the call
+     * is paid for, and a retry would pay again.
+     */
+    async completed(grant: Grant | undefined, usage: OpenAI.CompletionUsage | undefined): Promise<void> {
+      if (grant) await bestEffort('settle provider tokens', settleGrant(db, grant, usage?.total_tokens ?? grant.tokens));
+    },
+
+    /**
+     * Turns a failed request into the failure to throw: counted by reason when it will be retried,
+     * with a delay of Retry-After (never less) or exponential backoff × 0.5–1.5. Bookkeeping
+     * trouble never changes what Temporal is told.
+     */
+    async attemptFailed({ runId, step, grant, err }: Call & { grant: Grant | undefined; err: unknown }): Promise<unknown> {
+      // A failed call used no tokens (its request still counts).
+      if (grant) await bestEffort('settle provider tokens', settleGrant(db, grant, 0));
+      const failure = toActivityFailure(err);
+      const reason = failureReason(err);
+      if (!reason || (failure instanceof ApplicationFailure && failure.nonRetryable)) return failure;
+      const attempt = currentAttempt();
+      const status = err instanceof OpenAI.APIError ? err.status : undefined;
+      const retryAfterMs = failure instanceof ApplicationFailure && typeof failure.nextRetryDelay === 'number' ? failure.nextRetryDelay : undefined;
+      if (reason === 'other') {
+        await bestEffort('record a retry', recordRetry(db, { runId, step, attempt, reason, status, retryAfterMs }));
+        return failure;
+      }
+      const failures = (await countProviderFailures(db, runId, step).catch(() => attempt - 1)) + 1;
+      const delayMs = retryDelayMs({ failures, retryAfterMs, random });
+      await bestEffort('record a retry', recordRetry(db, { runId, step, attempt, reason, status, retryAfterMs, delayMs }));
+      return ApplicationFailure.create({
+        type: failure instanceof ApplicationFailure ? (failure.type ?? undefined) : reason === 'timeout' ? 'ModelTimeout' : 'ModelProviderUnreachable',
+        message: failure instanceof Error ? failure.message : String(failure),
+        nextRetryDelay: delayMs,
+      });
+    },
+  };
+}
+
+/** Why an attempt failed, or undefined when it is not retried (a rejected request, a cancelled run). */
+export function failureReason(err: unknown): RetryReason | undefined {
+  if (err instanceof OpenAI.APIUserAbortError) return undefined;
+  if (err instanceof OpenAI.APIConnectionTimeoutError) return 'timeout';
+  if (err instanceof OpenAI.APIConnectionError) return 'network';
+  if (err instanceof OpenAI.APIError && err.status !== undefined) {
+    if (err.status === 429) return '429';
+    if (err.status >= 500) return '5xx';
+    if (err.status === 408) return 'timeout';
+    if (err.status === 409) return 'other';
+    return undefined;
+  }
+  return 'other';
+}
+
+/**
+ * The wait before the next attempt: what Retry-After asked plus up to 20 % (at most 2 s) so that the
+ * calls a storm stopped together do not all come back in the same instant; otherwise the retry
+ * policy's exponential backoff after `failures` failures, times a random 0.5–1.5.
+ */
+export function retryDelayMs({ failures, retryAfterMs, random = Math.random }: { failures: number; retryAfterMs?: number; random?: () => number }): number {
+  if (retryAfterMs !== undefined) return Math.ceil(retryAfterMs + random() * Math.min(retryAfterMs * 0.2, 2000));
+  const backoff = Math.min(INITIAL_INTERVAL_MS * BACKOFF_COEFFICIENT ** Math.max(0, failures - 1), MAXIMUM_INTERVAL_MS);
+  return Math.round(backoff * (0.5 + random()));
+}
+
+/** Bookkeeping that must not change the call's outcome: a failure is logged, not thrown. */
+async function bestEffort(what: string, work: Promise<unknown>): Promise<void> {
+  try {
+    await work;
+  } catch (err) {
+    try {
+      Context.current().log.warn(`could not ${what}`, { error: String(err) });
+    } catch {
+      // Outside an activity: nowhere to log.
+    }
+  }
+}
+
+function currentAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
+}

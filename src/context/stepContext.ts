@@ -1,0 +1,215 @@
+/**
+ * The I/O around a model step's context and model: which model the step goes to (the bundle's
+ * routing rules, from the previous step's tool rows), and what it sees (the context budget: a
+ * summary call when the history no longer fits). Called by callModel (src/activities/model.ts).
+ *
+ * A summary is stored once per step where it was made, at ordinal -1 (before the step's model call,
+ * ordinal 0): its text in run_messages (role 'summary'), its cost and what it covers in run_steps
+ * (kind 'model', detail { summary: true, throughStep }). The transcript rows it replaces stay where
+ * they are; later steps reuse the latest summary and only summarise again when the turns after it
+ * outgrow the budget (folding the previous summary into the new one).
+ */
+import type OpenAI from 'openai';
+import type { ModelPrices } from '../config';
+import { inTransaction, type Db } from '../db/pool';
+import { recordStep } from '../db/transcript';
+import { settleBudget } from '../budgets/budgetLedger';
+import { toActivityFailure } from '../activities/modelErrors';
+import type { Bundle } from '../shared/bundle';
+import { resolveContextSettings } from '../shared/contextWindow';
+import type { Usage } from '../shared/domain';
+import { routeModel, type RoutedModel } from '../shared/modelRouting';
+import { bucketsOf, priceBuckets } from '../shared/pricing';
+import { buildWindow, planWindow, summaryPrompt, type ContextMessage, type StoredSummary } from './window';
+
+type ChatMessage = OpenAI.ChatCompletionMessageParam;
+
+/** The transcript ordinal of a step's summary: before the step's own model call (ordinal 0). */
+export const SUMMARY_ORDINAL = -1;
+
+/**
+ * The model a step goes to under the bundle's routing, with the rule that chose it; undefined for a
+ * bundle without routing (its one model). Decided from rows a retry sees the same, so every attempt
+ * of a step asks the same model.
+ */
+export async function routeStep(db: Db, bundle: Bundle, runId: string, step: number): Promise<RoutedModel | undefined> {
+  if (!bundle.model.routing) return undefined;
+  const { rows } = await db.query(
+    `SELECT status FROM run_steps WHERE run_id = $1 AND step = $2 AND kind = 'tool' ORDER BY ordinal`,
+    [runId, step - 1],
+  );
+  return routeModel(bundle.model, { step, previousToolStatuses: rows.map((r) => r.status as string) });
+}
+
+export interface ContextDeps {
+  db: Db;
+  prices: ModelPrices;
+  /** Reserves the request's worst case against the tenant's budgets (throws when refused). */
+  reserve: (reservationId: string, request: OpenAI.ChatCompletionCreateParamsNonStreaming) => Promise<void>;
+  /** Sends a request to the bundle's endpoint (heartbeating, cancellable); provider errors as thrown. */
+  complete: (request: OpenAI.ChatCompletionCreateParamsNonStreaming) => Promise<OpenAI.ChatCompletion>;
+}
+
+export interface ContextInput {
+  runId: string;
+  tenantId: string;
+  step: number;
+  bundle: Bundle;
+  systemPrompt: string;
+  tools: OpenAI.ChatCompletionTool[];
+  /** The run's transcript (chat messages only), in (step, ordinal) order. */
+  transcript: ContextMessage[];
+}
+
+export interface PreparedContext {
+  /** What the model sees: the system prompt first, always. */
+  messages: ChatMessage[];
+  /** For the model step's row; absent without a context budget, so such rows look as before. */
+  detail?: Record<string, unknown>;
+  /** What summaries made at this step cost (now or by an earlier attempt): it counts with the step. */
+  usage?: Usage;
+}
+
+/**
+ * The messages of a step. Without a context budget: the whole transcript. With one: the latest
+ * summary and the turns after it, summarising first (one call, recorded and costed like any model
+ * call) when they no longer fit.
+ */
+export async function prepareContext(deps: ContextDeps, input: ContextInput): Promise<PreparedContext> {
+  const { bundle, systemPrompt, transcript } = input;
+  const settings = bundle.context ? resolveContextSettings(bundle.context, bundle.model) : undefined;
+  if (!settings) return { messages: buildWindow({ ...windowBase(input), settings: unlimited }).messages };
+
+  const [stored, calibration] = await Promise.all([latestSummary(deps.db, input.runId, input.step), calibrationOf(deps.db, input.runId, input.step)]);
+  const base = { ...windowBase(input), settings, calibration };
+  const plan = planWindow({ ...base, summary: stored?.summary });
+  let summary = stored;
+  if (plan.kind === 'summarise') {
+    await summarise(deps, input, settings, plan.evict, plan.throughStep, stored);
+    // The stored one: a concurrent attempt may have written it first.
+    summary = await latestSummary(deps.db, input.runId, input.step);
+  }
+  // At most one summary per step: what is left over budget (a huge last turn) is sent as is.
+  const window = buildWindow({ ...base, summary: summary?.summary });
+  return {
+    messages: window.messages,
+    detail: {
+      context: {
+        maxInputTokens: settings.maxInputTokens,
+        estimatedInputTokens: window.estimatedTokens,
+        sentMessages: window.messages.length,
+        omittedMessages: window.omittedMessages,
+        truncatedToolResults: window.truncatedToolResults,
+        ...(summary ? { summaryStep: summary.step, summaryThroughStep: summary.summary.throughStep } : {}),
+      },
+    },
+    usage: summary?.step === input.step ? summary.usage : undefined,
+  };
+}
+
+const unlimited = {
+  maxInputTokens: Number.POSITIVE_INFINITY,
+  keepRecentMessages: Number.POSITIVE_INFINITY,
+  maxToolResultChars: Number.POSITIVE_INFINITY,
+  summaryModel: '',
+  summaryMaxTokens: 0,
+};
+
+function windowBase({ systemPrompt, tools, transcript }: ContextInput) {
+  return { systemPrompt, toolsJson: JSON.stringify(tools), transcript };
+}
+
+interface SummaryRow {
+  step: number;
+  summary: StoredSummary;
+  usage: Usage;
+}
+
+/** The latest summary made at or before `step`. */
+async function latestSummary(db: Db, runId: string, step: number): Promise<SummaryRow | undefined> {
+  const { rows } = await db.query(
+    `SELECT m.step, m.content, s.detail, s.input_tokens, s.output_tokens, s.cost_usd
+     FROM run_messages m JOIN run_steps s USING (run_id, step, ordinal)
+     WHERE m.run_id = $1 AND m.ordinal = $2 AND m.step <= $3 ORDER BY m.step DESC LIMIT 1`,
+    [runId, SUMMARY_ORDINAL, step],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    step: row.step,
+    summary: { content: row.content ?? '', throughStep: Number(row.detail.throughStep) },
+    usage: { inputTokens: row.input_tokens, outputTokens: row.output_tokens, costUsd: row.cost_usd },
+  };
+}
+
+/**
+ * Real prompt tokens per estimated token of the previous step's call (its provider's tokenizer
+ * against chars/4), so the estimate follows the model actually used; 1 when unknown.
+ */
+async function calibrationOf(db: Db, runId: string, step: number): Promise<number> {
+  const { rows } = await db.query(
+    `SELECT input_tokens, (detail->'context'->>'estimatedInputTokens')::float AS estimated
+     FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal = 0`,
+    [runId, step - 1],
+  );
+  const { input_tokens: real, estimated } = rows[0] ?? {};
+  if (!real || !estimated) return 1;
+  return Math.min(4, Math.max(0.5, real / estimated));
+}
+
+/** One summary call, reserved against the tenant's budgets and recorded like any model call. */
+async function summarise(
+  deps: ContextDeps, input: ContextInput, settings: ReturnType<typeof resolveContextSettings>,
+  evict: ContextMessage[], throughStep: number, previous: SummaryRow | undefined,
+): Promise<void> {
+  const { db, prices } = deps;
+  const { runId, tenantId, step, bundle } = input;
+  const request: OpenAI.ChatCompletionCreateParamsNonStreaming = {
+    model: settings.summaryModel,
+    messages: summaryPrompt(evict, previous?.summary.content, settings),
+    max_completion_tokens: settings.summaryMaxTokens,
+    prompt_cache_key: `${bundle.id}:summary`,
+  };
+  const reservationId = `${runId}:${step}:summary`;
+  await deps.reserve(reservationId, request);
+  const started = Date.now();
+  const completion = await deps.complete(request).catch(async (err) => {
+    await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
+    throw toActivityFailure(err);
+  });
+  const buckets = bucketsOf(completion.usage);
+  const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, prices[settings.summaryModel]);
+  const usage: Usage = { inputTokens: completion.usage?.prompt_tokens ?? 0, outputTokens: completion.usage?.completion_tokens ?? 0, costUsd };
+  const content = completion.choices[0]?.message?.content ?? '';
+  const latencyMs = Date.now() - started;
+
+  await inTransaction(db, async (client) => {
+    const inserted = await client.query(
+      `INSERT INTO run_messages (run_id, step, ordinal, role, content) VALUES ($1, $2, $3, 'summary', $4) ON CONFLICT DO NOTHING`,
+      [runId, step, SUMMARY_ORDINAL, content],
+    );
+    if (inserted.rowCount !== 1) return;
+    await recordStep(client, runId, {
+      step, ordinal: SUMMARY_ORDINAL, kind: 'model', name: settings.summaryModel, status: 'ok', bundleId: bundle.id,
+      detail: {
+        summary: true,
+        throughStep,
+        summarisedMessages: evict.length,
+        ...(previous ? { previousSummaryStep: previous.step } : {}),
+      },
+      inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
+    });
+    await client.query(
+      `UPDATE run_steps SET cached_input_tokens = $4, cache_write_tokens = $5, reasoning_tokens = $6, cache_savings_usd = $7
+       WHERE run_id = $1 AND step = $2 AND ordinal = $3`,
+      [runId, step, SUMMARY_ORDINAL, buckets.cachedInput, buckets.cacheWrite, buckets.reasoning, cacheSavingsUsd],
+    );
+    await client.query(
+      `UPDATE runs SET input_tokens = input_tokens + $2, output_tokens = output_tokens + $3, cost_usd = cost_usd + $4,
+         cached_input_tokens = cached_input_tokens + $5, cache_savings_usd = cache_savings_usd + $6, updated_at = now()
+       WHERE run_id = $1`,
+      [runId, usage.inputTokens, usage.outputTokens, usage.costUsd, buckets.cachedInput, cacheSavingsUsd],
+    );
+    await settleBudget(client, tenantId, reservationId, usage.costUsd);
+  });
+}
