@@ -30,6 +30,7 @@ export interface ApiClient {
   readonly baseUrl: string;
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
   post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
+  delete<T>(path: string): Promise<T>;
 }
 
 /** A path with every interpolated value URL-encoded: route`/v1/runs/${runId}`. */
@@ -61,6 +62,7 @@ export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
     baseUrl: base,
     get: (path, query = {}) => request('GET', path + queryString(query), undefined, {}),
     post: (path, body = {}, headers = {}) => request('POST', path, body, headers),
+    delete: (path) => request('DELETE', path, undefined, {}),
   };
 }
 

@@ -5,6 +5,7 @@ import { bundleCommands } from './bundleCommands';
 import { stringOption, type Command, type CommandContext, type OptionSpec, type OptionValues } from './command';
 import { resolveApiKey, resolveBaseUrl } from './connection';
 import { deployCommands } from './deployCommands';
+import { keyCommands } from './keyCommands';
 import { runCommands } from './runCommands';
 import { globalOptions, usageText, type Section } from './usage';
 
@@ -12,6 +13,7 @@ const sections: Section[] = [
   { title: 'Bundles', commands: bundleCommands },
   { title: 'Deployments', commands: deployCommands },
   { title: 'Runs', commands: runCommands },
+  { title: 'Keys', commands: keyCommands },
 ];
 const commands = sections.flatMap((s) => s.commands);
 const groups = new Set(commands.map((c) => c.words[0]!));

@@ -368,6 +368,24 @@ describe('the bosun CLI', () => {
     });
   });
 
+  describe('keys', () => {
+    it('creates a key shown once, lists keys without secrets, and revokes a key at once', async () => {
+      const created = await bosun(['keys', 'create', '--roles', 'runner,approver', '--name', 'ops laptop']);
+      expect(created.code).toBe(0);
+      const [, keyId, key] = /^created (key_[0-9a-f]+) \(runner, approver\)\n(bsn_\S+)\n/.exec(created.stdout)!;
+      expect((await bosun(['runs', 'list', '--key', key!])).code).toBe(0);
+
+      const listed = await bosun(['keys', 'list']);
+      expect(listed.stdout).toMatch(new RegExp(`^${keyId}\\s+ops laptop\\s+runner,approver\\s`, 'm'));
+      expect(listed.stdout).not.toContain(key!);
+
+      expect(await bosun(['keys', 'revoke', keyId!])).toMatchObject({ code: 0, stdout: `revoked ${keyId}; it stops working on its next request\n` });
+      expect((await bosun(['runs', 'list', '--key', key!])).code).toBe(1);
+      expect((await bosun(['keys', 'revoke', keyId!])).stderr).toBe('bosun: Key not found.\n');
+      expect((await bosun(['keys', 'create', '--roles', 'root'])).code).toBe(2);
+    });
+  });
+
   describe('the API key', () => {
     it('is read from .data/dev-api-key when neither --key nor BOSUN_API_KEY is given', async () => {
       const cwd = mkdtempSync(path.join(tmp, 'checkout-'));
