@@ -22,14 +22,8 @@ import { bucketsOf, priceBuckets } from '../src/shared/pricing';
 import { CUSTOMER_CODE, chainInput, chainRules, seedOrderChain } from '../test/support/longConversation';
 import { provisionTestServices, type TestServices } from '../test/support/provision';
 import { startTestStack, type TestStack } from '../test/support/testStack';
+import { envInt } from './env';
 
-const envInt = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
-  return Math.floor(value);
-};
 
 const TURNS = envInt('BENCH_TURNS', 30);
 const RESULT_CHARS = envInt('BENCH_RESULT_CHARS', 1500);

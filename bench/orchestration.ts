@@ -19,14 +19,8 @@ import type { ModelScript } from '../src/dev/scriptedModel';
 import { terminalStatuses } from '../src/shared/domain';
 import { provisionTestServices, type TestServices } from '../test/support/provision';
 import { startTestStack, type TestStack } from '../test/support/testStack';
+import { envInt } from './env';
 
-const envInt = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
-  return Math.floor(value);
-};
 
 const RUNS = envInt('BENCH_RUNS', 100);
 const RATE = envInt('BENCH_RATE', 200);

@@ -1,5 +1,9 @@
 import type { PayloadCodec } from '@temporalio/common';
+import { Client, Connection } from '@temporalio/client';
 import express from 'express';
+import type { Config } from '../config';
+import type { Db } from '../db/pool';
+import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { adminRouter } from './adminRouter';
 import { agentsRouter } from './agentsRouter';
 import { authenticate } from './auth';
@@ -25,4 +29,23 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));
   app.use(errorHandler);
   return app;
+}
+
+/**
+ * Connects to Temporal as configuration says (with the payload codec when encryption is on) and
+ * builds the app on that client.
+ */
+export async function connectApp(config: Config, db: Db) {
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const codec = createEncryptionCodec(config.encryption);
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: encryptingDataConverter(codec) });
+  const app = createApp({
+    db,
+    temporal,
+    taskQueue: config.temporal.taskQueue,
+    approvalTimeoutMs: config.approvalTimeoutMs,
+    codec,
+    codecCorsOrigins: config.codecServer.corsOrigins,
+  });
+  return { app, temporal, connection };
 }

@@ -14,6 +14,7 @@ import { ensureDatabase } from '../../src/dev/database';
 import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
+import { dropDatabase } from '../support/provision';
 
 const PER_TENANT = 3;
 const GLOBAL = 4;
@@ -207,7 +208,8 @@ describe('fair admission of runs', () => {
       await sleep(50);
     }
     expect(positions[0]).toBeGreaterThanOrEqual(5);
-    expect(positions.at(-1)).toBeLessThanOrEqual(2);
+    // One admission pass can fill all of a tenant's free slots, so the last place seen may be up to that many.
+    expect(positions.at(-1)).toBeLessThanOrEqual(PER_TENANT);
     expect(positions.length).toBeGreaterThanOrEqual(3);
     for (let i = 1; i < positions.length; i++) expect(positions[i]).toBeLessThan(positions[i - 1]!);
 
@@ -318,11 +320,3 @@ function median(values: number[]): number {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function dropDatabase(databaseUrl: string) {
-  const url = new URL(databaseUrl);
-  const name = url.pathname.slice(1);
-  url.pathname = '/postgres';
-  const admin = createPool(url.toString(), 1);
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.end();
-}

@@ -41,7 +41,7 @@ export async function provisionTestServices(): Promise<TestServices> {
   };
 }
 
-async function dropDatabase(databaseUrl: string) {
+export async function dropDatabase(databaseUrl: string) {
   const url = new URL(databaseUrl);
   const name = url.pathname.slice(1);
   url.pathname = '/postgres';

@@ -6,8 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { createApp } from '../../src/api/app';
+import { connectApp } from '../../src/api/app';
 import { seedApiKeys } from '../../src/api/auth';
 import { loadConfig } from '../../src/config';
 import { createPool, type Db } from '../../src/db/pool';
@@ -15,7 +14,6 @@ import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { startScriptedModel, type ModelScript, type ScriptedModelServer } from '../../src/dev/scriptedModel';
 import { spawnService, type Service } from '../../src/dev/services';
-import { createEncryptionCodec, encryptingDataConverter } from '../../src/temporal/encryptionCodec';
 
 export interface TestStackOptions {
   /** Where the services run; vitest's global setup provides them by default. */
@@ -73,18 +71,8 @@ export async function startTestStack(options: TestStackOptions = {}) {
   await seedDemoOrders(db, tenantId);
   const bundles = await seedAgents(db, tenantId, config.agentsDir);
 
-  const connection = await Connection.connect({ address: temporalAddress });
   // The same keys as the worker's, so the client encodes and decodes what the worker does.
-  const codec = createEncryptionCodec(config.encryption);
-  const temporal = new Client({ connection, dataConverter: encryptingDataConverter(codec) });
-  const app = createApp({
-    db,
-    temporal,
-    taskQueue: config.temporal.taskQueue,
-    approvalTimeoutMs: config.approvalTimeoutMs,
-    codec,
-    codecCorsOrigins: config.codecServer.corsOrigins,
-  });
+  const { app, temporal, connection } = await connectApp(config, db);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
