@@ -22,7 +22,7 @@ import { bucketsOf, priceBuckets } from '../src/shared/pricing';
 import { CUSTOMER_CODE, chainInput, chainRules, seedOrderChain } from '../test/support/longConversation';
 import { provisionTestServices, type TestServices } from '../test/support/provision';
 import { startTestStack, type TestStack } from '../test/support/testStack';
-import { envInt } from './env';
+import { cleanUpOnInterrupt, envInt } from './env';
 
 
 const TURNS = envInt('BENCH_TURNS', 30);
@@ -189,12 +189,7 @@ async function main() {
     await services?.stop().catch((err) => console.error('services stop failed:', err));
     services = undefined;
   };
-  const onSignal = () => {
-    console.error('\ninterrupted; cleaning up');
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stopListening = cleanUpOnInterrupt(cleanup);
   let failed = false;
   try {
     services = await provisionTestServices();
@@ -215,8 +210,7 @@ async function main() {
     if (failed) console.log('  A final-answer check FAILED: the variants did not do the same work, so the figures do not compare.');
   } finally {
     await cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stopListening();
   }
   if (failed) process.exit(1);
 }

@@ -19,7 +19,7 @@ import type { ModelScript } from '../src/dev/scriptedModel';
 import { terminalStatuses } from '../src/shared/domain';
 import { provisionTestServices, type TestServices } from '../test/support/provision';
 import { startTestStack, type TestStack } from '../test/support/testStack';
-import { envInt } from './env';
+import { cleanUpOnInterrupt, envInt } from './env';
 
 
 const RUNS = envInt('BENCH_RUNS', 100);
@@ -459,12 +459,7 @@ async function main() {
     await services?.stop().catch((err) => console.error('services stop failed:', err));
     services = undefined;
   };
-  const onSignal = () => {
-    console.error('\ninterrupted; cleaning up');
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stopListening = cleanUpOnInterrupt(cleanup);
 
   try {
     services = await provisionTestServices();
@@ -511,8 +506,7 @@ async function main() {
     console.log(`  bench took ${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${loadAverage()}`);
   } finally {
     await cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stopListening();
   }
 }
 

@@ -76,7 +76,7 @@ export interface PreparedContext {
  * call) when they no longer fit.
  */
 export async function prepareContext(deps: ContextDeps, input: ContextInput): Promise<PreparedContext> {
-  const { bundle, systemPrompt, transcript } = input;
+  const { bundle } = input;
   const settings = bundle.context ? resolveContextSettings(bundle.context, bundle.model) : undefined;
   if (!settings) return { messages: buildWindow({ ...windowBase(input), settings: unlimited }).messages };
 

@@ -1,18 +1,12 @@
 /** The run's transcript in PostgreSQL: what the model sees, written once per (step, ordinal). */
 import type OpenAI from 'openai';
+import type { ContextMessage } from '../context/window';
 import type { DbClient, Db } from './pool';
-import type { ToolCall } from '../shared/domain';
 
 type Queryable = Db | DbClient;
 
-export interface TranscriptMessage {
-  step: number;
-  ordinal: number;
-  role: 'user' | 'assistant' | 'tool';
-  content: string | null;
-  toolCalls?: ToolCall[];
-  toolCallId?: string;
-}
+/** A message of the transcript; the same shape the context window works on. */
+export type TranscriptMessage = ContextMessage;
 
 /** Inserts a message unless one already sits at its (step, ordinal); true when this call wrote it. */
 export async function appendMessage(db: Queryable, runId: string, m: TranscriptMessage): Promise<boolean> {
