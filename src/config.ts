@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './shared/duration';
+import { builtInModelPrices, modelPriceSchema, type ModelPrices } from './shared/pricing';
 import { SECRET_ENV_PREFIX, type SecretsConfig } from './secrets/secretStore';
 
 /**
@@ -69,26 +70,8 @@ export const configSchema = z.object({
 
 export type Env = z.infer<typeof configSchema>;
 
-const usdPerMillion = z.number().nonnegative();
-const modelPriceSchema = z.record(
-  z.string(),
-  z
-    .object({
-      input: usdPerMillion,
-      output: usdPerMillion,
-      cachedInput: usdPerMillion.optional(),
-      cacheWrite: usdPerMillion.optional(),
-      reasoning: usdPerMillion.optional(),
-    })
-    .strict(),
-);
-export type ModelPrices = z.infer<typeof modelPriceSchema>;
-
-const defaultModelPrices: ModelPrices = {
-  'gpt-4o-mini': { input: 0.15, cachedInput: 0.075, output: 0.6 },
-  'gpt-4o': { input: 2.5, cachedInput: 1.25, output: 10 },
-  'gpt-4.1-mini': { input: 0.4, cachedInput: 0.1, output: 1.6 },
-};
+const modelPricesSchema = z.record(z.string(), modelPriceSchema);
+export type { ModelPrices };
 
 export const roles = ['runner', 'approver', 'admin'] as const;
 export type Role = (typeof roles)[number];
@@ -277,16 +260,16 @@ function parseApiKeys(raw: string): ApiKeySeed[] {
 }
 
 function parsePrices(raw: string | undefined): ModelPrices {
-  if (!raw) return defaultModelPrices;
+  if (!raw) return builtInModelPrices;
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
     throw new ConfigError(['BOSUN_MODEL_PRICES: not valid JSON']);
   }
-  const parsed = modelPriceSchema.safeParse(json);
+  const parsed = modelPricesSchema.safeParse(json);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `BOSUN_MODEL_PRICES.${i.path.join('.')}: ${i.message}`));
-  return { ...defaultModelPrices, ...parsed.data };
+  return { ...builtInModelPrices, ...parsed.data };
 }
 
 export interface ProviderLimit {

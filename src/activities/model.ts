@@ -3,14 +3,16 @@ import type OpenAI from 'openai';
 import { z } from 'zod';
 import type { ModelPrices } from '../config';
 import type { BundleCache } from '../bundles/bundleStore';
-import { inTransaction, type Db } from '../db/pool';
-import { renderSystemPrompt, type Bundle } from '../shared/bundle';
-import { addUsage, type ModelReply, type ToolCall, type Usage } from '../shared/domain';
+import { inTransaction, type Db, type DbClient } from '../db/pool';
+import { modelPriceOf, renderSystemPrompt, type Bundle } from '../shared/bundle';
+import type { ModelReply, Usage } from '../shared/domain';
 import { bucketsOf, priceBuckets, type ModelPrice, type TokenBuckets } from '../shared/pricing';
+import { runErrorCodeOf } from '../shared/runErrors';
 import { reserveBudget, settleBudget } from '../budgets/budgetLedger';
 import { toolCatalog, type ToolName } from '../shared/tools';
-import { toActivityFailure } from './modelErrors';
 import type { ModelCallGuard } from './modelCallGuard';
+import { readCompletion, type ReadReply } from './modelReplies';
+import { countRetries, recordRetry, type AskedAgainReason } from '../db/modelRetries';
 import { appendMessage, loadTranscript, recordStep } from '../db/transcript';
 import { prepareContext, routeStep } from '../context/stepContext';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
@@ -31,6 +33,15 @@ export interface CallModelInput {
   step: number;
 }
 
+/**
+ * A step's unusable replies (refused, filtered, empty) are kept and costed below its summary
+ * (ordinal -1) and its answer (ordinal 0): the first at -10, the one after the re-ask at -9.
+ */
+const FIRST_UNUSABLE_ORDINAL = -10;
+const LAST_UNUSABLE_ORDINAL = -2;
+/** The pause before asking again after an unusable reply or a prompt that was too long: no backoff, nothing is overloaded. */
+const ASK_AGAIN_DELAY_MS = 1000;
+
 export function createModelActivities({ db, bundles, modelClient, prices, modelCalls }: ModelDeps) {
   const toolSchemas = new Map<string, OpenAI.ChatCompletionTool[]>();
   const toolsOf = (bundle: Bundle) => {
@@ -49,11 +60,27 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     return tools;
   };
 
+  /**
+   * What a call of the bundle to `model` costs per million tokens (the bundle's own price, else the
+   * worker's table); a non-retryable `ModelUnpriced` before anything is spent when neither has one,
+   * since budgets and cost caps cannot hold a call whose cost is unknown.
+   */
+  const priceFor = (bundle: Bundle, model: string): ModelPrice => {
+    const price = modelPriceOf(bundle, model, prices);
+    if (price) return price;
+    throw ApplicationFailure.nonRetryable(
+      `model "${model}" has no price: neither this worker's price table (BOSUN_MODEL_PRICES) nor bundle ${bundle.id} gives one, ` +
+        'so budgets and cost caps could not hold the call',
+      'ModelUnpriced',
+    );
+  };
+
   return {
     /**
      * One model step: reads the transcript, reserves the call's worst case against the tenant's
      * budgets, asks the model, and stores its reply with the real cost. A retry after the reply was
-     * stored returns the stored reply instead of paying for a second call.
+     * stored returns the stored reply instead of paying for a second call. A reply with nothing to
+     * go on (refused, filtered, empty) is stored and costed, asked again once, then fails the run.
      */
     async callModel({ runId, bundleId, step }: CallModelInput): Promise<ModelReply> {
       const stored = await storedReply(db, runId, step);
@@ -64,18 +91,23 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       // The bundle's routing rules pick the step's model (its one model without routing).
       const route = await routeStep(db, bundle, runId, step);
       const model = route?.model ?? bundle.model.id;
+      const price = priceFor(bundle, model);
       // At most once per step, however often the call is retried.
       await appendRunEvent(db, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model });
       const { tenantId, transcript } = await loadRunContext(db, runId);
       // The whole transcript, or under a context budget a summary (made and costed here if due) and the recent turns.
       const context = await prepareContext(
         {
-          db, prices,
-          reserve: (id, req) => reserveOrRefuse(tenantId, id, worstCaseUsd(req, prices[req.model])),
+          db,
+          priceOf: (summaryModel) => priceFor(bundle, summaryModel),
+          reserve: (id, req) => reserveOrRefuse(tenantId, id, worstCaseUsd(req, priceFor(bundle, req.model))),
           complete: (req) => withHeartbeats(() =>
             modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal: Context.current().cancellationSignal })),
         },
-        { runId, tenantId, step, bundle, systemPrompt: renderSystemPrompt(bundle), tools: toolsOf(bundle), transcript },
+        {
+          runId, tenantId, step, bundle, systemPrompt: renderSystemPrompt(bundle), tools: toolsOf(bundle), transcript,
+          shrink: bundle.context !== undefined && (await countRetries(db, runId, step, 'context_length_exceeded')) > 0,
+        },
       );
       const request: OpenAI.ChatCompletionCreateParamsNonStreaming = {
         model,
@@ -87,7 +119,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
         prompt_cache_key: bundle.id,
       };
       const reservationId = `${runId}:${step}`;
-      await reserveOrRefuse(tenantId, reservationId, worstCaseUsd(request, prices[model]));
+      await reserveOrRefuse(tenantId, reservationId, worstCaseUsd(request, price));
       // Over the provider's per-minute limits (all workers together) the call waits in Temporal's retry loop.
       const grant = await modelCalls.admit({ runId, step, baseUrl: bundle.model.baseUrl, request });
 
@@ -97,21 +129,19 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       ).catch(async (err) => {
         await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
         // Counted per run by reason; retried after Retry-After or a jittered backoff.
-        throw toActivityFailure(await modelCalls.attemptFailed({ runId, step, grant, err }));
+        const failure = await modelCalls.attemptFailed({ runId, step, grant, err });
+        throw bundle.context ? await summariseOnOverflow(runId, step, failure) : failure;
       });
       await modelCalls.completed(grant, completion.usage);
-      const priced = toReply(completion, prices[model]);
-      const wrote = await storeReply({
-        runId, tenantId, bundle, step, priced, content: completion.choices[0]?.message?.content ?? null, reservationId,
-        latencyMs: Date.now() - started, model,
-        detail: { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail },
-      });
-      // A concurrent attempt stored its reply first; that one is the run's truth. A summary made for
-      // the step counts with it, as storedReply counts it on a retry.
-      const reply = priced.reply;
-      return wrote
-        ? (context.usage ? { ...reply, usage: addUsage(reply.usage, context.usage) } : reply)
-        : (await storedReply(db, runId, step))!;
+      const call: PaidCall = {
+        runId, tenantId, bundleId: bundle.id, step, model, reservationId, latencyMs: Date.now() - started, cost: costOf(completion, price),
+      };
+      const read = readCompletion(completion);
+      if (read.kind === 'unusable') throw await refuseUnusable(call, read);
+      await storeReply(call, read, { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail });
+      // What is stored is the run's truth (a concurrent attempt may have stored its reply first), and
+      // counts what the step's summary and unusable replies cost with it.
+      return (await storedReply(db, runId, step))!;
     },
   };
 
@@ -125,51 +155,68 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     throw ApplicationFailure.create({ type: 'BudgetWait', message, nextRetryDelay: Math.max(1000, Math.min(untilNextWindow, 15 * 60_000)) });
   }
 
-  interface StoredReply {
-    runId: string;
-    tenantId: string;
-    bundle: Bundle;
-    step: number;
-    priced: PricedReply;
-    content: string | null;
-    reservationId: string;
-    latencyMs: number;
-    /** The model that answered (the routed one). */
-    model: string;
-    /** Added to the step row's detail (routing and context figures). */
-    detail: Record<string, unknown>;
+  /**
+   * A prompt the provider found too long, though it fit the bundle's context budget by Bosun's
+   * estimate: asked again once, with the step's context planned against half of it (older turns
+   * summarised, tool results cut). Any other failure, or a second overflow, as it is.
+   */
+  async function summariseOnOverflow(runId: string, step: number, failure: unknown): Promise<unknown> {
+    if (!(failure instanceof ApplicationFailure) || failure.type !== 'ContextLengthExceeded') return failure;
+    if ((await countRetries(db, runId, step, 'context_length_exceeded')) > 0) return failure;
+    await recordRetry(db, { runId, step, attempt: Context.current().info.attempt, reason: 'context_length_exceeded' });
+    return ApplicationFailure.create({
+      type: failure.type, message: `${failure.message}; asking again with older turns summarised`, nextRetryDelay: ASK_AGAIN_DELAY_MS,
+    });
+  }
+
+  /**
+   * Stores an unusable reply as a step of its own (it was paid for) and turns it into the failure
+   * to throw: retryable the first time in the step, so the model is asked once more, and
+   * non-retryable the second, since a model that answered so twice will not change its mind.
+   * Counted in the step rather than by attempt number, which 429s and timeouts also advance.
+   */
+  async function refuseUnusable(call: PaidCall, read: Extract<ReadReply, { kind: 'unusable' }>): Promise<ApplicationFailure> {
+    const code = runErrorCodeOf(read.type) as AskedAgainReason;
+    const earlier = await inTransaction(db, async (client) => {
+      const { rows } = await client.query(
+        'SELECT count(*)::int AS n FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal BETWEEN $3 AND $4',
+        [call.runId, call.step, FIRST_UNUSABLE_ORDINAL, LAST_UNUSABLE_ORDINAL],
+      );
+      const n: number = rows[0].n;
+      await recordPaidStep(client, call, {
+        ordinal: Math.min(FIRST_UNUSABLE_ORDINAL + n, LAST_UNUSABLE_ORDINAL), status: code,
+        detail: {
+          unusable: true, finishReason: read.finishReason, error: read.message,
+          ...(read.refusal !== undefined ? { refusal: read.refusal } : {}), ...(read.content ? { content: read.content } : {}),
+        },
+      });
+      return n;
+    });
+    if (earlier > 0) return ApplicationFailure.nonRetryable(`${read.message} (asked twice)`, read.type);
+    await recordRetry(db, { runId: call.runId, step: call.step, attempt: Context.current().info.attempt, reason: code });
+    return ApplicationFailure.create({ type: read.type, message: `${read.message}; asking once more`, nextRetryDelay: ASK_AGAIN_DELAY_MS });
   }
 
   /** The reply, its step row, the run's totals, the budget settlement and the event: one transaction. */
-  async function storeReply({ runId, tenantId, bundle, step, priced, content, reservationId, latencyMs, model, detail }: StoredReply): Promise<boolean> {
-    const { reply, buckets, cacheSavingsUsd } = priced;
-    const usage = reply.usage;
-    const toolCalls = reply.kind === 'tool_calls' ? reply.toolCalls : undefined;
-    return inTransaction(db, async (client) => {
-      if (!(await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls }))) return false;
-      await recordStep(client, runId, {
-        step, ordinal: 0, kind: 'model', name: model, status: 'ok', bundleId: bundle.id,
-        detail: { ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true }), ...detail },
-        inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
+  async function storeReply(call: PaidCall, read: Exclude<ReadReply, { kind: 'unusable' }>, detail: Record<string, unknown>): Promise<void> {
+    const { runId, step, model, latencyMs, cost } = call;
+    const toolCalls = read.kind === 'tool_calls' ? read.toolCalls : undefined;
+    const content = read.kind === 'tool_calls' ? read.content : read.text;
+    await inTransaction(db, async (client) => {
+      if (!(await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls }))) return;
+      const total = await recordPaidStep(client, call, {
+        ordinal: 0, status: 'ok',
+        detail: {
+          ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true }),
+          // The reply stopped at its output token limit: a final answer is cut, a tool call may be.
+          ...(read.truncated ? { truncated: true } : {}),
+          ...detail,
+        },
       });
-      await client.query(
-        `UPDATE run_steps SET cached_input_tokens = $3, cache_write_tokens = $4, reasoning_tokens = $5, cache_savings_usd = $6
-         WHERE run_id = $1 AND step = $2 AND ordinal = 0`,
-        [runId, step, buckets.cachedInput, buckets.cacheWrite, buckets.reasoning, cacheSavingsUsd],
-      );
-      const { rows } = await client.query(
-        `UPDATE runs SET step_count = GREATEST(step_count, $2), input_tokens = input_tokens + $3,
-           output_tokens = output_tokens + $4, cost_usd = cost_usd + $5, cached_input_tokens = cached_input_tokens + $6,
-           cache_savings_usd = cache_savings_usd + $7, updated_at = now() WHERE run_id = $1
-         RETURNING input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd`,
-        [runId, step, usage.inputTokens, usage.outputTokens, usage.costUsd, buckets.cachedInput, cacheSavingsUsd],
-      );
-      await settleBudget(client, tenantId, reservationId, usage.costUsd);
-      const total = rows[0];
       await appendRunEvent(client, runId, 'step.finished', eventKeys.modelStepFinished(step), {
-        step, kind: 'model', model, reply: reply.kind,
+        step, kind: 'model', model, reply: read.kind,
         ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : {}),
-        latencyMs, usage, cachedInputTokens: buckets.cachedInput,
+        latencyMs, usage: cost.usage, cachedInputTokens: cost.buckets.cachedInput,
         totalUsage: {
           inputTokens: total.input_tokens,
           cachedInputTokens: total.cached_input_tokens,
@@ -178,27 +225,60 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
           cacheSavingsUsd: total.cache_savings_usd,
         },
       });
-      return true;
     });
   }
 }
 
-interface PricedReply {
-  reply: ModelReply;
+/** A model call the provider answered (and charged for). */
+interface PaidCall {
+  runId: string;
+  tenantId: string;
+  bundleId: string;
+  step: number;
+  /** The model that answered (the routed one). */
+  model: string;
+  reservationId: string;
+  latencyMs: number;
+  cost: CallCost;
+}
+
+interface CallCost {
+  usage: Usage;
   buckets: TokenBuckets;
   cacheSavingsUsd: number;
 }
 
-function toReply(completion: OpenAI.ChatCompletion, price: ModelPrice | undefined): PricedReply {
-  const message = completion.choices[0]?.message;
-  const toolCalls: ToolCall[] = (message?.tool_calls ?? [])
-    .filter((c) => c.type === 'function')
-    .map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
+function costOf(completion: OpenAI.ChatCompletion, price: ModelPrice): CallCost {
   const buckets = bucketsOf(completion.usage);
   const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, price);
   const usage: Usage = { inputTokens: completion.usage?.prompt_tokens ?? 0, outputTokens: completion.usage?.completion_tokens ?? 0, costUsd };
-  const reply: ModelReply = toolCalls.length ? { kind: 'tool_calls', toolCalls, usage } : { kind: 'final', text: message?.content ?? '', usage };
-  return { reply, buckets, cacheSavingsUsd };
+  return { usage, buckets, cacheSavingsUsd };
+}
+
+/**
+ * A paid call's step row at `ordinal`, added to the run's totals, its budget reservation settled
+ * with the real cost, in the caller's transaction. Returns the run's new totals.
+ */
+async function recordPaidStep(client: DbClient, call: PaidCall, row: { ordinal: number; status: string; detail: Record<string, unknown> }) {
+  const { runId, tenantId, bundleId, step, model, reservationId, latencyMs, cost: { usage, buckets, cacheSavingsUsd } } = call;
+  await recordStep(client, runId, {
+    step, ordinal: row.ordinal, kind: 'model', name: model, status: row.status, bundleId, detail: row.detail,
+    inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
+  });
+  await client.query(
+    `UPDATE run_steps SET cached_input_tokens = $4, cache_write_tokens = $5, reasoning_tokens = $6, cache_savings_usd = $7
+     WHERE run_id = $1 AND step = $2 AND ordinal = $3`,
+    [runId, step, row.ordinal, buckets.cachedInput, buckets.cacheWrite, buckets.reasoning, cacheSavingsUsd],
+  );
+  const { rows } = await client.query(
+    `UPDATE runs SET step_count = GREATEST(step_count, $2), input_tokens = input_tokens + $3,
+       output_tokens = output_tokens + $4, cost_usd = cost_usd + $5, cached_input_tokens = cached_input_tokens + $6,
+       cache_savings_usd = cache_savings_usd + $7, updated_at = now() WHERE run_id = $1
+     RETURNING input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd`,
+    [runId, step, usage.inputTokens, usage.outputTokens, usage.costUsd, buckets.cachedInput, cacheSavingsUsd],
+  );
+  await settleBudget(client, tenantId, reservationId, usage.costUsd);
+  return rows[0];
 }
 
 /** Bosun's ceiling on a reply's length when a bundle sets none, for worst-case reservations. */
@@ -208,8 +288,7 @@ const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
  * The most a call can cost: every prompt token uncached (estimated generously at three characters
  * a token) and a reply as long as the bundle allows.
  */
-export function worstCaseUsd(request: OpenAI.ChatCompletionCreateParamsNonStreaming, price: ModelPrice | undefined): number {
-  if (!price) return 0;
+export function worstCaseUsd(request: OpenAI.ChatCompletionCreateParamsNonStreaming, price: ModelPrice): number {
   const promptTokens = Math.ceil((JSON.stringify(request.messages).length + JSON.stringify(request.tools ?? []).length) / 3);
   const output = request.max_completion_tokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
   return priceBuckets({ uncachedInput: promptTokens, cachedInput: 0, cacheWrite: 0, output, reasoning: 0 }, price).costUsd;
@@ -225,11 +304,16 @@ async function loadRunContext(db: Db, runId: string) {
 
 async function storedReply(db: Db, runId: string, step: number): Promise<ModelReply | undefined> {
   const { rows } = await db.query(
-    // With the step's context summary (ordinal -1, src/context/stepContext.ts), if one was made: it counts with the step.
-    `SELECT m.content, m.tool_calls, s.input_tokens + COALESCE(x.input_tokens, 0) AS input_tokens,
-            s.output_tokens + COALESCE(x.output_tokens, 0) AS output_tokens, s.cost_usd + COALESCE(x.cost_usd, 0) AS cost_usd
+    // With the step's other paid calls (negative ordinals: its context summary, src/context/stepContext.ts,
+    // and its unusable replies): they count with the step.
+    `SELECT m.content, m.tool_calls, s.input_tokens + x.input_tokens AS input_tokens,
+            s.output_tokens + x.output_tokens AS output_tokens, s.cost_usd + x.cost_usd AS cost_usd
      FROM run_messages m JOIN run_steps s USING (run_id, step, ordinal)
-     LEFT JOIN run_steps x ON x.run_id = m.run_id AND x.step = m.step AND x.ordinal = -1
+     CROSS JOIN LATERAL (
+       SELECT COALESCE(sum(input_tokens), 0)::int AS input_tokens, COALESCE(sum(output_tokens), 0)::int AS output_tokens,
+              COALESCE(sum(cost_usd), 0) AS cost_usd
+       FROM run_steps WHERE run_id = m.run_id AND step = m.step AND ordinal < 0
+     ) x
      WHERE m.run_id = $1 AND m.step = $2 AND m.ordinal = 0`,
     [runId, step],
   );

@@ -2,24 +2,48 @@ import { ApplicationFailure } from '@temporalio/activity';
 import OpenAI from 'openai';
 
 /**
+ * The longest wait a provider's Retry-After is followed for (5 minutes); a longer one is cut to it,
+ * so one answer cannot park a run for hours. docs/provider-errors.md lists it.
+ */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/**
  * Temporal owns retries (the OpenAI client runs with maxRetries: 0), so provider errors are turned
- * into failures that tell it what to do: rejected requests fail at once, rate limits wait as long as
- * the provider asked, server errors and network trouble back off and retry.
+ * into failures that tell it what to do: a request retrying cannot fix (no quota, a rejected key, an
+ * unknown model, a prompt too long, any other 4xx) fails at once with its own type
+ * (src/shared/runErrors.ts gives each its run error code); rate limits, 408/409, 5xx and network
+ * trouble are retried, after the provider's Retry-After when it sent one, whatever the status.
  */
 export function toActivityFailure(err: unknown): unknown {
   if (!(err instanceof OpenAI.APIError) || err.status === undefined) return err;
   const message = `model provider answered ${err.status}: ${err.message}`;
-  if (err.status === 429) {
-    return ApplicationFailure.create({ type: 'ModelRateLimited', message, nextRetryDelay: retryAfterMs(err.headers) });
-  }
-  // 408 and 409 are the provider's own "try again" answers, as the OpenAI SDK treats them too.
-  if (err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 409) {
-    return ApplicationFailure.nonRetryable(message, 'ModelRequestRejected');
-  }
-  return ApplicationFailure.retryable(message, 'ModelProviderError');
+  const rejection = rejectionType(err);
+  if (rejection) return ApplicationFailure.nonRetryable(message, rejection);
+  const delayMs = retryAfterMs(err.headers);
+  return ApplicationFailure.create({
+    type: err.status === 429 ? 'ModelRateLimited' : 'ModelProviderError',
+    message,
+    nextRetryDelay: delayMs === undefined ? undefined : Math.min(delayMs, MAX_RETRY_AFTER_MS),
+  });
 }
 
-/** The delay a 429 asked for, from `retry-after-ms` or `retry-after` (seconds or an HTTP date). */
+/** The failure type of an answer that retrying cannot change, or undefined when it is worth retrying. */
+function rejectionType(err: InstanceType<typeof OpenAI.APIError>): string | undefined {
+  const says = (code: string) => err.code === code || err.type === code;
+  // A 429 that is about money, not speed: waiting does not bring quota back.
+  if (says('insufficient_quota')) return 'ModelQuotaExceeded';
+  if (err.status === 401 || err.status === 403) return 'ModelAuthRejected';
+  if (err.status === 404) return 'ModelNotFound';
+  if (err.status === 413 || says('context_length_exceeded') || /maximum context length|prompt is too long/i.test(err.message)) {
+    return 'ContextLengthExceeded';
+  }
+  // 408 and 409 are the provider's own "try again" answers, as the OpenAI SDK treats them too.
+  const status = err.status ?? 0;
+  if (status >= 400 && status < 500 && status !== 408 && status !== 409 && status !== 429) return 'ModelRequestRejected';
+  return undefined;
+}
+
+/** The delay an answer asked for, from `retry-after-ms` or `retry-after` (seconds or an HTTP date). */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
   const ms = Number(headers?.get('retry-after-ms'));
   if (Number.isFinite(ms) && ms > 0) return ms;

@@ -5,6 +5,7 @@ import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { statedReason } from '../shared/approvals';
 import type { ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
+import { UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
 import { defaultRunLimits, pollAdmission, stillQueued } from './admission';
 
 export interface RequestApprovalsInput {
@@ -20,6 +21,8 @@ export interface FinishRunInput {
   status: RunStatus;
   output?: string;
   error?: string;
+  /** With `error`; absent from workflows that ran before error codes (they count as unclassified). */
+  errorCode?: RunErrorCode;
 }
 
 export interface RunDeps {
@@ -62,7 +65,8 @@ export function createRunActivities({ db, limits = defaultRunLimits }: RunDeps) 
       await db.query('UPDATE runs SET status = $2, updated_at = now() WHERE run_id = $1', [runId, status]);
     },
 
-    async finishRun({ runId, status, output, error }: FinishRunInput): Promise<void> {
+    async finishRun({ runId, status, output, error, errorCode }: FinishRunInput): Promise<void> {
+      const code = error === undefined ? null : (errorCode ?? UNCLASSIFIED);
       await inTransaction(db, async (client) => {
         // Approval rows before the run's row: the order the API's decision takes its locks in.
         const cancelled = await client.query(
@@ -77,15 +81,15 @@ export function createRunActivities({ db, limits = defaultRunLimits }: RunDeps) 
           });
         }
         const { rows } = await client.query(
-          `UPDATE runs SET status = $2, output = $3, error = $4, finished_at = now(), updated_at = now() WHERE run_id = $1
+          `UPDATE runs SET status = $2, output = $3, error = $4, error_code = $5, finished_at = now(), updated_at = now() WHERE run_id = $1
            RETURNING step_count, input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd`,
-          [runId, status, output ?? null, error ?? null],
+          [runId, status, output ?? null, error ?? null, code],
         );
         const run = rows[0];
         if (!run) return;
         // The last event of the run: its event stream ends here.
         await appendRunEvent(client, runId, 'run.finished', eventKeys.runFinished(), {
-          status, output: output ?? null, error: error ?? null, steps: run.step_count,
+          status, output: output ?? null, error: error === undefined ? null : { code, message: error }, steps: run.step_count,
           usage: {
             inputTokens: run.input_tokens,
             cachedInputTokens: run.cached_input_tokens,

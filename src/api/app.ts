@@ -7,14 +7,14 @@ import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encr
 import { adminRouter } from './adminRouter';
 import { agentsRouter } from './agentsRouter';
 import { authenticate } from './auth';
-import { bundlesRouter } from './bundlesRouter';
+import { bundlesRouter, type BundlesRouterDeps } from './bundlesRouter';
 import { codecRouter } from './codecRouter';
 import { ApiError, errorHandler } from './errors';
 import { eventsRouter } from './eventsRouter';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { usageRouter } from './usageRouter';
 
-export type AppDeps = RunsRouterDeps;
+export type AppDeps = RunsRouterDeps & BundlesRouterDeps;
 
 /** `codec` serves /codec for the Temporal Web UI (404 there without it); `codecCorsOrigins` may call it from a browser. */
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
@@ -44,6 +44,7 @@ export async function connectApp(config: Config, db: Db) {
     temporal,
     taskQueue: config.temporal.taskQueue,
     approvalTimeoutMs: config.approvalTimeoutMs,
+    modelPrices: config.model.prices,
     codec,
     codecCorsOrigins: config.codecServer.corsOrigins,
   });

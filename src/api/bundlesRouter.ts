@@ -3,17 +3,24 @@ import { findBundle, listBundles, saveBundle, validateBundle } from '../bundles/
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db } from '../db/pool';
 import { diffJson } from '../shared/diff';
+import type { ModelPrices } from '../shared/pricing';
 import { principalOf } from './auth';
 import { badRequest, notFound } from './errors';
 import { stringParam } from './validation';
 
-export function bundlesRouter({ db }: { db: Db }): Router {
+export interface BundlesRouterDeps {
+  db: Db;
+  /** The price table a published bundle's models are checked against (BOSUN_MODEL_PRICES); the built-in one when absent. */
+  modelPrices?: ModelPrices;
+}
+
+export function bundlesRouter({ db, modelPrices }: BundlesRouterDeps): Router {
   const router = Router();
 
   /** Publishing is idempotent: the same content gives the same ID and changes nothing. */
   router.post('/bundles', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
-    const validated = validateBundle(req.body);
+    const validated = validateBundle(req.body, modelPrices);
     if (!validated.ok) throw badRequest(validated.problems);
     const bundle = validated.bundle;
     const created = await inTransaction(db, async (client) => {

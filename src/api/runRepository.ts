@@ -30,6 +30,9 @@ export interface RunSummary {
 const summaryColumns = `run_id AS "runId", tenant_id AS "tenantId", agent, bundle_id AS "bundleId", status, input,
   created_at AS "createdAt"`;
 
+/** `error`: `{ code, message }` (src/shared/runErrors.ts), or null. */
+const errorColumn = `CASE WHEN error IS NULL THEN NULL ELSE jsonb_build_object('code', error_code, 'message', error) END AS error`;
+
 /**
  * Inserts the run and its opening user message unless the tenant already used this idempotency
  * key; false when it had.
@@ -71,7 +74,7 @@ export async function listRuns(db: Db, tenantId: string, query: z.infer<typeof l
   }
   params.push(query.limit + 1);
   const { rows } = await db.query(
-    `SELECT ${summaryColumns}, output, error, cost_usd AS "costUsd", created_at::text AS "cursorTime"
+    `SELECT ${summaryColumns}, output, ${errorColumn}, cost_usd AS "costUsd", created_at::text AS "cursorTime"
      FROM runs WHERE ${conditions.join(' AND ')} ORDER BY created_at DESC, run_id DESC LIMIT $${params.length}`,
     params,
   );
@@ -105,10 +108,11 @@ export async function findRun(db: Db, tenantId: string, runId: string): Promise<
 /**
  * Everything `GET /v1/runs/:runId` shows, or undefined for an unknown run or another tenant's.
  * `queuePosition` (queued runs only, else null): 1 + the tenant's queued runs created before it.
+ * `outputTruncated`: the answer stopped at the model's output token limit (its step says so too).
  */
 export async function loadRunView(db: Db, tenantId: string, runId: string) {
   const { rows } = await db.query(
-    `SELECT ${summaryColumns}, metadata, output, error, input_tokens, output_tokens, cost_usd, cached_input_tokens, cache_savings_usd,
+    `SELECT ${summaryColumns}, metadata, output, ${errorColumn}, input_tokens, output_tokens, cost_usd, cached_input_tokens, cache_savings_usd,
             updated_at AS "updatedAt", started_at AS "startedAt", finished_at AS "finishedAt",
             ${runRetriesSql('r.run_id')} AS retries,
             CASE WHEN status = 'queued' THEN (
@@ -139,6 +143,7 @@ export async function loadRunView(db: Db, tenantId: string, runId: string) {
   const { input_tokens, output_tokens, cost_usd, cached_input_tokens, cache_savings_usd, ...rest } = run;
   return {
     ...rest,
+    outputTruncated: rest.status === 'completed' && steps.rows.some((s) => s.kind === 'model' && s.detail.final && s.detail.truncated),
     steps: steps.rows,
     pendingApprovals: approvals.rows
       .filter((a) => a.status === 'pending')

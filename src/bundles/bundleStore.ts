@@ -1,19 +1,23 @@
 /** Published bundles in PostgreSQL: immutable rows, one per tenant and content hash. */
 import type { Db, DbClient } from '../db/pool';
-import { bundleContentSchema, bundleProblems, type Bundle } from '../shared/bundle';
+import { bundleContentSchema, bundleProblems, pricingProblems, type Bundle } from '../shared/bundle';
+import { builtInModelPrices, type ModelPrices } from '../shared/pricing';
 import { bundleIdOf } from './bundleId';
 
 type Queryable = Db | DbClient;
 
 export type ValidatedBundle = { ok: true; bundle: Bundle } | { ok: false; problems: string[] };
 
-/** Everything wrong with a bundle at once: its shape, its tools, its prompt variables. */
-export function validateBundle(raw: unknown): ValidatedBundle {
+/**
+ * Everything wrong with a bundle at once: its shape, its tools, its prompt variables, and models
+ * that neither it nor `prices` (the process's price table) gives a price.
+ */
+export function validateBundle(raw: unknown, prices: ModelPrices = builtInModelPrices): ValidatedBundle {
   const parsed = bundleContentSchema.safeParse(raw);
   if (!parsed.success) {
     return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) };
   }
-  const problems = bundleProblems(parsed.data);
+  const problems = [...bundleProblems(parsed.data), ...pricingProblems(parsed.data, prices)];
   return problems.length ? { ok: false, problems } : { ok: true, bundle: { ...parsed.data, id: bundleIdOf(parsed.data) } };
 }
 

@@ -10,6 +10,7 @@ import {
   type RunStatus,
   type Usage,
 } from '../shared/domain';
+import type { RunError } from '../shared/runErrors';
 import { CliError, route } from './apiClient';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { clock, fields, jsonValue, oneLine, table, timestamp, usd } from './format';
@@ -19,7 +20,7 @@ type ListRunsQuery = Record<keyof z.input<typeof listRunsQuerySchema>, string | 
 
 interface RunListItem extends RunSummary {
   output: string | null;
-  error: string | null;
+  error: RunError | null;
   costUsd: number;
 }
 
@@ -55,7 +56,7 @@ interface ApprovalView extends PendingApprovalView {
 /** What `GET /v1/runs/:runId` answers. */
 interface RunView extends RunSummary {
   output: string | null;
-  error: string | null;
+  error: RunError | null;
   finishedAt: string | null;
   steps: RunStep[];
   pendingApprovals: PendingApprovalView[];
@@ -126,7 +127,7 @@ function describeRun(run: RunView): string {
       ['status', run.status],
       ['input', oneLine(run.input, 200)],
       ['output', run.output ?? undefined],
-      ['error', run.error ?? undefined],
+      ['error', run.error ? errorText(run.error) : undefined],
       ['usage', `${usage.inputTokens} input + ${usage.outputTokens} output tokens, ${usd(usage.costUsd)}`],
       ['created', timestamp(run.createdAt)],
       ['finished', run.finishedAt ? timestamp(run.finishedAt) : undefined],
@@ -172,7 +173,9 @@ function newEvents(run: RunView, seen: Seen): string[] {
   return lines;
 }
 
-const finalLine = (run: RunView) => (run.output ? `output: ${run.output}` : run.error ? `error: ${run.error}` : undefined);
+const errorText = (error: RunError) => `${error.code}: ${error.message}`;
+
+const finalLine = (run: RunView) => (run.output ? `output: ${run.output}` : run.error ? `error ${errorText(run.error)}` : undefined);
 
 async function watch(ctx: CommandContext, [runId]: string[]) {
   const seen: Seen = { steps: new Map(), approvals: new Set() };

@@ -10,16 +10,15 @@
  * outgrow the budget (folding the previous summary into the new one).
  */
 import type OpenAI from 'openai';
-import type { ModelPrices } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { recordStep } from '../db/transcript';
 import { settleBudget } from '../budgets/budgetLedger';
 import { toActivityFailure } from '../activities/modelErrors';
 import type { Bundle } from '../shared/bundle';
-import { resolveContextSettings } from '../shared/contextWindow';
+import { resolveContextSettings, type ResolvedContextSettings } from '../shared/contextWindow';
 import type { Usage } from '../shared/domain';
 import { routeModel, type RoutedModel } from '../shared/modelRouting';
-import { bucketsOf, priceBuckets } from '../shared/pricing';
+import { bucketsOf, priceBuckets, type ModelPrice } from '../shared/pricing';
 import { buildWindow, planWindow, summaryPrompt, type ContextMessage, type StoredSummary } from './window';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
@@ -43,7 +42,8 @@ export async function routeStep(db: Db, bundle: Bundle, runId: string, step: num
 
 export interface ContextDeps {
   db: Db;
-  prices: ModelPrices;
+  /** The price of a call to a model (throws when it has none). */
+  priceOf: (model: string) => ModelPrice;
   /** Reserves the request's worst case against the tenant's budgets (throws when refused). */
   reserve: (reservationId: string, request: OpenAI.ChatCompletionCreateParamsNonStreaming) => Promise<void>;
   /** Sends a request to the bundle's endpoint (heartbeating, cancellable); provider errors as thrown. */
@@ -59,6 +59,11 @@ export interface ContextInput {
   tools: OpenAI.ChatCompletionTool[];
   /** The run's transcript (chat messages only), in (step, ordinal) order. */
   transcript: ContextMessage[];
+  /**
+   * The provider refused this step's prompt as too long, although the estimate fit: plan it again
+   * against half the prompt that was refused.
+   */
+  shrink?: boolean;
 }
 
 export interface PreparedContext {
@@ -73,18 +78,19 @@ export interface PreparedContext {
 /**
  * The messages of a step. Without a context budget: the whole transcript. With one: the latest
  * summary and the turns after it, summarising first (one call, recorded and costed like any model
- * call) when they no longer fit.
+ * call) when they no longer fit. At most one summary per step.
  */
 export async function prepareContext(deps: ContextDeps, input: ContextInput): Promise<PreparedContext> {
   const { bundle } = input;
-  const settings = bundle.context ? resolveContextSettings(bundle.context, bundle.model) : undefined;
-  if (!settings) return { messages: buildWindow({ ...windowBase(input), settings: unlimited }).messages };
+  const budget = bundle.context ? resolveContextSettings(bundle.context, bundle.model) : undefined;
+  if (!budget) return { messages: buildWindow({ ...windowBase(input), settings: unlimited }).messages };
 
   const [stored, calibration] = await Promise.all([latestSummary(deps.db, input.runId, input.step), calibrationOf(deps.db, input.runId, input.step)]);
+  const settings = input.shrink ? halved(budget, buildWindow({ ...windowBase(input), settings: budget, calibration, summary: stored?.summary })) : budget;
   const base = { ...windowBase(input), settings, calibration };
   const plan = planWindow({ ...base, summary: stored?.summary });
   let summary = stored;
-  if (plan.kind === 'summarise') {
+  if (plan.kind === 'summarise' && stored?.step !== input.step) {
     await summarise(deps, input, settings, plan.evict, plan.throughStep, stored);
     // The stored one: a concurrent attempt may have written it first.
     summary = await latestSummary(deps.db, input.runId, input.step);
@@ -105,6 +111,12 @@ export async function prepareContext(deps: ContextDeps, input: ContextInput): Pr
     },
     usage: summary?.step === input.step ? summary.usage : undefined,
   };
+}
+
+/** A budget half the size of the window the provider refused, tool results cut to fit it. */
+function halved(settings: ResolvedContextSettings, refused: { estimatedTokens: number }): ResolvedContextSettings {
+  const maxInputTokens = Math.floor(Math.min(settings.maxInputTokens, refused.estimatedTokens) / 2);
+  return { ...settings, maxInputTokens, maxToolResultChars: Math.min(settings.maxToolResultChars, maxInputTokens) };
 }
 
 const unlimited = {
@@ -162,8 +174,9 @@ async function summarise(
   deps: ContextDeps, input: ContextInput, settings: ReturnType<typeof resolveContextSettings>,
   evict: ContextMessage[], throughStep: number, previous: SummaryRow | undefined,
 ): Promise<void> {
-  const { db, prices } = deps;
+  const { db } = deps;
   const { runId, tenantId, step, bundle } = input;
+  const price = deps.priceOf(settings.summaryModel);
   const request: OpenAI.ChatCompletionCreateParamsNonStreaming = {
     model: settings.summaryModel,
     messages: summaryPrompt(evict, previous?.summary.content, settings),
@@ -178,7 +191,7 @@ async function summarise(
     throw toActivityFailure(err);
   });
   const buckets = bucketsOf(completion.usage);
-  const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, prices[settings.summaryModel]);
+  const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, price);
   const usage: Usage = { inputTokens: completion.usage?.prompt_tokens ?? 0, outputTokens: completion.usage?.completion_tokens ?? 0, costUsd };
   const content = completion.choices[0]?.message?.content ?? '';
   const latencyMs = Date.now() - started;

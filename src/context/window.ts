@@ -10,6 +10,7 @@
 import type OpenAI from 'openai';
 import type { ResolvedContextSettings } from '../shared/contextWindow';
 import type { ToolCall } from '../shared/domain';
+import { isJsonText } from '../shared/tools';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
 
@@ -101,12 +102,21 @@ export function toChatMessages(messages: ContextMessage[], maxToolResultChars: n
           role: 'assistant',
           content: m.content,
           ...(m.toolCalls?.length
-            ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })) }
+            ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: sendableArguments(c.arguments) } })) }
             : {}),
         };
     }
   });
   return { messages: out, truncated };
+}
+
+/**
+ * A tool call's arguments as sent back to the provider: JSON always, since a strict provider refuses
+ * a request holding anything else. A call whose text is not JSON (cut off by the token limit, or
+ * malformed) was never run, and its tool result says why; the transcript keeps what the model wrote.
+ */
+export function sendableArguments(raw: string): string {
+  return isJsonText(raw) ? raw : '{}';
 }
 
 /** The messages of `transcript` after `summary`, as the model sees them. */

@@ -1,13 +1,24 @@
-/** Failed model-call attempts that are retried, by run and reason: `retries` in `GET /v1/runs/:runId`. */
+/** Model-call attempts that are retried, by run and reason: `retries` in `GET /v1/runs/:runId`. */
 import type { Db } from './pool';
 
 /**
  * `429` and `5xx`: the provider's answer; `timeout`: the client gave up or the provider answered 408;
  * `network`: no answer; `rate_limited_local`: BOSUN_PROVIDER_LIMITS held the call back before it was
- * sent; `other`: anything else Temporal retries (a 409, an unexpected error).
+ * sent; `other`: anything else Temporal retries (a 409, an unexpected error). The provider's own
+ * failures, all of them: the backoff counts these.
  */
-export const retryReasons = ['429', '5xx', 'timeout', 'network', 'rate_limited_local', 'other'] as const;
+const providerFailureReasons = ['429', '5xx', 'timeout', 'network', 'other'] as const;
+
+/**
+ * Answers the model is asked again after, once: `model_refused`, `content_filtered`, `empty_reply`
+ * (a 200 with no usable reply) and `context_length_exceeded` (the prompt was too long, and the
+ * bundle's context budget let Bosun summarise older turns first).
+ */
+const askedAgainReasons = ['model_refused', 'content_filtered', 'empty_reply', 'context_length_exceeded'] as const;
+
+export const retryReasons = [...providerFailureReasons, 'rate_limited_local', ...askedAgainReasons] as const;
 export type RetryReason = (typeof retryReasons)[number];
+export type AskedAgainReason = (typeof askedAgainReasons)[number];
 
 export interface RetryRecord {
   runId: string;
@@ -32,11 +43,20 @@ export async function recordRetry(db: Db, r: RetryRecord): Promise<void> {
 
 const msOrNull = (ms: number | undefined) => (ms === undefined ? null : Math.round(ms));
 
-/** How often the provider already failed this step (waits for the local limiter not counted): the backoff exponent. */
+/** How often the provider already failed this step (waits for the local limiter and re-asks not counted): the backoff exponent. */
 export async function countProviderFailures(db: Db, runId: string, step: number): Promise<number> {
   const { rows } = await db.query(
-    `SELECT count(*)::int AS n FROM model_retries WHERE run_id = $1 AND step = $2 AND reason <> 'rate_limited_local'`,
-    [runId, step],
+    `SELECT count(*)::int AS n FROM model_retries WHERE run_id = $1 AND step = $2 AND reason = ANY($3)`,
+    [runId, step, providerFailureReasons],
+  );
+  return rows[0].n;
+}
+
+/** How often this step was retried for `reason`. */
+export async function countRetries(db: Db, runId: string, step: number, reason: RetryReason): Promise<number> {
+  const { rows } = await db.query(
+    'SELECT count(*)::int AS n FROM model_retries WHERE run_id = $1 AND step = $2 AND reason = $3',
+    [runId, step, reason],
   );
   return rows[0].n;
 }

@@ -3,6 +3,7 @@ import { saveBundle, validateBundle } from '../bundles/bundleStore';
 import { lockDeployment, setDeployment } from '../bundles/deployments';
 import { inTransaction, type Db } from '../db/pool';
 import type { Bundle } from '../shared/bundle';
+import type { ModelPrices } from '../shared/pricing';
 
 const demoOrders = [
   { orderId: '1001', customer: 'Ada Lovelace', item: 'Mechanical keyboard', amountCents: 12900 },
@@ -24,11 +25,12 @@ export async function seedDemoOrders(db: Db, tenantId: string): Promise<void> {
 
 /**
  * Publishes every bundle under `agentsDir` for a tenant, and deploys it to agents that have no
- * deployment yet, so a fresh stack can run them at once.
+ * deployment yet, so a fresh stack can run them at once. Each is checked as `POST /v1/bundles`
+ * checks it, models against `prices` (the built-in table when absent).
  */
-export async function seedAgents(db: Db, tenantId: string, agentsDir: string): Promise<Bundle[]> {
+export async function seedAgents(db: Db, tenantId: string, agentsDir: string, prices?: ModelPrices): Promise<Bundle[]> {
   const bundles = readAgentsDir(agentsDir).map((raw) => {
-    const validated = validateBundle(raw);
+    const validated = validateBundle(raw, prices);
     if (!validated.ok) throw new Error(`bundle in ${agentsDir} is invalid:\n  - ${validated.problems.join('\n  - ')}`);
     return validated.bundle;
   });

@@ -1,7 +1,8 @@
 /**
  * An OpenAI-compatible chat completions server that answers from a script, so the demo and the
  * tests run offline and deterministically over real HTTP. Rules map conversation state to tool
- * calls or text; faults script 429s, 500s and hangs.
+ * calls or text; faults script 429s, 500s, hangs and any exact answer (a refusal, a provider's own
+ * error body, a reply cut by the token limit).
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -42,6 +43,8 @@ export interface ScriptedFault {
   retryAfterSeconds?: number;
   /** Hold the request this long before answering normally: longer than the client's timeout is a timeout. */
   hangMs?: number;
+  /** Answer with exactly this instead: any status (200 by default), headers and body (JSON, or text as is). */
+  raw?: { status?: number; headers?: Record<string, string>; body: unknown };
   /** How many matching requests get this fault; unlimited when absent. */
   times?: number;
   /**
@@ -128,6 +131,11 @@ export async function startScriptedModel(script: ModelScript, port = 0, host = '
       if (fault) {
         faultUses.set(fault, (faultUses.get(fault) ?? 0) + 1);
         if (fault.hangMs) await sleep(fault.hangMs);
+        if (fault.raw) {
+          const { status = 200, headers = {}, body: answer } = fault.raw;
+          record.answeredWith = status;
+          return res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(typeof answer === 'string' ? answer : JSON.stringify(answer));
+        }
         if (fault.status) {
           record.answeredWith = fault.status;
           const headers: Record<string, string> = fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {};

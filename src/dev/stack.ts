@@ -80,7 +80,7 @@ runMain('stack', async () => {
   await migrate(db);
   for (const tenant of new Set(config.api.keys.map((k) => k.tenantId))) {
     await seedDemoOrders(db, tenant);
-    await seedAgents(db, tenant, config.agentsDir);
+    await seedAgents(db, tenant, config.agentsDir, config.model.prices);
   }
   await db.end();
 

@@ -7,7 +7,22 @@ import type { RunPolicy } from './domain';
 import { toolCatalog, isToolName, type ToolName } from './tools';
 import { guardrailProblems, networkPolicySchema } from './guardrails';
 import { modelRoutingSchema, routingProblems } from './modelRouting';
-import { contextSettingsSchema } from './contextWindow';
+import { contextSettingsSchema, resolveContextSettings } from './contextWindow';
+import { modelPriceSchema, type ModelPrice, type ModelPrices } from './pricing';
+
+/**
+ * A bundle's own price for one of its models: USD per million tokens as in BOSUN_MODEL_PRICES, or
+ * an explicit zero with the reason (a model that really costs nothing, e.g. self-hosted).
+ */
+const bundleModelPriceSchema = z.union([
+  modelPriceSchema,
+  z
+    .object({
+      zero: z.literal(true),
+      reason: z.string().min(1).max(500).describe('Why calls to this model cost nothing, e.g. "self-hosted on our own GPUs".'),
+    })
+    .strict(),
+]);
 
 const agentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter');
 
@@ -26,6 +41,10 @@ export const bundleContentSchema = z
         maxOutputTokens: z.number().int().positive().max(100_000).optional(),
         /** Each step to the strong or the cheap model by rule; `id` (one of the two) for every step when absent. */
         routing: modelRoutingSchema.optional(),
+        prices: z
+          .record(z.string().min(1).max(200), bundleModelPriceSchema)
+          .optional()
+          .describe("Prices by model ID for this bundle's models, over Bosun's price table: needed for a model the table lacks."),
       })
       .strict(),
     tools: z
@@ -104,6 +123,43 @@ export function bundleProblems(content: BundleContent): string[] {
   problems.push(...guardrailProblems(content));
   problems.push(...routingProblems(content.model));
   return problems;
+}
+
+/** Every model a run of the bundle may call, with the field that names it. */
+export function bundleModels(content: Pick<BundleContent, 'model' | 'context'>): { field: string; model: string }[] {
+  const { model, context } = content;
+  const named = [
+    { field: 'model.id', model: model.id },
+    ...(model.routing ? [{ field: 'model.routing.strong', model: model.routing.strong }, { field: 'model.routing.cheap', model: model.routing.cheap }] : []),
+    ...(context ? [{ field: 'context.summaryModel', model: resolveContextSettings(context, model).summaryModel }] : []),
+  ];
+  return named.filter((m, i) => named.findIndex((other) => other.model === m.model) === i);
+}
+
+const ZERO_PRICE: ModelPrice = { input: 0, output: 0 };
+
+/** What a call of the bundle to `model` is charged: the bundle's own price, else the table's; undefined with neither. */
+export function modelPriceOf(content: Pick<BundleContent, 'model'>, model: string, table: ModelPrices): ModelPrice | undefined {
+  const own = content.model.prices?.[model];
+  if (own) return 'zero' in own ? ZERO_PRICE : own;
+  return Object.hasOwn(table, model) ? table[model] : undefined;
+}
+
+/**
+ * A bundle is published only when every model it may call has a price (its own or the table's), so
+ * budgets and cost caps always see what a call costs; and it prices no model it does not use.
+ */
+export function pricingProblems(content: BundleContent, table: ModelPrices): string[] {
+  const models = bundleModels(content);
+  const unpriced = models
+    .filter(({ model }) => !modelPriceOf(content, model, table))
+    .map(({ field, model }) =>
+      `${field}: model "${model}" has no price in this Bosun's price table (BOSUN_MODEL_PRICES); give one in model.prices["${model}"] ` +
+      '({ input, output } in USD per million tokens, or { zero: true, reason })');
+  const unused = Object.keys(content.model.prices ?? {})
+    .filter((model) => !models.some((m) => m.model === model))
+    .map((model) => `model.prices["${model}"]: the bundle never calls model "${model}"`);
+  return [...unpriced, ...unused];
 }
 
 function isNumericArgument(tool: ToolName, field: string): boolean {

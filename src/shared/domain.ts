@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { ApprovalRisk, ToolApprovalRule } from './approvals';
+import type { RunErrorCode } from './runErrors';
 
 export const runStatuses = [
   'queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled', 'step_limit', 'budget_exceeded',
@@ -102,6 +103,8 @@ export interface ToolCall {
   id: string;
   name: string;
   arguments: string;
+  /** The reply hit its output token limit inside this call's arguments: it is never run. */
+  truncated?: true;
 }
 
 export type ModelReply =
@@ -174,6 +177,8 @@ export interface RunOutcome {
   status: RunStatus;
   output?: string;
   error?: string;
+  /** Set with `error`: what kind of failure it was (src/shared/runErrors.ts). */
+  errorCode?: RunErrorCode;
   steps: number;
   usage: Usage;
 }

@@ -1,7 +1,10 @@
 /**
- * Token usage split into disjoint buckets, each priced on its own, so a cached token is never
- * counted (or charged) twice.
+ * Model prices, and token usage split into disjoint buckets, each priced on its own, so a cached
+ * token is never counted (or charged) twice. Pure: the bundle schema uses it.
  */
+import { z } from 'zod';
+
+/** A model call's tokens by price bucket. */
 export interface TokenBuckets {
   /** Prompt tokens read at the full input price. */
   uncachedInput: number;
@@ -15,14 +18,29 @@ export interface TokenBuckets {
   reasoning: number;
 }
 
+const usdPerMillion = z.number().nonnegative();
+
 /** USD per million tokens. Absent bucket prices fall back to the nearest sensible one. */
-export interface ModelPrice {
-  input: number;
-  output: number;
-  cachedInput?: number;
-  cacheWrite?: number;
-  reasoning?: number;
-}
+export const modelPriceSchema = z
+  .object({
+    input: usdPerMillion,
+    output: usdPerMillion,
+    cachedInput: usdPerMillion.optional().describe('Default: input.'),
+    cacheWrite: usdPerMillion.optional().describe('Default: input.'),
+    reasoning: usdPerMillion.optional().describe('Default: output.'),
+  })
+  .strict();
+export type ModelPrice = z.infer<typeof modelPriceSchema>;
+
+/** Prices by model ID: BOSUN_MODEL_PRICES over the built-in table. */
+export type ModelPrices = Record<string, ModelPrice>;
+
+/** What this build knows, USD per million tokens. */
+export const builtInModelPrices: ModelPrices = {
+  'gpt-4o-mini': { input: 0.15, cachedInput: 0.075, output: 0.6 },
+  'gpt-4o': { input: 2.5, cachedInput: 1.25, output: 10 },
+  'gpt-4.1-mini': { input: 0.4, cachedInput: 0.1, output: 1.6 },
+};
 
 /** The usage object of an OpenAI-compatible chat completion, as far as Bosun reads it. */
 export interface ProviderUsage {

@@ -93,6 +93,16 @@ export function isToolName(name: string): name is ToolName {
 
 export type ParsedToolArgs = { ok: true; args: unknown } | { ok: false; problems: string[] };
 
+/** Whether `raw` parses as JSON: a model's tool-call arguments arrive as text, which may be cut off or malformed. */
+export function isJsonText(raw: string): boolean {
+  try {
+    JSON.parse(raw);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Parses and validates a model's raw argument text against the tool's schema. */
 export function parseToolArguments(name: ToolName, raw: string): ParsedToolArgs {
   let json: unknown;

@@ -35,6 +35,7 @@ import {
 } from '../shared/domain';
 import { approvalRequirement, type ApprovalRisk } from '../shared/approvals';
 import { capReached, toolCallCapReached } from '../shared/caps';
+import { runErrorCodeOf } from '../shared/runErrors';
 import { RunStatusKey } from '../shared/searchAttributes';
 import { isToolName, parseToolArguments, type ToolName } from '../shared/tools';
 
@@ -189,6 +190,9 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
       return { call, ordinal, valid: false, problems: [`tool call ID "${call.id}" was already used`] };
     }
     seenToolCallIds.add(call.id);
+    if (call.truncated) {
+      return { call, ordinal, valid: false, problems: [TRUNCATED_CALL_PROBLEM] };
+    }
     const granted = policy.tools.find((t) => t.name === call.name);
     if (!granted || !isToolName(call.name)) {
       return { call, ordinal, valid: false, problems: [`tool "${call.name}" is not available to this agent`] };
@@ -227,11 +231,16 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
       throw err;
     }
     const message = failureMessage(err);
-    if (failureType(err) === 'BudgetExceeded') return await finish({ status: 'budget_exceeded', error: message });
-    await finish({ status: 'failed', error: message });
+    const errorCode = runErrorCodeOf(failureType(err));
+    if (errorCode === 'budget_exceeded') return await finish({ status: 'budget_exceeded', error: message, errorCode });
+    await finish({ status: 'failed', error: message, errorCode });
     throw ApplicationFailure.nonRetryable(message, 'RunFailed');
   }
 }
+
+const TRUNCATED_CALL_PROBLEM =
+  'the reply reached its output token limit in the middle of this call, so its arguments are incomplete and it was not run; ' +
+  'ask for it again with shorter arguments';
 
 function failureType(err: unknown): string | undefined {
   const cause = (err as { cause?: unknown }).cause;

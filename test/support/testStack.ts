@@ -69,7 +69,7 @@ export async function startTestStack(options: TestStackOptions = {}) {
   const db = createPool(databaseUrl, 5);
   await seedApiKeys(db, config.api.keys);
   await seedDemoOrders(db, tenantId);
-  const bundles = await seedAgents(db, tenantId, config.agentsDir);
+  const bundles = await seedAgents(db, tenantId, config.agentsDir, config.model.prices);
 
   // The same keys as the worker's, so the client encodes and decodes what the worker does.
   const { app, temporal, connection } = await connectApp(config, db);
