@@ -69,7 +69,7 @@ describe('cost attribution, prompt caching and per-tenant budgets', () => {
     const byStatus = (status: string) => runs.filter((r) => r.status === status);
     expect(byStatus('completed').length + byStatus('budget_exceeded').length).toBe(50);
     expect(byStatus('completed').length).toBeGreaterThanOrEqual(5);
-    expect(byStatus('budget_exceeded')[0].error).toMatch(/day budget of \$/);
+    expect(byStatus('budget_exceeded')[0].error).toMatchObject({ code: 'budget_exceeded', message: expect.stringMatching(/day budget of \$/) });
 
     const spent = runs.reduce((sum, r) => sum + r.usage.costUsd, 0);
     const budgets = await stack.api('GET', '/v1/budgets');

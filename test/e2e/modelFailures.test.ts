@@ -42,7 +42,7 @@ describe('model provider failures are retried, or not, as Temporal is told', () 
   it('fails the run at once on a 400, without retrying', async () => {
     const runId = await stack.startRun('Refund order 1003');
     const done = await stack.waitForStatus(runId, 'failed');
-    expect(done.error).toMatch(/model provider answered 400/);
+    expect(done.error).toEqual({ code: 'model_request_rejected', message: expect.stringMatching(/model provider answered 400/) });
     expect(requestsFor('Refund order 1003')).toHaveLength(1);
     await expect(stack.temporal.workflow.getHandle(runId).result()).rejects.toThrow();
   });

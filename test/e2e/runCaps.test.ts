@@ -31,14 +31,14 @@ describe('per-run caps', () => {
   it('stops at exactly the step cap', async () => {
     const { run, modelSteps } = await runWithLimits({ maxSteps: 4 });
     expect(run.status).toBe('step_limit');
-    expect(run.error).toMatch(/step limit of 4/);
+    expect(run.error).toEqual({ code: 'step_limit', message: expect.stringMatching(/step limit of 4/) });
     expect(modelSteps).toHaveLength(4);
   });
 
   it('stops at exactly the tool-call cap, without running the call past it', async () => {
     const { run, modelSteps, toolSteps } = await runWithLimits({ maxToolCalls: 3 });
     expect(run.status).toBe('budget_exceeded');
-    expect(run.error).toMatch(/tool call limit of 3/);
+    expect(run.error).toEqual({ code: 'tool_call_limit', message: expect.stringMatching(/tool call limit of 3/) });
     expect(toolSteps).toHaveLength(3);
     expect(modelSteps).toHaveLength(4);
   });
@@ -46,6 +46,7 @@ describe('per-run caps', () => {
   it('makes no model call once the token cap is reached', async () => {
     const { run, modelSteps } = await runWithLimits({ maxTotalTokens: 2000 });
     expect(run.status).toBe('budget_exceeded');
+    expect(run.error.code).toBe('token_limit');
     const tokens = modelSteps.map((s: any) => s.inputTokens + s.outputTokens);
     const total = tokens.reduce((a: number, b: number) => a + b, 0);
     expect(total).toBeGreaterThanOrEqual(2000);
@@ -56,7 +57,7 @@ describe('per-run caps', () => {
   it('makes no model call once the cost cap is reached', async () => {
     const { run, modelSteps } = await runWithLimits({ maxCostUsd: 0.0005 });
     expect(run.status).toBe('budget_exceeded');
-    expect(run.error).toMatch(/cost limit/);
+    expect(run.error).toEqual({ code: 'cost_limit', message: expect.stringMatching(/cost limit/) });
     const costs = modelSteps.map((s: any) => s.costUsd);
     const total = costs.reduce((a: number, b: number) => a + b, 0);
     expect(total).toBeGreaterThanOrEqual(0.0005);
