@@ -16,7 +16,9 @@ export const MAX_RETRY_AFTER_MS = 5 * 60_000;
  */
 export function toActivityFailure(err: unknown): unknown {
   if (!(err instanceof OpenAI.APIError) || err.status === undefined) return err;
-  const message = `model provider answered ${err.status}: ${err.message}`;
+  // The provider's own words (the SDK's message repeats the status).
+  const said = (err.error as { message?: unknown } | undefined)?.message;
+  const message = `model provider answered ${err.status}: ${typeof said === 'string' ? said : err.message}`;
   const rejection = rejectionType(err);
   if (rejection) return ApplicationFailure.nonRetryable(message, rejection);
   const delayMs = retryAfterMs(err.headers);
