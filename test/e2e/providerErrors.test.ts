@@ -29,7 +29,7 @@ const tooLong = {
 const script: ModelScript = {
   rules: [
     { when: { role: 'user', matches: '^Summarise the conversation' }, reply: { content: 'Overflow: the user asked to look up order 1001.' } },
-    { when: { role: 'tool', tool: 'lookup_order', seen: '(Wait 5\\d\\d|Overflow|Priced|Free):' }, reply: { content: LOOKED_UP } },
+    { when: { role: 'tool', tool: 'lookup_order', seen: '(Wait 5\\d\\d|Overflow|Priced|Free|Gone):' }, reply: { content: LOOKED_UP } },
     ...supportDemoScript.rules,
   ],
   faults: [
