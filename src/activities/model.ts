@@ -5,13 +5,13 @@ import type { ModelPrices } from '../config';
 import type { BundleCache } from '../bundles/bundleStore';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { modelPriceOf, renderSystemPrompt, type Bundle } from '../shared/bundle';
-import type { ModelReply, Usage } from '../shared/domain';
-import { bucketsOf, priceBuckets, type ModelPrice, type TokenBuckets } from '../shared/pricing';
+import type { ModelReply } from '../shared/domain';
+import { callCost, priceBuckets, type CallCost, type ModelPrice } from '../shared/pricing';
 import { runErrorCodeOf } from '../shared/runErrors';
 import { reserveBudget, settleBudget } from '../budgets/budgetLedger';
 import { toolCatalog, type ToolName } from '../shared/tools';
 import type { ModelCallGuard } from './modelCallGuard';
-import { readCompletion, type ReadReply } from './modelReplies';
+import { readCompletion, type ReadReply, type UnusableReply } from './modelReplies';
 import { countRetries, recordRetry, type AskedAgainReason } from '../db/modelRetries';
 import { appendMessage, loadTranscript, recordStep } from '../db/transcript';
 import { prepareContext, routeStep } from '../context/stepContext';
@@ -100,6 +100,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
         {
           db,
           priceOf: (summaryModel) => priceFor(bundle, summaryModel),
+          refuseUnusable: (summaryCall, read) => refuseUnusable({ runId, tenantId, bundleId: bundle.id, step, ...summaryCall }, read),
           reserve: (id, req) => reserveOrRefuse(tenantId, id, worstCaseUsd(req, priceFor(bundle, req.model))),
           complete: (req) => withHeartbeats(() =>
             modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal: Context.current().cancellationSignal })),
@@ -134,7 +135,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       });
       await modelCalls.completed(grant, completion.usage);
       const call: PaidCall = {
-        runId, tenantId, bundleId: bundle.id, step, model, reservationId, latencyMs: Date.now() - started, cost: costOf(completion, price),
+        runId, tenantId, bundleId: bundle.id, step, model, reservationId, latencyMs: Date.now() - started, cost: callCost(completion.usage, price),
       };
       const read = readCompletion(completion);
       if (read.kind === 'unusable') throw await refuseUnusable(call, read);
@@ -175,7 +176,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
    * non-retryable the second, since a model that answered so twice will not change its mind.
    * Counted in the step rather than by attempt number, which 429s and timeouts also advance.
    */
-  async function refuseUnusable(call: PaidCall, read: Extract<ReadReply, { kind: 'unusable' }>): Promise<ApplicationFailure> {
+  async function refuseUnusable(call: PaidCall, read: UnusableReply): Promise<ApplicationFailure> {
     const code = runErrorCodeOf(read.type) as AskedAgainReason;
     const earlier = await inTransaction(db, async (client) => {
       const { rows } = await client.query(
@@ -240,19 +241,6 @@ interface PaidCall {
   reservationId: string;
   latencyMs: number;
   cost: CallCost;
-}
-
-interface CallCost {
-  usage: Usage;
-  buckets: TokenBuckets;
-  cacheSavingsUsd: number;
-}
-
-function costOf(completion: OpenAI.ChatCompletion, price: ModelPrice): CallCost {
-  const buckets = bucketsOf(completion.usage);
-  const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, price);
-  const usage: Usage = { inputTokens: completion.usage?.prompt_tokens ?? 0, outputTokens: completion.usage?.completion_tokens ?? 0, costUsd };
-  return { usage, buckets, cacheSavingsUsd };
 }
 
 /**

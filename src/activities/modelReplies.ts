@@ -33,6 +33,8 @@ export type ReadReply = { finishReason: string | null } & (
     }
 );
 
+export type UnusableReply = Extract<ReadReply, { kind: 'unusable' }>;
+
 /** The completion's first choice, read for the run. */
 export function readCompletion(completion: OpenAI.ChatCompletion): ReadReply {
   const choice = completion.choices?.[0];

@@ -18,7 +18,8 @@ import type { Bundle } from '../shared/bundle';
 import { resolveContextSettings, type ResolvedContextSettings } from '../shared/contextWindow';
 import type { Usage } from '../shared/domain';
 import { routeModel, type RoutedModel } from '../shared/modelRouting';
-import { bucketsOf, priceBuckets, type ModelPrice } from '../shared/pricing';
+import { callCost, type CallCost, type ModelPrice } from '../shared/pricing';
+import { readCompletion, type UnusableReply } from '../activities/modelReplies';
 import { buildWindow, planWindow, summaryPrompt, type ContextMessage, type StoredSummary } from './window';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
@@ -44,6 +45,8 @@ export interface ContextDeps {
   db: Db;
   /** The price of a call to a model (throws when it has none). */
   priceOf: (model: string) => ModelPrice;
+  /** Records a summary reply with nothing usable in it (paid for) and gives the failure to throw: asked once more, then the run fails. */
+  refuseUnusable: (call: { model: string; reservationId: string; latencyMs: number; cost: CallCost }, read: UnusableReply) => Promise<Error>;
   /** Reserves the request's worst case against the tenant's budgets (throws when refused). */
   reserve: (reservationId: string, request: OpenAI.ChatCompletionCreateParamsNonStreaming) => Promise<void>;
   /** Sends a request to the bundle's endpoint (heartbeating, cancellable); provider errors as thrown. */
@@ -190,11 +193,13 @@ async function summarise(
     await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
     throw toActivityFailure(err);
   });
-  const buckets = bucketsOf(completion.usage);
-  const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, price);
-  const usage: Usage = { inputTokens: completion.usage?.prompt_tokens ?? 0, outputTokens: completion.usage?.completion_tokens ?? 0, costUsd };
-  const content = completion.choices[0]?.message?.content ?? '';
   const latencyMs = Date.now() - started;
+  const cost = callCost(completion.usage, price);
+  // A refused, filtered or empty summary is no summary: the turns it was to replace would be lost.
+  const read = readCompletion(completion);
+  if (read.kind === 'unusable') throw await deps.refuseUnusable({ model: settings.summaryModel, reservationId, latencyMs, cost }, read);
+  const content = read.kind === 'final' ? read.text : (read.content ?? '');
+  const { usage, buckets, cacheSavingsUsd } = cost;
 
   await inTransaction(db, async (client) => {
     const inserted = await client.query(

@@ -3,6 +3,7 @@
  * token is never counted (or charged) twice. Pure: the bundle schema uses it.
  */
 import { z } from 'zod';
+import type { Usage } from './domain';
 
 /** A model call's tokens by price bucket. */
 export interface TokenBuckets {
@@ -73,4 +74,17 @@ export function priceBuckets(b: TokenBuckets, price: ModelPrice | undefined): { 
     perMillion(b.output, price.output) +
     perMillion(b.reasoning, price.reasoning ?? price.output);
   return { costUsd: micro(cost), cacheSavingsUsd: micro(perMillion(b.cachedInput, price.input - cachedPrice)) };
+}
+
+/** What one model call used and cost, by bucket. */
+export interface CallCost {
+  usage: Usage;
+  buckets: TokenBuckets;
+  cacheSavingsUsd: number;
+}
+
+export function callCost(usage: ProviderUsage | undefined, price: ModelPrice): CallCost {
+  const buckets = bucketsOf(usage);
+  const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, price);
+  return { usage: { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: usage?.completion_tokens ?? 0, costUsd }, buckets, cacheSavingsUsd };
 }

@@ -39,6 +39,12 @@ const script: ModelScript = {
     errorFor('Too long', 400, tooLong),
     // Under a context budget: the second step's prompt is refused once.
     { when: { role: 'tool', seen: 'Overflow:' }, raw: { status: 400, body: { error: tooLong } }, times: 1 },
+    // A summary request refused once.
+    {
+      when: { role: 'user', matches: '^Summarise the conversation.*Refused summary' }, times: 1,
+      raw: { body: { id: 'c', object: 'chat.completion', created: 0, model: 'gpt-4o-mini', usage: { prompt_tokens: 90, completion_tokens: 9, total_tokens: 99 },
+        choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: 'I cannot summarise this.' }, finish_reason: 'stop' }] } },
+    },
     { when: { conversation: '^Wait 503' }, status: 503, retryAfterSeconds: 5, times: 1 },
     { when: { conversation: '^Wait 529' }, raw: { status: 529, headers: { 'retry-after-ms': '4000' }, body: { error: { type: 'overloaded_error', message: 'Overloaded' } } }, times: 1 },
   ],
@@ -91,6 +97,20 @@ describe('provider errors, Retry-After and model prices', () => {
       expect(refused!.messages.some((m) => m.content === 'Overflow: look up order 1001')).toBe(true);
       expect(run.steps.find((s: any) => s.detail.summary)).toMatchObject({ step: 2, kind: 'model' });
     });
+  });
+
+  it('asks once more when the summary of older turns is refused, rather than lose those turns', async () => {
+    // A budget so small that the second step summarises the first.
+    const published = await publish({ context: { maxInputTokens: 256 } });
+    expect(published.status).toBe(201);
+    const run = await toTheEnd(await start('Refused summary: look up order 1001', published.body.bundleId));
+    expect(run).toMatchObject({ status: 'completed', output: LOOKED_UP });
+    expect(run.retries.model_refused).toBe(1);
+    const step2 = run.steps.filter((s: any) => s.step === 2 && s.kind === 'model');
+    expect(step2.map((s: any) => [s.status, s.detail.refusal, s.detail.summary])).toEqual([
+      ['model_refused', 'I cannot summarise this.', undefined], ['ok', undefined, true], ['ok', undefined, undefined],
+    ]);
+    expect(run.usage.costUsd).toBeCloseTo(run.steps.reduce((sum: number, s: any) => sum + s.costUsd, 0), 6);
   });
 
   describe('Retry-After is honoured on any status, and counted under its reason', () => {
