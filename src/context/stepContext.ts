@@ -16,7 +16,6 @@ import { settleBudget } from '../budgets/budgetLedger';
 import { toActivityFailure } from '../activities/modelErrors';
 import type { Bundle } from '../shared/bundle';
 import { resolveContextSettings, type ResolvedContextSettings } from '../shared/contextWindow';
-import type { Usage } from '../shared/domain';
 import { routeModel, type RoutedModel } from '../shared/modelRouting';
 import { callCost, type CallCost, type ModelPrice } from '../shared/pricing';
 import { readCompletion, type UnusableReply } from '../activities/modelReplies';
@@ -74,8 +73,6 @@ export interface PreparedContext {
   messages: ChatMessage[];
   /** For the model step's row; absent without a context budget, so such rows look as before. */
   detail?: Record<string, unknown>;
-  /** What summaries made at this step cost (now or by an earlier attempt): it counts with the step. */
-  usage?: Usage;
 }
 
 /**
@@ -112,7 +109,6 @@ export async function prepareContext(deps: ContextDeps, input: ContextInput): Pr
         ...(summary ? { summaryStep: summary.step, summaryThroughStep: summary.summary.throughStep } : {}),
       },
     },
-    usage: summary?.step === input.step ? summary.usage : undefined,
   };
 }
 
@@ -137,13 +133,12 @@ function windowBase({ systemPrompt, tools, transcript }: ContextInput) {
 interface SummaryRow {
   step: number;
   summary: StoredSummary;
-  usage: Usage;
 }
 
 /** The latest summary made at or before `step`. */
 async function latestSummary(db: Db, runId: string, step: number): Promise<SummaryRow | undefined> {
   const { rows } = await db.query(
-    `SELECT m.step, m.content, s.detail, s.input_tokens, s.output_tokens, s.cost_usd
+    `SELECT m.step, m.content, s.detail
      FROM run_messages m JOIN run_steps s USING (run_id, step, ordinal)
      WHERE m.run_id = $1 AND m.ordinal = $2 AND m.step <= $3 ORDER BY m.step DESC LIMIT 1`,
     [runId, SUMMARY_ORDINAL, step],
@@ -153,7 +148,6 @@ async function latestSummary(db: Db, runId: string, step: number): Promise<Summa
   return {
     step: row.step,
     summary: { content: row.content ?? '', throughStep: Number(row.detail.throughStep) },
-    usage: { inputTokens: row.input_tokens, outputTokens: row.output_tokens, costUsd: row.cost_usd },
   };
 }
 
