@@ -20,6 +20,8 @@ const codeByFailureType = {
   ModelUnpriced: 'model_unpriced',
   UnknownBundle: 'unknown_bundle',
   BudgetExceeded: 'budget_exceeded',
+  // A tenant that chose to wait for its budget, past the model activity's attempts.
+  BudgetWait: 'budget_exceeded',
   // Retried until the model activity's retry policy gave up.
   ModelRateLimited: 'rate_limited',
   ProviderRateLimited: 'rate_limited',

@@ -232,7 +232,7 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
     }
     const message = failureMessage(err);
     const errorCode = runErrorCodeOf(failureType(err));
-    if (errorCode === 'budget_exceeded') return await finish({ status: 'budget_exceeded', error: message, errorCode });
+    if (failureType(err) === 'BudgetExceeded') return await finish({ status: 'budget_exceeded', error: message, errorCode });
     await finish({ status: 'failed', error: message, errorCode });
     throw ApplicationFailure.nonRetryable(message, 'RunFailed');
   }
