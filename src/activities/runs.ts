@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailureCategory } from '@temporalio/common';
 import { configSchema, type RunLimits } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { appendAudit } from '../db/audit';
@@ -49,7 +50,10 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
    */
   async function unrecordedRun({ runId, tenantId = '', agent = '', bundleId = '' }: AdmitRunInput): Promise<ApplicationFailure> {
     const waitedMs = Date.now() - Context.current().info.scheduledTimestampMs;
-    const notYet = ApplicationFailure.create({ type: 'RunRecordMissing', message: `run ${runId} has no record yet`, nextRetryDelay: RECORD_RETRY_MS });
+    // Benign: logged at debug level only, since every new run may poll before the API's commit.
+    const notYet = ApplicationFailure.create({
+      type: 'RunRecordMissing', message: `run ${runId} has no record yet`, nextRetryDelay: RECORD_RETRY_MS, category: ApplicationFailureCategory.BENIGN,
+    });
     if (waitedMs < recordGraceMs) return notYet;
     const message =
       `run_not_recorded: run ${runId} was started but the API did not record it within ${recordGraceMs / 1000} s ` +
