@@ -165,7 +165,7 @@ describe('API property: no generated request gets a 5xx', () => {
     }
 
     expect(failures).toEqual([]);
-    expect(sent).toBe(710);
+    expect(sent).toBeGreaterThanOrEqual(700);
   }, 240_000);
 
   /** The decision route's approval was decided: the next pending one, parking another run when none is left. */
