@@ -44,7 +44,7 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
   /**
    * What admitRun throws for a run without a row. The API records the row right after starting the
    * workflow, so within `recordGraceMs` of the first attempt this is a retry soon. Past it, the API
-   * stopped in between: the run is recorded here as failed (`run_not_recorded`), which also keeps the
+   * stopped (or failed) in between: the run is recorded here as failed (`run_not_recorded`), which also keeps the
    * API's late insert, should one come, from creating a run no workflow serves, and the failure ends
    * the workflow. Its Idempotency-Key was never recorded, so a retry of the request starts a new run.
    */
@@ -57,7 +57,7 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
     if (waitedMs < recordGraceMs) return notYet;
     const message =
       `run_not_recorded: run ${runId} was started but the API did not record it within ${recordGraceMs / 1000} s ` +
-      '(it stopped or lost PostgreSQL in between); nothing ran. Send the request again: its Idempotency-Key starts a new run.';
+      '(it stopped, timed out or lost PostgreSQL in between); nothing ran. Send the request again: its Idempotency-Key starts a new run.';
     const { rowCount } = await db.query(
       `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, error, created_by, finished_at)
        VALUES ($1, $2, $3, $4, 'failed', '', $5, 'system:run', now()) ON CONFLICT (run_id) DO NOTHING`,

@@ -97,13 +97,13 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
       runId, tenantId, agent: body.agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey,
       requestFingerprint: requestFingerprint(body), createdBy: keyId,
     };
-    const recorded = await recordRun(db, run, keyTtlMs).catch(async (err) => {
-      await abandonWorkflow(runId, 'the API could not record the run');
-      throw err;
-    });
+    // Should this fail (PostgreSQL away: 503), the workflow is left to find its row or not: a commit
+    // that failed on the wire may still have landed, and then the run must go on.
+    const recorded = await recordRun(db, run, keyTtlMs);
     if (recorded) return res.status(202).json(accepted((await findRun(db, tenantId, runId))!));
-    // A concurrent request with the same key recorded its run first; or this run was given up on.
-    await abandonWorkflow(runId, 'another request with the same Idempotency-Key recorded its run first');
+    // Nothing was written: a concurrent request with the same key recorded its run first, or the
+    // workflow already gave up on this one.
+    await abandonWorkflow(runId);
     const winner = idempotencyKey && (await runHoldingKey(tenantId, idempotencyKey, body));
     if (winner) return res.status(202).json(accepted(winner));
     throw unavailable('The run was not recorded in time and has been abandoned; retry (with the same Idempotency-Key).');
@@ -125,9 +125,10 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     return run;
   }
 
-  /** Best effort: a workflow left running ends by itself as run_not_recorded once its grace has passed. */
-  async function abandonWorkflow(runId: string, reason: string): Promise<void> {
-    await temporalCall(() => temporal.workflow.getHandle(runId).terminate(`abandoned: ${reason}`)).catch(() => undefined);
+  /** For a run whose row was not written. Best effort: a workflow left running ends by itself as run_not_recorded. */
+  async function abandonWorkflow(runId: string): Promise<void> {
+    const reason = 'abandoned: its run was not recorded (another request with the same Idempotency-Key was first)';
+    await temporalCall(() => temporal.workflow.getHandle(runId).terminate(reason)).catch(() => undefined);
   }
 
   /** Starts the run's workflow within the deadline; errors.ts maps Temporal being away to 503. */
