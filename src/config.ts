@@ -3,6 +3,13 @@ import { parseDuration } from './shared/duration';
 import { builtInModelPrices, modelPriceSchema, type ModelPrices } from './shared/pricing';
 import { SECRET_ENV_PREFIX, type SecretsConfig } from './secrets/secretStore';
 
+function durationSchema(defaultValue: string) {
+  return z
+    .string()
+    .default(defaultValue)
+    .refine((value) => parseDuration(value) !== undefined, 'must be a duration such as 24h, 15m or 30s');
+}
+
 /**
  * Every environment variable Bosun reads, in one schema. Processes call `loadConfig` once at start-up
  * and pass the result down; nothing else reads `process.env`.
@@ -13,14 +20,22 @@ export const configSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('bosun-agents'),
   BOSUN_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Largest request body the API reads, in bytes; larger ones answer 413. The default leaves room for a 1 MiB run input. */
+  BOSUN_MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).max(1024 ** 3).default(2 * 1024 * 1024),
+  /** How long an Idempotency-Key of `POST /v1/runs` stays bound to its run, e.g. `24h`; after that it starts a new run. */
+  BOSUN_IDEMPOTENCY_KEY_TTL: durationSchema('24h'),
+  /** The longest the API waits for Temporal in one call before answering 503, e.g. `5s`. */
+  BOSUN_TEMPORAL_CALL_TIMEOUT: durationSchema('5s'),
+  /**
+   * How long a new run's workflow waits for the API to record its row before it ends as failed with
+   * `run_not_recorded` (the API stopped between starting the workflow and recording the run).
+   */
+  BOSUN_RUN_RECORD_GRACE: durationSchema('30s'),
   /** `key:tenant[:role+role],...` (roles: runner, approver, admin; all three when absent); seeded hashed. */
   BOSUN_API_KEYS: z.string().default(''),
   BOSUN_AGENTS_DIR: z.string().min(1).default('agents'),
   /** How long an approval waits before it counts as rejected, e.g. `24h`, `15m`, `30s`. */
-  BOSUN_APPROVAL_TIMEOUT: z
-    .string()
-    .default('24h')
-    .refine((value) => parseDuration(value) !== undefined, 'must be a duration such as 24h, 15m or 30s'),
+  BOSUN_APPROVAL_TIMEOUT: durationSchema('24h'),
   /**
    * Worker Versioning: with a build ID the worker joins deployment BOSUN_DEPLOYMENT_NAME as that
    * version, and runs stay pinned to the version they started on. Unversioned when absent.
@@ -91,16 +106,25 @@ export interface RunLimits {
   maxRunningGlobal: number;
 }
 
+/** How the API treats requests: body size, idempotency keys, and how long it waits for Temporal. */
+export interface ApiSettings {
+  maxRequestBytes: number;
+  idempotencyKeyTtlMs: number;
+  temporalCallTimeoutMs: number;
+}
+
 export interface Config {
   databaseUrl: string;
   temporal: { address: string; namespace: string; taskQueue: string };
   workerVersion: { deploymentName: string; buildId: string; promote: boolean } | undefined;
-  api: { port: number; keys: ApiKeySeed[] };
+  api: ApiSettings & { port: number; keys: ApiKeySeed[] };
   agentsDir: string;
   approvalTimeoutMs: number;
   logLevel: Env['BOSUN_LOG_LEVEL'];
   /** Concurrency limits of runs (the worker's admission). */
   limits: RunLimits;
+  /** How long a new run's workflow waits for its row before ending as `run_not_recorded`, in ms (the worker). */
+  runRecordGraceMs: number;
   maxCachedWorkflows: number;
   model: { apiKey: string; baseUrl: string | undefined; prices: ModelPrices };
   /** Requests and tokens per minute by provider (`default` or a base URL without trailing slash). */
@@ -139,11 +163,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     workerVersion: e.BOSUN_BUILD_ID
       ? { deploymentName: e.BOSUN_DEPLOYMENT_NAME, buildId: e.BOSUN_BUILD_ID, promote: e.BOSUN_PROMOTE_BUILD === 'true' }
       : undefined,
-    api: { port: e.BOSUN_API_PORT, keys: parseApiKeys(e.BOSUN_API_KEYS) },
+    api: { port: e.BOSUN_API_PORT, keys: parseApiKeys(e.BOSUN_API_KEYS), ...apiSettingsOf(e) },
     agentsDir: e.BOSUN_AGENTS_DIR,
     approvalTimeoutMs: parseDuration(e.BOSUN_APPROVAL_TIMEOUT)!,
     logLevel: e.BOSUN_LOG_LEVEL,
     limits: { maxRunningPerTenant: e.BOSUN_MAX_RUNNING_PER_TENANT, maxRunningGlobal: e.BOSUN_MAX_RUNNING_GLOBAL },
+    runRecordGraceMs: parseDuration(e.BOSUN_RUN_RECORD_GRACE)!,
     maxCachedWorkflows: e.BOSUN_MAX_CACHED_WORKFLOWS,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
     model: { apiKey: e.OPENAI_API_KEY ?? 'not-needed', baseUrl: e.OPENAI_BASE_URL, prices: parsePrices(e.BOSUN_MODEL_PRICES) },
@@ -153,6 +178,17 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     secrets: parseSecrets(e, given),
   };
 }
+
+function apiSettingsOf(e: Env): ApiSettings {
+  return {
+    maxRequestBytes: e.BOSUN_MAX_REQUEST_BYTES,
+    idempotencyKeyTtlMs: parseDuration(e.BOSUN_IDEMPOTENCY_KEY_TTL)!,
+    temporalCallTimeoutMs: parseDuration(e.BOSUN_TEMPORAL_CALL_TIMEOUT)!,
+  };
+}
+
+/** The API's settings when none are configured, for apps built without a configuration (tests). */
+export const defaultApiSettings: ApiSettings = apiSettingsOf(configSchema.parse({}));
 
 /** Problems name variables, never a token or a secret's value. */
 function parseSecrets(e: Env, given: Record<string, string | undefined>): SecretsConfig {

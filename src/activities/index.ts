@@ -4,7 +4,7 @@ import { createRunActivities, type RunDeps } from './runs';
 import { createToolActivities, type ToolDeps } from './toolCalls';
 
 /** All of Bosun's activities, bound to the worker's connections. Each does one piece of I/O. */
-export function createActivities(deps: ModelDeps & Pick<ToolDeps, 'secrets'> & Pick<RunDeps, 'limits'>) {
+export function createActivities(deps: ModelDeps & Pick<ToolDeps, 'secrets'> & Pick<RunDeps, 'limits' | 'recordGraceMs'>) {
   return {
     ...createRunActivities(deps),
     ...createModelActivities(deps),

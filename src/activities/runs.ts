@@ -1,10 +1,12 @@
-import { ApplicationFailure } from '@temporalio/activity';
-import type { RunLimits } from '../config';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailureCategory } from '@temporalio/common';
+import { configSchema, type RunLimits } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { statedReason } from '../shared/approvals';
-import type { ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
+import type { AgentRunInput, ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
+import { parseDuration } from '../shared/duration';
 import { UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
 import { defaultRunLimits, pollAdmission, stillQueued } from './admission';
 
@@ -25,25 +27,61 @@ export interface FinishRunInput {
   errorCode?: RunErrorCode;
 }
 
+/** Which run asks for a slot; runs started before tenant, agent and bundle were passed give only the ID. */
+export type AdmitRunInput = Pick<AgentRunInput, 'runId'> & Partial<Pick<AgentRunInput, 'tenantId' | 'agent' | 'bundleId'>>;
+
 export interface RunDeps {
   db: Db;
   /** Concurrency limits of runs; the configuration's defaults when absent. */
   limits?: RunLimits;
+  /** How long (ms) a new run waits for the API to record its row (BOSUN_RUN_RECORD_GRACE); the default when absent. */
+  recordGraceMs?: number;
 }
 
+const defaultRecordGraceMs = parseDuration(configSchema.shape.BOSUN_RUN_RECORD_GRACE.parse(undefined))!;
+/** How soon admitRun looks again for a row the API has not recorded yet. */
+const RECORD_RETRY_MS = 500;
+
 /** The run's row in PostgreSQL: the read model behind `GET /v1/runs/:runId`. */
-export function createRunActivities({ db, limits = defaultRunLimits }: RunDeps) {
+export function createRunActivities({ db, limits = defaultRunLimits, recordGraceMs = defaultRecordGraceMs }: RunDeps) {
+  /**
+   * What admitRun throws for a run without a row. The API records the row right after starting the
+   * workflow, so within `recordGraceMs` of the first attempt this is a retry soon. Past it, the API
+   * stopped (or failed) in between: the run is recorded here as failed (`run_not_recorded`), which also keeps the
+   * API's late insert, should one come, from creating a run no workflow serves, and the failure ends
+   * the workflow. Its Idempotency-Key was never recorded, so a retry of the request starts a new run.
+   */
+  async function unrecordedRun({ runId, tenantId = '', agent = '', bundleId = '' }: AdmitRunInput): Promise<ApplicationFailure> {
+    const waitedMs = Date.now() - Context.current().info.scheduledTimestampMs;
+    // Benign: logged at debug level only, since every new run may poll before the API's commit.
+    const notYet = ApplicationFailure.create({
+      type: 'RunRecordMissing', message: `run ${runId} has no record yet`, nextRetryDelay: RECORD_RETRY_MS, category: ApplicationFailureCategory.BENIGN,
+    });
+    if (waitedMs < recordGraceMs) return notYet;
+    const message =
+      `run_not_recorded: run ${runId} was started but the API did not record it within ${recordGraceMs / 1000} s ` +
+      '(it stopped, timed out or lost PostgreSQL in between); nothing ran. Send the request again: its Idempotency-Key starts a new run.';
+    const { rowCount } = await db.query(
+      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, error, created_by, finished_at)
+       VALUES ($1, $2, $3, $4, 'failed', '', $5, 'system:run', now()) ON CONFLICT (run_id) DO NOTHING`,
+      [runId, tenantId, agent, bundleId, message],
+    );
+    // The API's row came in after all: the next attempt admits the run as usual.
+    if (rowCount === 0) return notYet;
+    return ApplicationFailure.create({ type: 'RunNotRecorded', message, nonRetryable: true });
+  }
+
   return {
     /**
      * Takes a run slot for the run (see ./admission.ts), or throws a retryable `RunQueued` failure
      * with a short next-retry delay, so Temporal polls again until the run is admitted. Called
      * before the first model step and again after approvals; the run stays `queued` until then.
+     * A run whose row never comes fails with `RunNotRecorded` (see unrecordedRun).
      */
-    async admitRun({ runId }: { runId: string }): Promise<void> {
-      const outcome = await pollAdmission(db, runId, limits);
-      // The API commits the row right after starting the workflow; until then, retry.
-      if (!outcome) throw ApplicationFailure.retryable(`run ${runId} has no record yet`, 'RunRecordMissing');
-      if (!outcome.admitted) throw stillQueued(runId, outcome.position);
+    async admitRun(run: AdmitRunInput): Promise<void> {
+      const outcome = await pollAdmission(db, run.runId, limits);
+      if (!outcome) throw await unrecordedRun(run);
+      if (!outcome.admitted) throw stillQueued(run.runId, outcome.position);
     },
 
     /** Marks the run started without admission: what runs from before fair admission call. */

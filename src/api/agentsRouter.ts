@@ -12,6 +12,7 @@ import {
   type RolloutView,
 } from '../activities/rollouts';
 import { findBundle } from '../bundles/bundleStore';
+import type { ApiSettings } from '../config';
 import { getDeployment, lockDeployment, previousStableBundle, setDeployment, type Deployment } from '../bundles/deployments';
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
@@ -26,6 +27,7 @@ import { AgentNameKey, BundleIdKey, TenantIdKey } from '../shared/searchAttribut
 import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, type RolloutControl } from '../workflows';
 import { principalOf } from './auth';
 import { badRequest, conflict, notFound, unavailable } from './errors';
+import { withinDeadline } from './temporalDeadline';
 import { parse, stringParam, uuidParam } from './validation';
 
 const bundleIdField = z.string().min(1).max(120);
@@ -70,10 +72,12 @@ export interface AgentsRouterDeps {
   temporal: Client;
   /** The task queue runs use; rollouts run there too. */
   taskQueue: string;
+  settings: Pick<ApiSettings, 'temporalCallTimeoutMs'>;
 }
 
-export function agentsRouter({ db, temporal, taskQueue }: AgentsRouterDeps): Router {
+export function agentsRouter({ db, temporal, taskQueue, settings }: AgentsRouterDeps): Router {
   const router = Router();
+  const temporalCall = <T>(call: () => Promise<T>) => withinDeadline(temporal, settings.temporalCallTimeoutMs, call);
 
   router.get('/agents/:agent', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
@@ -210,8 +214,8 @@ export function agentsRouter({ db, temporal, taskQueue }: AgentsRouterDeps): Rou
       stableBundleId: rollout.stableBundleId, canaryBundleId: rollout.canaryBundleId,
       stages: rollout.stages, thresholds: rollout.thresholds, checkIntervalSeconds: rollout.checkIntervalSeconds,
     };
-    await temporal.workflow
-      .start(agentRollout, {
+    await temporalCall(() =>
+      temporal.workflow.start(agentRollout, {
         workflowId: rolloutWorkflowId(rollout.rolloutId),
         taskQueue,
         args: [input],
@@ -220,14 +224,14 @@ export function agentsRouter({ db, temporal, taskQueue }: AgentsRouterDeps): Rou
           { key: AgentNameKey, value: rollout.agent },
           { key: BundleIdKey, value: rollout.canaryBundleId },
         ],
-      })
-      .catch(() => {
-        throw unavailable('The rollout could not be started because Temporal is unavailable; nothing changed, send it again.');
-      });
+      }),
+    ).catch(() => {
+      throw unavailable('The rollout could not be started because Temporal is unavailable; nothing changed, send it again.');
+    });
   }
 
   async function signalRollout(rolloutId: string, signal: SignalDefinition<[RolloutControl]>, control: RolloutControl): Promise<void> {
-    await temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).signal(signal, control);
+    await temporalCall(() => temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).signal(signal, control));
   }
 
   /** What `GET /v1/agents/:agent` shows of a rollout in progress. */

@@ -1,7 +1,7 @@
 import type { PayloadCodec } from '@temporalio/common';
 import { Client, Connection } from '@temporalio/client';
 import express from 'express';
-import type { Config } from '../config';
+import { defaultApiSettings, type ApiSettings, type Config } from '../config';
 import type { Db } from '../db/pool';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { adminRouter } from './adminRouter';
@@ -11,20 +11,26 @@ import { bundlesRouter, type BundlesRouterDeps } from './bundlesRouter';
 import { codecRouter } from './codecRouter';
 import { ApiError, errorHandler } from './errors';
 import { eventsRouter } from './eventsRouter';
+import { healthRouter } from './health';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { usageRouter } from './usageRouter';
+import { refuseUnstorableText } from './validation';
 
-export type AppDeps = RunsRouterDeps & BundlesRouterDeps;
+/** `settings` default to the configuration's defaults. */
+export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings };
 
 /** `codec` serves /codec for the Temporal Web UI (404 there without it); `codecCorsOrigins` may call it from a browser. */
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
+  const settings = deps.settings ?? defaultApiSettings;
+  const routerDeps = { ...deps, settings };
   const app = express();
   app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.use('/v1', express.json({ limit: '64kb' }), authenticate(deps.db));
-  app.use('/v1', runsRouter(deps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(deps), adminRouter(deps), usageRouter(deps));
+  app.use(healthRouter(deps));
+  app.use('/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), refuseUnstorableText);
+  app.use(
+    '/v1',
+    runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
+  );
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));
   app.use(errorHandler);
@@ -45,6 +51,7 @@ export async function connectApp(config: Config, db: Db) {
     taskQueue: config.temporal.taskQueue,
     approvalTimeoutMs: config.approvalTimeoutMs,
     modelPrices: config.model.prices,
+    settings: config.api,
     codec,
     codecCorsOrigins: config.codecServer.corsOrigins,
   });

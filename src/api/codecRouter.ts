@@ -75,14 +75,8 @@ function cors(origins: readonly string[]): RequestHandler {
 
 export function codecRouter({ db, codec, corsOrigins }: CodecRouterDeps): Router {
   const router = Router();
-  const json = express.json({ limit: BODY_LIMIT });
-  router.use(cors(corsOrigins), authenticate(db), (req, res, next) =>
-    // The shared error handler would name the /v1 body limit.
-    json(req, res, (err?: unknown) => {
-      if ((err as { type?: string } | undefined)?.type === 'entity.too.large') next(badRequest([`body: larger than the ${BODY_LIMIT} limit`]));
-      else next(err);
-    }),
-  );
+  // A body over the limit answers 413 naming it, from the shared error handler.
+  router.use(cors(corsOrigins), authenticate(db), express.json({ limit: BODY_LIMIT }));
 
   const handle = (direction: 'encode' | 'decode'): RequestHandler => async (req, res) => {
     principalOf(req, 'admin');

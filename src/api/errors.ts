@@ -1,3 +1,4 @@
+import { isGrpcServiceError } from '@temporalio/client';
 import type { ErrorRequestHandler } from 'express';
 import type { ZodError } from 'zod';
 
@@ -13,32 +14,70 @@ export class ApiError extends Error {
   }
 }
 
+/** What a 503 tells clients to wait before retrying, in seconds: about one PostgreSQL restart. */
+export const RETRY_AFTER_SECONDS = 2;
+
 export const badRequest = (problems: string[]) =>
   new ApiError(400, 'bad_request', `The request is invalid: ${problems.join('; ')}`, problems);
 export const unauthorized = () =>
   new ApiError(401, 'unauthorized', 'Send a valid API key as "Authorization: Bearer <key>".');
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found.`);
 export const conflict = (message: string) => new ApiError(409, 'conflict', message);
+/** A 503: sent with `Retry-After`, so clients retry (with the same Idempotency-Key when starting a run). */
 export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
 
 export function zodProblems(error: ZodError): string[] {
   return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`);
 }
 
-/** The one place errors become HTTP statuses. */
+/** The one place errors become HTTP statuses. Every 503 carries `Retry-After`. */
 export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
   const apiError = toApiError(err);
-  if (apiError.status >= 500) console.error('api: unexpected error', err);
+  if (apiError.status >= 500 && apiError.status !== 503) console.error('api: unexpected error', err);
+  if (apiError.status === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
   res.status(apiError.status).json({ error: { code: apiError.code, message: apiError.message, problems: apiError.problems } });
 };
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const bodyParserType = (err as { type?: string }).type;
+  const away = unavailableDependency(err);
+  if (away) return unavailable(`${away} is unavailable for the moment; retry in a few seconds (a run with the same Idempotency-Key).`);
+  const { type: bodyParserType, limit } = err as { type?: string; limit?: number };
   if (bodyParserType === 'entity.parse.failed') return badRequest(['body: malformed JSON']);
-  if (bodyParserType === 'entity.too.large') return badRequest(['body: larger than the 64 KB limit']);
+  if (bodyParserType === 'entity.too.large') {
+    return new ApiError(413, 'payload_too_large', `The request body is larger than the limit of ${limit} bytes.`, [`body: larger than ${limit} bytes`]);
+  }
   if (bodyParserType === 'encoding.unsupported' || bodyParserType === 'charset.unsupported') {
     return badRequest(['body: unsupported encoding; send UTF-8 JSON']);
   }
+  // The router could not percent-decode a path segment (e.g. `%FF`, or an encoded lone surrogate).
+  if (err instanceof URIError) return badRequest(['path: malformed percent-encoding']);
   return new ApiError(500, 'internal', 'Something went wrong on our side; the error has been logged.');
+}
+
+/** Node's codes for a connection that could not be made or was lost. */
+const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/**
+ * SQLSTATEs of a server that is going away or not accepting yet: class 08 (connection exception),
+ * 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 53300 too_many_connections.
+ */
+const pgUnavailable = /^(08...|57P0[123]|53300)$/;
+/** node-postgres reports a lost or timed-out connection with these messages and no code. */
+const pgConnectionLost = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed)/;
+/** Temporal's gRPC statuses for "not now": DEADLINE_EXCEEDED (4, slower than our deadline), RESOURCE_EXHAUSTED (8, shedding load), UNAVAILABLE (14). */
+const temporalUnavailable = new Set<number>([4, 8, 14]);
+
+/**
+ * Which dependency an error says is away, looking through its causes: 'Temporal' for a gRPC
+ * status in temporalUnavailable (the API speaks gRPC only to Temporal), 'PostgreSQL' for a network
+ * code, an unavailable SQLSTATE or a lost node-postgres connection; undefined for anything else.
+ */
+export function unavailableDependency(err: unknown): 'PostgreSQL' | 'Temporal' | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if (isGrpcServiceError(e)) return temporalUnavailable.has(e.code) ? 'Temporal' : undefined;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (networkCodes.has(code) || pgUnavailable.test(code))) return 'PostgreSQL';
+    if (pgConnectionLost.test(e.message)) return 'PostgreSQL';
+  }
+  return undefined;
 }

@@ -8,7 +8,8 @@ import { seedApiKeys } from './auth';
 
 runMain('api', async () => {
   const config = loadConfig(process.env);
-  const db = createPool(config.databaseUrl, 20);
+  // A PostgreSQL that does not answer costs a request 5 s at most, then a 503 (see errors.ts).
+  const db = createPool(config.databaseUrl, 20, { connectionTimeoutMs: 5_000 });
   await migrate(db);
   await seedApiKeys(db, config.api.keys);
   const { app, connection } = await connectApp(config, db);

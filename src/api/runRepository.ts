@@ -1,5 +1,5 @@
 /** The API's reads and writes of runs and approvals in PostgreSQL. */
-import type { Db, DbClient } from '../db/pool';
+import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendMessage } from '../db/transcript';
 import { runRetriesSql } from '../db/modelRetries';
 import type { z } from 'zod';
@@ -14,6 +14,8 @@ export interface NewRun {
   input: string;
   metadata: Record<string, unknown>;
   idempotencyKey: string | undefined;
+  /** SHA-256 hex of the request's canonical JSON: what the idempotency key is bound to. */
+  requestFingerprint: string;
   createdBy: string;
 }
 
@@ -33,24 +35,47 @@ const summaryColumns = `run_id AS "runId", tenant_id AS "tenantId", agent, bundl
 /** `error`: `{ code, message }` (src/shared/runErrors.ts), or null. */
 const errorColumn = `CASE WHEN error IS NULL THEN NULL ELSE jsonb_build_object('code', error_code, 'message', error) END AS error`;
 
+/** `created_at` within the key's time to live: the condition under which a run still holds its key. */
+const keyHeld = (ttlParam: string) => `created_at > now() - ${ttlParam} * interval '1 millisecond'`;
+
 /**
- * Inserts the run and its opening user message unless the tenant already used this idempotency
- * key; false when it had.
+ * Records the run and its opening user message in one short transaction. A key older than
+ * `keyTtlMs` (ms) is first taken from the run that held it, so it can start this one. False, and
+ * nothing written, when the key belongs to a run still holding it, or when the run ID is taken:
+ * the workflow gave up waiting for this row and recorded the run as `run_not_recorded`.
  */
-export async function insertRun(db: DbClient, run: NewRun): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, metadata, idempotency_key, created_by)
-     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING`,
-    [run.runId, run.tenantId, run.agent, run.bundleId, run.input, JSON.stringify(run.metadata), run.idempotencyKey ?? null, run.createdBy],
-  );
-  if (rowCount === 0) return false;
-  await appendMessage(db, run.runId, { step: 0, ordinal: 0, role: 'user', content: run.input });
-  return true;
+export async function recordRun(db: Db, run: NewRun, keyTtlMs: number): Promise<boolean> {
+  return inTransaction(db, async (client) => {
+    if (run.idempotencyKey !== undefined) {
+      await client.query(
+        `UPDATE runs SET idempotency_key = NULL WHERE tenant_id = $1 AND idempotency_key = $2 AND NOT ${keyHeld('$3')}`,
+        [run.tenantId, run.idempotencyKey, keyTtlMs],
+      );
+    }
+    const { rowCount } = await client.query(
+      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, metadata, idempotency_key, request_fingerprint, created_by)
+       VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+      [run.runId, run.tenantId, run.agent, run.bundleId, run.input, JSON.stringify(run.metadata), run.idempotencyKey ?? null,
+       run.requestFingerprint, run.createdBy],
+    );
+    if (rowCount === 0) return false;
+    await appendMessage(client, run.runId, { step: 0, ordinal: 0, role: 'user', content: run.input });
+    return true;
+  });
 }
 
-export async function findRunByIdempotencyKey(db: Db | DbClient, tenantId: string, key: string): Promise<RunSummary | undefined> {
-  const { rows } = await db.query(`SELECT ${summaryColumns} FROM runs WHERE tenant_id = $1 AND idempotency_key = $2`, [tenantId, key]);
-  return rows[0];
+/** The run holding the tenant's key (created within `keyTtlMs`), with the fingerprint it is bound to (null before fingerprints). */
+export async function findRunByIdempotencyKey(
+  db: Db, tenantId: string, key: string, keyTtlMs: number,
+): Promise<{ run: RunSummary; requestFingerprint: string | null } | undefined> {
+  const { rows } = await db.query(
+    `SELECT ${summaryColumns}, request_fingerprint AS "requestFingerprint" FROM runs
+     WHERE tenant_id = $1 AND idempotency_key = $2 AND ${keyHeld('$3')}`,
+    [tenantId, key, keyTtlMs],
+  );
+  if (!rows[0]) return undefined;
+  const { requestFingerprint, ...run } = rows[0];
+  return { run, requestFingerprint };
 }
 
 /**

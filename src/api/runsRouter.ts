@@ -1,9 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { canonicalJson } from '../bundles/bundleId';
 import { findBundle } from '../bundles/bundleStore';
 import { getDeployment } from '../bundles/deployments';
 import { appendAudit } from '../db/audit';
+import type { ApiSettings } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { runPolicyOf, type Bundle } from '../shared/bundle';
@@ -27,14 +29,15 @@ import { chooseBundle } from './routing';
 import {
   findRun,
   findRunByIdempotencyKey,
-  insertRun,
   listApprovals,
   listRuns,
   loadRunView,
   lockApproval,
   recordDecision,
+  recordRun,
   type RunSummary,
 } from './runRepository';
+import { withinDeadline } from './temporalDeadline';
 import { parse, uuidParam } from './validation';
 
 export interface RunsRouterDeps {
@@ -42,12 +45,24 @@ export interface RunsRouterDeps {
   temporal: Client;
   taskQueue: string;
   approvalTimeoutMs: number;
+  settings: Pick<ApiSettings, 'idempotencyKeyTtlMs' | 'temporalCallTimeoutMs'>;
 }
 
 const accepted = (run: RunSummary) => ({ ...run, links: { self: `/v1/runs/${run.runId}`, events: `/v1/runs/${run.runId}/events` } });
 
-export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs }: RunsRouterDeps): Router {
+/**
+ * What an Idempotency-Key is bound to: the SHA-256 (hex) of the canonical JSON of the whole request,
+ * absent optional fields counted as their defaults (no metadata is `{}`).
+ */
+export function requestFingerprint(request: CreateRunRequest): string {
+  const { agent, input, metadata = {}, bundleId = null, routingKey = null } = request;
+  return createHash('sha256').update(canonicalJson({ agent, input, metadata, bundleId, routingKey })).digest('hex');
+}
+
+export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, settings }: RunsRouterDeps): Router {
   const router = Router();
+  const { idempotencyKeyTtlMs: keyTtlMs, temporalCallTimeoutMs } = settings;
+  const temporalCall = <T>(call: () => Promise<T>) => withinDeadline(temporal, temporalCallTimeoutMs, call);
 
   /** The bundle a new run is pinned to for its whole life: the caller's pin, or the deployment's pick. */
   async function bundleForNewRun(tenantId: string, request: CreateRunRequest, runId: string): Promise<Bundle> {
@@ -62,54 +77,79 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs }: RunsR
     return (await findBundle(db, tenantId, bundleId))!;
   }
 
+  /**
+   * Temporal first, then the row, and no transaction open while Temporal is called. A workflow whose
+   * row never comes (this process stopped in between, or PostgreSQL went away) ends by itself as
+   * `run_not_recorded` (see admitRun), and its key, never recorded, stays free for the retry.
+   */
   router.post('/runs', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'runner');
     const body = parse(createRunRequestSchema, req.body);
     const rawKey = req.get('idempotency-key');
     const idempotencyKey = rawKey === undefined ? undefined : parse(idempotencyKeySchema, rawKey);
 
-    if (idempotencyKey) {
-      const existing = await findRunByIdempotencyKey(db, tenantId, idempotencyKey);
-      if (existing) return res.status(202).json(accepted(sameRequest(existing, body)));
-    }
+    const earlier = idempotencyKey && (await runHoldingKey(tenantId, idempotencyKey, body));
+    if (earlier) return res.status(202).json(accepted(earlier));
     const runId = randomUUID();
     const bundle = await bundleForNewRun(tenantId, body, runId);
-    const created = await inTransaction(db, async (client) => {
-      const inserted = await insertRun(client, {
-        runId, tenantId, agent: body.agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey, createdBy: keyId,
-      });
-      if (!inserted) return false;
-      // Started inside the transaction: a run is only committed, and only acknowledged, once Temporal has it.
-      await startWorkflow({ runId, tenantId, agent: body.agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs) });
-      return true;
-    });
-    const run = created ? await findRun(db, tenantId, runId) : sameRequest((await findRunByIdempotencyKey(db, tenantId, idempotencyKey!))!, body);
-    res.status(202).json(accepted(run!));
+    await startWorkflow({ runId, tenantId, agent: body.agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs) });
+    const run = {
+      runId, tenantId, agent: body.agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey,
+      requestFingerprint: requestFingerprint(body), createdBy: keyId,
+    };
+    // Should this fail (PostgreSQL away: 503), the workflow is left to find its row or not: a commit
+    // that failed on the wire may still have landed, and then the run must go on.
+    const recorded = await recordRun(db, run, keyTtlMs);
+    if (recorded) return res.status(202).json(accepted((await findRun(db, tenantId, runId))!));
+    // Nothing was written: a concurrent request with the same key recorded its run first, or the
+    // workflow already gave up on this one.
+    await abandonWorkflow(runId);
+    const winner = idempotencyKey && (await runHoldingKey(tenantId, idempotencyKey, body));
+    if (winner) return res.status(202).json(accepted(winner));
+    throw unavailable('The run was not recorded in time and has been abandoned; retry (with the same Idempotency-Key).');
   });
 
-  function sameRequest(run: RunSummary, body: CreateRunRequest): RunSummary {
-    if (run.agent !== body.agent || run.input !== body.input) {
-      throw conflict('This Idempotency-Key was already used for a different request.');
+  /** The run that holds the key, when this request is the one that created it; 409 when it is another request. */
+  async function runHoldingKey(tenantId: string, key: string, request: CreateRunRequest): Promise<RunSummary | undefined> {
+    const holder = await findRunByIdempotencyKey(db, tenantId, key, keyTtlMs);
+    if (!holder) return undefined;
+    const { run, requestFingerprint: boundTo } = holder;
+    // Runs recorded before fingerprints are compared as they were then: by agent and input.
+    const same = boundTo === null ? run.agent === request.agent && run.input === request.input : boundTo === requestFingerprint(request);
+    if (!same) {
+      throw new ApiError(
+        409, 'idempotency_key_reused',
+        `This Idempotency-Key belongs to run ${run.runId}, started by a different request (its agent, input, metadata, bundleId or routingKey differ); send a new key for a new request.`,
+      );
     }
     return run;
   }
 
+  /** For a run whose row was not written. Best effort: a workflow left running ends by itself as run_not_recorded. */
+  async function abandonWorkflow(runId: string): Promise<void> {
+    const reason = 'abandoned: its run was not recorded (another request with the same Idempotency-Key was first)';
+    await temporalCall(() => temporal.workflow.getHandle(runId).terminate(reason)).catch(() => undefined);
+  }
+
+  /** Starts the run's workflow within the deadline; errors.ts maps Temporal being away to 503. */
   async function startWorkflow(input: AgentRunInput): Promise<void> {
     try {
-      await temporal.workflow.start(agentRun, {
-        workflowId: input.runId,
-        taskQueue,
-        args: [input],
-        typedSearchAttributes: [
-          { key: TenantIdKey, value: input.tenantId },
-          { key: AgentNameKey, value: input.agent },
-          { key: BundleIdKey, value: input.bundleId },
-          { key: RunStatusKey, value: 'queued' },
-        ],
-      });
+      await temporalCall(() =>
+        temporal.workflow.start(agentRun, {
+          workflowId: input.runId,
+          taskQueue,
+          args: [input],
+          typedSearchAttributes: [
+            { key: TenantIdKey, value: input.tenantId },
+            { key: AgentNameKey, value: input.agent },
+            { key: BundleIdKey, value: input.bundleId },
+            { key: RunStatusKey, value: 'queued' },
+          ],
+        }),
+      );
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
-      throw unavailable('The run could not be started because Temporal is unavailable; retry with the same Idempotency-Key.');
+      // A retried start whose first attempt got through: the workflow is there.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
   }
 
@@ -163,11 +203,13 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs }: RunsR
         },
       });
       // Signalled before commit: if Temporal refuses, the decision is rolled back and can be sent again.
-      // Temporal keeps the signal even while no worker runs; the run acts on it when one returns.
-      await temporal.workflow
-        .getHandle(runId)
-        .signal(approvalDecidedSignal, { approvalId, decision: status, decidedBy: keyId, ...(editedArguments && { arguments: editedArguments }) })
-        .catch(() => {
+      // Temporal keeps the signal even while no worker runs; the run acts on it when one returns. The
+      // deadline bounds how long the approval's row lock is held when Temporal is away.
+      await temporalCall(() =>
+        temporal.workflow
+          .getHandle(runId)
+          .signal(approvalDecidedSignal, { approvalId, decision: status, decidedBy: keyId, ...(editedArguments && { arguments: editedArguments }) }),
+      ).catch(() => {
           throw unavailable('The decision could not be delivered because Temporal is unavailable; send it again.');
         });
       return { arguments: editedArguments ?? approval.arguments, edited: editedArguments !== undefined };
@@ -186,10 +228,7 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs }: RunsR
     const run = await findRun(db, tenantId, uuidParam(req, 'runId', 'Run'));
     if (!run) throw notFound('Run');
     if (terminalStatuses.includes(run.status)) throw conflict(`The run is already ${run.status}.`);
-    await temporal.workflow
-      .getHandle(run.runId)
-      .cancel()
-      .catch(() => {
+    await temporalCall(() => temporal.workflow.getHandle(run.runId).cancel()).catch(() => {
         throw unavailable('The cancellation could not be delivered because Temporal is unavailable; send it again.');
       });
     res.status(202).json({ runId: run.runId, status: run.status, cancelRequested: true });

@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { z } from 'zod';
 import { badRequest, notFound, zodProblems } from './errors';
 
@@ -18,7 +18,69 @@ export function uuidParam(req: Request, name: string, what: string): string {
   return value.toLowerCase();
 }
 
+/** A text route parameter; 400 when it holds text PostgreSQL cannot store (see unstorableText). */
 export function stringParam(req: Request, name: string): string {
   const value = req.params[name];
-  return typeof value === 'string' ? value : '';
+  if (typeof value !== 'string') return '';
+  const problems = unstorableText(value, [name]);
+  if (problems.length > 0) throw badRequest(problems);
+  return value;
+}
+
+/**
+ * Refuses every /v1 request whose body or query holds text PostgreSQL cannot store, with a 400
+ * naming each field, before any route sees it: one rule for every text and jsonb column a request
+ * can fill (run inputs and metadata, approval comments and edited arguments, bundles, key names,
+ * rollout reasons, …). Such text is refused rather than altered, so what is stored is what was sent.
+ */
+export const refuseUnstorableText: RequestHandler = (req, _res, next) => {
+  const problems = [...unstorableText(req.body, []), ...unstorableText(req.query, [])];
+  if (problems.length > 0) throw badRequest(problems);
+  next();
+};
+
+/** Deeper JSON than any request needs; bounding it keeps recursive code (zod, JSON.stringify) safe. */
+export const MAX_NESTING = 32;
+/** A body of a million NULs gets a short answer. */
+const MAX_PROBLEMS = 10;
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'contains U+0000 (NUL), which cannot be stored; remove it';
+  const surrogate = loneSurrogate.exec(text);
+  if (surrogate) {
+    const unit = surrogate[0].charCodeAt(0).toString(16).toUpperCase();
+    return `contains a lone UTF-16 surrogate (U+${unit}), which is not Unicode text; send well-formed UTF-8`;
+  }
+  return undefined;
+}
+
+/**
+ * Problems (`path: what is wrong`, at most MAX_PROBLEMS) for every string and object key in a parsed
+ * JSON value that holds U+0000 or a lone UTF-16 surrogate, and for nesting deeper than MAX_NESTING.
+ * PostgreSQL's text and jsonb refuse U+0000, and a lone surrogate is not Unicode: the driver would
+ * silently turn it into U+FFFD, or jsonb refuse its escape. Walks iteratively, whatever the depth.
+ */
+export function unstorableText(value: unknown, path: string[]): string[] {
+  const problems: string[] = [];
+  const pending: { value: unknown; path: string[] }[] = [{ value, path }];
+  const at = (p: string[]) => (p.length > 0 ? p.join('.') : 'body');
+  while (pending.length > 0 && problems.length < MAX_PROBLEMS) {
+    const next = pending.pop()!;
+    if (typeof next.value === 'string') {
+      const problem = textProblem(next.value);
+      if (problem) problems.push(`${at(next.path)}: ${problem}`);
+    } else if (next.value !== null && typeof next.value === 'object') {
+      if (next.path.length >= path.length + MAX_NESTING) {
+        problems.push(`${at(next.path)}: nested deeper than ${MAX_NESTING} levels`);
+        continue;
+      }
+      for (const [key, child] of Object.entries(next.value).reverse()) {
+        const keyProblem = textProblem(key);
+        if (keyProblem) problems.push(`${at(next.path)}: the key ${JSON.stringify(key.slice(0, 40))} ${keyProblem}`);
+        pending.push({ value: child, path: [...next.path, key] });
+      }
+    }
+  }
+  return problems.slice(0, MAX_PROBLEMS);
 }

@@ -7,10 +7,17 @@ pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
 
-export function createPool(databaseUrl: string, max = 10): Db {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+/**
+ * A pool of at most `max` connections. With `connectionTimeoutMs`, waiting for a connection (a new
+ * one, or a free one when all are busy) fails after that many ms instead of waiting for ever.
+ */
+export function createPool(databaseUrl: string, max = 10, { connectionTimeoutMs }: { connectionTimeoutMs?: number } = {}): Db {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: connectionTimeoutMs });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  // Nor may a checked-out one (a transaction when PostgreSQL restarts): its query fails with the
+  // error, and the pool drops the broken client on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

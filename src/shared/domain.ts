@@ -19,7 +19,10 @@ const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.
 export const createRunRequestSchema = z
   .object({
     agent: z.string().min(1).max(100).describe('Name of the agent to run, e.g. "support".'),
-    input: z.string().min(1).max(32_000).describe("The user's request."),
+    input: z
+      .string()
+      .min(1)
+      .describe("The user's request; as long as the request size limit allows (BOSUN_MAX_REQUEST_BYTES, 2 MiB by default). Kept in PostgreSQL, never in workflow history."),
     metadata: z
       .record(z.string().max(100), metadataValue)
       .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')

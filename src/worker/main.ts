@@ -56,6 +56,7 @@ runMain('worker', async () => {
       // Tools get their declared secrets inside their activity; nothing else in the worker sees them.
       secrets: createSecretStore(config.secrets),
       limits: config.limits,
+      recordGraceMs: config.runRecordGraceMs,
     }),
     shutdownGraceTime: '10 seconds',
     ...(config.workerVersion && {

@@ -111,7 +111,7 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
     // A new run is `queued` in the search attributes already: the API started it so.
     if (requeued) setStatus('queued');
     else status = 'queued';
-    await bookkeeping.admitRun({ runId });
+    await bookkeeping.admitRun({ runId, tenantId: input.tenantId, agent: input.agent, bundleId: input.bundleId });
     setStatus('running');
   }
 

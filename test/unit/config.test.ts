@@ -28,6 +28,19 @@ describe('loadConfig', () => {
     expect(config.model.apiKey).toBe('not-needed');
   });
 
+  it('reads the request limit, the key time to live, the Temporal deadline and the record grace', () => {
+    expect(loadConfig({}).api).toMatchObject({ maxRequestBytes: 2 * 1024 * 1024, idempotencyKeyTtlMs: 86_400_000, temporalCallTimeoutMs: 5_000 });
+    expect(loadConfig({}).runRecordGraceMs).toBe(30_000);
+    const config = loadConfig({
+      BOSUN_MAX_REQUEST_BYTES: '4194304', BOSUN_IDEMPOTENCY_KEY_TTL: '7d', BOSUN_TEMPORAL_CALL_TIMEOUT: '2s', BOSUN_RUN_RECORD_GRACE: '1m',
+    });
+    expect(config.api).toMatchObject({ maxRequestBytes: 4_194_304, idempotencyKeyTtlMs: 7 * 86_400_000, temporalCallTimeoutMs: 2_000 });
+    expect(config.runRecordGraceMs).toBe(60_000);
+    expect(() => loadConfig({ BOSUN_MAX_REQUEST_BYTES: '10', BOSUN_IDEMPOTENCY_KEY_TTL: 'forever' })).toThrow(
+      /BOSUN_MAX_REQUEST_BYTES[\s\S]*BOSUN_IDEMPOTENCY_KEY_TTL/,
+    );
+  });
+
   it('lists every problem and never echoes a key', () => {
     const attempt = () => loadConfig({ BOSUN_API_PORT: 'eighty', BOSUN_APPROVAL_TIMEOUT: 'soon', DATABASE_URL: 'nope' });
     expect(attempt).toThrow(ConfigError);
