@@ -7,6 +7,7 @@ import { inTransaction, type Db } from '../db/pool';
 import { renderSystemPrompt, type Bundle } from '../shared/bundle';
 import { addUsage, type ModelReply, type ToolCall, type Usage } from '../shared/domain';
 import { bucketsOf, priceBuckets, type ModelPrice, type TokenBuckets } from '../shared/pricing';
+import { storableJson } from '../shared/storable';
 import { reserveBudget, settleBudget } from '../budgets/budgetLedger';
 import { toolCatalog, type ToolName } from '../shared/tools';
 import { toActivityFailure } from './modelErrors';
@@ -102,8 +103,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       await modelCalls.completed(grant, completion.usage);
       const priced = toReply(completion, prices[model]);
       const wrote = await storeReply({
-        runId, tenantId, bundle, step, priced, content: completion.choices[0]?.message?.content ?? null, reservationId,
-        latencyMs: Date.now() - started, model,
+        runId, tenantId, bundle, step, priced, reservationId, latencyMs: Date.now() - started, model,
         detail: { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail },
       });
       // A concurrent attempt stored its reply first; that one is the run's truth. A summary made for
@@ -131,7 +131,6 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     bundle: Bundle;
     step: number;
     priced: PricedReply;
-    content: string | null;
     reservationId: string;
     latencyMs: number;
     /** The model that answered (the routed one). */
@@ -141,8 +140,8 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
   }
 
   /** The reply, its step row, the run's totals, the budget settlement and the event: one transaction. */
-  async function storeReply({ runId, tenantId, bundle, step, priced, content, reservationId, latencyMs, model, detail }: StoredReply): Promise<boolean> {
-    const { reply, buckets, cacheSavingsUsd } = priced;
+  async function storeReply({ runId, tenantId, bundle, step, priced, reservationId, latencyMs, model, detail }: StoredReply): Promise<boolean> {
+    const { reply, content, replacedCharacters, buckets, cacheSavingsUsd } = priced;
     const usage = reply.usage;
     const toolCalls = reply.kind === 'tool_calls' ? reply.toolCalls : undefined;
     return inTransaction(db, async (client) => {
@@ -150,7 +149,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       await recordStep(client, runId, {
         step, ordinal: 0, kind: 'model', name: model, status: 'ok', bundleId: bundle.id,
         detail: { ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true }), ...detail },
-        inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
+        replacedCharacters, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
       });
       await client.query(
         `UPDATE run_steps SET cached_input_tokens = $3, cache_write_tokens = $4, reasoning_tokens = $5, cache_savings_usd = $6
@@ -184,21 +183,32 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
 }
 
 interface PricedReply {
+  /** As stored: the run goes on with what PostgreSQL holds, so a retry and the next request see the same. */
   reply: ModelReply;
+  /** The assistant message's text (with tool calls too, when the model wrote any), as stored. */
+  content: string | null;
+  /** U+0000 and lone surrogates replaced in the reply (src/shared/storable.ts). */
+  replacedCharacters: number;
   buckets: TokenBuckets;
   cacheSavingsUsd: number;
 }
 
 function toReply(completion: OpenAI.ChatCompletion, price: ModelPrice | undefined): PricedReply {
-  const message = completion.choices[0]?.message;
-  const toolCalls: ToolCall[] = (message?.tool_calls ?? [])
-    .filter((c) => c.type === 'function')
-    .map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
+  const raw = completion.choices[0]?.message;
+  // PostgreSQL cannot store U+0000 or lone surrogates: replaced before anyone sees the reply, so the
+  // workflow, a retry and the next request all go on with what is stored.
+  const { value: message, replaced: replacedCharacters } = storableJson({
+    content: raw?.content ?? null,
+    toolCalls: (raw?.tool_calls ?? [])
+      .filter((c) => c.type === 'function')
+      .map((c): ToolCall => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })),
+  });
+  const { toolCalls } = message;
   const buckets = bucketsOf(completion.usage);
   const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, price);
   const usage: Usage = { inputTokens: completion.usage?.prompt_tokens ?? 0, outputTokens: completion.usage?.completion_tokens ?? 0, costUsd };
-  const reply: ModelReply = toolCalls.length ? { kind: 'tool_calls', toolCalls, usage } : { kind: 'final', text: message?.content ?? '', usage };
-  return { reply, buckets, cacheSavingsUsd };
+  const reply: ModelReply = toolCalls.length ? { kind: 'tool_calls', toolCalls, usage } : { kind: 'final', text: message.content ?? '', usage };
+  return { reply, content: message.content, replacedCharacters, buckets, cacheSavingsUsd };
 }
 
 /** Bosun's ceiling on a reply's length when a bundle sets none, for worst-case reservations. */

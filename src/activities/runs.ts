@@ -5,6 +5,7 @@ import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { statedReason } from '../shared/approvals';
 import type { ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
+import { storableJson, storableOptionalText, storableText } from '../shared/storable';
 import { defaultRunLimits, pollAdmission, stillQueued } from './admission';
 
 export interface RequestApprovalsInput {
@@ -79,7 +80,8 @@ export function createRunActivities({ db, limits = defaultRunLimits }: RunDeps) 
         const { rows } = await client.query(
           `UPDATE runs SET status = $2, output = $3, error = $4, finished_at = now(), updated_at = now() WHERE run_id = $1
            RETURNING step_count, input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd`,
-          [runId, status, output ?? null, error ?? null],
+          // The output is the model's (stored already); an error message may quote a provider or a tool.
+          [runId, status, storableOptionalText(output ?? null).value, storableOptionalText(error ?? null).value],
         );
         const run = rows[0];
         if (!run) return;
@@ -106,12 +108,14 @@ export function createRunActivities({ db, limits = defaultRunLimits }: RunDeps) 
         );
         const assistantText: string | null = assistant.rows[0]?.content ?? null;
         for (const a of approvals) {
+          // The model's arguments as PostgreSQL can store them: what the approver sees (and the tool gets, see executeTool).
           await client.query(
             `INSERT INTO approvals (approval_id, run_id, tenant_id, bundle_id, step, tool_call_id, tool, arguments,
                                     requested_at, expires_at, reason, risk)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-            [a.approvalId, runId, tenantId, bundleId, step, a.toolCallId, a.tool, JSON.stringify(a.arguments),
-             a.requestedAt, a.expiresAt, statedReason(assistantText, a.arguments), a.risk ? JSON.stringify(a.risk) : null],
+            [a.approvalId, runId, tenantId, bundleId, step, storableText(a.toolCallId).value, storableText(a.tool).value,
+             JSON.stringify(storableJson(a.arguments).value), a.requestedAt, a.expiresAt,
+             storableOptionalText(statedReason(assistantText, a.arguments)).value, a.risk ? JSON.stringify(a.risk) : null],
           );
         }
         await client.query(`UPDATE runs SET status = 'awaiting_approval', updated_at = now() WHERE run_id = $1`, [runId]);

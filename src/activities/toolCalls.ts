@@ -5,6 +5,7 @@ import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { resolveSecrets, type SecretStore } from '../secrets/secretStore';
 import { toolSecretNames } from '../shared/guardrails';
 import { maskValues, redact } from '../shared/redaction';
+import { storableJson } from '../shared/storable';
 import { toolDefinition, type ToolName } from '../shared/tools';
 import { createToolImplementations } from './tools';
 import type { HttpFetchOptions } from './tools/httpFetch';
@@ -70,6 +71,9 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
       const definition = toolDefinition(input.tool);
       const secretNames = bundle ? toolSecretNames(bundle, input.tool) : [...definition.secrets];
       const secretValues = await resolveSecrets(secrets, secretNames);
+      // The arguments as the approver saw them (src/activities/runs.ts) and as they are recorded:
+      // without U+0000 or lone surrogates, which the tool could not store either.
+      const args = storableJson(input.args);
 
       return inTransaction(db, async (client) => {
         const recorded = await recordedStatus(client, input);
@@ -84,7 +88,7 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
               tenantId: input.tenantId, runId: input.runId, idempotencyKey: `${input.runId}:${input.toolCallId}`, db: client,
               bundle, secrets: secretValues,
             },
-            input.args,
+            args.value,
           );
         } catch (err) {
           // A failure message reaches Temporal history unencrypted: no secret may ride along.
@@ -96,10 +100,10 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
         const output = maskValues(result.output, secretValues);
         const status = result.ok ? 'ok' : 'error';
         const rules = definition.redact;
-        const shown = { arguments: redact(input.args, rules.arguments), result: redact(output, rules.result) };
+        const shown = { arguments: redact(args.value, rules.arguments), result: redact(output, rules.result) };
         await record(client, input, status, output, shown, latencyMs, {
           scope: definition.scope, secrets: secretNames,
-        });
+        }, args.replaced);
         return status;
       });
     },
@@ -109,7 +113,7 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
       await inTransaction(db, async (client) => {
         if (await recordedStatus(client, input)) return;
         const detail = redact({ ...input.detail, error: input.message }) as Record<string, unknown>;
-        await record(client, input, input.status, { error: input.message }, detail, 0, {});
+        await record(client, input, input.status, { error: input.message }, detail, 0, {}, 0);
       });
     },
   };
@@ -156,17 +160,20 @@ async function recordedStatus(db: Db | DbClient, ref: ToolCallRef): Promise<Tool
 /**
  * The result in the transcript (what the model sees), the step row and run event (redacted), and
  * one audit entry: only the attempt that wrote the transcript row audits, so a retried or raced
- * call is audited exactly once.
+ * call is audited exactly once. The transcript keeps the result as JSON text, so U+0000 and lone
+ * surrogates in it survive as escapes; the copies in jsonb columns have them replaced, and the step
+ * row counts those and `replacedInArguments` (src/shared/storable.ts).
  */
 async function record(
   client: DbClient, ref: ToolCallRef, status: ToolCallStatus, output: unknown, detail: Record<string, unknown>, latencyMs: number,
-  audit: Record<string, unknown>,
+  audit: Record<string, unknown>, replacedInArguments: number,
 ): Promise<void> {
   const fresh = await appendMessage(client, ref.runId, {
     step: ref.step, ordinal: ref.ordinal, role: 'tool', content: JSON.stringify(output), toolCallId: ref.toolCallId,
   });
   await recordStep(client, ref.runId, {
     step: ref.step, ordinal: ref.ordinal, kind: 'tool', name: ref.tool, status, bundleId: ref.bundleId, detail, latencyMs,
+    replacedCharacters: replacedInArguments,
   });
   await client.query('UPDATE runs SET updated_at = now() WHERE run_id = $1', [ref.runId]);
   // The tool's output stays in the transcript; the event shows what was called and how it went.

@@ -20,6 +20,7 @@ import { resolveContextSettings } from '../shared/contextWindow';
 import type { Usage } from '../shared/domain';
 import { routeModel, type RoutedModel } from '../shared/modelRouting';
 import { bucketsOf, priceBuckets } from '../shared/pricing';
+import { storableText } from '../shared/storable';
 import { buildWindow, planWindow, summaryPrompt, type ContextMessage, type StoredSummary } from './window';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
@@ -180,13 +181,13 @@ async function summarise(
   const buckets = bucketsOf(completion.usage);
   const { costUsd, cacheSavingsUsd } = priceBuckets(buckets, prices[settings.summaryModel]);
   const usage: Usage = { inputTokens: completion.usage?.prompt_tokens ?? 0, outputTokens: completion.usage?.completion_tokens ?? 0, costUsd };
-  const content = completion.choices[0]?.message?.content ?? '';
+  const content = storableText(completion.choices[0]?.message?.content ?? '');
   const latencyMs = Date.now() - started;
 
   await inTransaction(db, async (client) => {
     const inserted = await client.query(
       `INSERT INTO run_messages (run_id, step, ordinal, role, content) VALUES ($1, $2, $3, 'summary', $4) ON CONFLICT DO NOTHING`,
-      [runId, step, SUMMARY_ORDINAL, content],
+      [runId, step, SUMMARY_ORDINAL, content.value],
     );
     if (inserted.rowCount !== 1) return;
     await recordStep(client, runId, {
@@ -197,7 +198,7 @@ async function summarise(
         summarisedMessages: evict.length,
         ...(previous ? { previousSummaryStep: previous.step } : {}),
       },
-      inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
+      replacedCharacters: content.replaced, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
     });
     await client.query(
       `UPDATE run_steps SET cached_input_tokens = $4, cache_write_tokens = $5, reasoning_tokens = $6, cache_savings_usd = $7

@@ -2,6 +2,7 @@
  * A run's event feed in PostgreSQL (`run_events`): appended where things happen, inside the
  * transaction that makes them happen, and read in order by `GET /v1/runs/:runId/events`.
  */
+import { storableRecord } from '../shared/storable';
 import { inTransaction, type Db, type DbClient } from './pool';
 
 export type RunEventType =
@@ -43,7 +44,8 @@ const isClient = (db: Db | DbClient): db is DbClient => typeof (db as DbClient).
 
 /**
  * Appends an event to the run's feed unless one with the same key is already there; returns its
- * seq, or undefined for a duplicate. `runId` and the run's `bundleId` are added to `data`.
+ * seq, or undefined for a duplicate. `runId` and the run's `bundleId` are added to `data`; text
+ * PostgreSQL cannot store is replaced and counted in `data.replacedCharacters` (src/shared/storable.ts).
  *
  * Seqs are gapless and commit in order: the appender holds the run's row lock (FOR NO KEY UPDATE,
  * the lock `UPDATE runs` takes anyway) while it takes MAX(seq) + 1, so a reader that has seen seq n
@@ -61,7 +63,7 @@ export async function appendRunEvent(
     `INSERT INTO run_events (run_id, seq, key, type, data)
      SELECT $1::uuid, COALESCE(MAX(seq), 0) + 1, $2, $3, $4::jsonb FROM run_events WHERE run_id = $1::uuid
      ON CONFLICT (run_id, key) DO NOTHING RETURNING seq`,
-    [runId, key, type, JSON.stringify({ ...data, runId, bundleId: run.rows[0].bundle_id })],
+    [runId, key, type, JSON.stringify(storableRecord({ ...data, runId, bundleId: run.rows[0].bundle_id }))],
   );
   return rows[0]?.seq;
 }
