@@ -1,4 +1,4 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import { z } from 'zod';
 import type { ModelPrices } from '../config';
@@ -15,6 +15,8 @@ import type { ModelCallGuard } from './modelCallGuard';
 import { appendMessage, loadTranscript, recordStep } from '../db/transcript';
 import { prepareContext, routeStep } from '../context/stepContext';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
+import { assertRunOpen, lockOpenRun, RunEndedError } from '../db/runEnd';
+import { discardLateReply, withHeartbeats } from './runEnded';
 
 export interface ModelDeps {
   db: Db;
@@ -54,7 +56,9 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     /**
      * One model step: reads the transcript, reserves the call's worst case against the tenant's
      * budgets, asks the model, and stores its reply with the real cost. A retry after the reply was
-     * stored returns the stored reply instead of paying for a second call.
+     * stored returns the stored reply instead of paying for a second call. Once the run has ended it
+     * asks nothing and stores nothing (a reply that arrives after the end is only noted as
+     * discarded) and throws RunEndedError.
      */
     async callModel({ runId, bundleId, step }: CallModelInput): Promise<ModelReply> {
       const stored = await storedReply(db, runId, step);
@@ -65,7 +69,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       // The bundle's routing rules pick the step's model (its one model without routing).
       const route = await routeStep(db, bundle, runId, step);
       const model = route?.model ?? bundle.model.id;
-      // At most once per step, however often the call is retried.
+      // At most once per step, however often the call is retried; and not at all once the run has ended.
       await appendRunEvent(db, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model });
       const { tenantId, transcript } = await loadRunContext(db, runId);
       // The whole transcript, or under a context budget a summary (made and costed here if due) and the recent turns.
@@ -73,8 +77,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
         {
           db, prices,
           reserve: (id, req) => reserveOrRefuse(tenantId, id, worstCaseUsd(req, prices[req.model])),
-          complete: (req) => withHeartbeats(() =>
-            modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal: Context.current().cancellationSignal })),
+          complete: (req) => withHeartbeats((signal) => modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal })),
         },
         { runId, tenantId, step, bundle, systemPrompt: renderSystemPrompt(bundle), tools: toolsOf(bundle), transcript },
       );
@@ -88,13 +91,15 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
         prompt_cache_key: bundle.id,
       };
       const reservationId = `${runId}:${step}`;
+      // The last look before paying: a run cancelled meanwhile makes no more calls.
+      await assertRunOpen(db, runId);
       await reserveOrRefuse(tenantId, reservationId, worstCaseUsd(request, prices[model]));
       // Over the provider's per-minute limits (all workers together) the call waits in Temporal's retry loop.
       const grant = await modelCalls.admit({ runId, step, baseUrl: bundle.model.baseUrl, request });
 
       const started = Date.now();
-      const completion = await withHeartbeats(() =>
-        modelClient(bundle.model.baseUrl).chat.completions.create(request, { signal: Context.current().cancellationSignal }),
+      const completion = await withHeartbeats((signal) =>
+        modelClient(bundle.model.baseUrl).chat.completions.create(request, { signal }),
       ).catch(async (err) => {
         await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
         // Counted per run by reason; retried after Retry-After or a jittered backoff.
@@ -105,6 +110,11 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       const wrote = await storeReply({
         runId, tenantId, bundle, step, priced, reservationId, latencyMs: Date.now() - started, model,
         detail: { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail },
+      }).catch(async (err) => {
+        if (err instanceof RunEndedError) {
+          await discardLateReply(db, err, { runId, tenantId, step, ordinal: 0, model, reservationId, usage: priced.reply.usage });
+        }
+        throw err;
       });
       // A concurrent attempt stored its reply first; that one is the run's truth. A summary made for
       // the step counts with it, as storedReply counts it on a retry.
@@ -139,12 +149,16 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     detail: Record<string, unknown>;
   }
 
-  /** The reply, its step row, the run's totals, the budget settlement and the event: one transaction. */
+  /**
+   * The reply, its step row, the run's totals, the budget settlement and the event: one transaction,
+   * with the run's row locked first; RunEndedError once the run has ended.
+   */
   async function storeReply({ runId, tenantId, bundle, step, priced, reservationId, latencyMs, model, detail }: StoredReply): Promise<boolean> {
     const { reply, content, replacedCharacters, buckets, cacheSavingsUsd } = priced;
     const usage = reply.usage;
     const toolCalls = reply.kind === 'tool_calls' ? reply.toolCalls : undefined;
     return inTransaction(db, async (client) => {
+      await lockOpenRun(client, runId);
       if (!(await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls }))) return false;
       await recordStep(client, runId, {
         step, ordinal: 0, kind: 'model', name: model, status: 'ok', bundleId: bundle.id,
@@ -249,15 +263,4 @@ async function storedReply(db: Db, runId: string, step: number): Promise<ModelRe
   return row.tool_calls?.length
     ? { kind: 'tool_calls', toolCalls: row.tool_calls, usage }
     : { kind: 'final', text: row.content ?? '', usage };
-}
-
-/** Long model calls heartbeat so a dead worker's call is retried elsewhere within the heartbeat timeout. */
-async function withHeartbeats<T>(work: () => Promise<T>): Promise<T> {
-  const context = Context.current();
-  const timer = setInterval(() => context.heartbeat(), 1000);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
-  }
 }

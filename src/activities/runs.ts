@@ -3,6 +3,7 @@ import type { RunLimits } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
+import { holdRunEnd, lockOpenRun } from '../db/runEnd';
 import { statedReason } from '../shared/approvals';
 import type { ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
 import { storableJson, storableOptionalText, storableText } from '../shared/storable';
@@ -59,12 +60,21 @@ export function createRunActivities({ db, limits = defaultRunLimits }: RunDeps) 
       });
     },
 
+    /** Sets the status of a run that has not ended; an ended run keeps the status it ended with. */
     async setRunStatus({ runId, status }: { runId: string; status: RunStatus }): Promise<void> {
-      await db.query('UPDATE runs SET status = $2, updated_at = now() WHERE run_id = $1', [runId, status]);
+      await db.query('UPDATE runs SET status = $2, updated_at = now() WHERE run_id = $1 AND finished_at IS NULL', [runId, status]);
     },
 
+    /**
+     * Ends the run, once: its pending approvals are cancelled, its row takes the final status, and
+     * `run.finished` is its last event. Nothing is written for it afterwards (src/db/runEnd.ts); a
+     * second call (a retry, or a run someone else ended) changes nothing.
+     */
     async finishRun({ runId, status, output, error }: FinishRunInput): Promise<void> {
       await inTransaction(db, async (client) => {
+        await holdRunEnd(client, runId);
+        const ended = await client.query('SELECT 1 FROM runs WHERE run_id = $1 AND finished_at IS NOT NULL', [runId]);
+        if (ended.rowCount) return;
         // Approval rows before the run's row: the order the API's decision takes its locks in.
         const cancelled = await client.query(
           `UPDATE approvals SET status = 'cancelled', decided_at = now() WHERE run_id = $1 AND status = 'pending'
@@ -99,8 +109,12 @@ export function createRunActivities({ db, limits = defaultRunLimits }: RunDeps) 
       });
     },
 
+    /** Records the approvals a step waits for, unless the run has ended (RunEndedError). */
     async requestApprovals({ runId, tenantId, bundleId, step, approvals }: RequestApprovalsInput): Promise<void> {
       await inTransaction(db, async (client) => {
+        // Before finishRun or after it, never between its cancelling pending approvals and its ending the run.
+        await holdRunEnd(client, runId);
+        await lockOpenRun(client, runId);
         // The model's own words for the step that asked for these calls, if it wrote any.
         const assistant = await client.query(
           `SELECT content FROM run_messages WHERE run_id = $1 AND step = $2 AND ordinal = 0 AND role = 'assistant'`,

@@ -13,6 +13,8 @@ import type OpenAI from 'openai';
 import type { ModelPrices } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { recordStep } from '../db/transcript';
+import { lockOpenRun, RunEndedError } from '../db/runEnd';
+import { discardLateReply } from '../activities/runEnded';
 import { settleBudget } from '../budgets/budgetLedger';
 import { toActivityFailure } from '../activities/modelErrors';
 import type { Bundle } from '../shared/bundle';
@@ -184,7 +186,9 @@ async function summarise(
   const content = storableText(completion.choices[0]?.message?.content ?? '');
   const latencyMs = Date.now() - started;
 
+  // Nothing is stored once the run has ended (src/db/runEnd.ts); the paid summary is noted as discarded.
   await inTransaction(db, async (client) => {
+    await lockOpenRun(client, runId);
     const inserted = await client.query(
       `INSERT INTO run_messages (run_id, step, ordinal, role, content) VALUES ($1, $2, $3, 'summary', $4) ON CONFLICT DO NOTHING`,
       [runId, step, SUMMARY_ORDINAL, content.value],
@@ -212,5 +216,10 @@ async function summarise(
       [runId, usage.inputTokens, usage.outputTokens, usage.costUsd, buckets.cachedInput, cacheSavingsUsd],
     );
     await settleBudget(client, tenantId, reservationId, usage.costUsd);
+  }).catch(async (err) => {
+    if (err instanceof RunEndedError) {
+      await discardLateReply(db, err, { runId, tenantId, step, ordinal: SUMMARY_ORDINAL, model: settings.summaryModel, reservationId, usage });
+    }
+    throw err;
   });
 }

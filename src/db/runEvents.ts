@@ -4,6 +4,7 @@
  */
 import { storableRecord } from '../shared/storable';
 import { inTransaction, type Db, type DbClient } from './pool';
+import { lockRun, RunEndedError } from './runEnd';
 
 export type RunEventType =
   | 'run.started'
@@ -52,18 +53,21 @@ const isClient = (db: Db | DbClient): db is DbClient => typeof (db as DbClient).
  * never later finds a new event below n. Given a client, it must be inside the caller's transaction:
  * the event commits or rolls back with the rest, and the row lock is held until then. Callers that
  * also lock approval rows lock them before this (the order the API's decision and finishRun share).
+ *
+ * Throws RunEndedError once the run has ended (./runEnd.ts): `run.finished`, appended by the
+ * transaction that ends the run, is its last event.
  */
 export async function appendRunEvent(
   db: Db | DbClient, runId: string, type: RunEventType, key: string, data: Record<string, unknown>,
 ): Promise<number | undefined> {
   if (!isClient(db)) return inTransaction(db, (client) => appendRunEvent(client, runId, type, key, data));
-  const run = await db.query('SELECT bundle_id FROM runs WHERE run_id = $1 FOR NO KEY UPDATE', [runId]);
-  if (!run.rows[0]) throw new Error(`run ${runId} has no record`);
+  const run = await lockRun(db, runId);
+  if (run.ended && type !== runFinishedEvent) throw new RunEndedError(runId, run.status);
   const { rows } = await db.query(
     `INSERT INTO run_events (run_id, seq, key, type, data)
      SELECT $1::uuid, COALESCE(MAX(seq), 0) + 1, $2, $3, $4::jsonb FROM run_events WHERE run_id = $1::uuid
      ON CONFLICT (run_id, key) DO NOTHING RETURNING seq`,
-    [runId, key, type, JSON.stringify(storableRecord({ ...data, runId, bundleId: run.rows[0].bundle_id }))],
+    [runId, key, type, JSON.stringify(storableRecord({ ...data, runId, bundleId: run.bundleId }))],
   );
   return rows[0]?.seq;
 }
