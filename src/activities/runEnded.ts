@@ -1,6 +1,7 @@
 /**
- * What activities do when their run ended while they worked (src/db/runEnd.ts): they write nothing,
- * note a result that arrived too late, and fail without retries, since there is nothing left to do.
+ * Activities and the end of their run (src/db/runEnd.ts). A long call heartbeats, so it hears of a
+ * cancellation and stops; one whose run ended while it worked writes nothing, notes a result that
+ * arrived too late, and fails without retries, since there is nothing left to do.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { settleBudget } from '../budgets/budgetLedger';
