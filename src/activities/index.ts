@@ -1,16 +1,20 @@
 import { createModelActivities, type ModelDeps } from './model';
 import { createRolloutActivities } from './rollouts';
+import { failingAsRunEnded } from './runEnded';
 import { createRunActivities, type RunDeps } from './runs';
 import { createToolActivities, type ToolDeps } from './toolCalls';
 
-/** All of Bosun's activities, bound to the worker's connections. Each does one piece of I/O. */
+/**
+ * All of Bosun's activities, bound to the worker's connections. Each does one piece of I/O, and
+ * fails as `RunEnded` (never retried) once its run has ended (src/db/runEnd.ts).
+ */
 export function createActivities(deps: ModelDeps & Pick<ToolDeps, 'secrets'> & Pick<RunDeps, 'limits' | 'recordGraceMs'>) {
-  return {
+  return failingAsRunEnded({
     ...createRunActivities(deps),
     ...createModelActivities(deps),
     ...createToolActivities(deps),
     ...createRolloutActivities(deps),
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -8,6 +8,9 @@ import { modelPriceOf, renderSystemPrompt, type Bundle } from '../shared/bundle'
 import type { ModelReply } from '../shared/domain';
 import { callCost, priceBuckets, type CallCost, type ModelPrice } from '../shared/pricing';
 import { runErrorCodeOf } from '../shared/runErrors';
+import { storableJson } from '../shared/storable';
+import { assertRunOpen, lockOpenRun, RunEndedError } from '../db/runEnd';
+import { discardLateReply, withHeartbeats } from './runEnded';
 import { reserveBudget, settleBudget } from '../budgets/budgetLedger';
 import { toolCatalog, type ToolName } from '../shared/tools';
 import type { ModelCallGuard } from './modelCallGuard';
@@ -81,6 +84,8 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
      * budgets, asks the model, and stores its reply with the real cost. A retry after the reply was
      * stored returns the stored reply instead of paying for a second call. A reply with nothing to
      * go on (refused, filtered, empty) is stored and costed, asked again once, then fails the run.
+     * Once the run has ended it asks nothing and stores nothing (a reply that arrives after the end
+     * is only noted as discarded) and throws RunEndedError.
      */
     async callModel({ runId, bundleId, step }: CallModelInput): Promise<ModelReply> {
       const stored = await storedReply(db, runId, step);
@@ -102,8 +107,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
           priceOf: (summaryModel) => priceFor(bundle, summaryModel),
           refuseUnusable: (summaryCall, read) => refuseUnusable({ runId, tenantId, bundleId: bundle.id, step, ...summaryCall }, read),
           reserve: (id, req) => reserveOrRefuse(tenantId, id, worstCaseUsd(req, priceFor(bundle, req.model))),
-          complete: (req) => withHeartbeats(() =>
-            modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal: Context.current().cancellationSignal })),
+          complete: (req) => withHeartbeats((signal) => modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal })),
         },
         {
           runId, tenantId, step, bundle, systemPrompt: renderSystemPrompt(bundle), tools: toolsOf(bundle), transcript,
@@ -120,13 +124,15 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
         prompt_cache_key: bundle.id,
       };
       const reservationId = `${runId}:${step}`;
+      // The last look before paying: a run cancelled meanwhile makes no more calls.
+      await assertRunOpen(db, runId);
       await reserveOrRefuse(tenantId, reservationId, worstCaseUsd(request, price));
       // Over the provider's per-minute limits (all workers together) the call waits in Temporal's retry loop.
       const grant = await modelCalls.admit({ runId, step, baseUrl: bundle.model.baseUrl, request });
 
       const started = Date.now();
-      const completion = await withHeartbeats(() =>
-        modelClient(bundle.model.baseUrl).chat.completions.create(request, { signal: Context.current().cancellationSignal }),
+      const completion = await withHeartbeats((signal) =>
+        modelClient(bundle.model.baseUrl).chat.completions.create(request, { signal }),
       ).catch(async (err) => {
         await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
         // Counted per run by reason; retried after Retry-After or a jittered backoff.
@@ -137,9 +143,17 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       const call: PaidCall = {
         runId, tenantId, bundleId: bundle.id, step, model, reservationId, latencyMs: Date.now() - started, cost: callCost(completion.usage, price),
       };
-      const read = readCompletion(completion);
-      if (read.kind === 'unusable') throw await refuseUnusable(call, read);
-      await storeReply(call, read, { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail });
+      // PostgreSQL cannot store U+0000 or lone surrogates: replaced before anyone sees the reply, so the
+      // workflow, a retry and the next request all go on with what is stored (src/shared/storable.ts).
+      const { value: read, replaced } = storableJson(readCompletion(completion));
+      try {
+        if (read.kind === 'unusable') throw await refuseUnusable(call, read, replaced);
+        await storeReply(call, read, replaced, { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail });
+      } catch (err) {
+        // The run ended while the provider answered: the reply is paid for, noted as discarded, never stored.
+        if (err instanceof RunEndedError) await discardLateReply(db, err, { runId, tenantId, step, ordinal: 0, model, reservationId, usage: call.cost.usage });
+        throw err;
+      }
       // What is stored is the run's truth (a concurrent attempt may have stored its reply first), and
       // counts what the step's summary and unusable replies cost with it.
       return (await storedReply(db, runId, step))!;
@@ -176,16 +190,17 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
    * non-retryable the second, since a model that answered so twice will not change its mind.
    * Counted in the step rather than by attempt number, which 429s and timeouts also advance.
    */
-  async function refuseUnusable(call: PaidCall, read: UnusableReply): Promise<ApplicationFailure> {
+  async function refuseUnusable(call: PaidCall, read: UnusableReply, replacedCharacters = 0): Promise<ApplicationFailure> {
     const code = runErrorCodeOf(read.type) as AskedAgainReason;
     const earlier = await inTransaction(db, async (client) => {
+      await lockOpenRun(client, call.runId);
       const { rows } = await client.query(
         'SELECT count(*)::int AS n FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal BETWEEN $3 AND $4',
         [call.runId, call.step, FIRST_UNUSABLE_ORDINAL, LAST_UNUSABLE_ORDINAL],
       );
       const n: number = rows[0].n;
       await recordPaidStep(client, call, {
-        ordinal: Math.min(FIRST_UNUSABLE_ORDINAL + n, LAST_UNUSABLE_ORDINAL), status: code,
+        ordinal: Math.min(FIRST_UNUSABLE_ORDINAL + n, LAST_UNUSABLE_ORDINAL), status: code, replacedCharacters,
         detail: {
           unusable: true, finishReason: read.finishReason, error: read.message,
           ...(read.refusal !== undefined ? { refusal: read.refusal } : {}), ...(read.content ? { content: read.content } : {}),
@@ -199,14 +214,17 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
   }
 
   /** The reply, its step row, the run's totals, the budget settlement and the event: one transaction. */
-  async function storeReply(call: PaidCall, read: Exclude<ReadReply, { kind: 'unusable' }>, detail: Record<string, unknown>): Promise<void> {
+  async function storeReply(
+    call: PaidCall, read: Exclude<ReadReply, { kind: 'unusable' }>, replacedCharacters: number, detail: Record<string, unknown>,
+  ): Promise<void> {
     const { runId, step, model, latencyMs, cost } = call;
     const toolCalls = read.kind === 'tool_calls' ? read.toolCalls : undefined;
     const content = read.kind === 'tool_calls' ? read.content : read.text;
     await inTransaction(db, async (client) => {
+      await lockOpenRun(client, runId);
       if (!(await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls }))) return;
       const total = await recordPaidStep(client, call, {
-        ordinal: 0, status: 'ok',
+        ordinal: 0, status: 'ok', replacedCharacters,
         detail: {
           ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true }),
           // The reply stopped at its output token limit: a final answer is cut, a tool call may be.
@@ -247,11 +265,13 @@ interface PaidCall {
  * A paid call's step row at `ordinal`, added to the run's totals, its budget reservation settled
  * with the real cost, in the caller's transaction. Returns the run's new totals.
  */
-async function recordPaidStep(client: DbClient, call: PaidCall, row: { ordinal: number; status: string; detail: Record<string, unknown> }) {
+async function recordPaidStep(
+  client: DbClient, call: PaidCall, row: { ordinal: number; status: string; detail: Record<string, unknown>; replacedCharacters: number },
+) {
   const { runId, tenantId, bundleId, step, model, reservationId, latencyMs, cost: { usage, buckets, cacheSavingsUsd } } = call;
   await recordStep(client, runId, {
     step, ordinal: row.ordinal, kind: 'model', name: model, status: row.status, bundleId, detail: row.detail,
-    inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
+    replacedCharacters: row.replacedCharacters, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
   });
   await client.query(
     `UPDATE run_steps SET cached_input_tokens = $4, cache_write_tokens = $5, reasoning_tokens = $6, cache_savings_usd = $7
@@ -311,15 +331,4 @@ async function storedReply(db: Db, runId: string, step: number): Promise<ModelRe
   return row.tool_calls?.length
     ? { kind: 'tool_calls', toolCalls: row.tool_calls, usage }
     : { kind: 'final', text: row.content ?? '', usage };
-}
-
-/** Long model calls heartbeat so a dead worker's call is retried elsewhere within the heartbeat timeout. */
-async function withHeartbeats<T>(work: () => Promise<T>): Promise<T> {
-  const context = Context.current();
-  const timer = setInterval(() => context.heartbeat(), 1000);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
-  }
 }

@@ -4,10 +4,12 @@ import { configSchema, type RunLimits } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
+import { holdRunEnd, lockOpenRun } from '../db/runEnd';
 import { statedReason } from '../shared/approvals';
 import type { AgentRunInput, ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
 import { parseDuration } from '../shared/duration';
-import { UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
+import { runErrorCodeOf, UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
+import { storableJson, storableOptionalText, storableText } from '../shared/storable';
 import { defaultRunLimits, pollAdmission, stillQueued } from './admission';
 
 export interface RequestApprovalsInput {
@@ -62,9 +64,9 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
       `run_not_recorded: run ${runId} was started but the API did not record it within ${recordGraceMs / 1000} s ` +
       '(it stopped, timed out or lost PostgreSQL in between); nothing ran. Send the request again: its Idempotency-Key starts a new run.';
     const { rowCount } = await db.query(
-      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, error, created_by, finished_at)
-       VALUES ($1, $2, $3, $4, 'failed', '', $5, 'system:run', now()) ON CONFLICT (run_id) DO NOTHING`,
-      [runId, tenantId, agent, bundleId, message],
+      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, error, error_code, created_by, finished_at)
+       VALUES ($1, $2, $3, $4, 'failed', '', $5, $6, 'system:run', now()) ON CONFLICT (run_id) DO NOTHING`,
+      [runId, tenantId, agent, bundleId, message, runErrorCodeOf('RunNotRecorded')],
     );
     // The API's row came in after all: the next attempt admits the run as usual.
     if (rowCount === 0) return notYet;
@@ -99,13 +101,22 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
       });
     },
 
+    /** Sets the status of a run that has not ended; an ended run keeps the status it ended with. */
     async setRunStatus({ runId, status }: { runId: string; status: RunStatus }): Promise<void> {
-      await db.query('UPDATE runs SET status = $2, updated_at = now() WHERE run_id = $1', [runId, status]);
+      await db.query('UPDATE runs SET status = $2, updated_at = now() WHERE run_id = $1 AND finished_at IS NULL', [runId, status]);
     },
 
+    /**
+     * Ends the run, once: its pending approvals are cancelled, its row takes the final status, and
+     * `run.finished` is its last event. Nothing is written for it afterwards (src/db/runEnd.ts); a
+     * second call (a retry, or a run someone else ended) changes nothing.
+     */
     async finishRun({ runId, status, output, error, errorCode }: FinishRunInput): Promise<void> {
       const code = error === undefined ? null : (errorCode ?? UNCLASSIFIED);
       await inTransaction(db, async (client) => {
+        await holdRunEnd(client, runId);
+        const ended = await client.query('SELECT 1 FROM runs WHERE run_id = $1 AND finished_at IS NOT NULL', [runId]);
+        if (ended.rowCount) return;
         // Approval rows before the run's row: the order the API's decision takes its locks in.
         const cancelled = await client.query(
           `UPDATE approvals SET status = 'cancelled', decided_at = now() WHERE run_id = $1 AND status = 'pending'
@@ -121,7 +132,8 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
         const { rows } = await client.query(
           `UPDATE runs SET status = $2, output = $3, error = $4, error_code = $5, finished_at = now(), updated_at = now() WHERE run_id = $1
            RETURNING step_count, input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd`,
-          [runId, status, output ?? null, error ?? null, code],
+          // The output is the model's (stored already); an error message may quote a provider or a tool.
+          [runId, status, storableOptionalText(output ?? null).value, storableOptionalText(error ?? null).value, code],
         );
         const run = rows[0];
         if (!run) return;
@@ -139,8 +151,12 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
       });
     },
 
+    /** Records the approvals a step waits for, unless the run has ended (RunEndedError). */
     async requestApprovals({ runId, tenantId, bundleId, step, approvals }: RequestApprovalsInput): Promise<void> {
       await inTransaction(db, async (client) => {
+        // Before finishRun or after it, never between its cancelling pending approvals and its ending the run.
+        await holdRunEnd(client, runId);
+        await lockOpenRun(client, runId);
         // The model's own words for the step that asked for these calls, if it wrote any.
         const assistant = await client.query(
           `SELECT content FROM run_messages WHERE run_id = $1 AND step = $2 AND ordinal = 0 AND role = 'assistant'`,
@@ -148,12 +164,14 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
         );
         const assistantText: string | null = assistant.rows[0]?.content ?? null;
         for (const a of approvals) {
+          // The model's arguments as PostgreSQL can store them: what the approver sees (and the tool gets, see executeTool).
           await client.query(
             `INSERT INTO approvals (approval_id, run_id, tenant_id, bundle_id, step, tool_call_id, tool, arguments,
                                     requested_at, expires_at, reason, risk)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-            [a.approvalId, runId, tenantId, bundleId, step, a.toolCallId, a.tool, JSON.stringify(a.arguments),
-             a.requestedAt, a.expiresAt, statedReason(assistantText, a.arguments), a.risk ? JSON.stringify(a.risk) : null],
+            [a.approvalId, runId, tenantId, bundleId, step, storableText(a.toolCallId).value, storableText(a.tool).value,
+             JSON.stringify(storableJson(a.arguments).value), a.requestedAt, a.expiresAt,
+             storableOptionalText(statedReason(assistantText, a.arguments)).value, a.risk ? JSON.stringify(a.risk) : null],
           );
         }
         await client.query(`UPDATE runs SET status = 'awaiting_approval', updated_at = now() WHERE run_id = $1`, [runId]);

@@ -5,12 +5,15 @@ import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { resolveSecrets, type SecretStore } from '../secrets/secretStore';
 import { toolSecretNames } from '../shared/guardrails';
 import { maskValues, redact } from '../shared/redaction';
+import { storableJson } from '../shared/storable';
 import { toolDefinition, type ToolName } from '../shared/tools';
 import { createToolImplementations } from './tools';
 import type { HttpFetchOptions } from './tools/httpFetch';
 import type { ToolImplementations, ToolResult } from './tools/types';
 import { appendMessage, recordStep } from '../db/transcript';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
+import { assertRunOpen, lockOpenRun, recordDiscardedResult, RunEndedError } from '../db/runEnd';
+import { withHeartbeats } from './runEnded';
 
 /** Where a tool call sits in the run: the result lands at (step, ordinal) of the transcript. */
 export interface ToolCallRef {
@@ -59,18 +62,28 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
      * Runs a tool and records its result in one transaction, so a retried or duplicated attempt
      * finds the recorded result instead of acting twice. The tool itself runs as TOOL_ROLE with the
      * run's tenant set, so PostgreSQL hides and protects every other tenant's rows.
+     *
+     * The tool heartbeats and gets an AbortSignal that fires when the run is cancelled. A tool of an
+     * ended run does not start; one whose run ended while it worked has its result discarded: its
+     * transaction, the tool's own writes included, rolls back, the discard is noted
+     * (src/db/runEnd.ts), and RunEndedError is thrown.
      */
     async executeTool(input: ExecuteToolInput): Promise<ToolCallStatus> {
       // A retry of a recorded call neither loads the bundle nor touches a secret.
       const already = await recordedStatus(db, input);
       if (already) return already;
+      await assertRunOpen(db, input.runId);
       // Before the transaction: these may need a connection of their own, or the network.
       const bundle = bundles ? await bundles.get(input.bundleId) : undefined;
       if (bundles && !bundle) throw ApplicationFailure.nonRetryable(`this worker does not have bundle ${input.bundleId}`, 'UnknownBundle');
       const definition = toolDefinition(input.tool);
       const secretNames = bundle ? toolSecretNames(bundle, input.tool) : [...definition.secrets];
       const secretValues = await resolveSecrets(secrets, secretNames);
+      // The arguments as the approver saw them (src/activities/runs.ts) and as they are recorded:
+      // without U+0000 or lone surrogates, which the tool could not store either.
+      const args = storableJson(input.args);
 
+      let outcome: ToolCallStatus | undefined;
       return inTransaction(db, async (client) => {
         const recorded = await recordedStatus(client, input);
         if (recorded) return recorded;
@@ -79,40 +92,58 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
         await enterToolScope(client, input.tenantId);
         let result: ToolResult;
         try {
-          result = await implementation(
+          result = await withHeartbeats((signal) => implementation(
             {
               tenantId: input.tenantId, runId: input.runId, idempotencyKey: `${input.runId}:${input.toolCallId}`, db: client,
-              bundle, secrets: secretValues,
+              bundle, secrets: secretValues, signal,
             },
-            input.args,
-          );
+            args.value,
+          ));
         } catch (err) {
           // A failure message reaches Temporal history unencrypted: no secret may ride along.
           throw withoutSecrets(err, secretValues);
         }
         await leaveToolScope(client, input.tenantId);
+        const status = result.ok ? 'ok' : 'error';
+        outcome = status;
+        // Holds the run open until this commits; a run that ended meanwhile rolls the tool's work back.
+        await lockOpenRun(client, input.runId);
         const latencyMs = Date.now() - started;
         // A server that echoes a credential back must not hand it to the model or the rows.
         const output = maskValues(result.output, secretValues);
-        const status = result.ok ? 'ok' : 'error';
         const rules = definition.redact;
-        const shown = { arguments: redact(input.args, rules.arguments), result: redact(output, rules.result) };
+        const shown = { arguments: redact(args.value, rules.arguments), result: redact(output, rules.result) };
         await record(client, input, status, output, shown, latencyMs, {
           scope: definition.scope, secrets: secretNames,
-        });
+        }, args.replaced);
         return status;
+      }).catch(async (err) => {
+        if (err instanceof RunEndedError && outcome) await discardToolResult(db, input, err, outcome);
+        throw err;
       });
     },
 
-    /** Tells the model a tool call did not run (bad arguments, or a human said no). */
+    /** Tells the model a tool call did not run (bad arguments, or a human said no); discarded once the run has ended. */
     async recordToolError(input: RecordToolErrorInput): Promise<void> {
       await inTransaction(db, async (client) => {
         if (await recordedStatus(client, input)) return;
+        await lockOpenRun(client, input.runId);
         const detail = redact({ ...input.detail, error: input.message }) as Record<string, unknown>;
-        await record(client, input, input.status, { error: input.message }, detail, 0, {});
+        await record(client, input, input.status, { error: input.message }, detail, 0, {}, 0);
+      }).catch(async (err) => {
+        if (err instanceof RunEndedError) await discardToolResult(db, input, err, input.status);
+        throw err;
       });
     },
   };
+}
+
+/** Notes a tool call's outcome that came after its run had ended, and was not recorded. */
+function discardToolResult(db: Db, ref: ToolCallRef, ended: RunEndedError, status: ToolCallStatus): Promise<void> {
+  return recordDiscardedResult(db, {
+    runId: ref.runId, step: ref.step, ordinal: ref.ordinal, kind: 'tool', name: ref.tool, runStatus: ended.status,
+    detail: { toolCallId: ref.toolCallId, status },
+  });
 }
 
 /** From here until leaveToolScope, the transaction runs as TOOL_ROLE, seeing only `tenantId`'s rows. */
@@ -156,17 +187,20 @@ async function recordedStatus(db: Db | DbClient, ref: ToolCallRef): Promise<Tool
 /**
  * The result in the transcript (what the model sees), the step row and run event (redacted), and
  * one audit entry: only the attempt that wrote the transcript row audits, so a retried or raced
- * call is audited exactly once.
+ * call is audited exactly once. The transcript keeps the result as JSON text, so U+0000 and lone
+ * surrogates in it survive as escapes; the copies in jsonb columns have them replaced, and the step
+ * row counts those and `replacedInArguments` (src/shared/storable.ts).
  */
 async function record(
   client: DbClient, ref: ToolCallRef, status: ToolCallStatus, output: unknown, detail: Record<string, unknown>, latencyMs: number,
-  audit: Record<string, unknown>,
+  audit: Record<string, unknown>, replacedInArguments: number,
 ): Promise<void> {
   const fresh = await appendMessage(client, ref.runId, {
     step: ref.step, ordinal: ref.ordinal, role: 'tool', content: JSON.stringify(output), toolCallId: ref.toolCallId,
   });
   await recordStep(client, ref.runId, {
     step: ref.step, ordinal: ref.ordinal, kind: 'tool', name: ref.tool, status, bundleId: ref.bundleId, detail, latencyMs,
+    replacedCharacters: replacedInArguments,
   });
   await client.query('UPDATE runs SET updated_at = now() WHERE run_id = $1', [ref.runId]);
   // The tool's output stays in the transcript; the event shows what was called and how it went.

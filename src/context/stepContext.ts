@@ -12,6 +12,8 @@
 import type OpenAI from 'openai';
 import { inTransaction, type Db } from '../db/pool';
 import { recordStep } from '../db/transcript';
+import { lockOpenRun, RunEndedError } from '../db/runEnd';
+import { discardLateReply } from '../activities/runEnded';
 import { settleBudget } from '../budgets/budgetLedger';
 import { toActivityFailure } from '../activities/modelErrors';
 import type { Bundle } from '../shared/bundle';
@@ -19,6 +21,7 @@ import { resolveContextSettings, type ResolvedContextSettings } from '../shared/
 import { routeModel, type RoutedModel } from '../shared/modelRouting';
 import { callCost, type CallCost, type ModelPrice } from '../shared/pricing';
 import { readCompletion, type UnusableReply } from '../activities/modelReplies';
+import { storableText } from '../shared/storable';
 import { buildWindow, planWindow, summaryPrompt, type ContextMessage, type StoredSummary } from './window';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
@@ -192,13 +195,15 @@ async function summarise(
   // A refused, filtered or empty summary is no summary: the turns it was to replace would be lost.
   const read = readCompletion(completion);
   if (read.kind === 'unusable') throw await deps.refuseUnusable({ model: settings.summaryModel, reservationId, latencyMs, cost }, read);
-  const content = read.kind === 'final' ? read.text : (read.content ?? '');
+  const content = storableText(read.kind === 'final' ? read.text : (read.content ?? ''));
   const { usage, buckets, cacheSavingsUsd } = cost;
 
+  // Nothing is stored once the run has ended (src/db/runEnd.ts); the paid summary is noted as discarded.
   await inTransaction(db, async (client) => {
+    await lockOpenRun(client, runId);
     const inserted = await client.query(
       `INSERT INTO run_messages (run_id, step, ordinal, role, content) VALUES ($1, $2, $3, 'summary', $4) ON CONFLICT DO NOTHING`,
-      [runId, step, SUMMARY_ORDINAL, content],
+      [runId, step, SUMMARY_ORDINAL, content.value],
     );
     if (inserted.rowCount !== 1) return;
     await recordStep(client, runId, {
@@ -209,7 +214,7 @@ async function summarise(
         summarisedMessages: evict.length,
         ...(previous ? { previousSummaryStep: previous.step } : {}),
       },
-      inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
+      replacedCharacters: content.replaced, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
     });
     await client.query(
       `UPDATE run_steps SET cached_input_tokens = $4, cache_write_tokens = $5, reasoning_tokens = $6, cache_savings_usd = $7
@@ -223,5 +228,10 @@ async function summarise(
       [runId, usage.inputTokens, usage.outputTokens, usage.costUsd, buckets.cachedInput, cacheSavingsUsd],
     );
     await settleBudget(client, tenantId, reservationId, usage.costUsd);
+  }).catch(async (err) => {
+    if (err instanceof RunEndedError) {
+      await discardLateReply(db, err, { runId, tenantId, step, ordinal: SUMMARY_ORDINAL, model: settings.summaryModel, reservationId, usage });
+    }
+    throw err;
   });
 }

@@ -1,3 +1,4 @@
+import { storableOptionalText, storableRecord } from '../shared/storable';
 import type { Db, DbClient } from './pool';
 
 export interface AuditEntry {
@@ -14,13 +15,17 @@ export interface AuditEntry {
   detail?: Record<string, unknown>;
 }
 
-/** Appends to the audit log, inside the caller's transaction when it has one. */
+/**
+ * Appends to the audit log, inside the caller's transaction when it has one. Text PostgreSQL cannot
+ * store is replaced (src/shared/storable.ts), and the detail notes how many as `replacedCharacters`.
+ */
 export async function appendAudit(db: Db | DbClient, entry: AuditEntry): Promise<void> {
+  const target = storableOptionalText(entry.target ?? null);
   await db.query(
     `INSERT INTO audit_log (tenant_id, actor, action, run_id, bundle_id, target, status, latency_ms, detail)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [entry.tenantId, entry.actor, entry.action, entry.runId ?? null, entry.bundleId ?? null, entry.target ?? null,
-     entry.status ?? null, entry.latencyMs ?? null, JSON.stringify(entry.detail ?? {})],
+    [entry.tenantId, entry.actor, entry.action, entry.runId ?? null, entry.bundleId ?? null, target.value,
+     entry.status ?? null, entry.latencyMs ?? null, JSON.stringify(storableRecord(entry.detail ?? {}, target.replaced))],
   );
 }
 

@@ -2,7 +2,9 @@
  * A run's event feed in PostgreSQL (`run_events`): appended where things happen, inside the
  * transaction that makes them happen, and read in order by `GET /v1/runs/:runId/events`.
  */
+import { storableRecord } from '../shared/storable';
 import { inTransaction, type Db, type DbClient } from './pool';
+import { lockRun, RunEndedError } from './runEnd';
 
 export type RunEventType =
   | 'run.started'
@@ -43,25 +45,29 @@ const isClient = (db: Db | DbClient): db is DbClient => typeof (db as DbClient).
 
 /**
  * Appends an event to the run's feed unless one with the same key is already there; returns its
- * seq, or undefined for a duplicate. `runId` and the run's `bundleId` are added to `data`.
+ * seq, or undefined for a duplicate. `runId` and the run's `bundleId` are added to `data`; text
+ * PostgreSQL cannot store is replaced and counted in `data.replacedCharacters` (src/shared/storable.ts).
  *
  * Seqs are gapless and commit in order: the appender holds the run's row lock (FOR NO KEY UPDATE,
  * the lock `UPDATE runs` takes anyway) while it takes MAX(seq) + 1, so a reader that has seen seq n
  * never later finds a new event below n. Given a client, it must be inside the caller's transaction:
  * the event commits or rolls back with the rest, and the row lock is held until then. Callers that
  * also lock approval rows lock them before this (the order the API's decision and finishRun share).
+ *
+ * Throws RunEndedError once the run has ended (./runEnd.ts): `run.finished`, appended by the
+ * transaction that ends the run, is its last event.
  */
 export async function appendRunEvent(
   db: Db | DbClient, runId: string, type: RunEventType, key: string, data: Record<string, unknown>,
 ): Promise<number | undefined> {
   if (!isClient(db)) return inTransaction(db, (client) => appendRunEvent(client, runId, type, key, data));
-  const run = await db.query('SELECT bundle_id FROM runs WHERE run_id = $1 FOR NO KEY UPDATE', [runId]);
-  if (!run.rows[0]) throw new Error(`run ${runId} has no record`);
+  const run = await lockRun(db, runId);
+  if (run.ended && type !== runFinishedEvent) throw new RunEndedError(runId, run.status);
   const { rows } = await db.query(
     `INSERT INTO run_events (run_id, seq, key, type, data)
      SELECT $1::uuid, COALESCE(MAX(seq), 0) + 1, $2, $3, $4::jsonb FROM run_events WHERE run_id = $1::uuid
      ON CONFLICT (run_id, key) DO NOTHING RETURNING seq`,
-    [runId, key, type, JSON.stringify({ ...data, runId, bundleId: run.rows[0].bundle_id })],
+    [runId, key, type, JSON.stringify(storableRecord({ ...data, runId, bundleId: run.bundleId }))],
   );
   return rows[0]?.seq;
 }

@@ -82,6 +82,8 @@ export interface RecordedRequest {
   answeredWith: number;
   /** When it arrived, in epoch milliseconds. */
   at: number;
+  /** True once the client went away before the answer (a call cancelled or timed out). */
+  aborted?: boolean;
 }
 
 export interface ScriptedModelServer {
@@ -120,6 +122,9 @@ export async function startScriptedModel(script: ModelScript, port = 0, host = '
       const messages = body.messages ?? [];
       const record: RecordedRequest = { model: body.model ?? '', messages, answeredWith: 200, at: Date.now() };
       requests.push(record);
+      res.on('close', () => {
+        if (!res.writableFinished) record.aborted = true;
+      });
 
       const fault = (current.faults ?? []).find((f) => {
         if (!matches(f.when ?? {}, messages) || (faultUses.get(f) ?? 0) >= (f.times ?? Infinity)) return false;

@@ -19,6 +19,8 @@ const codeByFailureType = {
   // Bosun's own refusals.
   ModelUnpriced: 'model_unpriced',
   UnknownBundle: 'unknown_bundle',
+  // The API started the workflow but never recorded the run (src/activities/runs.ts, unrecordedRun).
+  RunNotRecorded: 'run_not_recorded',
   BudgetExceeded: 'budget_exceeded',
   // A tenant that chose to wait for its budget, past the model activity's attempts.
   BudgetWait: 'budget_exceeded',

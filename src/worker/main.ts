@@ -59,6 +59,10 @@ runMain('worker', async () => {
       recordGraceMs: config.runRecordGraceMs,
     }),
     shutdownGraceTime: '10 seconds',
+    // Heartbeats reach Temporal at most a second apart, so a cancelled run's model or tool call
+    // hears of it (and aborts) within about a second, not after most of its heartbeat timeout.
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
     ...(config.workerVersion && {
       workerDeploymentOptions: {
         version: config.workerVersion,

@@ -62,6 +62,8 @@ const model = proxyActivities<Activities>({
 
 const tools = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
+  // Tools heartbeat while they work: a dead worker's call moves on, and a cancelled run's call stops.
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
 

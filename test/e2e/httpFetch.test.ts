@@ -15,6 +15,10 @@ import type { Bundle } from '../../src/shared/bundle';
 import { fetchScript, makeAgentsDir } from '../support/agentsDir';
 import { startTestStack, type TestStack } from '../support/testStack';
 
+async function waitFor(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setTimeout(r, 20));
+}
+
 interface Hit {
   path: string;
   host: string | undefined;
@@ -24,6 +28,8 @@ interface Hit {
 /** A local HTTP server; `/redirect?to=<url>` answers 302, `/big` 1 MB, `/hang` never, anything else 200. */
 async function startTarget() {
   const hits: Hit[] = [];
+  /** Every connection the server accepted, in order. */
+  const connections: net.Socket[] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     hits.push({ path: url.pathname + url.search, host: req.headers.host, authorization: req.headers.authorization });
@@ -35,11 +41,13 @@ async function startTarget() {
     if (url.pathname === '/hang') return; // never answers
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ hello: 'world', path: url.pathname }));
   });
+  server.on('connection', (socket) => connections.push(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     port,
     hits,
+    connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -220,15 +228,30 @@ describe('the http_fetch guard', () => {
   it('tells the model about refusals, timeouts and error statuses as tool errors', async () => {
     start();
     const bundle = { network: { allowHosts: ['partner.example'] } } as unknown as Bundle;
-    const ctx = { bundle, secrets: {} } as unknown as ToolContext;
+    const ctx = { bundle, secrets: {}, signal: new AbortController().signal } as unknown as ToolContext;
     const tool = createHttpFetch(options({ timeoutMs: 300 }));
     expect(await tool(ctx, { url: 'http://partner.example/hang' })).toEqual({
       ok: false, output: { error: 'no complete answer within 0.3 s', url: 'http://partner.example/hang' },
     });
     expect(await tool(ctx, { url: 'http://elsewhere.example/' })).toMatchObject({ ok: false, output: { error: expect.stringMatching(/^refused: /) } });
     expect(await tool(ctx, { url: 'http://partner.example/missing' })).toMatchObject({ ok: false, output: { status: 404, body: 'no such page' } });
-    const none = { bundle: { network: undefined }, secrets: {} } as unknown as ToolContext;
+    const none = { bundle: { network: undefined }, secrets: {}, signal: new AbortController().signal } as unknown as ToolContext;
     expect(await tool(none, { url: 'http://partner.example/' })).toMatchObject({ ok: false, output: { error: expect.stringMatching(/no network.allowHosts/) } });
+  });
+
+  it('stops a fetch when its run is cancelled, closing the connection, and returns no result', async () => {
+    start();
+    const cancel = new AbortController();
+    const bundle = { network: { allowHosts: ['partner.example'] } } as unknown as Bundle;
+    const ctx = { bundle, secrets: {}, signal: cancel.signal } as unknown as ToolContext;
+    // A deadline far beyond the test's own timeout: only the signal can end this fetch in time.
+    const fetching = createHttpFetch(options({ timeoutMs: 3_600_000 }))(ctx, { url: 'http://partner.example/hang' });
+    await waitFor(() => target.hits.length === 1);
+    const socket = target.connections.at(-1)!;
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    cancel.abort(new Error('run cancelled'));
+    await expect(fetching).rejects.toThrow(/aborted/);
+    await closed;
   });
 });
 

@@ -49,7 +49,7 @@ describe('a run the API never recorded', () => {
     expect(described.status.name).toBe('FAILED');
     expect(described.typedSearchAttributes.get(RunStatusKey)).toBe('failed');
     const run = await stack.api('GET', `/v1/runs/${runId}`);
-    expect(run.body).toMatchObject({ status: 'failed', error: expect.stringMatching(/^run_not_recorded: /), steps: [] });
+    expect(run.body).toMatchObject({ status: 'failed', error: { code: 'run_not_recorded', message: expect.stringMatching(/^run_not_recorded: /) }, steps: [] });
 
     // The API's insert, had it come late, records nothing: no run without a workflow behind it.
     const key = `late-${runId}`;

@@ -14,6 +14,8 @@ export const historyScenarios: {
       { when: { role: 'tool', matches: 'invalid tool call' }, reply: { content: 'I could not look that up.' } },
       // A run that holds its run slot for a while.
       { when: { role: 'user', matches: 'take your time' }, reply: { content: 'Thought it over.' }, latencyMs: 3000 },
+      // A model call still in flight when its run is cancelled.
+      { when: { role: 'user', matches: 'think it over for a minute' }, reply: { content: 'Thought it over.' }, latencyMs: 60_000 },
       ...supportDemoScript.rules,
     ],
   },
@@ -27,6 +29,18 @@ export const historyScenarios: {
       run: async (stack) => {
         const runId = await stack.startRun('Refund order 1004');
         await stack.waitForStatus(runId, 'awaiting_approval');
+        await stack.api('POST', `/v1/runs/${runId}/cancel`);
+        await stack.waitForStatus(runId, 'cancelled');
+        return runId;
+      },
+    },
+    {
+      // Cancelled while its model call is in flight: the call is abandoned and the run ends at once.
+      name: 'cancelled-during-a-model-call',
+      run: async (stack) => {
+        const input = 'Think it over for a minute';
+        const runId = await stack.startRun(input);
+        await stack.waitForRun(runId, () => stack.model.requests.some((r) => r.messages.at(-1)?.content === input));
         await stack.api('POST', `/v1/runs/${runId}/cancel`);
         await stack.waitForStatus(runId, 'cancelled');
         return runId;

@@ -38,6 +38,8 @@ export interface HttpFetchOptions {
   maxBytes?: number;
   timeoutMs?: number;
   maxRedirects?: number;
+  /** Aborts the fetch from outside (the run was cancelled); the fetch then rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 export interface FetchPolicy {
@@ -107,7 +109,7 @@ export async function checkHop(url: URL, policy: FetchPolicy, resolve: Resolver 
 /** GET with the guard on every hop. Rejects with FetchRefused for a refused hop, other errors for network trouble. */
 export async function guardedFetch(urlText: string, policy: FetchPolicy, options: HttpFetchOptions = {}): Promise<FetchOutput> {
   const { resolve = defaultResolve, dial = defaultDial, maxBytes = MAX_RESPONSE_BYTES, timeoutMs = FETCH_TIMEOUT_MS, maxRedirects = MAX_REDIRECTS } = options;
-  const deadline = AbortSignal.timeout(timeoutMs);
+  const deadline = options.signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), options.signal]) : AbortSignal.timeout(timeoutMs);
   const redirects: string[] = [];
   let text = urlText;
   let base: URL | undefined;
@@ -157,7 +159,7 @@ export async function guardedFetch(urlText: string, policy: FetchPolicy, options
   }
 }
 
-/** The promise's outcome, or the deadline's TimeoutError if that comes first (a DNS lookup cannot be cancelled). */
+/** The promise's outcome, or the deadline's reason if that comes first (a DNS lookup cannot be cancelled). */
 function beforeDeadline<T>(work: Promise<T>, deadline: AbortSignal): Promise<T> {
   if (deadline.aborted) return Promise.reject(deadline.reason);
   return new Promise<T>((resolve, reject) => {
@@ -223,9 +225,11 @@ export function createHttpFetch(options: HttpFetchOptions = {}): ToolImplementat
       auth = { hosts: network.auth.hosts, header: network.auth.header ?? 'authorization', value: scheme ? `${scheme} ${secret}` : secret };
     }
     try {
-      const output = await guardedFetch(url, { allowHosts: network.allowHosts, allowPrivate: network.allowPrivate, auth }, options);
+      const output = await guardedFetch(url, { allowHosts: network.allowHosts, allowPrivate: network.allowPrivate, auth }, { ...options, signal: ctx.signal });
       return { ok: output.status < 400, output };
     } catch (err) {
+      // Cancelled (or the worker is going away): no result, not a tool error for the model.
+      if (ctx.signal.aborted) throw err;
       return { ok: false, output: { error: describeFailure(err, options.timeoutMs ?? FETCH_TIMEOUT_MS), url } };
     }
   };

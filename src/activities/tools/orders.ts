@@ -39,6 +39,8 @@ export const issueRefund: ToolImplementation<'issue_refund'> = async (ctx, { ord
   if (amount_cents > refundable) {
     return { ok: false, output: { error: `only ${refundable} cents of order ${order_id} can still be refunded` } };
   }
+  // No refund for a run being cancelled (were it written, the run's end would roll it back: src/db/runEnd.ts).
+  ctx.signal.throwIfAborted();
   // The unique idempotency key makes a concurrent duplicate wait for this insert and then do nothing.
   const inserted = await ctx.db.query(
     `INSERT INTO refunds (tenant_id, order_id, amount_cents, reason, run_id, idempotency_key)

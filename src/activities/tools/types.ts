@@ -16,6 +16,11 @@ export interface ToolContext {
   bundle: Bundle | undefined;
   /** The secrets this tool declares (see toolSecretNames), resolved just before the call. Never log or return them. */
   secrets: Readonly<Record<string, string>>;
+  /**
+   * Fires when the run is cancelled (or the worker shuts down): stop, and throw rather than return a
+   * result. Whatever the tool wrote through `db` is rolled back anyway once the run has ended.
+   */
+  signal: AbortSignal;
 }
 
 /** `ok: false` is a business error the model should hear about, not a failure to retry. */
