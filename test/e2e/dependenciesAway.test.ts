@@ -168,7 +168,8 @@ describe('Temporal away', () => {
       await Promise.all([api.close(), singleApi.close()]);
       await single.end();
     }
-  });
+    // Two dev server starts and a 10 s deadline: generous, for a busy machine.
+  }, 180_000);
 });
 
 /** Polls until `probe` gives a value (generously: the machine may be busy). */
