@@ -15,7 +15,7 @@
  */
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { readBundleDir } from '../src/bundles/bundleFiles';
+import { readBundleDir } from '../src/cli/bundleFiles';
 import { loadConfig } from '../src/config';
 import type { RecordedRequest } from '../src/dev/scriptedModel';
 import { bucketsOf, priceBuckets } from '../src/shared/pricing';

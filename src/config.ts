@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './shared/duration';
 import { builtInModelPrices, modelPriceSchema, type ModelPrices } from './shared/pricing';
+import { roles, type Role } from './shared/roles';
 import { SECRET_ENV_PREFIX, type SecretsConfig } from './secrets/secretStore';
 
 function durationSchema(defaultValue: string) {
@@ -87,9 +88,6 @@ export type Env = z.infer<typeof configSchema>;
 
 const modelPricesSchema = z.record(z.string(), modelPriceSchema);
 export type { ModelPrices };
-
-export const roles = ['runner', 'approver', 'admin'] as const;
-export type Role = (typeof roles)[number];
 
 export interface ApiKeySeed {
   key: string;

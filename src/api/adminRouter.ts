@@ -1,28 +1,10 @@
 import { Router } from 'express';
-import { z } from 'zod';
-import { roles } from '../config';
+import { auditQuerySchema, createKeyRequestSchema } from '../contract';
 import { appendAudit, readAudit } from '../db/audit';
 import { inTransaction, type Db } from '../db/pool';
 import { createApiKey, listApiKeys, principalOf, revokeApiKey } from './auth';
 import { notFound } from './errors';
 import { parse, stringParam } from './validation';
-
-/** Body of `POST /v1/keys`. */
-export const createKeyRequestSchema = z
-  .object({
-    name: z.string().min(1).max(100).optional(),
-    roles: z.array(z.enum(roles)).min(1).max(3).describe('runner: start and read runs; approver: decide approvals; admin: bundles, deployments, keys, audit.'),
-  })
-  .strict();
-
-/** Query of `GET /v1/audit`. */
-export const auditQuerySchema = z
-  .object({
-    runId: z.uuid().optional(),
-    since: z.iso.datetime({ offset: true }).optional(),
-    limit: z.coerce.number().int().min(1).max(1000).default(200),
-  })
-  .strict();
 
 /** A tenant admin's keys and audit log. */
 export function adminRouter({ db }: { db: Db }): Router {

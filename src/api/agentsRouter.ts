@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
-import { z } from 'zod';
 import {
   finishRollout,
   findRollout,
@@ -13,51 +12,23 @@ import {
 } from '../activities/rollouts';
 import { findBundle } from '../bundles/bundleStore';
 import type { ApiSettings } from '../config';
+import {
+  deploymentRequestSchema,
+  rolloutControlRequestSchema,
+  type ActiveRollout,
+  type CanaryRequest,
+  type RolloutView as RolloutAnswer,
+} from '../contract';
 import { getDeployment, lockDeployment, previousStableBundle, setDeployment, type Deployment } from '../bundles/deployments';
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
-import {
-  defaultCheckIntervalSeconds,
-  defaultRolloutStages,
-  rolloutStagesSchema,
-  rolloutThresholdsSchema,
-  type RolloutInput,
-} from '../shared/rollout';
+import type { RolloutDecision, RolloutInput } from '../shared/rollout';
 import { AgentNameKey, BundleIdKey, TenantIdKey } from '../shared/searchAttributes';
 import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, type RolloutControl } from '../workflows';
 import { principalOf } from './auth';
 import { badRequest, conflict, notFound, unavailable } from './errors';
 import { withinDeadline } from './temporalDeadline';
 import { parse, stringParam, uuidParam } from './validation';
-
-const bundleIdField = z.string().min(1).max(120);
-
-/** Body of `POST /v1/agents/:agent/deployments`. */
-export const deploymentRequestSchema = z.discriminatedUnion('strategy', [
-  z
-    .object({
-      bundleId: bundleIdField,
-      strategy: z.literal('immediate').describe('immediate: every new run uses the bundle at once.'),
-    })
-    .strict(),
-  z
-    .object({
-      bundleId: bundleIdField,
-      strategy: z
-        .literal('canary')
-        .describe('canary: the bundle takes a growing share of new runs, stage by stage, and is rolled back by itself if it does worse than stable.'),
-      stages: rolloutStagesSchema.default(defaultRolloutStages),
-      thresholds: rolloutThresholdsSchema.prefault({}),
-      checkIntervalSeconds: z.number().int().min(1).max(3600).default(defaultCheckIntervalSeconds)
-        .describe('How often a stage that has held long enough checks whether both arms have enough runs.'),
-    })
-    .strict(),
-]);
-export type DeploymentRequest = z.infer<typeof deploymentRequestSchema>;
-type CanaryRequest = Extract<DeploymentRequest, { strategy: 'canary' }>;
-
-/** Body of `POST /v1/agents/:agent/rollout/{pause,resume,abort}` (optional). */
-export const rolloutControlRequestSchema = z.object({ reason: z.string().min(1).max(500).optional() }).strict();
 
 const rolloutSignals = new Map<string, SignalDefinition<[RolloutControl]>>([
   ['pause', pauseRolloutSignal],
@@ -235,7 +206,7 @@ export function agentsRouter({ db, temporal, taskQueue, settings }: AgentsRouter
   }
 
   /** What `GET /v1/agents/:agent` shows of a rollout in progress. */
-  async function activeRolloutSummary(tenantId: string, deployment: Deployment) {
+  async function activeRolloutSummary(tenantId: string, deployment: Deployment): Promise<ActiveRollout | null> {
     if (!deployment.rolloutId) return null;
     const rollout = await findRollout(db, tenantId, deployment.agent, deployment.rolloutId);
     if (!rollout) return null;
@@ -279,6 +250,6 @@ const rolloutLinks = (rollout: RolloutView) => ({
   workflowId: rolloutWorkflowId(rollout.rolloutId),
 });
 
-function rolloutResponse(rollout: RolloutView, decisions: unknown[]) {
+function rolloutResponse(rollout: RolloutView, decisions: RolloutDecision[]): RolloutAnswer {
   return { ...rollout, decisions, links: rolloutLinks(rollout) };
 }

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import type { ApiKeySeed, Role } from '../config';
+import type { ApiKeySeed } from '../config';
 import type { Db, DbClient } from '../db/pool';
+import type { Role } from '../shared/roles';
 import { ApiError, unauthorized } from './errors';
 
 export interface Principal {

@@ -7,7 +7,7 @@
  */
 import express, { Router, type RequestHandler } from 'express';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { z } from 'zod';
+import { codecRequestSchema, type CodecRequest } from '../contract';
 import type { Db } from '../db/pool';
 import { authenticate, principalOf } from './auth';
 import { ApiError, badRequest, zodProblems } from './errors';
@@ -22,16 +22,7 @@ export interface CodecRouterDeps {
 
 const BODY_LIMIT = '4mb';
 
-const base64 = z.string().regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
-const codecRequestSchema = z.object({
-  payloads: z.array(
-    z.object({
-      metadata: z.record(z.string(), base64).nullish(),
-      data: base64.nullish(),
-    }),
-  ),
-});
-type JsonPayload = z.infer<typeof codecRequestSchema>['payloads'][number];
+type JsonPayload = CodecRequest['payloads'][number];
 
 const fromJson = ({ metadata, data }: JsonPayload): Payload => ({
   metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),

@@ -2,8 +2,7 @@
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendMessage } from '../db/transcript';
 import { runRetriesSql } from '../db/modelRetries';
-import type { z } from 'zod';
-import type { listApprovalsQuerySchema, listRunsQuerySchema, RunStatus } from '../shared/domain';
+import type { ApprovalStatus, RunStatus } from '../shared/domain';
 import { badRequest } from './errors';
 
 export interface NewRun {
@@ -27,6 +26,22 @@ export interface RunSummary {
   status: RunStatus;
   input: string;
   createdAt: string;
+}
+
+/** Which runs `listRuns` reads: the API's validated `GET /v1/runs` query (src/contract/runs.ts). */
+export interface RunListQuery {
+  agent?: string;
+  bundleId?: string;
+  status?: RunStatus;
+  limit: number;
+  cursor?: string;
+}
+
+/** Which approvals `listApprovals` reads: the API's validated `GET /v1/approvals` query (src/contract/approvals.ts). */
+export interface ApprovalListQuery {
+  status?: ApprovalStatus;
+  limit: number;
+  cursor?: string;
 }
 
 const summaryColumns = `run_id AS "runId", tenant_id AS "tenantId", agent, bundle_id AS "bundleId", status, input,
@@ -82,7 +97,7 @@ export async function findRunByIdempotencyKey(
  * A page of the tenant's runs, newest first. The cursor is the last row's (created_at, run_id), so
  * pages stay stable while new runs arrive.
  */
-export async function listRuns(db: Db, tenantId: string, query: z.infer<typeof listRunsQuerySchema>) {
+export async function listRuns(db: Db, tenantId: string, query: RunListQuery) {
   const conditions = ['tenant_id = $1'];
   const params: unknown[] = [tenantId];
   const where = (sql: string, value: unknown) => {
@@ -230,7 +245,7 @@ export async function recordDecision(
  * A page of the tenant's approvals across runs, newest first: the approver's inbox. An approval
  * past its expiry counts as expired even before the run's timer has marked it so.
  */
-export async function listApprovals(db: Db, tenantId: string, query: z.infer<typeof listApprovalsQuerySchema>) {
+export async function listApprovals(db: Db, tenantId: string, query: ApprovalListQuery) {
   const conditions = ['a.tenant_id = $1'];
   const params: unknown[] = [tenantId];
   if (query.status === 'pending') conditions.push(`a.status = 'pending' AND a.expires_at > now()`);

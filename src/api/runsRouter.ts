@@ -6,20 +6,20 @@ import { findBundle } from '../bundles/bundleStore';
 import { getDeployment } from '../bundles/deployments';
 import { appendAudit } from '../db/audit';
 import type { ApiSettings } from '../config';
-import { inTransaction, type Db } from '../db/pool';
-import { appendRunEvent, eventKeys } from '../db/runEvents';
-import { runPolicyOf, type Bundle } from '../shared/bundle';
-import { diffJson } from '../shared/diff';
 import {
   approvalDecisionRequestSchema,
   createRunRequestSchema,
   idempotencyKeySchema,
   listApprovalsQuerySchema,
   listRunsQuerySchema,
-  terminalStatuses,
-  type AgentRunInput,
+  type AcceptedRun,
   type CreateRunRequest,
-} from '../shared/domain';
+} from '../contract';
+import { inTransaction, type Db } from '../db/pool';
+import { appendRunEvent, eventKeys } from '../db/runEvents';
+import { runPolicyOf, type Bundle } from '../shared/bundle';
+import { diffJson } from '../shared/diff';
+import { terminalStatuses, type AgentRunInput } from '../shared/domain';
 import { AgentNameKey, BundleIdKey, RunStatusKey, TenantIdKey } from '../shared/searchAttributes';
 import { isToolName, parseToolArguments } from '../shared/tools';
 import { agentRun, approvalDecidedSignal } from '../workflows';
@@ -48,7 +48,7 @@ export interface RunsRouterDeps {
   settings: Pick<ApiSettings, 'idempotencyKeyTtlMs' | 'temporalCallTimeoutMs'>;
 }
 
-const accepted = (run: RunSummary) => ({ ...run, links: { self: `/v1/runs/${run.runId}`, events: `/v1/runs/${run.runId}/events` } });
+const accepted = (run: RunSummary): AcceptedRun => ({ ...run, links: { self: `/v1/runs/${run.runId}`, events: `/v1/runs/${run.runId}/events` } });
 
 /**
  * What an Idempotency-Key is bound to: the SHA-256 (hex) of the canonical JSON of the whole request,

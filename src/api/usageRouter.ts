@@ -1,27 +1,9 @@
 import { Router } from 'express';
-import { z } from 'zod';
+import { budgetPeriods, budgetRequestSchema, usageQuerySchema } from '../contract';
 import type { Db } from '../db/pool';
 import { principalOf } from './auth';
 import { parse, stringParam } from './validation';
 import { badRequest } from './errors';
-
-/** Body of `PUT /v1/budgets/:period`. */
-export const budgetRequestSchema = z
-  .object({
-    limitUsd: z.number().positive().max(1e9),
-    mode: z.enum(['hard', 'soft']).describe('hard: model calls past the ceiling are refused; soft: recorded only.'),
-    onExceeded: z.enum(['fail', 'wait']).default('fail').describe('For hard ceilings: end the run as budget_exceeded, or wait for the next period.'),
-  })
-  .strict();
-
-/** Query of `GET /v1/usage`. */
-export const usageQuerySchema = z
-  .object({
-    groupBy: z.enum(['tenant', 'agent', 'bundle', 'day']).default('tenant'),
-    from: z.iso.datetime({ offset: true }).optional(),
-    to: z.iso.datetime({ offset: true }).optional(),
-  })
-  .strict();
 
 const groupColumn = { tenant: 'r.tenant_id', agent: 'r.agent', bundle: 's.bundle_id', day: "to_char(date_trunc('day', s.created_at, 'UTC'), 'YYYY-MM-DD')" } as const;
 
@@ -31,7 +13,7 @@ export function usageRouter({ db }: { db: Db }): Router {
   router.put('/budgets/:period', async (req, res) => {
     const { tenantId } = principalOf(req, 'admin');
     const period = stringParam(req, 'period');
-    if (period !== 'day' && period !== 'month') throw badRequest(['period: must be day or month']);
+    if (!(budgetPeriods as readonly string[]).includes(period)) throw badRequest([`period: must be ${budgetPeriods.join(' or ')}`]);
     const budget = parse(budgetRequestSchema, req.body);
     await db.query(
       `INSERT INTO tenant_budgets (tenant_id, period, limit_usd, mode, on_exceeded) VALUES ($1, $2, $3, $4, $5)

@@ -1,4 +1,5 @@
 /** The CLI's only way to the REST API: JSON over fetch, error bodies turned into a typed CliError. */
+import type { ApiErrorBody } from '../contract';
 
 /** Something the user should read on stderr; `exitCode` 1 for API and runtime errors. */
 export class CliError extends Error {
@@ -19,11 +20,6 @@ export class UsageError extends CliError {
   constructor(message: string, readonly group?: string) {
     super(message);
   }
-}
-
-/** The error body every Bosun API error has (src/api/errors.ts). */
-interface ApiErrorBody {
-  error: { code: string; message: string; problems?: string[] };
 }
 
 export interface ApiClient {

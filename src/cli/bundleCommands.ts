@@ -1,23 +1,9 @@
 /** `bosun bundle …`: publish bundle directories and look at published bundles. */
-import { BundleFileError, readBundleDir } from '../bundles/bundleFiles';
-import type { BundleSummary } from '../bundles/bundleStore';
-import type { Bundle } from '../shared/bundle';
-import type { Change } from '../shared/diff';
+import { BundleFileError, readBundleDir } from './bundleFiles';
+import type { BundleDiff, BundleList, BundleView, PublishedBundle } from '../contract';
 import { CliError, route } from './apiClient';
 import { show, type Command, type CommandContext } from './command';
 import { fields, jsonValue, table, timestamp } from './format';
-
-interface PublishResult {
-  bundleId: string;
-  created: boolean;
-  bundle: Bundle;
-}
-
-interface BundleDiff {
-  from: string;
-  to: string;
-  changes: Change[];
-}
 
 function readBundle(dir: string): Record<string, unknown> {
   try {
@@ -29,12 +15,12 @@ function readBundle(dir: string): Record<string, unknown> {
 }
 
 async function publish(ctx: CommandContext, [dir]: string[]) {
-  const result = await ctx.api.post<PublishResult>('/v1/bundles', readBundle(dir!));
+  const result = await ctx.api.post<PublishedBundle>('/v1/bundles', readBundle(dir!));
   show(ctx, result, (r) => (r.created ? `published ${r.bundleId} (new)` : `${r.bundleId} was already published (unchanged)`));
 }
 
 async function list(ctx: CommandContext, [agent]: string[]) {
-  const result = await ctx.api.get<{ bundles: BundleSummary[] }>(route`/v1/agents/${agent!}/bundles`);
+  const result = await ctx.api.get<BundleList>(route`/v1/agents/${agent!}/bundles`);
   show(ctx, result, ({ bundles }) =>
     bundles.length === 0
       ? `no bundles published for agent "${agent}"`
@@ -45,11 +31,11 @@ async function list(ctx: CommandContext, [agent]: string[]) {
   );
 }
 
-function describeBundle(bundle: Bundle): string {
+function describeBundle(bundle: BundleView): string {
   const { model } = bundle;
   const modelLine = [model.id, model.temperature !== undefined && `temperature ${model.temperature}`,
     model.maxOutputTokens !== undefined && `max ${model.maxOutputTokens} output tokens`, model.baseUrl].filter(Boolean).join(', ');
-  const approvalOf = (a: NonNullable<Bundle['tools'][number]['approval']>) =>
+  const approvalOf = (a: NonNullable<BundleView['tools'][number]['approval']>) =>
     typeof a === 'string' ? a : `above ${a.above.field} > ${a.above.value}`;
   const tools = bundle.tools.map((t) => `${t.name} v${t.version}${t.approval ? ` (approval: ${approvalOf(t.approval)})` : ''}`);
   const variables = Object.entries(bundle.variables).map(([name, value]) => `${name}=${jsonValue(value, 40)}`);
@@ -71,7 +57,7 @@ function describeBundle(bundle: Bundle): string {
 }
 
 async function showBundle(ctx: CommandContext, [bundleId]: string[]) {
-  show(ctx, await ctx.api.get<Bundle>(route`/v1/bundles/${bundleId!}`), describeBundle);
+  show(ctx, await ctx.api.get<BundleView>(route`/v1/bundles/${bundleId!}`), describeBundle);
 }
 
 async function diff(ctx: CommandContext, [from, to]: string[]) {

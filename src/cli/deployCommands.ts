@@ -1,33 +1,21 @@
 /** `bosun deploy`, `bosun rollback` and `bosun rollout …`: which bundle an agent's new runs use. */
 import type { z } from 'zod';
-import type { RolloutView } from '../activities/rollouts';
-import type { deploymentRequestSchema, rolloutControlRequestSchema } from '../api/agentsRouter';
-import type { Deployment } from '../bundles/deployments';
-import { defaultRolloutStages, type RolloutDecision, type RolloutStage, type RolloutStatus } from '../shared/rollout';
+import type {
+  ActiveRollout,
+  AgentView,
+  Deployment,
+  deploymentRequestSchema,
+  RolloutControlAnswer,
+  RolloutControlRequest,
+  RolloutView,
+} from '../contract';
+import { defaultRolloutStages, type RolloutStage } from '../shared/rollout';
 import { UsageError, route } from './apiClient';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { fields, timestamp } from './format';
 
 type DeploymentRequest = z.input<typeof deploymentRequestSchema>;
 type StageRequest = Partial<RolloutStage> & Pick<RolloutStage, 'weight'>;
-
-/** What `GET /v1/agents/:agent` tells about a rollout in progress. */
-interface ActiveRollout {
-  rolloutId: string;
-  status: RolloutStatus;
-  canaryWeight: number;
-  /** Index of the current stage. */
-  stage: number;
-  stages: number;
-  startedBy: string;
-  startedAt: string;
-  lastDecision: RolloutDecision | null;
-}
-
-type AgentDeployment = Deployment & { rollout?: ActiveRollout | null };
-
-/** What a canary deploy answers: the rollout it started. */
-type StartedRollout = RolloutView & { decisions: RolloutDecision[] };
 
 const defaultWeights = defaultRolloutStages.map((s) => s.weight).join(',');
 
@@ -69,20 +57,21 @@ function describeActiveRollout(r: ActiveRollout): [string, string | undefined][]
   ];
 }
 
-function describeDeployment(d: AgentDeployment): string {
+/** A deployment; with the rollout in progress when it comes from `GET /v1/agents/:agent`. */
+function describeDeployment(d: Deployment | AgentView): string {
   const canary = d.canaryBundleId ? `${d.canaryBundleId} (${d.canaryWeight}% of new runs)` : '(none)';
   return fields([
     ['agent', d.agent],
     ['stable', d.stableBundleId],
     ['canary', canary],
-    ...(d.rollout ? describeActiveRollout(d.rollout) : [['rollout', d.rolloutId ?? '(none)'] as [string, string]]),
+    ...('rollout' in d && d.rollout ? describeActiveRollout(d.rollout) : [['rollout', d.rolloutId ?? '(none)'] as [string, string]]),
     ['updated', timestamp(d.updatedAt)],
   ]);
 }
 
 const stageText = (s: RolloutStage) => `${s.weight}% for ${s.holdSeconds}s and ${s.minRuns} runs`;
 
-function describeStartedRollout(r: StartedRollout): string {
+function describeStartedRollout(r: RolloutView): string {
   return [
     `started canary rollout ${r.rolloutId}: ${r.canaryBundleId} against stable ${r.stableBundleId}`,
     `stages: ${r.stages.map(stageText).join(' → ')}`,
@@ -92,22 +81,20 @@ function describeStartedRollout(r: StartedRollout): string {
 
 async function deploy(ctx: CommandContext, [agent, bundleId]: string[], options: OptionValues) {
   const body = deploymentRequest(bundleId!, options);
-  const result = await ctx.api.post<AgentDeployment | StartedRollout>(route`/v1/agents/${agent!}/deployments`, body);
+  const result = await ctx.api.post<Deployment | RolloutView>(route`/v1/agents/${agent!}/deployments`, body);
   show(ctx, result, (r) =>
     'stages' in r ? describeStartedRollout(r) : `deployed ${bundleId} to ${agent}\n${describeDeployment(r)}`,
   );
 }
 
 async function rollback(ctx: CommandContext, [agent]: string[]) {
-  const deployment = await ctx.api.post<AgentDeployment>(route`/v1/agents/${agent!}/rollback`);
+  const deployment = await ctx.api.post<Deployment>(route`/v1/agents/${agent!}/rollback`);
   show(ctx, deployment, (d) => `rolled back ${agent}: new runs use ${d.stableBundleId}\n${describeDeployment(d)}`);
 }
 
 async function rolloutStatus(ctx: CommandContext, [agent]: string[]) {
-  show(ctx, await ctx.api.get<AgentDeployment>(route`/v1/agents/${agent!}`), describeDeployment);
+  show(ctx, await ctx.api.get<AgentView>(route`/v1/agents/${agent!}`), describeDeployment);
 }
-
-type RolloutControlRequest = z.input<typeof rolloutControlRequestSchema>;
 
 function rolloutControl(action: 'pause' | 'resume' | 'abort'): Command {
   return {
@@ -117,7 +104,7 @@ function rolloutControl(action: 'pause' | 'resume' | 'abort'): Command {
     options: { reason: { type: 'string', value: '<text>', description: "kept in the rollout's decisions" } },
     async run(ctx, [agent], options) {
       const body: RolloutControlRequest = { reason: stringOption(options, 'reason') };
-      const result = await ctx.api.post<{ rolloutId: string }>(route`/v1/agents/${agent!}/rollout/${action}`, body);
+      const result = await ctx.api.post<RolloutControlAnswer>(route`/v1/agents/${agent!}/rollout/${action}`, body);
       show(ctx, result, (r) => `asked rollout ${r.rolloutId} of ${agent} to ${action}; see it with: bosun rollout status ${agent}`);
     },
   };

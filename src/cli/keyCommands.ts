@@ -1,13 +1,8 @@
 /** `bosun keys …`: a tenant admin's API keys. */
-import type { z } from 'zod';
-import type { createKeyRequestSchema } from '../api/adminRouter';
-import type { ApiKeyInfo } from '../api/auth';
-import { roles } from '../config';
+import { roles, type ApiKeyInfo, type CreatedKey, type CreateKeyRequest } from '../contract';
 import { UsageError, route } from './apiClient';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { table, timestamp } from './format';
-
-type CreateKeyRequest = z.input<typeof createKeyRequestSchema>;
 
 function requestedRoles(options: OptionValues): CreateKeyRequest['roles'] {
   const raw = stringOption(options, 'roles') ?? 'runner';
@@ -19,7 +14,7 @@ function requestedRoles(options: OptionValues): CreateKeyRequest['roles'] {
 
 async function createKey(ctx: CommandContext, _args: string[], options: OptionValues) {
   const body: CreateKeyRequest = { roles: requestedRoles(options), name: stringOption(options, 'name') };
-  const created = await ctx.api.post<{ key: string; keyId: string; roles: string[] }>('/v1/keys', body);
+  const created = await ctx.api.post<CreatedKey>('/v1/keys', body);
   // The one time the key is shown: this output is meant for the person who creates it.
   show(ctx, created, (k) => `created ${k.keyId} (${k.roles.join(', ')})\n${k.key}\nStore it now: Bosun keeps only its hash.`);
 }

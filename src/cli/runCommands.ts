@@ -1,68 +1,25 @@
 /** `bosun runs …`: start runs, follow them, and decide their approvals. */
 import type { z } from 'zod';
-import type { RunSummary } from '../api/runRepository';
-import {
-  runStatuses,
-  terminalStatuses,
-  type ApprovalDecisionRequest,
-  type CreateRunRequest,
-  type listRunsQuerySchema,
-  type RunStatus,
-  type Usage,
-} from '../shared/domain';
-import type { RunError } from '../shared/runErrors';
+import type {
+  AcceptedRun,
+  ApprovalDecisionRequest,
+  ApprovalDecisionView,
+  CreateRunRequest,
+  listRunsQuerySchema,
+  RunApproval,
+  RunErrorView,
+  RunListItem,
+  RunPage,
+  RunStep,
+  RunView,
+} from '../contract';
+import { runStatuses, terminalStatuses, type RunStatus } from '../shared/domain';
 import { CliError, route } from './apiClient';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { clock, fields, jsonValue, oneLine, table, timestamp, usd } from './format';
 
-/** `GET /v1/runs` query parameters as the user typed them; the API validates them with the shared schema. */
+/** `GET /v1/runs` query parameters as the user typed them; the API validates them with the contract's schema. */
 type ListRunsQuery = Record<keyof z.input<typeof listRunsQuerySchema>, string | undefined>;
-
-interface RunListItem extends RunSummary {
-  output: string | null;
-  error: RunError | null;
-  costUsd: number;
-}
-
-interface RunPage {
-  runs: RunListItem[];
-  nextCursor: string | null;
-}
-
-interface RunStep {
-  step: number;
-  ordinal: number;
-  kind: string;
-  name: string;
-  status: string;
-  latencyMs: number;
-  inputTokens: number;
-  outputTokens: number;
-}
-
-interface PendingApprovalView {
-  approvalId: string;
-  tool: string;
-  arguments: unknown;
-  expiresAt: string;
-}
-
-interface ApprovalView extends PendingApprovalView {
-  status: string;
-  decidedBy: string | null;
-  comment: string | null;
-}
-
-/** What `GET /v1/runs/:runId` answers. */
-interface RunView extends RunSummary {
-  output: string | null;
-  error: RunError | null;
-  finishedAt: string | null;
-  steps: RunStep[];
-  pendingApprovals: PendingApprovalView[];
-  approvals: ApprovalView[];
-  usage: Usage;
-}
 
 const getRun = (ctx: CommandContext, runId: string) => ctx.api.get<RunView>(route`/v1/runs/${runId}`);
 
@@ -111,7 +68,7 @@ const stepsTable = (steps: RunStep[]) =>
     steps.map((s) => [stepLabel(s), s.kind, s.name, s.status, `${s.latencyMs} ms`, s.kind === 'model' ? `${s.inputTokens}→${s.outputTokens}` : '']),
   );
 
-const approvalsTable = (approvals: ApprovalView[]) =>
+const approvalsTable = (approvals: RunApproval[]) =>
   table(
     ['APPROVAL', 'TOOL', 'STATUS', 'ARGUMENTS', 'DECIDED BY', 'COMMENT'],
     approvals.map((a) => [a.approvalId, a.tool, a.status, jsonValue(a.arguments, 40), a.decidedBy, a.comment]),
@@ -173,7 +130,7 @@ function newEvents(run: RunView, seen: Seen): string[] {
   return lines;
 }
 
-const errorText = (error: RunError) => `${error.code}: ${error.message}`;
+const errorText = (error: RunErrorView) => `${error.code}: ${error.message}`;
 
 const finalLine = (run: RunView) => (run.output ? `output: ${run.output}` : run.error ? `error ${errorText(run.error)}` : undefined);
 
@@ -212,7 +169,7 @@ function decisionCommand(decision: ApprovalDecisionRequest['decision']): Command
     async run(ctx, [runId, given], options) {
       const approvalId = given ?? (await onlyPendingApproval(ctx, runId!));
       const body: ApprovalDecisionRequest = { decision, comment: stringOption(options, 'comment') };
-      const result = await ctx.api.post<{ approvalId: string; decidedBy: string }>(route`/v1/runs/${runId!}/approvals/${approvalId}`, body);
+      const result = await ctx.api.post<ApprovalDecisionView>(route`/v1/runs/${runId!}/approvals/${approvalId}`, body);
       show(ctx, result, (r) => `${past} ${r.approvalId} on run ${runId} (as ${r.decidedBy})`);
     },
   };
@@ -223,7 +180,7 @@ function decisionCommand(decision: ApprovalDecisionRequest['decision']): Command
 async function start(ctx: CommandContext, [agent, input]: string[], options: OptionValues) {
   const body: CreateRunRequest = { agent: agent!, input: input! };
   const key = stringOption(options, 'idempotency-key');
-  const run = await ctx.api.post<RunSummary>('/v1/runs', body, key === undefined ? {} : { 'idempotency-key': key });
+  const run = await ctx.api.post<AcceptedRun>('/v1/runs', body, key === undefined ? {} : { 'idempotency-key': key });
   show(ctx, run, (r) => `started run ${r.runId} on ${r.bundleId} (${r.status})\nfollow it with: bosun runs watch ${r.runId}`);
 }
 

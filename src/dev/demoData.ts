@@ -1,4 +1,4 @@
-import { readAgentsDir } from '../bundles/bundleFiles';
+import { readAgentsDir } from '../cli/bundleFiles';
 import { saveBundle, validateBundle } from '../bundles/bundleStore';
 import { lockDeployment, setDeployment } from '../bundles/deployments';
 import { inTransaction, type Db } from '../db/pool';

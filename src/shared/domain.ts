@@ -1,6 +1,6 @@
 /**
- * Domain types and request schemas shared by the API, the workflow and the activities.
- * Pure: no I/O, safe to import from workflow code.
+ * Domain types shared by the API, the workflow and the activities (the HTTP request and answer
+ * schemas are in src/contract). Pure: no I/O, safe to import from workflow code.
  */
 import { z } from 'zod';
 import type { ApprovalRisk, ToolApprovalRule } from './approvals';
@@ -13,74 +13,8 @@ export const runStatusSchema = z.enum(runStatuses);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 export const terminalStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'step_limit', 'budget_exceeded'];
 
-const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
-
-/** Body of `POST /v1/runs`. */
-export const createRunRequestSchema = z
-  .object({
-    agent: z.string().min(1).max(100).describe('Name of the agent to run, e.g. "support".'),
-    input: z
-      .string()
-      .min(1)
-      .describe("The user's request; as long as the request size limit allows (BOSUN_MAX_REQUEST_BYTES, 2 MiB by default). Kept in PostgreSQL, never in workflow history."),
-    metadata: z
-      .record(z.string().max(100), metadataValue)
-      .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')
-      .optional()
-      .describe('Free-form labels kept with the run.'),
-    bundleId: z.string().max(120).optional().describe("Pin the run to this bundle instead of the agent's deployment (evals, staging)."),
-    routingKey: z
-      .string()
-      .min(1)
-      .max(200)
-      .optional()
-      .describe('Runs with the same key land on the same side of a canary (e.g. a conversation or tenant ID); the run ID by default.'),
-  })
-  .strict();
-export type CreateRunRequest = z.infer<typeof createRunRequestSchema>;
-
-/** Body of `POST /v1/runs/:runId/approvals/:approvalId`. */
-export const approvalDecisionRequestSchema = z
-  .object({
-    decision: z.enum(['approve', 'reject']),
-    comment: z.string().max(2000).optional(),
-    arguments: z
-      .record(z.string(), z.unknown())
-      .optional()
-      .describe("Approve with these arguments instead of the model's; checked against the tool's schema."),
-  })
-  .strict()
-  .superRefine((body, ctx) => {
-    if (body.arguments !== undefined && body.decision !== 'approve') {
-      ctx.addIssue({ code: 'custom', path: ['arguments'], message: 'only an approval can edit the arguments' });
-    }
-  });
-export type ApprovalDecisionRequest = z.infer<typeof approvalDecisionRequestSchema>;
-
-/** Query of `GET /v1/runs`. */
-export const listRunsQuerySchema = z
-  .object({
-    agent: z.string().max(100).optional(),
-    bundleId: z.string().max(120).optional(),
-    status: runStatusSchema.optional(),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
-    cursor: z.string().max(200).optional().describe('`nextCursor` of the previous page.'),
-  })
-  .strict();
-
 export const approvalStatuses = ['pending', 'approved', 'rejected', 'expired', 'cancelled'] as const;
 export type ApprovalStatus = (typeof approvalStatuses)[number];
-
-/** Query of `GET /v1/approvals`. */
-export const listApprovalsQuerySchema = z
-  .object({
-    status: z.enum(approvalStatuses).optional().describe('Only approvals in this state; every state when absent.'),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
-    cursor: z.string().max(200).optional().describe('`nextCursor` of the previous page.'),
-  })
-  .strict();
-
-export const idempotencyKeySchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 export type ToolKind = 'read' | 'write' | 'destructive';
 

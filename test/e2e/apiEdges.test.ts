@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { defaultApiSettings } from '../../src/config';
 import { startTestStack, testAgentsDir, type TestStack } from '../support/testStack';
 

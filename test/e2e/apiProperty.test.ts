@@ -6,7 +6,7 @@
  * requests: 710 of them, in about 20 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { encodeUrlText, hostileString, hostileValue, pick, seededRng, toJsonText, type Rng } from '../support/hostileValues';
 import { startTestStack, testAgentsDir, type TestStack } from '../support/testStack';
 

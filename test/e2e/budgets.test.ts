@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { startTestStack, type TestStack } from '../support/testStack';
 
 const finished = ['completed', 'failed', 'budget_exceeded', 'step_limit', 'cancelled'];

@@ -4,7 +4,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { defaultRolloutStages } from '../../src/shared/rollout';
 import { startTestStack, type TestStack } from '../support/testStack';
 

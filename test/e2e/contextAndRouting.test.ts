@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import type { RecordedRequest } from '../../src/dev/scriptedModel';
 import { SUMMARY_HEADING } from '../../src/context/window';
 import { bucketsOf, priceBuckets } from '../../src/shared/pricing';

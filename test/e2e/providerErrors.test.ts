@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { bundleIdOf } from '../../src/bundles/bundleId';
 import { saveBundle } from '../../src/bundles/bundleStore';
 import { supportDemoScript } from '../../src/dev/demoScript';

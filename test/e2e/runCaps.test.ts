@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { startTestStack, type TestStack } from '../support/testStack';
 
 /** A runaway model that never stops asking for tools, against each of the run's hard ceilings. */

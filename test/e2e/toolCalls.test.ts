@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
 import type { Db } from '../../src/db/pool';
 import { startTestStack, type TestStack } from '../support/testStack';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/bundles/bundleId';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { validateBundle } from '../../src/bundles/bundleStore';
 import { toolSecretNames } from '../../src/shared/guardrails';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { validateBundle } from '../../src/bundles/bundleStore';
 import { applicableRule, routeModel } from '../../src/shared/modelRouting';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deploymentRequestSchema } from '../../src/api/agentsRouter';
+import { deploymentRequestSchema } from '../../src/contract';
 import {
   comparisonWindows,
   defaultRolloutStages,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readBundleDir } from '../../src/bundles/bundleFiles';
+import { readBundleDir } from '../../src/cli/bundleFiles';
 import { canonicalJson } from '../../src/bundles/bundleId';
 import { validateBundle } from '../../src/bundles/bundleStore';
 import { renderSystemPrompt, runPolicyOf } from '../../src/shared/bundle';

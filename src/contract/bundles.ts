@@ -1,0 +1,41 @@
+/**
+ * Bundles: an agent's prompt, tools, model and limits under one content-addressed ID.
+ * `POST /v1/bundles`, `GET /v1/bundles/:bundleId`, `GET /v1/bundles/:a/diff/:b`, `GET /v1/agents/:agent/bundles`.
+ * The content's schema is domain (the worker reads bundles too): it lives in src/shared/bundle.ts.
+ */
+import { z } from 'zod';
+import { bundleContentSchema } from '../shared/bundle';
+import { timestamp } from './fields';
+
+/** Body of `POST /v1/bundles`; src/shared/bundle.ts (bundleProblems, pricingProblems) checks what a schema cannot. */
+export const publishBundleRequestSchema = bundleContentSchema;
+export type PublishBundleRequest = z.input<typeof publishBundleRequestSchema>;
+
+/** Answer of `GET /v1/bundles/:bundleId`: the content with its defaults, and the ID it hashes to. */
+export const bundleSchema = bundleContentSchema.extend({ id: z.string() });
+export type BundleView = z.infer<typeof bundleSchema>;
+
+/** Answer of `POST /v1/bundles`: 201 when `created`, 200 when the tenant already had this content. */
+export const publishedBundleSchema = z.strictObject({ bundleId: z.string(), created: z.boolean(), bundle: bundleSchema });
+export type PublishedBundle = z.infer<typeof publishedBundleSchema>;
+
+export const bundleSummarySchema = z.strictObject({
+  bundleId: z.string(),
+  agent: z.string(),
+  description: z.string().nullable(),
+  publishedBy: z.string(),
+  publishedAt: timestamp,
+});
+export type BundleSummary = z.infer<typeof bundleSummarySchema>;
+
+/** Answer of `GET /v1/agents/:agent/bundles`: newest first. */
+export const bundleListSchema = z.strictObject({ bundles: z.array(bundleSummarySchema) });
+export type BundleList = z.infer<typeof bundleListSchema>;
+
+/** Answer of `GET /v1/bundles/:bundleId/diff/:otherBundleId`: the leaf values that differ, by dotted path. */
+export const bundleDiffSchema = z.strictObject({
+  from: z.string(),
+  to: z.string(),
+  changes: z.array(z.strictObject({ path: z.string(), from: z.unknown(), to: z.unknown() })),
+});
+export type BundleDiff = z.infer<typeof bundleDiffSchema>;

@@ -1,0 +1,17 @@
+/** Field shapes several resources of the contract share. */
+import { z } from 'zod';
+
+/** A time as the API sends it: ISO 8601 with its offset, e.g. `2026-11-29T10:00:00.000Z`. */
+export const timestamp = z.iso.datetime({ offset: true });
+
+/** A JSON object whose keys the contract leaves open (metadata, tool arguments, details, figures). */
+export const jsonObject = z.record(z.string(), z.unknown());
+
+/** `limit` of a paged list: 1 to `max` items, `fallback` when absent. */
+export const pageLimit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+
+/** `cursor` of a paged list. */
+export const pageCursor = z.string().max(200).optional().describe('`nextCursor` of the previous page.');
+
+/** A page's `nextCursor`: pass it as `cursor` for the next page; null on the last one. */
+export const nextCursor = z.string().nullable();

@@ -1,0 +1,59 @@
+/** Budgets and usage: `PUT /v1/budgets/:period`, `GET /v1/budgets`, `GET /v1/usage`. */
+import { z } from 'zod';
+import { timestamp } from './fields';
+
+/** `:period` of `PUT /v1/budgets/:period`. */
+export const budgetPeriods = ['day', 'month'] as const;
+export type BudgetPeriod = (typeof budgetPeriods)[number];
+
+/** Body of `PUT /v1/budgets/:period`. */
+export const budgetRequestSchema = z
+  .object({
+    limitUsd: z.number().positive().max(1e9),
+    mode: z.enum(['hard', 'soft']).describe('hard: model calls past the ceiling are refused; soft: recorded only.'),
+    onExceeded: z.enum(['fail', 'wait']).default('fail').describe('For hard ceilings: end the run as budget_exceeded, or wait for the next period.'),
+  })
+  .strict();
+export type BudgetRequest = z.infer<typeof budgetRequestSchema>;
+
+/** Query of `GET /v1/usage`. */
+export const usageQuerySchema = z
+  .object({
+    groupBy: z.enum(['tenant', 'agent', 'bundle', 'day']).default('tenant'),
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+export type UsageQuery = z.infer<typeof usageQuerySchema>;
+
+/** Answer of `PUT /v1/budgets/:period`: the ceiling as stored. */
+export const budgetSchema = budgetRequestSchema.extend({ period: z.enum(budgetPeriods) });
+export type Budget = z.infer<typeof budgetSchema>;
+
+/** A ceiling with what its current window (UTC day or month) has spent and reserved, in USD. */
+export const budgetStatusSchema = budgetSchema.extend({
+  spentUsd: z.number(),
+  reservedUsd: z.number().describe('Held by model calls in flight.'),
+  windowStart: timestamp,
+  thresholdsCrossed: z.array(z.number().int()).describe('Percentages of the limit crossed in this window.'),
+});
+export type BudgetStatus = z.infer<typeof budgetStatusSchema>;
+
+/** Answer of `GET /v1/budgets`. */
+export const budgetListSchema = z.strictObject({ budgets: z.array(budgetStatusSchema) });
+
+/** Tokens and cost of model steps for one group (a tenant, agent, bundle or UTC day `YYYY-MM-DD`). */
+export const usageTotalSchema = z.strictObject({
+  key: z.string(),
+  runs: z.number().int(),
+  modelCalls: z.number().int(),
+  inputTokens: z.number().int(),
+  cachedInputTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  costUsd: z.number(),
+  cacheSavingsUsd: z.number(),
+});
+
+/** Answer of `GET /v1/usage`. */
+export const usageSchema = z.strictObject({ groupBy: usageQuerySchema.shape.groupBy.unwrap(), totals: z.array(usageTotalSchema) });
+export type UsageReport = z.infer<typeof usageSchema>;
