@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answerSchemaOf, checkAnswer } from '../support/contract';
 import { startTestStack, type TestStack } from '../support/testStack';
 
 describe('API contract: bad input, authentication, tenancy and idempotency', () => {
@@ -112,5 +113,57 @@ describe('API contract: bad input, authentication, tenancy and idempotency', () 
     const otherTenant = await other.api('POST', '/v1/runs', body, { 'idempotency-key': key });
     expect(otherTenant.status).toBe(202);
     expect(otherTenant.body.runId).not.toBe(runId);
+  });
+
+  /** Calls a route and checks that src/contract describes its answer (stack.api then parsed it with that schema). */
+  async function described(method: string, url: string, body?: unknown, expectedStatus?: number) {
+    const res = await stack.api(method, url, body);
+    if (expectedStatus !== undefined) expect(res.status).toBe(expectedStatus);
+    expect(answerSchemaOf(method, url, res.status), `${method} ${url} ${res.status} has no answer schema`).toBeDefined();
+    return res.body;
+  }
+
+  it('answers the main routes in the shapes src/contract gives them', async () => {
+    const started = await described('POST', '/v1/runs', { agent: 'support', input: 'Refund order 1001', metadata: { ticket: 'T-1' } }, 202);
+    const parked = await stack.waitForStatus(started.runId, 'awaiting_approval');
+    const pending = parked.pendingApprovals[0];
+    await described('GET', `/v1/runs/${started.runId}`, undefined, 200);
+    await described('GET', '/v1/runs?limit=1', undefined, 200);
+    await described('GET', '/v1/approvals?status=pending', undefined, 200);
+    await described('POST', `/v1/runs/${started.runId}/approvals/${pending.approvalId}`, { decision: 'approve', comment: 'ok' }, 202);
+    await stack.waitForStatus(started.runId, 'completed');
+    const done = await described('GET', `/v1/runs/${started.runId}`, undefined, 200);
+    expect(done.steps.map((s: { kind: string }) => s.kind)).toEqual(expect.arrayContaining(['model', 'tool']));
+    await described('GET', '/v1/approvals', undefined, 200);
+
+    const toCancel = await stack.startRun('Refund order 1002');
+    await stack.waitForStatus(toCancel, 'awaiting_approval');
+    await described('POST', `/v1/runs/${toCancel}/cancel`, undefined, 202);
+
+    const agent = await described('GET', '/v1/agents/support', undefined, 200);
+    await described('GET', '/v1/agents/support/bundles', undefined, 200);
+    const bundle = await described('GET', `/v1/bundles/${agent.stableBundleId}`, undefined, 200);
+    const { id: _id, ...content } = bundle;
+    await described('POST', '/v1/bundles', content, 200);
+    const changed = await described('POST', '/v1/bundles', { ...content, description: 'the contract test' }, 201);
+    await described('GET', `/v1/bundles/${agent.stableBundleId}/diff/${changed.bundleId}`, undefined, 200);
+    await described('POST', '/v1/agents/support/deployments', { bundleId: agent.stableBundleId, strategy: 'immediate' }, 201);
+
+    await described('POST', '/v1/keys', { roles: ['runner'], name: 'contract' }, 201);
+    await described('GET', '/v1/keys', undefined, 200);
+    await described('GET', `/v1/audit?runId=${started.runId}`, undefined, 200);
+    await described('PUT', '/v1/budgets/day', { limitUsd: 1000, mode: 'soft' }, 200);
+    await described('GET', '/v1/budgets', undefined, 200);
+    await described('GET', '/v1/usage?groupBy=day', undefined, 200);
+    await described('GET', '/v1/runs?limit=0', undefined, 400);
+  });
+
+  it('refuses an answer whose field was renamed, dropped or added', async () => {
+    const runId = await stack.startRun('Refund order 1003');
+    const view = (await stack.api('GET', `/v1/runs/${runId}`)).body;
+    const { bundleId, ...rest } = view;
+    expect(() => checkAnswer('GET', `/v1/runs/${runId}`, 200, { ...rest, bundle: bundleId })).toThrow(/bundleId[\s\S]*bundle/);
+    expect(() => checkAnswer('GET', `/v1/runs/${runId}`, 200, rest)).toThrow(/bundleId/);
+    expect(() => checkAnswer('GET', `/v1/runs/${runId}`, 200, { ...view, usage: { ...view.usage, tokens: 1 } })).toThrow(/usage/);
   });
 });

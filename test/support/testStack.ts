@@ -14,6 +14,7 @@ import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { startScriptedModel, type ModelScript, type ScriptedModelServer } from '../../src/dev/scriptedModel';
 import { spawnService, type Service } from '../../src/dev/services';
+import { checkAnswer } from './contract';
 
 export interface TestStackOptions {
   /** Where the services run; vitest's global setup provides them by default. */
@@ -91,7 +92,10 @@ export async function startTestStack(options: TestStackOptions = {}) {
   };
   await startWorker(options.workerEnv);
 
-  /** Calls the API over HTTP as this stack's tenant unless other headers are given. */
+  /**
+   * Calls the API over HTTP as this stack's tenant unless other headers are given. Throws when the
+   * answer does not match its schema in src/contract (test/support/contract.ts).
+   */
   async function api(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
     const res = await fetch(`${baseUrl}${route}`, {
       method,
@@ -99,7 +103,8 @@ export async function startTestStack(options: TestStackOptions = {}) {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    const parsed = text ? JSON.parse(text) : undefined;
+    return { status: res.status, body: checkAnswer(method, route, res.status, parsed) };
   }
 
   async function startRun(input = 'Refund order 1001', headers: Record<string, string> = {}, agent = 'support'): Promise<string> {
