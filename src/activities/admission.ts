@@ -19,15 +19,9 @@
  * Temporal, or never started) is skipped rather than admitted and leaked.
  */
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
-import { configSchema, type RunLimits } from '../config';
+import type { RunLimits } from '../config';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
-
-/** The configuration's defaults, for workers that do not pass limits. */
-export const defaultRunLimits: RunLimits = {
-  maxRunningPerTenant: configSchema.shape.BOSUN_MAX_RUNNING_PER_TENANT.parse(undefined),
-  maxRunningGlobal: configSchema.shape.BOSUN_MAX_RUNNING_GLOBAL.parse(undefined),
-};
 
 // Any constant will do; it only has to be the same in every worker (and differ from the migration lock).
 const ADMISSION_LOCK = 4_242_002;

@@ -1,17 +1,16 @@
 import { setTimeout } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
-import { configSchema, type RunLimits } from '../config';
+import { defaultRunLimits, defaultRunRecordGraceMs, type RunLimits } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { holdRunEnd, lockOpenRun } from '../db/runEnd';
 import { statedReason } from '../shared/approvals';
 import type { AgentRunInput, ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
-import { parseDuration } from '../shared/duration';
 import { runErrorCodeOf, UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
 import { storableJson, storableOptionalText, storableText } from '../shared/storable';
-import { defaultRunLimits, pollAdmission, stillQueued } from './admission';
+import { pollAdmission, stillQueued } from './admission';
 
 export interface RequestApprovalsInput {
   runId: string;
@@ -41,7 +40,6 @@ export interface RunDeps {
   recordGraceMs?: number;
 }
 
-const defaultRecordGraceMs = parseDuration(configSchema.shape.BOSUN_RUN_RECORD_GRACE.parse(undefined))!;
 /**
  * A new run's first poll often comes before the API's commit, a few ms after the workflow started
  * (7 to 8 of 20 runs on the 2-core machine). An activity retry costs about a second on the dev server,
@@ -52,7 +50,7 @@ const RECORD_WAIT_MS = 1_000;
 const RECORD_RETRY_MS = 500;
 
 /** The run's row in PostgreSQL: the read model behind `GET /v1/runs/:runId`. */
-export function createRunActivities({ db, limits = defaultRunLimits, recordGraceMs = defaultRecordGraceMs }: RunDeps) {
+export function createRunActivities({ db, limits = defaultRunLimits, recordGraceMs = defaultRunRecordGraceMs }: RunDeps) {
   /**
    * What admitRun throws for a run without a row. The API records the row right after starting the
    * workflow, so within `recordGraceMs` of the first attempt this is a retry soon. Past it, the API

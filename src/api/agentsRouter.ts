@@ -3,14 +3,7 @@ import { Router } from 'express';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import { z } from 'zod';
-import {
-  finishRollout,
-  findRollout,
-  insertRollout,
-  latestDecision,
-  listDecisions,
-  type RolloutView,
-} from '../activities/rollouts';
+import { finishRollout, findRollout, insertRollout, latestDecision, listDecisions } from '../db/rollouts';
 import { findBundle } from '../bundles/bundleStore';
 import type { ApiSettings } from '../config';
 import { getDeployment, lockDeployment, previousStableBundle, setDeployment, type Deployment } from '../bundles/deployments';
@@ -22,6 +15,7 @@ import {
   rolloutStagesSchema,
   rolloutThresholdsSchema,
   type RolloutInput,
+  type RolloutView,
 } from '../shared/rollout';
 import { AgentNameKey, BundleIdKey, TenantIdKey } from '../shared/searchAttributes';
 import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, type RolloutControl } from '../workflows';

@@ -22,7 +22,8 @@ import { routeModel, type RoutedModel } from '../shared/modelRouting';
 import { callCost, type CallCost, type ModelPrice } from '../shared/pricing';
 import { readCompletion, type UnusableReply } from '../activities/modelReplies';
 import { storableText } from '../shared/storable';
-import { buildWindow, planWindow, summaryPrompt, type ContextMessage, type StoredSummary } from './window';
+import type { ContextMessage } from '../shared/domain';
+import { buildWindow, planWindow, summaryPrompt, type StoredSummary } from './window';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
 

@@ -9,20 +9,10 @@
  */
 import type OpenAI from 'openai';
 import type { ResolvedContextSettings } from '../shared/contextWindow';
-import type { ToolCall } from '../shared/domain';
+import type { ContextMessage } from '../shared/domain';
 import { isJsonText } from '../shared/tools';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
-
-/** A transcript message (the shape of src/db/transcript.ts, summaries left out). */
-export interface ContextMessage {
-  step: number;
-  ordinal: number;
-  role: 'user' | 'assistant' | 'tool';
-  content: string | null;
-  toolCalls?: ToolCall[];
-  toolCallId?: string;
-}
 
 /** A stored summary: it replaces every message of steps up to and including `throughStep`. */
 export interface StoredSummary {

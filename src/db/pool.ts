@@ -6,6 +6,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
+/** The pool or a client inside a transaction: what a store function that runs one statement takes. */
+export type Queryable = Db | DbClient;
 
 /**
  * A pool of at most `max` connections. With `connectionTimeoutMs`, waiting for a connection (a new

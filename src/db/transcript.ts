@@ -1,10 +1,7 @@
 /** The run's transcript in PostgreSQL: what the model sees, written once per (step, ordinal). */
-import type OpenAI from 'openai';
-import type { ContextMessage } from '../context/window';
+import type { ContextMessage } from '../shared/domain';
 import { storableJson, storableOptionalText, storableRecord, storableText } from '../shared/storable';
-import type { DbClient, Db } from './pool';
-
-type Queryable = Db | DbClient;
+import type { Queryable } from './pool';
 
 /** A message of the transcript; the same shape the context window works on. */
 export type TranscriptMessage = ContextMessage;
@@ -39,29 +36,6 @@ export async function loadTranscript(db: Queryable, runId: string): Promise<Tran
     toolCalls: r.tool_calls ?? undefined,
     toolCallId: r.tool_call_id ?? undefined,
   }));
-}
-
-export function toChatMessage(m: TranscriptMessage): OpenAI.ChatCompletionMessageParam {
-  switch (m.role) {
-    case 'user':
-      return { role: 'user', content: m.content ?? '' };
-    case 'tool':
-      return { role: 'tool', tool_call_id: m.toolCallId ?? '', content: m.content ?? '' };
-    case 'assistant':
-      return {
-        role: 'assistant',
-        content: m.content,
-        ...(m.toolCalls?.length
-          ? {
-              tool_calls: m.toolCalls.map((c) => ({
-                id: c.id,
-                type: 'function' as const,
-                function: { name: c.name, arguments: c.arguments },
-              })),
-            }
-          : {}),
-      };
-  }
 }
 
 export interface StepRow {

@@ -7,9 +7,9 @@ import {
   summaryPrompt,
   truncateToolResult,
   turnsOf,
-  type ContextMessage,
   type WindowInput,
 } from '../../src/context/window';
+import type { ContextMessage } from '../../src/shared/domain';
 import { resolveContextSettings } from '../../src/shared/contextWindow';
 
 /** A run's transcript: the user's input, then `turns` steps of one lookup each, results `resultChars` long. */
