@@ -11,7 +11,7 @@ import { runErrorCodeOf } from '../shared/runErrors';
 import { storableJson } from '../shared/storable';
 import { assertRunOpen, lockOpenRun, RunEndedError } from '../db/runEnd';
 import { discardLateReply, withHeartbeats } from './runEnded';
-import { reserveBudget, settleBudget } from '../budgets/budgetLedger';
+import { reserveBudget, settleBudget } from '../db/budgets';
 import { toolCatalog, type ToolName } from '../shared/tools';
 import type { ModelCallGuard } from './modelCallGuard';
 import { readCompletion, type ReadReply, type UnusableReply } from './modelReplies';

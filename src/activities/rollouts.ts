@@ -127,7 +127,3 @@ async function whileRolloutOwnsDeployment(
     return { applied: true, status: (await write(client)) ?? status, at: at.toISOString() };
   });
 }
-
-
-// Until the CLI takes it from src/contract (issue 9, item 1): src/cli/deployCommands.ts imports it from here.
-export type { RolloutView } from '../shared/rollout';

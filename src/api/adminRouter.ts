@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { roles } from '../config';
 import { appendAudit, readAudit } from '../db/audit';
 import { inTransaction, type Db } from '../db/pool';
-import { createApiKey, listApiKeys, principalOf, revokeApiKey } from './auth';
+import { createApiKey, listApiKeys, revokeApiKey } from '../db/apiKeys';
+import { principalOf } from './auth';
 import { notFound } from './errors';
 import { parse, stringParam } from './validation';
 

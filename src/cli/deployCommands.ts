@@ -1,6 +1,6 @@
 /** `bosun deploy`, `bosun rollback` and `bosun rollout …`: which bundle an agent's new runs use. */
 import type { z } from 'zod';
-import type { RolloutView } from '../activities/rollouts';
+import type { RolloutView } from '../shared/rollout';
 import type { deploymentRequestSchema, rolloutControlRequestSchema } from '../api/agentsRouter';
 import type { Deployment } from '../bundles/deployments';
 import { defaultRolloutStages, type RolloutDecision, type RolloutStage, type RolloutStatus } from '../shared/rollout';

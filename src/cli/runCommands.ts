@@ -1,6 +1,6 @@
 /** `bosun runs …`: start runs, follow them, and decide their approvals. */
 import type { z } from 'zod';
-import type { RunSummary } from '../api/runRepository';
+import type { RunSummary } from '../db/runs';
 import {
   runStatuses,
   terminalStatuses,

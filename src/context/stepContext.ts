@@ -14,7 +14,7 @@ import { inTransaction, type Db } from '../db/pool';
 import { recordStep } from '../db/transcript';
 import { lockOpenRun, RunEndedError } from '../db/runEnd';
 import { discardLateReply } from '../activities/runEnded';
-import { settleBudget } from '../budgets/budgetLedger';
+import { settleBudget } from '../db/budgets';
 import { toActivityFailure } from '../activities/modelErrors';
 import type { Bundle } from '../shared/bundle';
 import { resolveContextSettings, type ResolvedContextSettings } from '../shared/contextWindow';

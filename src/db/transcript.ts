@@ -69,3 +69,12 @@ export async function recordStep(db: Queryable, runId: string, s: StepRow): Prom
      s.inputTokens ?? 0, s.outputTokens ?? 0, s.costUsd ?? 0, s.latencyMs],
   );
 }
+
+/** What the model wrote alongside its reply of `step` (its own words for the calls it asked for), or null. */
+export async function assistantTextOf(db: Queryable, runId: string, step: number): Promise<string | null> {
+  const { rows } = await db.query(
+    `SELECT content FROM run_messages WHERE run_id = $1 AND step = $2 AND ordinal = 0 AND role = 'assistant'`,
+    [runId, step],
+  );
+  return rows[0]?.content ?? null;
+}
