@@ -23,7 +23,7 @@ export async function appendMessage(db: Queryable, runId: string, m: TranscriptM
 
 export async function loadTranscript(db: Queryable, runId: string): Promise<TranscriptMessage[]> {
   const { rows } = await db.query(
-    // Negative ordinals are markers, not chat messages: a step's context summary (src/context/stepContext.ts).
+    // Negative ordinals are markers, not chat messages: a step's context summary (src/activities/model/stepContext.ts).
     `SELECT step, ordinal, role, content, tool_calls, tool_call_id FROM run_messages
      WHERE run_id = $1 AND ordinal >= 0 ORDER BY step, ordinal`,
     [runId],

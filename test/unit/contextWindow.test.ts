@@ -8,7 +8,7 @@ import {
   truncateToolResult,
   turnsOf,
   type WindowInput,
-} from '../../src/context/window';
+} from '../../src/activities/model/window';
 import type { ContextMessage } from '../../src/shared/domain';
 import { resolveContextSettings } from '../../src/shared/contextWindow';
 

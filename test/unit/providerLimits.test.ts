@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
-import { failureReason, retryDelayMs } from '../../src/activities/modelCallGuard';
-import { estimateTokens, findSlot, resolveProvider, type Bucket } from '../../src/budgets/providerLimiter';
+import { failureReason, retryDelayMs } from '../../src/activities/model/callGuard';
+import { estimateTokens, findSlot, resolveProvider, type Bucket } from '../../src/activities/model/providerLimiter';
 import { ConfigError, loadConfig } from '../../src/config';
 import { startScriptedModel, type ScriptedModelServer } from '../../src/dev/scriptedModel';
 

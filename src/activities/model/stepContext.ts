@@ -1,7 +1,7 @@
 /**
  * The I/O around a model step's context and model: which model the step goes to (the bundle's
  * routing rules, from the previous step's tool rows), and what it sees (the context budget: a
- * summary call when the history no longer fits). Called by callModel (src/activities/model.ts).
+ * summary call when the history no longer fits). Called by callModel (./callModel.ts).
  *
  * A summary is stored once per step where it was made, at ordinal -1 (before the step's model call,
  * ordinal 0): its text in run_messages (role 'summary'), its cost and what it covers in run_steps
@@ -10,19 +10,19 @@
  * outgrow the budget (folding the previous summary into the new one).
  */
 import type OpenAI from 'openai';
-import { inTransaction, type Db } from '../db/pool';
-import { recordStep } from '../db/transcript';
-import { lockOpenRun, RunEndedError } from '../db/runEnd';
-import { discardLateReply } from '../activities/runEnded';
-import { settleBudget } from '../db/budgets';
-import { toActivityFailure } from '../activities/modelErrors';
-import type { Bundle } from '../shared/bundle';
-import { resolveContextSettings, type ResolvedContextSettings } from '../shared/contextWindow';
-import { routeModel, type RoutedModel } from '../shared/modelRouting';
-import { callCost, type CallCost, type ModelPrice } from '../shared/pricing';
-import { readCompletion, type UnusableReply } from '../activities/modelReplies';
-import { storableText } from '../shared/storable';
-import type { ContextMessage } from '../shared/domain';
+import { inTransaction, type Db } from '../../db/pool';
+import { recordStep } from '../../db/transcript';
+import { lockOpenRun, RunEndedError } from '../../db/runEnd';
+import { discardLateReply } from '../runEnded';
+import { settleBudget } from '../../db/budgets';
+import { toActivityFailure } from './errors';
+import type { Bundle } from '../../shared/bundle';
+import { resolveContextSettings, type ResolvedContextSettings } from '../../shared/contextWindow';
+import { routeModel, type RoutedModel } from '../../shared/modelRouting';
+import { callCost, type CallCost, type ModelPrice } from '../../shared/pricing';
+import { readCompletion, type UnusableReply } from './replies';
+import { storableText } from '../../shared/storable';
+import type { ContextMessage } from '../../shared/domain';
 import { buildWindow, planWindow, summaryPrompt, type StoredSummary } from './window';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;

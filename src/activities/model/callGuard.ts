@@ -5,11 +5,11 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import OpenAI from 'openai';
-import type { ProviderLimits } from '../config';
-import { admitCall, estimateTokens, resolveProvider, settleGrant, type Grant } from '../budgets/providerLimiter';
-import { countProviderFailures, recordRetry, type RetryReason } from '../db/modelRetries';
-import type { Db } from '../db/pool';
-import { toActivityFailure } from './modelErrors';
+import type { ProviderLimits } from '../../config';
+import { admitCall, estimateTokens, resolveProvider, settleGrant, type Grant } from './providerLimiter';
+import { countProviderFailures, recordRetry, type RetryReason } from '../../db/modelRetries';
+import type { Db } from '../../db/pool';
+import { toActivityFailure } from './errors';
 
 /** The model activity's retry policy (src/workflows/agentRun.ts), which the jittered delays follow. */
 const INITIAL_INTERVAL_MS = 1000;

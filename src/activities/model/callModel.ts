@@ -1,24 +1,24 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import { z } from 'zod';
-import type { ModelPrices } from '../config';
-import type { BundleCache } from '../bundles/bundleStore';
-import { inTransaction, type Db, type DbClient } from '../db/pool';
-import { modelPriceOf, renderSystemPrompt, type Bundle } from '../shared/bundle';
-import type { ModelReply } from '../shared/domain';
-import { callCost, priceBuckets, type CallCost, type ModelPrice } from '../shared/pricing';
-import { runErrorCodeOf } from '../shared/runErrors';
-import { storableJson } from '../shared/storable';
-import { assertRunOpen, lockOpenRun, RunEndedError } from '../db/runEnd';
-import { discardLateReply, withHeartbeats } from './runEnded';
-import { reserveBudget, settleBudget } from '../db/budgets';
-import { toolCatalog, type ToolName } from '../shared/tools';
-import type { ModelCallGuard } from './modelCallGuard';
-import { readCompletion, type ReadReply, type UnusableReply } from './modelReplies';
-import { countRetries, recordRetry, type AskedAgainReason } from '../db/modelRetries';
-import { appendMessage, loadTranscript, recordStep } from '../db/transcript';
-import { prepareContext, routeStep } from '../context/stepContext';
-import { appendRunEvent, eventKeys } from '../db/runEvents';
+import type { ModelPrices } from '../../config';
+import type { BundleCache } from '../../bundles/bundleStore';
+import { inTransaction, type Db, type DbClient } from '../../db/pool';
+import { modelPriceOf, renderSystemPrompt, type Bundle } from '../../shared/bundle';
+import type { ModelReply } from '../../shared/domain';
+import { callCost, priceBuckets, type CallCost, type ModelPrice } from '../../shared/pricing';
+import { runErrorCodeOf } from '../../shared/runErrors';
+import { storableJson } from '../../shared/storable';
+import { assertRunOpen, lockOpenRun, RunEndedError } from '../../db/runEnd';
+import { discardLateReply, withHeartbeats } from '../runEnded';
+import { reserveBudget, settleBudget } from '../../db/budgets';
+import { toolCatalog, type ToolName } from '../../shared/tools';
+import type { ModelCallGuard } from './callGuard';
+import { readCompletion, type ReadReply, type UnusableReply } from './replies';
+import { countRetries, recordRetry, type AskedAgainReason } from '../../db/modelRetries';
+import { appendMessage, loadTranscript, recordStep } from '../../db/transcript';
+import { prepareContext, routeStep } from './stepContext';
+import { appendRunEvent, eventKeys } from '../../db/runEvents';
 
 export interface ModelDeps {
   db: Db;
@@ -312,7 +312,7 @@ async function loadRunContext(db: Db, runId: string) {
 
 async function storedReply(db: Db, runId: string, step: number): Promise<ModelReply | undefined> {
   const { rows } = await db.query(
-    // With the step's other paid calls (negative ordinals: its context summary, src/context/stepContext.ts,
+    // With the step's other paid calls (negative ordinals: its context summary, src/activities/model/stepContext.ts,
     // and its unusable replies): they count with the step.
     `SELECT m.content, m.tool_calls, s.input_tokens + x.input_tokens AS input_tokens,
             s.output_tokens + x.output_tokens AS output_tokens, s.cost_usd + x.cost_usd AS cost_usd

@@ -10,8 +10,8 @@
  * without queueing again, so a backlog waits its turn in order instead of retrying until its attempts
  * run out. Admissions of one provider take an advisory lock, so concurrent workers go one at a time.
  */
-import { providerKey, type ProviderLimit, type ProviderLimits } from '../config';
-import { inTransaction, type Db } from '../db/pool';
+import { providerKey, type ProviderLimit, type ProviderLimits } from '../../config';
+import { inTransaction, type Db } from '../../db/pool';
 
 /**
  * A minute plus two seconds of slack: a call may reach the provider up to a second after its second

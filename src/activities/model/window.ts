@@ -8,9 +8,9 @@
  * is never sent without the assistant message that asked for it.
  */
 import type OpenAI from 'openai';
-import type { ResolvedContextSettings } from '../shared/contextWindow';
-import type { ContextMessage } from '../shared/domain';
-import { isJsonText } from '../shared/tools';
+import type { ResolvedContextSettings } from '../../shared/contextWindow';
+import type { ContextMessage } from '../../shared/domain';
+import { isJsonText } from '../../shared/tools';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
 
