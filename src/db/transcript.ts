@@ -1,5 +1,5 @@
 /** The run's transcript in PostgreSQL: what the model sees, written once per (step, ordinal). */
-import type { ContextMessage } from '../shared/domain';
+import type { ContextMessage, ToolCall } from '../shared/domain';
 import { storableJson, storableOptionalText, storableRecord, storableText } from '../shared/storable';
 import type { Queryable } from './pool';
 
@@ -77,4 +77,92 @@ export async function assistantTextOf(db: Queryable, runId: string, step: number
     [runId, step],
   );
   return rows[0]?.content ?? null;
+}
+
+/** How many step rows the run has at `step` with an ordinal in [fromOrdinal, toOrdinal]. */
+export async function countStepRows(db: Queryable, runId: string, step: number, fromOrdinal: number, toOrdinal: number): Promise<number> {
+  const { rows } = await db.query(
+    'SELECT count(*)::int AS n FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal BETWEEN $3 AND $4',
+    [runId, step, fromOrdinal, toOrdinal],
+  );
+  return rows[0].n;
+}
+
+/** The status of the step row at (step, ordinal), or undefined when none is recorded. */
+export async function stepStatusOf(db: Queryable, runId: string, step: number, ordinal: number): Promise<string | undefined> {
+  const { rows } = await db.query('SELECT status FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal = $3', [runId, step, ordinal]);
+  return rows[0]?.status;
+}
+
+/** The statuses of the tool rows of `step`, in ordinal order. */
+export async function toolStatusesOf(db: Queryable, runId: string, step: number): Promise<string[]> {
+  const { rows } = await db.query(
+    `SELECT status FROM run_steps WHERE run_id = $1 AND step = $2 AND kind = 'tool' ORDER BY ordinal`,
+    [runId, step],
+  );
+  return rows.map((r) => r.status as string);
+}
+
+/**
+ * The model's stored reply of `step` (ordinal 0), with the tokens and cost (USD) of the step's other
+ * paid calls (negative ordinals: its context summary and its unusable replies) counted with it;
+ * undefined before it is stored.
+ */
+export async function storedReplyOf(db: Queryable, runId: string, step: number) {
+  const { rows } = await db.query(
+    `SELECT m.content, m.tool_calls, s.input_tokens + x.input_tokens AS input_tokens,
+            s.output_tokens + x.output_tokens AS output_tokens, s.cost_usd + x.cost_usd AS cost_usd
+     FROM run_messages m JOIN run_steps s USING (run_id, step, ordinal)
+     CROSS JOIN LATERAL (
+       SELECT COALESCE(sum(input_tokens), 0)::int AS input_tokens, COALESCE(sum(output_tokens), 0)::int AS output_tokens,
+              COALESCE(sum(cost_usd), 0) AS cost_usd
+       FROM run_steps WHERE run_id = m.run_id AND step = m.step AND ordinal < 0
+     ) x
+     WHERE m.run_id = $1 AND m.step = $2 AND m.ordinal = 0`,
+    [runId, step],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    content: row.content as string | null,
+    toolCalls: (row.tool_calls ?? null) as ToolCall[] | null,
+    usage: { inputTokens: row.input_tokens as number, outputTokens: row.output_tokens as number, costUsd: row.cost_usd as number },
+  };
+}
+
+/** A step's context summary (role 'summary' at `ordinal`), unless one is there; true when this call wrote it. */
+export async function appendSummary(db: Queryable, runId: string, step: number, ordinal: number, content: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `INSERT INTO run_messages (run_id, step, ordinal, role, content) VALUES ($1, $2, $3, 'summary', $4) ON CONFLICT DO NOTHING`,
+    [runId, step, ordinal, content],
+  );
+  return rowCount === 1;
+}
+
+/**
+ * The latest summary (at `ordinal`) made at or before `step`: the step it was made at, its text, and
+ * the last step it covers (its row's detail.throughStep); undefined when there is none.
+ */
+export async function latestSummaryOf(db: Queryable, runId: string, step: number, ordinal: number) {
+  const { rows } = await db.query(
+    `SELECT m.step, m.content, s.detail
+     FROM run_messages m JOIN run_steps s USING (run_id, step, ordinal)
+     WHERE m.run_id = $1 AND m.ordinal = $2 AND m.step <= $3 ORDER BY m.step DESC LIMIT 1`,
+    [runId, ordinal, step],
+  );
+  const row = rows[0];
+  return row && { step: row.step as number, content: (row.content ?? '') as string, throughStep: Number(row.detail.throughStep) };
+}
+
+/**
+ * The real prompt tokens of the reply of `step` (ordinal 0) and what Bosun estimated for it
+ * (detail.context.estimatedInputTokens); each undefined or null when not known.
+ */
+export async function promptTokensOf(db: Queryable, runId: string, step: number): Promise<{ real?: number; estimated?: number | null }> {
+  const { rows } = await db.query(
+    `SELECT input_tokens, (detail->'context'->>'estimatedInputTokens')::float AS estimated
+     FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal = 0`,
+    [runId, step],
+  );
+  return rows[0] ? { real: rows[0].input_tokens, estimated: rows[0].estimated } : {};
 }

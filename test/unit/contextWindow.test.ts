@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildWindow,
-  estimateTokens,
   planWindow,
   SUMMARY_HEADING,
   summaryPrompt,
@@ -9,6 +8,7 @@ import {
   turnsOf,
   type WindowInput,
 } from '../../src/activities/model/window';
+import { likelyPromptTokens } from '../../src/activities/model/tokens';
 import type { ContextMessage } from '../../src/shared/domain';
 import { resolveContextSettings } from '../../src/shared/contextWindow';
 
@@ -54,7 +54,7 @@ describe('context window', () => {
     expect(plan.window.messages).toHaveLength(1 + 1 + 3 * 2);
     expect(plan.window.messages[0]).toEqual({ role: 'system', content: 'You are a support agent.' });
     expect(plan.window.omittedMessages).toBe(0);
-    expect(plan.window.estimatedTokens).toBe(estimateTokens(plan.window.messages, '[]'));
+    expect(plan.window.estimatedTokens).toBe(likelyPromptTokens(plan.window.messages, '[]'));
   });
 
   it('summarises the oldest whole turns and keeps the recent ones once the budget is exceeded', () => {
