@@ -14,7 +14,7 @@ export const CHARS_PER_TOKEN = 4;
 /** Characters per token for an upper bound: few texts pack tokens tighter. */
 const GENEROUS_CHARS_PER_TOKEN = 3;
 /** Bosun's ceiling on a reply's length when a bundle sets none. */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 
 /** What a request sends: its messages and tool schemas, as the provider receives them. */
 function promptChars(messages: unknown, toolsJson: string): number {
