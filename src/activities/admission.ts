@@ -24,7 +24,7 @@ import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import {
   admissionRoom, admitQueuedRun, notePoll, queuedRuns, runningByTenant, runStatusOf, takeAdmissionLock, tenantRunLimits,
-} from '../db/runs';
+} from '../db/admission';
 
 export const admissionTiming = {
   /**
