@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { parseDuration } from './shared/duration';
 import { builtInModelPrices, modelPriceSchema, type ModelPrices } from './shared/pricing';
 import { roles, type Role } from './shared/roles';
-import { SECRET_ENV_PREFIX, type SecretsConfig } from './secrets/secretStore';
 
 function durationSchema(defaultValue: string) {
   return z
@@ -135,6 +134,15 @@ export interface Config {
   secrets: SecretsConfig;
 }
 
+/** Where tools' secrets come from (src/secrets/secretStore.ts reads them). */
+export type SecretsConfig =
+  | { backend: 'env'; prefix: string; values: Readonly<Record<string, string>> }
+  | { backend: 'file'; path: string }
+  | { backend: 'vault'; addr: string; token: string; mount: string; pathPrefix: string };
+
+/** The environment variables the `env` backend reads: `BOSUN_SECRET_<NAME>`. */
+export const SECRET_ENV_PREFIX = 'BOSUN_SECRET_';
+
 export interface EncryptionConfig {
   currentKeyId: string;
   /** Key id → 32 bytes of AES-256 key material. */
@@ -165,7 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     agentsDir: e.BOSUN_AGENTS_DIR,
     approvalTimeoutMs: parseDuration(e.BOSUN_APPROVAL_TIMEOUT)!,
     logLevel: e.BOSUN_LOG_LEVEL,
-    limits: { maxRunningPerTenant: e.BOSUN_MAX_RUNNING_PER_TENANT, maxRunningGlobal: e.BOSUN_MAX_RUNNING_GLOBAL },
+    limits: runLimitsOf(e),
     runRecordGraceMs: parseDuration(e.BOSUN_RUN_RECORD_GRACE)!,
     maxCachedWorkflows: e.BOSUN_MAX_CACHED_WORKFLOWS,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
@@ -185,8 +193,21 @@ function apiSettingsOf(e: Env): ApiSettings {
   };
 }
 
+/** The configuration without any variable set: its defaults. */
+const defaults = configSchema.parse({});
+
 /** The API's settings when none are configured, for apps built without a configuration (tests). */
-export const defaultApiSettings: ApiSettings = apiSettingsOf(configSchema.parse({}));
+export const defaultApiSettings: ApiSettings = apiSettingsOf(defaults);
+
+/** The run limits when none are configured, for workers that do not pass limits (tests). */
+export const defaultRunLimits: RunLimits = runLimitsOf(defaults);
+
+/** How long (ms) a new run waits for the API to record its row when BOSUN_RUN_RECORD_GRACE is unset. */
+export const defaultRunRecordGraceMs: number = parseDuration(defaults.BOSUN_RUN_RECORD_GRACE)!;
+
+function runLimitsOf(e: Env): RunLimits {
+  return { maxRunningPerTenant: e.BOSUN_MAX_RUNNING_PER_TENANT, maxRunningGlobal: e.BOSUN_MAX_RUNNING_GLOBAL };
+}
 
 /** Problems name variables, never a token or a secret's value. */
 function parseSecrets(e: Env, given: Record<string, string | undefined>): SecretsConfig {

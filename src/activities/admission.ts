@@ -19,18 +19,12 @@
  * Temporal, or never started) is skipped rather than admitted and leaked.
  */
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
-import { configSchema, type RunLimits } from '../config';
+import type { RunLimits } from '../config';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
-
-/** The configuration's defaults, for workers that do not pass limits. */
-export const defaultRunLimits: RunLimits = {
-  maxRunningPerTenant: configSchema.shape.BOSUN_MAX_RUNNING_PER_TENANT.parse(undefined),
-  maxRunningGlobal: configSchema.shape.BOSUN_MAX_RUNNING_GLOBAL.parse(undefined),
-};
-
-// Any constant will do; it only has to be the same in every worker (and differ from the migration lock).
-const ADMISSION_LOCK = 4_242_002;
+import {
+  admissionRoom, admitQueuedRun, notePoll, queuedRuns, runningByTenant, runStatusOf, takeAdmissionLock, tenantRunLimits,
+} from '../db/admission';
 
 export const admissionTiming = {
   /**
@@ -111,11 +105,6 @@ export type AdmissionOutcome =
   /** Still queued; `position` in its tenant's line (1 = next), unless the admission lock was busy too long. */
   | { admitted: false; position: number | undefined };
 
-/** A queued row with a live workflow behind it, or one whose workflow has not polled yet but soon will. */
-const waiting = (alias: string) =>
-  `(${alias}.admission_polled_at >= now() - $2 * interval '1 millisecond'
-    OR (${alias}.admission_polled_at IS NULL AND ${alias}.created_at >= now() - $3 * interval '1 millisecond'))`;
-
 /**
  * One poll of a run for a slot: records that the run is alive (committed at once, so a concurrent
  * poll's allocation sees it), requeues it when it comes back from an approval, and, when there may
@@ -123,35 +112,19 @@ const waiting = (alias: string) =>
  * Undefined when the run has no row yet.
  */
 export async function pollAdmission(db: Db, runId: string, limits: RunLimits): Promise<AdmissionOutcome | undefined> {
-  const polled = await db.query(
-    `UPDATE runs SET admission_polled_at = now(),
-            status = CASE WHEN status = 'awaiting_approval' THEN 'queued' ELSE status END,
-            updated_at = CASE WHEN status = 'awaiting_approval' THEN now() ELSE updated_at END
-     WHERE run_id = $1 RETURNING status, tenant_id`,
-    [runId],
-  );
-  const self = polled.rows[0];
+  const self = await notePoll(db, runId);
   if (!self) return undefined;
   // Running already (admitted by another run's poll, or this poll's retry), or nothing to wait for.
   if (self.status !== 'queued') return { admitted: true };
 
   // Without the lock, and cheap: most polls of a long line end here, leaving the lock to the front.
-  const { rows: [room] } = await db.query(
-    `SELECT (SELECT count(*)::int FROM runs WHERE status = 'running') AS running_all,
-            (SELECT count(*)::int FROM runs WHERE status = 'running' AND tenant_id = r.tenant_id) AS running_tenant,
-            (SELECT max_running FROM tenant_limits WHERE tenant_id = r.tenant_id) AS tenant_limit,
-            (SELECT count(*)::int + 1 FROM runs q
-             WHERE q.tenant_id = r.tenant_id AND q.status = 'queued' AND (q.created_at, q.run_id) < (r.created_at, r.run_id)
-               AND ${waiting('q')}) AS position
-     FROM runs r WHERE r.run_id = $1`,
-    [runId, admissionTiming.liveWindowMs, admissionTiming.firstPollGraceMs],
-  );
-  const tenantRoom = (room.tenant_limit ?? limits.maxRunningPerTenant) - room.running_tenant;
-  const globalRoom = limits.maxRunningGlobal - room.running_all;
+  const room = await admissionRoom(db, runId, admissionTiming);
+  const tenantRoom = (room.tenantLimit ?? limits.maxRunningPerTenant) - room.runningTenant;
+  const globalRoom = limits.maxRunningGlobal - room.runningAll;
   // The runs ahead of it in its tenant's line would take every slot there is; their polls fill them.
   if (room.position > Math.min(tenantRoom, globalRoom)) return { admitted: false, position: room.position };
   try {
-    return await inTransaction(db, (client) => allocate(client, runId, self.tenant_id, limits));
+    return await inTransaction(db, (client) => allocate(client, runId, self.tenantId, limits));
   } catch (err) {
     // Other polls kept the lock that long: they were admitting runs; this one tries again soon.
     if ((err as { code?: string }).code === LOCK_NOT_AVAILABLE) return { admitted: false, position: room.position };
@@ -167,51 +140,30 @@ const LOCK_NOT_AVAILABLE = '55P03';
  * holding one of those waits for the admission lock, so there is no deadlock.
  */
 async function allocate(client: DbClient, runId: string, tenantId: string, limits: RunLimits): Promise<AdmissionOutcome> {
-  await client.query(`SET LOCAL lock_timeout = '2s'`);
-  await client.query('SELECT pg_advisory_xact_lock($1)', [ADMISSION_LOCK]);
-
-  const { rows: runningRows } = await client.query(
-    `SELECT tenant_id, count(*)::int AS n FROM runs WHERE status = 'running' GROUP BY tenant_id`,
-  );
+  await takeAdmissionLock(client);
+  const running = await runningByTenant(client);
   // No tenant can take more than the global limit in one pass, so each line is read that far at most.
-  const { rows: queuedRows } = await client.query(
-    `SELECT run_id, tenant_id, live FROM (
-       SELECT run_id, tenant_id, created_at, coalesce(admission_polled_at >= now() - $2 * interval '1 millisecond', false) AS live,
-              row_number() OVER (PARTITION BY tenant_id ORDER BY created_at, run_id) AS place
-       FROM runs q WHERE status = 'queued' AND ${waiting('q')}
-     ) line WHERE place <= $4 OR run_id = $1
-     ORDER BY created_at, run_id`,
-    [runId, admissionTiming.liveWindowMs, admissionTiming.firstPollGraceMs, limits.maxRunningGlobal],
-  );
-  const queued: QueuedRun[] = queuedRows.map((r) => ({ runId: r.run_id, tenantId: r.tenant_id, live: r.live }));
-  const tenants = [...new Set(queued.map((r) => r.tenantId))];
-  const { rows: overrides } = await client.query('SELECT tenant_id, max_running FROM tenant_limits WHERE tenant_id = ANY($1)', [tenants]);
-  const limitByTenant = new Map<string, number>(overrides.map((o) => [o.tenant_id, o.max_running]));
+  const queued: QueuedRun[] = await queuedRuns(client, runId, admissionTiming, limits.maxRunningGlobal);
+  const limitByTenant = await tenantRunLimits(client, [...new Set(queued.map((r) => r.tenantId))]);
 
   const toAdmit = allocateSlots({
     globalLimit: limits.maxRunningGlobal,
-    running: new Map(runningRows.map((r) => [r.tenant_id, r.n])),
+    running,
     limitOf: (tenant) => limitByTenant.get(tenant) ?? limits.maxRunningPerTenant,
     queued,
   });
   let admittedSelf = false;
   for (const id of toAdmit) {
     // One statement per run, so admitted_at (clock time) records the admission order.
-    const { rows } = await client.query(
-      `UPDATE runs SET status = 'running', admitted_at = clock_timestamp(), started_at = coalesce(started_at, clock_timestamp()),
-              updated_at = now()
-       WHERE run_id = $1 AND status = 'queued' RETURNING agent`,
-      [id],
-    );
-    if (!rows[0]) continue;
+    const admitted = await admitQueuedRun(client, id);
+    if (!admitted) continue;
     if (id === runId) admittedSelf = true;
-    await appendRunEvent(client, id, 'run.started', eventKeys.runStarted(), { agent: rows[0].agent, status: 'running' });
+    await appendRunEvent(client, id, 'run.started', eventKeys.runStarted(), { agent: admitted.agent, status: 'running' });
   }
   if (admittedSelf) return { admitted: true };
   if (!queued.some((r) => r.runId === runId)) {
     // Admitted (or finished) by another poll between this poll's heartbeat and its turn at the lock.
-    const { rows } = await client.query('SELECT status FROM runs WHERE run_id = $1', [runId]);
-    if (rows[0]?.status !== 'queued') return { admitted: true };
+    if ((await runStatusOf(client, runId)) !== 'queued') return { admitted: true };
   }
   const ownLine = queued.filter((r) => r.tenantId === tenantId && !toAdmit.includes(r.runId));
   return { admitted: false, position: ownLine.findIndex((r) => r.runId === runId) + 1 || undefined };

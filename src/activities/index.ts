@@ -1,4 +1,4 @@
-import { createModelActivities, type ModelDeps } from './model';
+import { createModelActivities, type ModelDeps } from './model/callModel';
 import { createRolloutActivities } from './rollouts';
 import { failingAsRunEnded } from './runEnded';
 import { createRunActivities, type RunDeps } from './runs';

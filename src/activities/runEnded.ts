@@ -4,7 +4,7 @@
  * arrived too late, and fails without retries, since there is nothing left to do.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { settleBudget } from '../budgets/budgetLedger';
+import { settleBudget } from '../db/budgets';
 import { inTransaction, type Db } from '../db/pool';
 import { recordDiscardedResult, RunEndedError } from '../db/runEnd';
 import type { Usage } from '../shared/domain';

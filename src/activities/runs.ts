@@ -1,17 +1,19 @@
 import { setTimeout } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
-import { configSchema, type RunLimits } from '../config';
+import { defaultRunLimits, defaultRunRecordGraceMs, type RunLimits } from '../config';
 import { inTransaction, type Db } from '../db/pool';
 import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { holdRunEnd, lockOpenRun } from '../db/runEnd';
+import { approvalStatusOf, cancelPendingApprovals, expirePendingApproval, insertApproval } from '../db/approvals';
+import { endRun, markRunStarted, recordUnrecordedRun, runHasEnded, setOpenRunStatus } from '../db/runs';
+import { assistantTextOf } from '../db/transcript';
 import { statedReason } from '../shared/approvals';
 import type { AgentRunInput, ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
-import { parseDuration } from '../shared/duration';
 import { runErrorCodeOf, UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
 import { storableJson, storableOptionalText, storableText } from '../shared/storable';
-import { defaultRunLimits, pollAdmission, stillQueued } from './admission';
+import { pollAdmission, stillQueued } from './admission';
 
 export interface RequestApprovalsInput {
   runId: string;
@@ -41,7 +43,6 @@ export interface RunDeps {
   recordGraceMs?: number;
 }
 
-const defaultRecordGraceMs = parseDuration(configSchema.shape.BOSUN_RUN_RECORD_GRACE.parse(undefined))!;
 /**
  * A new run's first poll often comes before the API's commit, a few ms after the workflow started
  * (7 to 8 of 20 runs on the 2-core machine). An activity retry costs about a second on the dev server,
@@ -52,7 +53,7 @@ const RECORD_WAIT_MS = 1_000;
 const RECORD_RETRY_MS = 500;
 
 /** The run's row in PostgreSQL: the read model behind `GET /v1/runs/:runId`. */
-export function createRunActivities({ db, limits = defaultRunLimits, recordGraceMs = defaultRecordGraceMs }: RunDeps) {
+export function createRunActivities({ db, limits = defaultRunLimits, recordGraceMs = defaultRunRecordGraceMs }: RunDeps) {
   /**
    * What admitRun throws for a run without a row. The API records the row right after starting the
    * workflow, so within `recordGraceMs` of the first attempt this is a retry soon. Past it, the API
@@ -70,13 +71,9 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
     const message =
       `run_not_recorded: run ${runId} was started but the API did not record it within ${recordGraceMs / 1000} s ` +
       '(it stopped, timed out or lost PostgreSQL in between); nothing ran. Send the request again: its Idempotency-Key starts a new run.';
-    const { rowCount } = await db.query(
-      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, error, error_code, created_by, finished_at)
-       VALUES ($1, $2, $3, $4, 'failed', '', $5, $6, 'system:run', now()) ON CONFLICT (run_id) DO NOTHING`,
-      [runId, tenantId, agent, bundleId, message, runErrorCodeOf('RunNotRecorded')],
-    );
+    const recorded = await recordUnrecordedRun(db, { runId, tenantId, agent, bundleId, error: message, errorCode: runErrorCodeOf('RunNotRecorded') });
     // The API's row came in after all: the next attempt admits the run as usual.
-    if (rowCount === 0) return notYet;
+    if (!recorded) return notYet;
     return ApplicationFailure.create({ type: 'RunNotRecorded', message, nonRetryable: true });
   }
 
@@ -100,21 +97,16 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
     /** Marks the run started without admission: what runs from before fair admission call. */
     async startRun({ runId }: { runId: string }): Promise<void> {
       await inTransaction(db, async (client) => {
-        const { rows } = await client.query(
-          `UPDATE runs SET status = 'running', started_at = coalesce(started_at, now()), admitted_at = now(), updated_at = now()
-           WHERE run_id = $1 AND status IN ('queued', 'running')
-           RETURNING agent`,
-          [runId],
-        );
+        const started = await markRunStarted(client, runId);
         // The API commits the row right after starting the workflow; until then, retry.
-        if (!rows[0]) throw ApplicationFailure.retryable(`run ${runId} has no record yet`, 'RunRecordMissing');
-        await appendRunEvent(client, runId, 'run.started', eventKeys.runStarted(), { agent: rows[0].agent, status: 'running' });
+        if (!started) throw ApplicationFailure.retryable(`run ${runId} has no record yet`, 'RunRecordMissing');
+        await appendRunEvent(client, runId, 'run.started', eventKeys.runStarted(), { agent: started.agent, status: 'running' });
       });
     },
 
     /** Sets the status of a run that has not ended; an ended run keeps the status it ended with. */
     async setRunStatus({ runId, status }: { runId: string; status: RunStatus }): Promise<void> {
-      await db.query('UPDATE runs SET status = $2, updated_at = now() WHERE run_id = $1 AND finished_at IS NULL', [runId, status]);
+      await setOpenRunStatus(db, runId, status);
     },
 
     /**
@@ -126,38 +118,22 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
       const code = error === undefined ? null : (errorCode ?? UNCLASSIFIED);
       await inTransaction(db, async (client) => {
         await holdRunEnd(client, runId);
-        const ended = await client.query('SELECT 1 FROM runs WHERE run_id = $1 AND finished_at IS NOT NULL', [runId]);
-        if (ended.rowCount) return;
+        if (await runHasEnded(client, runId)) return;
         // Approval rows before the run's row: the order the API's decision takes its locks in.
-        const cancelled = await client.query(
-          `UPDATE approvals SET status = 'cancelled', decided_at = now() WHERE run_id = $1 AND status = 'pending'
-           RETURNING approval_id, tenant_id, bundle_id, tool`,
-          [runId],
-        );
-        for (const a of cancelled.rows) {
+        for (const a of await cancelPendingApprovals(client, runId)) {
           await appendAudit(client, {
-            tenantId: a.tenant_id, actor: 'system:run', action: 'approval.cancelled', runId, bundleId: a.bundle_id,
-            target: a.approval_id, status: 'cancelled', detail: { tool: a.tool, runStatus: status },
+            tenantId: a.tenantId, actor: 'system:run', action: 'approval.cancelled', runId, bundleId: a.bundleId,
+            target: a.approvalId, status: 'cancelled', detail: { tool: a.tool, runStatus: status },
           });
         }
-        const { rows } = await client.query(
-          `UPDATE runs SET status = $2, output = $3, error = $4, error_code = $5, finished_at = now(), updated_at = now() WHERE run_id = $1
-           RETURNING step_count, input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd`,
+        const run = await endRun(client, runId, {
           // The output is the model's (stored already); an error message may quote a provider or a tool.
-          [runId, status, storableOptionalText(output ?? null).value, storableOptionalText(error ?? null).value, code],
-        );
-        const run = rows[0];
+          status, output: storableOptionalText(output ?? null).value, error: storableOptionalText(error ?? null).value, errorCode: code,
+        });
         if (!run) return;
         // The last event of the run: its event stream ends here.
         await appendRunEvent(client, runId, 'run.finished', eventKeys.runFinished(), {
-          status, output: output ?? null, error: error === undefined ? null : { code, message: error }, steps: run.step_count,
-          usage: {
-            inputTokens: run.input_tokens,
-            cachedInputTokens: run.cached_input_tokens,
-            outputTokens: run.output_tokens,
-            costUsd: run.cost_usd,
-            cacheSavingsUsd: run.cache_savings_usd,
-          },
+          status, output: output ?? null, error: error === undefined ? null : { code, message: error }, steps: run.steps, usage: run.usage,
         });
       });
     },
@@ -169,27 +145,21 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
         await holdRunEnd(client, runId);
         await lockOpenRun(client, runId);
         // The model's own words for the step that asked for these calls, if it wrote any.
-        const assistant = await client.query(
-          `SELECT content FROM run_messages WHERE run_id = $1 AND step = $2 AND ordinal = 0 AND role = 'assistant'`,
-          [runId, step],
-        );
-        const assistantText: string | null = assistant.rows[0]?.content ?? null;
-        for (const a of approvals) {
+        const assistantText = await assistantTextOf(client, runId, step);
+        const reasons = approvals.map((a) => statedReason(assistantText, a.arguments));
+        for (const [i, a] of approvals.entries()) {
           // The model's arguments as PostgreSQL can store them: what the approver sees (and the tool gets, see executeTool).
-          await client.query(
-            `INSERT INTO approvals (approval_id, run_id, tenant_id, bundle_id, step, tool_call_id, tool, arguments,
-                                    requested_at, expires_at, reason, risk)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-            [a.approvalId, runId, tenantId, bundleId, step, storableText(a.toolCallId).value, storableText(a.tool).value,
-             JSON.stringify(storableJson(a.arguments).value), a.requestedAt, a.expiresAt,
-             storableOptionalText(statedReason(assistantText, a.arguments)).value, a.risk ? JSON.stringify(a.risk) : null],
-          );
+          await insertApproval(client, {
+            approvalId: a.approvalId, runId, tenantId, bundleId, step, toolCallId: storableText(a.toolCallId).value, tool: storableText(a.tool).value,
+            arguments: storableJson(a.arguments).value, requestedAt: a.requestedAt, expiresAt: a.expiresAt,
+            reason: storableOptionalText(reasons[i]!).value, risk: a.risk,
+          });
         }
-        await client.query(`UPDATE runs SET status = 'awaiting_approval', updated_at = now() WHERE run_id = $1`, [runId]);
-        for (const a of approvals) {
+        await setOpenRunStatus(client, runId, 'awaiting_approval');
+        for (const [i, a] of approvals.entries()) {
           await appendRunEvent(client, runId, 'approval.requested', eventKeys.approvalRequested(a.approvalId), {
             approvalId: a.approvalId, step, toolCallId: a.toolCallId, tool: a.tool, arguments: a.arguments,
-            reason: statedReason(assistantText, a.arguments), risk: a.risk ?? null,
+            reason: reasons[i], risk: a.risk ?? null,
             requestedAt: a.requestedAt, expiresAt: a.expiresAt,
           });
         }
@@ -202,24 +172,18 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
      */
     async expireApproval({ approvalId }: { approvalId: string }): Promise<ApprovalDecision> {
       return inTransaction(db, async (client) => {
-        const expired = await client.query(
-          `UPDATE approvals SET status = 'expired', decided_at = now(), decided_by = 'system:expiry'
-           WHERE approval_id = $1 AND status = 'pending' RETURNING run_id, tenant_id, bundle_id, tool, expires_at`,
-          [approvalId],
-        );
-        const row = expired.rows[0];
-        if (row) {
-          await appendRunEvent(client, row.run_id, 'approval.decided', eventKeys.approvalDecided(approvalId), {
-            approvalId, tool: row.tool, decision: 'expired', decidedBy: 'system:expiry',
+        const expired = await expirePendingApproval(client, approvalId);
+        if (expired) {
+          await appendRunEvent(client, expired.runId, 'approval.decided', eventKeys.approvalDecided(approvalId), {
+            approvalId, tool: expired.tool, decision: 'expired', decidedBy: 'system:expiry',
           });
           // Only the retry that actually expired it gets here, so the entry is written once.
           await appendAudit(client, {
-            tenantId: row.tenant_id, actor: 'system:expiry', action: 'approval.expired', runId: row.run_id, bundleId: row.bundle_id,
-            target: approvalId, status: 'expired', detail: { tool: row.tool, expiresAt: row.expires_at },
+            tenantId: expired.tenantId, actor: 'system:expiry', action: 'approval.expired', runId: expired.runId, bundleId: expired.bundleId,
+            target: approvalId, status: 'expired', detail: { tool: expired.tool, expiresAt: expired.expiresAt },
           });
         }
-        const { rows } = await client.query('SELECT status FROM approvals WHERE approval_id = $1', [approvalId]);
-        return rows[0]?.status === 'approved' ? 'approved' : 'rejected';
+        return (await approvalStatusOf(client, approvalId)) === 'approved' ? 'approved' : 'rejected';
       });
     },
   };

@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { BundleCache } from '../bundles/bundleStore';
 import { appendAudit } from '../db/audit';
-import { inTransaction, type Db, type DbClient } from '../db/pool';
+import { inTransaction, type Db, type DbClient, type Queryable } from '../db/pool';
+import { touchRun } from '../db/runs';
 import { resolveSecrets, type SecretStore } from '../secrets/secretStore';
 import { toolSecretNames } from '../shared/guardrails';
 import { maskValues, redact } from '../shared/redaction';
@@ -10,7 +11,7 @@ import { toolDefinition, type ToolName } from '../shared/tools';
 import { createToolImplementations } from './tools';
 import type { HttpFetchOptions } from './tools/httpFetch';
 import type { ToolImplementations, ToolResult } from './tools/types';
-import { appendMessage, recordStep } from '../db/transcript';
+import { appendMessage, recordStep, stepStatusOf } from '../db/transcript';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { assertRunOpen, lockOpenRun, recordDiscardedResult, RunEndedError } from '../db/runEnd';
 import { withHeartbeats } from './runEnded';
@@ -177,11 +178,8 @@ function withoutSecrets(err: unknown, secrets: Record<string, string>): unknown 
   return clean;
 }
 
-async function recordedStatus(db: Db | DbClient, ref: ToolCallRef): Promise<ToolCallStatus | undefined> {
-  const { rows } = await db.query('SELECT status FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal = $3', [
-    ref.runId, ref.step, ref.ordinal,
-  ]);
-  return rows[0]?.status;
+async function recordedStatus(db: Queryable, ref: ToolCallRef): Promise<ToolCallStatus | undefined> {
+  return (await stepStatusOf(db, ref.runId, ref.step, ref.ordinal)) as ToolCallStatus | undefined;
 }
 
 /**
@@ -202,7 +200,7 @@ async function record(
     step: ref.step, ordinal: ref.ordinal, kind: 'tool', name: ref.tool, status, bundleId: ref.bundleId, detail, latencyMs,
     replacedCharacters: replacedInArguments,
   });
-  await client.query('UPDATE runs SET updated_at = now() WHERE run_id = $1', [ref.runId]);
+  await touchRun(client, ref.runId);
   // The tool's output stays in the transcript; the event shows what was called and how it went.
   const { result: _output, ...shown } = detail;
   await appendRunEvent(client, ref.runId, 'tool.called', eventKeys.toolCalled(ref.step, ref.ordinal), {

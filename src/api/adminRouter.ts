@@ -2,7 +2,8 @@ import { Router } from 'express';
 import { auditQuerySchema, createKeyRequestSchema } from '../contract';
 import { appendAudit, readAudit } from '../db/audit';
 import { inTransaction, type Db } from '../db/pool';
-import { createApiKey, listApiKeys, principalOf, revokeApiKey } from './auth';
+import { createApiKey, listApiKeys, revokeApiKey } from '../db/apiKeys';
+import { principalOf } from './auth';
 import { notFound } from './errors';
 import { parse, stringParam } from './validation';
 

@@ -2,14 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
-import {
-  finishRollout,
-  findRollout,
-  insertRollout,
-  latestDecision,
-  listDecisions,
-  type RolloutView,
-} from '../activities/rollouts';
+import { finishRollout, findRollout, insertRollout, latestDecision, listDecisions } from '../db/rollouts';
 import { findBundle } from '../bundles/bundleStore';
 import type { ApiSettings } from '../config';
 import {
@@ -22,7 +15,7 @@ import {
 import { getDeployment, lockDeployment, previousStableBundle, setDeployment, type Deployment } from '../bundles/deployments';
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
-import type { RolloutDecision, RolloutInput } from '../shared/rollout';
+import type { RolloutDecision, RolloutInput, RolloutView } from '../shared/rollout';
 import { AgentNameKey, BundleIdKey, TenantIdKey } from '../shared/searchAttributes';
 import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, type RolloutControl } from '../workflows';
 import { principalOf } from './auth';

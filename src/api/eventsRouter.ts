@@ -11,7 +11,7 @@ import { readRunEvents, runFinishedEvent, runFinishedSeq, type RunEvent } from '
 import { terminalStatuses } from '../shared/domain';
 import { principalOf } from './auth';
 import { badRequest, notFound } from './errors';
-import { findRun } from './runRepository';
+import { findRun } from '../db/runs';
 import { uuidParam } from './validation';
 
 export interface EventsRouterDeps {

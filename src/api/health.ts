@@ -5,7 +5,7 @@
  */
 import { Router } from 'express';
 import type { Client } from '@temporalio/client';
-import type { Db } from '../db/pool';
+import { ping, type Db } from '../db/pool';
 import { RETRY_AFTER_SECONDS } from './errors';
 import { withinDeadline } from './temporalDeadline';
 
@@ -22,7 +22,7 @@ export function healthRouter({ db, temporal }: { db: Db; temporal: Client }): Ro
 
   router.get('/readyz', async (_req, res) => {
     const [postgres, temporalState] = await Promise.all([
-      stateOf(() => db.query('SELECT 1')),
+      stateOf(() => ping(db)),
       stateOf(() => withinDeadline(temporal, READY_CHECK_TIMEOUT_MS, () => temporal.workflowService.getSystemInfo({}))),
     ]);
     const ready = postgres === 'up' && temporalState === 'up';

@@ -4,7 +4,7 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { runMain } from '../runMain';
 import { connectApp } from './app';
-import { seedApiKeys } from './auth';
+import { seedApiKeys } from '../db/apiKeys';
 
 runMain('api', async () => {
   const config = loadConfig(process.env);

@@ -26,19 +26,10 @@ import { agentRun, approvalDecidedSignal } from '../workflows';
 import { principalOf } from './auth';
 import { ApiError, badRequest, conflict, notFound, unavailable } from './errors';
 import { chooseBundle } from './routing';
-import {
-  findRun,
-  findRunByIdempotencyKey,
-  listApprovals,
-  listRuns,
-  loadRunView,
-  lockApproval,
-  recordDecision,
-  recordRun,
-  type RunSummary,
-} from './runRepository';
+import { findRun, findRunByIdempotencyKey, listRuns, loadRunView, recordRun, type RunSummary } from '../db/runs';
+import { listApprovals, lockApproval, recordDecision } from '../db/approvals';
 import { withinDeadline } from './temporalDeadline';
-import { parse, uuidParam } from './validation';
+import { decodeCursor, encodeCursor, parse, uuidParam } from './validation';
 
 export interface RunsRouterDeps {
   db: Db;
@@ -155,7 +146,9 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
 
   router.get('/runs', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
-    res.json(await listRuns(db, tenantId, parse(listRunsQuerySchema, req.query)));
+    const { cursor, ...filter } = parse(listRunsQuerySchema, req.query);
+    const { runs, next } = await listRuns(db, tenantId, { ...filter, after: decodeCursor(cursor) });
+    res.json({ runs, nextCursor: encodeCursor(next) });
   });
 
   router.get('/runs/:runId', async (req, res) => {
@@ -220,7 +213,9 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
   /** The tenant's approvals across runs, newest first: what an approver works through. */
   router.get('/approvals', async (req, res) => {
     const { tenantId } = principalOf(req, 'approver');
-    res.json(await listApprovals(db, tenantId, parse(listApprovalsQuerySchema, req.query)));
+    const { cursor, ...filter } = parse(listApprovalsQuerySchema, req.query);
+    const { approvals, next } = await listApprovals(db, tenantId, { ...filter, after: decodeCursor(cursor) });
+    res.json({ approvals, nextCursor: encodeCursor(next) });
   });
 
   router.post('/runs/:runId/cancel', async (req, res) => {

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { z } from 'zod';
+import type { PageKey } from '../db/pool';
 import { badRequest, notFound, zodProblems } from './errors';
 
 /** Parses input with its schema, or answers 400 listing every problem. */
@@ -83,4 +84,19 @@ export function unstorableText(value: unknown, path: string[]): string[] {
     }
   }
   return problems.slice(0, MAX_PROBLEMS);
+}
+
+/** A page key as the `cursor` a client sends back: opaque base64url of its timestamp and UUID. */
+export function encodeCursor(key: PageKey | null): string | null {
+  return key && Buffer.from(`${key.at}|${key.id}`).toString('base64url');
+}
+
+/** The page key of a cursor this API returned (undefined without one); 400 for anything else. */
+export function decodeCursor(cursor: string | undefined): PageKey | undefined {
+  if (cursor === undefined) return undefined;
+  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  if (!at || !id || !/^\d{4}-\d\d-\d\d [\d:.]+[+-]\d\d(:\d\d)?$/.test(at) || !/^[0-9a-f-]{36}$/.test(id)) {
+    throw badRequest(['cursor: not a cursor this API returned']);
+  }
+  return { at, id };
 }

@@ -1,10 +1,9 @@
 /** Published bundles in PostgreSQL: immutable rows, one per tenant and content hash. */
-import type { Db, DbClient } from '../db/pool';
+import type { Db, Queryable } from '../db/pool';
 import { bundleContentSchema, bundleProblems, pricingProblems, type Bundle } from '../shared/bundle';
 import { builtInModelPrices, type ModelPrices } from '../shared/pricing';
 import { bundleIdOf } from './bundleId';
 
-type Queryable = Db | DbClient;
 
 export type ValidatedBundle = { ok: true; bundle: Bundle } | { ok: false; problems: string[] };
 

@@ -1,7 +1,6 @@
 /** Which bundle each agent runs: a stable bundle and an optional canary taking a share of new runs. */
-import type { Db, DbClient } from '../db/pool';
+import type { DbClient, Queryable } from '../db/pool';
 
-type Queryable = Db | DbClient;
 
 export interface Deployment {
   agent: string;

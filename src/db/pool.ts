@@ -6,6 +6,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
+/** The pool or a client inside a transaction: what a store function that runs one statement takes. */
+export type Queryable = Db | DbClient;
 
 /**
  * A pool of at most `max` connections. With `connectionTimeoutMs`, waiting for a connection (a new
@@ -19,6 +21,11 @@ export function createPool(databaseUrl: string, max = 10, { connectionTimeoutMs 
   // error, and the pool drops the broken client on release.
   pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
+}
+
+/** Resolves when PostgreSQL answers a trivial query through the pool. */
+export async function ping(db: Db): Promise<void> {
+  await db.query('SELECT 1');
 }
 
 /** Runs `work` in one transaction, rolling back on any error. */
@@ -35,4 +42,25 @@ export async function inTransaction<T>(db: Db, work: (client: DbClient) => Promi
   } finally {
     client.release();
   }
+}
+
+/** Where a keyset page ends: its last row's timestamp (PostgreSQL's own text, keeping the microseconds) and UUID. */
+export interface PageKey {
+  at: string;
+  id: string;
+}
+
+/**
+ * A page of at most `limit` rows from `rows` (read with LIMIT limit + 1, each with its timestamp as
+ * `cursorTime`), and the key of its last row when more rows follow (else null).
+ */
+export function pageOf<Row extends { cursorTime: string }>(
+  rows: Row[], limit: number, idOf: (row: Row) => string,
+): { items: Omit<Row, 'cursorTime'>[]; next: PageKey | null } {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(({ cursorTime: _, ...row }) => row),
+    next: rows.length > limit && last ? { at: last.cursorTime, id: idOf(last) } : null,
+  };
 }

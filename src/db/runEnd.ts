@@ -48,7 +48,7 @@ export async function assertRunOpen(db: Db | DbClient, runId: string): Promise<v
   if (rows[0]?.finished_at) throw new RunEndedError(runId, rows[0].status);
 }
 
-// Any constant will do; it only has to differ from the other advisory locks (src/db/migrate.ts, src/activities/admission.ts).
+// Any constant will do; it only has to differ from the other advisory locks (src/db/migrate.ts, src/db/runs.ts).
 const RUN_END_LOCK = 4_242_003;
 
 /**

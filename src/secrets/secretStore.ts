@@ -6,6 +6,7 @@
  * Errors name the secret and where it was looked for, never a value or a credential.
  */
 import { readFile } from 'node:fs/promises';
+import { SECRET_ENV_PREFIX, type SecretsConfig } from '../config';
 
 export interface SecretStore {
   /** The secret's value; rejects with a SecretError when it has none. */
@@ -22,12 +23,6 @@ export class SecretError extends Error {
   }
 }
 
-export type SecretsConfig =
-  | { backend: 'env'; prefix: string; values: Readonly<Record<string, string>> }
-  | { backend: 'file'; path: string }
-  | { backend: 'vault'; addr: string; token: string; mount: string; pathPrefix: string };
-
-export const SECRET_ENV_PREFIX = 'BOSUN_SECRET_';
 /** How long a value is reused before it is read again (so rotation takes effect within this). */
 export const SECRET_CACHE_TTL_MS = 30_000;
 

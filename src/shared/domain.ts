@@ -44,6 +44,19 @@ export interface ToolCall {
   truncated?: true;
 }
 
+/**
+ * A chat message of a run's transcript (src/db/transcript.ts stores them; summaries, at negative
+ * ordinals, are not among them): what the model's context window is built from.
+ */
+export interface ContextMessage {
+  step: number;
+  ordinal: number;
+  role: 'user' | 'assistant' | 'tool';
+  content: string | null;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+}
+
 export type ModelReply =
   | { kind: 'final'; text: string; usage: Usage }
   | { kind: 'tool_calls'; toolCalls: ToolCall[]; usage: Usage };

@@ -61,13 +61,17 @@ export interface RolloutDecision {
   decidedAt: string;
 }
 
-/** Workflow input: everything a rollout needs, fixed when it starts. */
-export interface RolloutInput {
+/** Which rollout, of which agent, between which bundles. */
+export interface RolloutRef {
   rolloutId: string;
   tenantId: string;
   agent: string;
   stableBundleId: string;
   canaryBundleId: string;
+}
+
+/** Workflow input: everything a rollout needs, fixed when it starts. */
+export interface RolloutInput extends RolloutRef {
   stages: RolloutStage[];
   thresholds: RolloutThresholds;
   checkIntervalSeconds: number;
@@ -113,6 +117,55 @@ export interface ThresholdBreach {
   /** The increase (rates) or ratio (latency, cost) that was measured, and the most allowed. */
   measured: number | 'unbounded';
   limit: number;
+}
+
+// The rollout activities' inputs and results (src/activities/rollouts.ts).
+
+export interface SetCanaryWeightInput extends RolloutRef {
+  weight: number;
+  decision: RolloutDecision;
+}
+
+export interface EndRolloutInput extends RolloutRef {
+  decision: RolloutDecision;
+}
+
+export interface RemoveCanaryInput extends EndRolloutInput {
+  status: Extract<FinalRolloutStatus, 'rolled_back' | 'aborted'>;
+}
+
+export interface CompareArmsInput extends RolloutRef {
+  stableSince: string;
+  canarySince: string;
+}
+
+export interface ComparedArms {
+  comparison: ArmComparison;
+  ownsDeployment: boolean;
+  rolloutStatus: RolloutStatus | 'unknown';
+}
+
+/** applied: false when the deployment no longer belongs to the rollout; `status` is then the rollout's own. */
+export interface DeploymentWrite {
+  applied: boolean;
+  status: RolloutStatus | 'unknown';
+  /** The database's clock when the change was made (the start of a stage's comparison window). */
+  at: string;
+}
+
+/** A rollout as the API starts it (src/db/rollouts.ts stores it). */
+export interface NewRollout extends RolloutRef {
+  stages: RolloutStage[];
+  thresholds: RolloutThresholds;
+  checkIntervalSeconds: number;
+  startedBy: string;
+}
+
+/** A stored rollout. */
+export interface RolloutView extends NewRollout {
+  status: RolloutStatus;
+  startedAt: string;
+  finishedAt: string | null;
 }
 
 /** What the workflow's `rolloutStatus` query answers. */

@@ -2,7 +2,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createActivities } from '../activities';
-import { createModelCallGuard } from '../activities/modelCallGuard';
+import { createModelCallGuard } from '../activities/model/callGuard';
 import { createBundleCache } from '../bundles/bundleStore';
 import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';

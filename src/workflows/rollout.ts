@@ -18,7 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RolloutRef } from '../activities/rollouts';
+import type { RolloutRef } from '../shared/rollout';
 import {
   comparisonWindows,
   describeBreaches,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
 import type { RecordedRequest } from '../../src/dev/scriptedModel';
-import { SUMMARY_HEADING } from '../../src/context/window';
+import { SUMMARY_HEADING } from '../../src/activities/model/window';
 import { bucketsOf, priceBuckets } from '../../src/shared/pricing';
 import { CUSTOMER_CODE, chainInput, chainRules, seedOrderChain } from '../support/longConversation';
 import { startTestStack, type TestStack } from '../support/testStack';

@@ -12,7 +12,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../src/api/app';
-import { seedApiKeys } from '../../src/api/auth';
+import { seedApiKeys } from '../../src/db/apiKeys';
 import { loadConfig } from '../../src/config';
 import { EncryptionCodec } from '../../src/temporal/encryptionCodec';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { seedApiKeys } from '../../src/api/auth';
+import { seedApiKeys } from '../../src/db/apiKeys';
 import { migrate } from '../../src/db/migrate';
 import { createPool, type Db } from '../../src/db/pool';
 import { ensureDatabase } from '../../src/dev/database';

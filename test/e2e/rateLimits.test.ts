@@ -3,7 +3,7 @@
  * run) and Bosun's own per-provider limits, held in PostgreSQL across worker processes.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { admitCall, settleGrant, WINDOW_SECONDS } from '../../src/budgets/providerLimiter';
+import { admitCall, settleGrant, WINDOW_SECONDS } from '../../src/activities/model/providerLimiter';
 import { createPool, type Db } from '../../src/db/pool';
 import type { ModelScript, RecordedRequest } from '../../src/dev/scriptedModel';
 import { startTestStack } from '../support/testStack';

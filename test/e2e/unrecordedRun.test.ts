@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordRun } from '../../src/api/runRepository';
+import { recordRun } from '../../src/db/runs';
 import { requestFingerprint } from '../../src/api/runsRouter';
 import { runPolicyOf } from '../../src/shared/bundle';
 import { AgentNameKey, BundleIdKey, RunStatusKey, TenantIdKey } from '../../src/shared/searchAttributes';

@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { connectApp } from '../../src/api/app';
-import { seedApiKeys } from '../../src/api/auth';
+import { seedApiKeys } from '../../src/db/apiKeys';
 import { loadConfig } from '../../src/config';
 import { createPool, type Db } from '../../src/db/pool';
 import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildWindow,
-  estimateTokens,
   planWindow,
   SUMMARY_HEADING,
   summaryPrompt,
   truncateToolResult,
   turnsOf,
-  type ContextMessage,
   type WindowInput,
-} from '../../src/context/window';
+} from '../../src/activities/model/window';
+import { likelyPromptTokens } from '../../src/activities/model/tokens';
+import type { ContextMessage } from '../../src/shared/domain';
 import { resolveContextSettings } from '../../src/shared/contextWindow';
 
 /** A run's transcript: the user's input, then `turns` steps of one lookup each, results `resultChars` long. */
@@ -54,7 +54,7 @@ describe('context window', () => {
     expect(plan.window.messages).toHaveLength(1 + 1 + 3 * 2);
     expect(plan.window.messages[0]).toEqual({ role: 'system', content: 'You are a support agent.' });
     expect(plan.window.omittedMessages).toBe(0);
-    expect(plan.window.estimatedTokens).toBe(estimateTokens(plan.window.messages, '[]'));
+    expect(plan.window.estimatedTokens).toBe(likelyPromptTokens(plan.window.messages, '[]'));
   });
 
   it('summarises the oldest whole turns and keeps the recent ones once the budget is exceeded', () => {

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { MAX_RETRY_AFTER_MS, retryAfterMs, toActivityFailure } from '../../src/activities/modelErrors';
+import { MAX_RETRY_AFTER_MS, retryAfterMs, toActivityFailure } from '../../src/activities/model/errors';
 import { runErrorCodeOf } from '../../src/shared/runErrors';
 
 const apiError = (status: number, headers: Record<string, string> = {}, error: Record<string, string> = { message: 'x' }) =>

@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { readCompletion } from '../../src/activities/modelReplies';
-import { sendableArguments } from '../../src/context/window';
+import { readCompletion } from '../../src/activities/model/replies';
+import { sendableArguments } from '../../src/activities/model/window';
 
 const completion = (choices: unknown[], extra: Record<string, unknown> = {}) =>
   ({ id: 'c', object: 'chat.completion', created: 0, model: 'm', choices, ...extra }) as OpenAI.ChatCompletion;

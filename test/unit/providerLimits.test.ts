@@ -1,7 +1,8 @@
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
-import { failureReason, retryDelayMs } from '../../src/activities/modelCallGuard';
-import { estimateTokens, findSlot, resolveProvider, type Bucket } from '../../src/budgets/providerLimiter';
+import { failureReason, retryDelayMs } from '../../src/activities/model/callGuard';
+import { findSlot, resolveProvider, type Bucket } from '../../src/activities/model/providerLimiter';
+import { providerTokens } from '../../src/activities/model/tokens';
 import { ConfigError, loadConfig } from '../../src/config';
 import { startScriptedModel, type ScriptedModelServer } from '../../src/dev/scriptedModel';
 
@@ -90,12 +91,12 @@ describe('resolveProvider', () => {
   });
 });
 
-describe('estimateTokens', () => {
+describe('providerTokens', () => {
   it('counts the prompt at three characters a token and the longest reply allowed', () => {
     const messages = [{ role: 'user', content: 'x'.repeat(100) }];
     const chars = JSON.stringify(messages).length + 2;
-    expect(estimateTokens({ messages, max_completion_tokens: 20 })).toBe(Math.ceil(chars / 3) + 20);
-    expect(estimateTokens({ messages })).toBe(Math.ceil(chars / 3) + 4096);
+    expect(providerTokens({ messages, max_completion_tokens: 20 })).toBe(Math.ceil(chars / 3) + 20);
+    expect(providerTokens({ messages })).toBe(Math.ceil(chars / 3) + 4096);
   });
 });
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ComparedArms, CompareArmsInput, DeploymentWrite, RemoveCanaryInput, SetCanaryWeightInput } from '../../src/activities/rollouts';
+import type { ComparedArms, CompareArmsInput, DeploymentWrite, RemoveCanaryInput, SetCanaryWeightInput } from '../../src/shared/rollout';
 import {
   rolloutThresholdsSchema,
   type ArmFigures,

@@ -1,7 +1,7 @@
 /**
  * The I/O around a model step's context and model: which model the step goes to (the bundle's
  * routing rules, from the previous step's tool rows), and what it sees (the context budget: a
- * summary call when the history no longer fits). Called by callModel (src/activities/model.ts).
+ * summary call when the history no longer fits). Called by callModel (./callModel.ts).
  *
  * A summary is stored once per step where it was made, at ordinal -1 (before the step's model call,
  * ordinal 0): its text in run_messages (role 'summary'), its cost and what it covers in run_steps
@@ -10,19 +10,21 @@
  * outgrow the budget (folding the previous summary into the new one).
  */
 import type OpenAI from 'openai';
-import { inTransaction, type Db } from '../db/pool';
-import { recordStep } from '../db/transcript';
-import { lockOpenRun, RunEndedError } from '../db/runEnd';
-import { discardLateReply } from '../activities/runEnded';
-import { settleBudget } from '../budgets/budgetLedger';
-import { toActivityFailure } from '../activities/modelErrors';
-import type { Bundle } from '../shared/bundle';
-import { resolveContextSettings, type ResolvedContextSettings } from '../shared/contextWindow';
-import { routeModel, type RoutedModel } from '../shared/modelRouting';
-import { callCost, type CallCost, type ModelPrice } from '../shared/pricing';
-import { readCompletion, type UnusableReply } from '../activities/modelReplies';
-import { storableText } from '../shared/storable';
-import { buildWindow, planWindow, summaryPrompt, type ContextMessage, type StoredSummary } from './window';
+import { inTransaction, type Db } from '../../db/pool';
+import { appendSummary, latestSummaryOf, promptTokensOf, toolStatusesOf } from '../../db/transcript';
+import { recordPaidStep } from './paidCalls';
+import { lockOpenRun, RunEndedError } from '../../db/runEnd';
+import { discardLateReply } from '../runEnded';
+import { settleBudget } from '../../db/budgets';
+import { toActivityFailure } from './errors';
+import type { Bundle } from '../../shared/bundle';
+import { resolveContextSettings, type ResolvedContextSettings } from '../../shared/contextWindow';
+import { routeModel, type RoutedModel } from '../../shared/modelRouting';
+import { callCost, type CallCost, type ModelPrice } from '../../shared/pricing';
+import { readCompletion, type UnusableReply } from './replies';
+import { storableText } from '../../shared/storable';
+import type { ContextMessage } from '../../shared/domain';
+import { buildWindow, planWindow, summaryPrompt, type StoredSummary } from './window';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
 
@@ -36,11 +38,7 @@ export const SUMMARY_ORDINAL = -1;
  */
 export async function routeStep(db: Db, bundle: Bundle, runId: string, step: number): Promise<RoutedModel | undefined> {
   if (!bundle.model.routing) return undefined;
-  const { rows } = await db.query(
-    `SELECT status FROM run_steps WHERE run_id = $1 AND step = $2 AND kind = 'tool' ORDER BY ordinal`,
-    [runId, step - 1],
-  );
-  return routeModel(bundle.model, { step, previousToolStatuses: rows.map((r) => r.status as string) });
+  return routeModel(bundle.model, { step, previousToolStatuses: await toolStatusesOf(db, runId, step - 1) });
 }
 
 export interface ContextDeps {
@@ -140,18 +138,8 @@ interface SummaryRow {
 
 /** The latest summary made at or before `step`. */
 async function latestSummary(db: Db, runId: string, step: number): Promise<SummaryRow | undefined> {
-  const { rows } = await db.query(
-    `SELECT m.step, m.content, s.detail
-     FROM run_messages m JOIN run_steps s USING (run_id, step, ordinal)
-     WHERE m.run_id = $1 AND m.ordinal = $2 AND m.step <= $3 ORDER BY m.step DESC LIMIT 1`,
-    [runId, SUMMARY_ORDINAL, step],
-  );
-  const row = rows[0];
-  if (!row) return undefined;
-  return {
-    step: row.step,
-    summary: { content: row.content ?? '', throughStep: Number(row.detail.throughStep) },
-  };
+  const row = await latestSummaryOf(db, runId, step, SUMMARY_ORDINAL);
+  return row && { step: row.step, summary: { content: row.content, throughStep: row.throughStep } };
 }
 
 /**
@@ -159,12 +147,7 @@ async function latestSummary(db: Db, runId: string, step: number): Promise<Summa
  * against chars/4), so the estimate follows the model actually used; 1 when unknown.
  */
 async function calibrationOf(db: Db, runId: string, step: number): Promise<number> {
-  const { rows } = await db.query(
-    `SELECT input_tokens, (detail->'context'->>'estimatedInputTokens')::float AS estimated
-     FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal = 0`,
-    [runId, step - 1],
-  );
-  const { input_tokens: real, estimated } = rows[0] ?? {};
+  const { real, estimated } = await promptTokensOf(db, runId, step - 1);
   if (!real || !estimated) return 1;
   return Math.min(4, Math.max(0.5, real / estimated));
 }
@@ -196,38 +179,22 @@ async function summarise(
   const read = readCompletion(completion);
   if (read.kind === 'unusable') throw await deps.refuseUnusable({ model: settings.summaryModel, reservationId, latencyMs, cost }, read);
   const content = storableText(read.kind === 'final' ? read.text : (read.content ?? ''));
-  const { usage, buckets, cacheSavingsUsd } = cost;
+  const { usage } = cost;
 
   // Nothing is stored once the run has ended (src/db/runEnd.ts); the paid summary is noted as discarded.
   await inTransaction(db, async (client) => {
     await lockOpenRun(client, runId);
-    const inserted = await client.query(
-      `INSERT INTO run_messages (run_id, step, ordinal, role, content) VALUES ($1, $2, $3, 'summary', $4) ON CONFLICT DO NOTHING`,
-      [runId, step, SUMMARY_ORDINAL, content.value],
-    );
-    if (inserted.rowCount !== 1) return;
-    await recordStep(client, runId, {
-      step, ordinal: SUMMARY_ORDINAL, kind: 'model', name: settings.summaryModel, status: 'ok', bundleId: bundle.id,
+    if (!(await appendSummary(client, runId, step, SUMMARY_ORDINAL, content.value))) return;
+    const call = { runId, tenantId, bundleId: bundle.id, step, model: settings.summaryModel, reservationId, latencyMs, cost };
+    await recordPaidStep(client, call, {
+      ordinal: SUMMARY_ORDINAL, status: 'ok', replacedCharacters: content.replaced, countsStep: false,
       detail: {
         summary: true,
         throughStep,
         summarisedMessages: evict.length,
         ...(previous ? { previousSummaryStep: previous.step } : {}),
       },
-      replacedCharacters: content.replaced, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
     });
-    await client.query(
-      `UPDATE run_steps SET cached_input_tokens = $4, cache_write_tokens = $5, reasoning_tokens = $6, cache_savings_usd = $7
-       WHERE run_id = $1 AND step = $2 AND ordinal = $3`,
-      [runId, step, SUMMARY_ORDINAL, buckets.cachedInput, buckets.cacheWrite, buckets.reasoning, cacheSavingsUsd],
-    );
-    await client.query(
-      `UPDATE runs SET input_tokens = input_tokens + $2, output_tokens = output_tokens + $3, cost_usd = cost_usd + $4,
-         cached_input_tokens = cached_input_tokens + $5, cache_savings_usd = cache_savings_usd + $6, updated_at = now()
-       WHERE run_id = $1`,
-      [runId, usage.inputTokens, usage.outputTokens, usage.costUsd, buckets.cachedInput, cacheSavingsUsd],
-    );
-    await settleBudget(client, tenantId, reservationId, usage.costUsd);
   }).catch(async (err) => {
     if (err instanceof RunEndedError) {
       await discardLateReply(db, err, { runId, tenantId, step, ordinal: SUMMARY_ORDINAL, model: settings.summaryModel, reservationId, usage });

@@ -10,8 +10,8 @@
  * without queueing again, so a backlog waits its turn in order instead of retrying until its attempts
  * run out. Admissions of one provider take an advisory lock, so concurrent workers go one at a time.
  */
-import { providerKey, type ProviderLimit, type ProviderLimits } from '../config';
-import { inTransaction, type Db } from '../db/pool';
+import { providerKey, type ProviderLimit, type ProviderLimits } from '../../config';
+import { inTransaction, type Db } from '../../db/pool';
 
 /**
  * A minute plus two seconds of slack: a call may reach the provider up to a second after its second
@@ -23,8 +23,6 @@ export const WINDOW_SECONDS = 62;
 export const LATE_SECONDS = 1;
 /** Where the configured provider is when OPENAI_BASE_URL is unset. */
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
-/** Bosun's ceiling on a reply's length when a bundle sets none (as for budget reservations). */
-const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 /** First key of the advisory locks; the second is the provider's hash. */
 const LOCK_NAMESPACE = 4_242_009;
 
@@ -57,12 +55,6 @@ export function resolveProvider(
   const provider = baseUrl ? providerKey(baseUrl) : configured;
   const limit = limits[provider] ?? (provider === configured ? limits.default : undefined);
   return limit ? { provider, limit } : undefined;
-}
-
-/** What a call may use: its prompt at a generous three characters a token, and the longest reply it may get. */
-export function estimateTokens(request: { messages: unknown; tools?: unknown; max_completion_tokens?: number | null }): number {
-  const promptChars = JSON.stringify(request.messages).length + JSON.stringify(request.tools ?? []).length;
-  return Math.ceil(promptChars / 3) + (request.max_completion_tokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
 }
 
 /**

@@ -1,24 +1,27 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import { z } from 'zod';
-import type { ModelPrices } from '../config';
-import type { BundleCache } from '../bundles/bundleStore';
-import { inTransaction, type Db, type DbClient } from '../db/pool';
-import { modelPriceOf, renderSystemPrompt, type Bundle } from '../shared/bundle';
-import type { ModelReply } from '../shared/domain';
-import { callCost, priceBuckets, type CallCost, type ModelPrice } from '../shared/pricing';
-import { runErrorCodeOf } from '../shared/runErrors';
-import { storableJson } from '../shared/storable';
-import { assertRunOpen, lockOpenRun, RunEndedError } from '../db/runEnd';
-import { discardLateReply, withHeartbeats } from './runEnded';
-import { reserveBudget, settleBudget } from '../budgets/budgetLedger';
-import { toolCatalog, type ToolName } from '../shared/tools';
-import type { ModelCallGuard } from './modelCallGuard';
-import { readCompletion, type ReadReply, type UnusableReply } from './modelReplies';
-import { countRetries, recordRetry, type AskedAgainReason } from '../db/modelRetries';
-import { appendMessage, loadTranscript, recordStep } from '../db/transcript';
-import { prepareContext, routeStep } from '../context/stepContext';
-import { appendRunEvent, eventKeys } from '../db/runEvents';
+import type { ModelPrices } from '../../config';
+import type { BundleCache } from '../../bundles/bundleStore';
+import { inTransaction, type Db } from '../../db/pool';
+import { modelPriceOf, renderSystemPrompt, type Bundle } from '../../shared/bundle';
+import type { ModelReply } from '../../shared/domain';
+import { callCost, priceBuckets, type ModelPrice } from '../../shared/pricing';
+import { runErrorCodeOf } from '../../shared/runErrors';
+import { storableJson } from '../../shared/storable';
+import { assertRunOpen, lockOpenRun, RunEndedError } from '../../db/runEnd';
+import { discardLateReply, withHeartbeats } from '../runEnded';
+import { reserveBudget, settleBudget } from '../../db/budgets';
+import { toolCatalog, type ToolName } from '../../shared/tools';
+import type { ModelCallGuard } from './callGuard';
+import { readCompletion, type ReadReply, type UnusableReply } from './replies';
+import { countRetries, recordRetry, type AskedAgainReason } from '../../db/modelRetries';
+import { appendMessage, countStepRows, loadTranscript, storedReplyOf } from '../../db/transcript';
+import { tenantOfRun } from '../../db/runs';
+import { recordPaidStep, type PaidCall } from './paidCalls';
+import { prepareContext, routeStep } from './stepContext';
+import { worstCaseTokens } from './tokens';
+import { appendRunEvent, eventKeys } from '../../db/runEvents';
 
 export interface ModelDeps {
   db: Db;
@@ -194,13 +197,9 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     const code = runErrorCodeOf(read.type) as AskedAgainReason;
     const earlier = await inTransaction(db, async (client) => {
       await lockOpenRun(client, call.runId);
-      const { rows } = await client.query(
-        'SELECT count(*)::int AS n FROM run_steps WHERE run_id = $1 AND step = $2 AND ordinal BETWEEN $3 AND $4',
-        [call.runId, call.step, FIRST_UNUSABLE_ORDINAL, LAST_UNUSABLE_ORDINAL],
-      );
-      const n: number = rows[0].n;
+      const n = await countStepRows(client, call.runId, call.step, FIRST_UNUSABLE_ORDINAL, LAST_UNUSABLE_ORDINAL);
       await recordPaidStep(client, call, {
-        ordinal: Math.min(FIRST_UNUSABLE_ORDINAL + n, LAST_UNUSABLE_ORDINAL), status: code, replacedCharacters,
+        ordinal: Math.min(FIRST_UNUSABLE_ORDINAL + n, LAST_UNUSABLE_ORDINAL), status: code, replacedCharacters, countsStep: true,
         detail: {
           unusable: true, finishReason: read.finishReason, error: read.message,
           ...(read.refusal !== undefined ? { refusal: read.refusal } : {}), ...(read.content ? { content: read.content } : {}),
@@ -223,8 +222,8 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     await inTransaction(db, async (client) => {
       await lockOpenRun(client, runId);
       if (!(await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls }))) return;
-      const total = await recordPaidStep(client, call, {
-        ordinal: 0, status: 'ok', replacedCharacters,
+      const totalUsage = await recordPaidStep(client, call, {
+        ordinal: 0, status: 'ok', replacedCharacters, countsStep: true,
         detail: {
           ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true }),
           // The reply stopped at its output token limit: a final answer is cut, a tool call may be.
@@ -236,99 +235,31 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
         step, kind: 'model', model, reply: read.kind,
         ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : {}),
         latencyMs, usage: cost.usage, cachedInputTokens: cost.buckets.cachedInput,
-        totalUsage: {
-          inputTokens: total.input_tokens,
-          cachedInputTokens: total.cached_input_tokens,
-          outputTokens: total.output_tokens,
-          costUsd: total.cost_usd,
-          cacheSavingsUsd: total.cache_savings_usd,
-        },
+        totalUsage,
       });
     });
   }
 }
 
-/** A model call the provider answered (and charged for). */
-interface PaidCall {
-  runId: string;
-  tenantId: string;
-  bundleId: string;
-  step: number;
-  /** The model that answered (the routed one). */
-  model: string;
-  reservationId: string;
-  latencyMs: number;
-  cost: CallCost;
-}
-
 /**
- * A paid call's step row at `ordinal`, added to the run's totals, its budget reservation settled
- * with the real cost, in the caller's transaction. Returns the run's new totals.
- */
-async function recordPaidStep(
-  client: DbClient, call: PaidCall, row: { ordinal: number; status: string; detail: Record<string, unknown>; replacedCharacters: number },
-) {
-  const { runId, tenantId, bundleId, step, model, reservationId, latencyMs, cost: { usage, buckets, cacheSavingsUsd } } = call;
-  await recordStep(client, runId, {
-    step, ordinal: row.ordinal, kind: 'model', name: model, status: row.status, bundleId, detail: row.detail,
-    replacedCharacters: row.replacedCharacters, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
-  });
-  await client.query(
-    `UPDATE run_steps SET cached_input_tokens = $4, cache_write_tokens = $5, reasoning_tokens = $6, cache_savings_usd = $7
-     WHERE run_id = $1 AND step = $2 AND ordinal = $3`,
-    [runId, step, row.ordinal, buckets.cachedInput, buckets.cacheWrite, buckets.reasoning, cacheSavingsUsd],
-  );
-  const { rows } = await client.query(
-    `UPDATE runs SET step_count = GREATEST(step_count, $2), input_tokens = input_tokens + $3,
-       output_tokens = output_tokens + $4, cost_usd = cost_usd + $5, cached_input_tokens = cached_input_tokens + $6,
-       cache_savings_usd = cache_savings_usd + $7, updated_at = now() WHERE run_id = $1
-     RETURNING input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd`,
-    [runId, step, usage.inputTokens, usage.outputTokens, usage.costUsd, buckets.cachedInput, cacheSavingsUsd],
-  );
-  await settleBudget(client, tenantId, reservationId, usage.costUsd);
-  return rows[0];
-}
-
-/** Bosun's ceiling on a reply's length when a bundle sets none, for worst-case reservations. */
-const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
-
-/**
- * The most a call can cost: every prompt token uncached (estimated generously at three characters
- * a token) and a reply as long as the bundle allows.
+ * The most a call can cost (USD): the most tokens it may use (./tokens.ts), every prompt token
+ * uncached, at `price`.
  */
 export function worstCaseUsd(request: OpenAI.ChatCompletionCreateParamsNonStreaming, price: ModelPrice): number {
-  const promptTokens = Math.ceil((JSON.stringify(request.messages).length + JSON.stringify(request.tools ?? []).length) / 3);
-  const output = request.max_completion_tokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
-  return priceBuckets({ uncachedInput: promptTokens, cachedInput: 0, cacheWrite: 0, output, reasoning: 0 }, price).costUsd;
+  const { prompt, output } = worstCaseTokens(request);
+  return priceBuckets({ uncachedInput: prompt, cachedInput: 0, cacheWrite: 0, output, reasoning: 0 }, price).costUsd;
 }
 
 async function loadRunContext(db: Db, runId: string) {
-  const [{ rows }, transcript] = await Promise.all([
-    db.query('SELECT tenant_id FROM runs WHERE run_id = $1', [runId]),
-    loadTranscript(db, runId),
-  ]);
-  return { tenantId: rows[0].tenant_id as string, transcript };
+  const [tenantId, transcript] = await Promise.all([tenantOfRun(db, runId), loadTranscript(db, runId)]);
+  return { tenantId, transcript };
 }
 
+/** The step's reply once stored, costed with the step's other paid calls (its context summary and unusable replies). */
 async function storedReply(db: Db, runId: string, step: number): Promise<ModelReply | undefined> {
-  const { rows } = await db.query(
-    // With the step's other paid calls (negative ordinals: its context summary, src/context/stepContext.ts,
-    // and its unusable replies): they count with the step.
-    `SELECT m.content, m.tool_calls, s.input_tokens + x.input_tokens AS input_tokens,
-            s.output_tokens + x.output_tokens AS output_tokens, s.cost_usd + x.cost_usd AS cost_usd
-     FROM run_messages m JOIN run_steps s USING (run_id, step, ordinal)
-     CROSS JOIN LATERAL (
-       SELECT COALESCE(sum(input_tokens), 0)::int AS input_tokens, COALESCE(sum(output_tokens), 0)::int AS output_tokens,
-              COALESCE(sum(cost_usd), 0) AS cost_usd
-       FROM run_steps WHERE run_id = m.run_id AND step = m.step AND ordinal < 0
-     ) x
-     WHERE m.run_id = $1 AND m.step = $2 AND m.ordinal = 0`,
-    [runId, step],
-  );
-  const row = rows[0];
-  if (!row) return undefined;
-  const usage = { inputTokens: row.input_tokens, outputTokens: row.output_tokens, costUsd: row.cost_usd };
-  return row.tool_calls?.length
-    ? { kind: 'tool_calls', toolCalls: row.tool_calls, usage }
-    : { kind: 'final', text: row.content ?? '', usage };
+  const stored = await storedReplyOf(db, runId, step);
+  if (!stored) return undefined;
+  return stored.toolCalls?.length
+    ? { kind: 'tool_calls', toolCalls: stored.toolCalls, usage: stored.usage }
+    : { kind: 'final', text: stored.content ?? '', usage: stored.usage };
 }

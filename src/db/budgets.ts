@@ -1,9 +1,10 @@
 /**
- * Per-tenant budgets: before each model call its worst case is reserved against every ceiling in
+ * Per-tenant budgets (`tenant_budgets`, `budget_windows`, `budget_reservations`, `budget_events`)
+ * and the usage the API reports. Before each model call its worst case is reserved against every ceiling in
  * one transaction (the tenant's budget rows are locked, so concurrent first calls queue instead of
  * racing past a ceiling); afterwards the reservation is settled with the real cost.
  */
-import { inTransaction, type Db, type DbClient } from '../db/pool';
+import { inTransaction, type Db, type DbClient } from './pool';
 
 export const budgetThresholds = [50, 80, 95] as const;
 
@@ -112,4 +113,69 @@ async function currentWindow(client: DbClient, tenantId: string, period: string)
     [tenantId, period],
   );
   return rows[0] as { window_start: string; window_end: string; spent_usd: number; reserved_usd: number };
+}
+
+export type BudgetPeriod = 'day' | 'month';
+
+export interface BudgetSetting {
+  limitUsd: number;
+  /** hard: model calls past the ceiling are refused; soft: recorded only. */
+  mode: 'hard' | 'soft';
+  /** For hard ceilings: end the run as budget_exceeded, or wait for the next period. */
+  onExceeded: 'fail' | 'wait';
+}
+
+/** Sets the tenant's ceiling for `period`, replacing the one it had. */
+export async function setBudget(db: Db, tenantId: string, period: BudgetPeriod, budget: BudgetSetting): Promise<void> {
+  await db.query(
+    `INSERT INTO tenant_budgets (tenant_id, period, limit_usd, mode, on_exceeded) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (tenant_id, period) DO UPDATE SET limit_usd = $3, mode = $4, on_exceeded = $5, updated_at = now()`,
+    [tenantId, period, budget.limitUsd, budget.mode, budget.onExceeded],
+  );
+}
+
+/** Each of the tenant's ceilings with what its current window has spent and reserved (USD), and the thresholds crossed. */
+export async function listBudgets(db: Db, tenantId: string) {
+  const { rows } = await db.query(
+    `SELECT b.period, b.limit_usd AS "limitUsd", b.mode, b.on_exceeded AS "onExceeded",
+            COALESCE(w.spent_usd, 0) AS "spentUsd", COALESCE(w.reserved_usd, 0) AS "reservedUsd",
+            date_trunc(b.period, now(), 'UTC') AS "windowStart",
+            COALESCE((SELECT array_agg(e.threshold ORDER BY e.threshold) FROM budget_events e
+                      WHERE e.tenant_id = b.tenant_id AND e.period = b.period
+                        AND e.window_start = date_trunc(b.period, now(), 'UTC')), '{}') AS "thresholdsCrossed"
+     FROM tenant_budgets b
+     LEFT JOIN budget_windows w ON w.tenant_id = b.tenant_id AND w.period = b.period
+                               AND w.window_start = date_trunc(b.period, now(), 'UTC')
+     WHERE b.tenant_id = $1 ORDER BY b.period`,
+    [tenantId],
+  );
+  return rows;
+}
+
+export type UsageGrouping = 'tenant' | 'agent' | 'bundle' | 'day';
+
+const groupColumn: Record<UsageGrouping, string> = {
+  tenant: 'r.tenant_id', agent: 'r.agent', bundle: 's.bundle_id', day: "to_char(date_trunc('day', s.created_at, 'UTC'), 'YYYY-MM-DD')",
+};
+
+/**
+ * Tokens and cost of the tenant's model steps created in [from, to) (ISO timestamps, either
+ * optional), totalled per `groupBy` key (a day is `YYYY-MM-DD` in UTC), in key order.
+ */
+export async function usageTotals(db: Db, tenantId: string, query: { groupBy: UsageGrouping; from?: string; to?: string }) {
+  const params: unknown[] = [tenantId];
+  const conditions = ["r.tenant_id = $1", "s.kind = 'model'"];
+  if (query.from) conditions.push(`s.created_at >= $${params.push(query.from)}`);
+  if (query.to) conditions.push(`s.created_at < $${params.push(query.to)}`);
+  const { rows } = await db.query(
+    `SELECT ${groupColumn[query.groupBy]} AS "key", count(DISTINCT s.run_id)::int AS runs, count(*)::int AS "modelCalls",
+            COALESCE(sum(s.input_tokens), 0)::bigint AS "inputTokens",
+            COALESCE(sum(s.cached_input_tokens), 0)::bigint AS "cachedInputTokens",
+            COALESCE(sum(s.output_tokens), 0)::bigint AS "outputTokens",
+            COALESCE(sum(s.cost_usd), 0) AS "costUsd", COALESCE(sum(s.cache_savings_usd), 0) AS "cacheSavingsUsd"
+     FROM run_steps s JOIN runs r USING (run_id)
+     WHERE ${conditions.join(' AND ')} GROUP BY 1 ORDER BY 1`,
+    params,
+  );
+  return rows;
 }

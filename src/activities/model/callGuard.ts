@@ -5,11 +5,12 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import OpenAI from 'openai';
-import type { ProviderLimits } from '../config';
-import { admitCall, estimateTokens, resolveProvider, settleGrant, type Grant } from '../budgets/providerLimiter';
-import { countProviderFailures, recordRetry, type RetryReason } from '../db/modelRetries';
-import type { Db } from '../db/pool';
-import { toActivityFailure } from './modelErrors';
+import type { ProviderLimits } from '../../config';
+import { admitCall, resolveProvider, settleGrant, type Grant } from './providerLimiter';
+import { providerTokens, type TokenRequest } from './tokens';
+import { countProviderFailures, recordRetry, type RetryReason } from '../../db/modelRetries';
+import type { Db } from '../../db/pool';
+import { toActivityFailure } from './errors';
 
 /** The model activity's retry policy (src/workflows/agentRun.ts), which the jittered delays follow. */
 const INITIAL_INTERVAL_MS = 1000;
@@ -40,10 +41,10 @@ export function createModelCallGuard({ db, limits, defaultBaseUrl, random = Math
      * Counts the call against its provider's limits, or throws a retryable `ProviderRateLimited`
      * whose delay ends in the second booked for it. The grant is to be settled with the real usage.
      */
-    async admit({ runId, step, baseUrl, request }: Call & { baseUrl: string | undefined; request: Parameters<typeof estimateTokens>[0] }): Promise<Grant | undefined> {
+    async admit({ runId, step, baseUrl, request }: Call & { baseUrl: string | undefined; request: TokenRequest }): Promise<Grant | undefined> {
       const target = resolveProvider(limits, baseUrl, defaultBaseUrl);
       if (!target) return undefined;
-      const admission = await admitCall(db, { ...target, ticketId: `${runId}:${step}`, tokens: estimateTokens(request) });
+      const admission = await admitCall(db, { ...target, ticketId: `${runId}:${step}`, tokens: providerTokens(request) });
       if (admission.granted) return admission.grant;
       const delayMs = Math.ceil(Math.max(0, admission.second * 1000 - admission.nowMs) + random() * ARRIVAL_SPREAD_MS);
       await bestEffort('record a retry', recordRetry(db, { runId, step, attempt: currentAttempt(), reason: 'rate_limited_local', delayMs }));

@@ -8,21 +8,12 @@
  * is never sent without the assistant message that asked for it.
  */
 import type OpenAI from 'openai';
-import type { ResolvedContextSettings } from '../shared/contextWindow';
-import type { ToolCall } from '../shared/domain';
-import { isJsonText } from '../shared/tools';
+import type { ResolvedContextSettings } from '../../shared/contextWindow';
+import type { ContextMessage } from '../../shared/domain';
+import { isJsonText } from '../../shared/tools';
+import { CHARS_PER_TOKEN, likelyPromptTokens } from './tokens';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
-
-/** A transcript message (the shape of src/db/transcript.ts, summaries left out). */
-export interface ContextMessage {
-  step: number;
-  ordinal: number;
-  role: 'user' | 'assistant' | 'tool';
-  content: string | null;
-  toolCalls?: ToolCall[];
-  toolCallId?: string;
-}
 
 /** A stored summary: it replaces every message of steps up to and including `throughStep`. */
 export interface StoredSummary {
@@ -60,13 +51,6 @@ export type WindowPlan =
       /** What the model would see without summarising, for the record. */
       window: ContextWindow;
     };
-
-/** Characters per token of the estimate: what tokenizers average on English text and JSON. */
-export const CHARS_PER_TOKEN = 4;
-
-export function estimateTokens(messages: ChatMessage[], toolsJson: string, calibration = 1): number {
-  return Math.ceil(((JSON.stringify(messages).length + toolsJson.length) / CHARS_PER_TOKEN) * calibration);
-}
 
 /** Cuts a tool result past `maxChars`, saying so; the stored transcript keeps it whole. */
 export function truncateToolResult(content: string, maxChars: number): { content: string; truncated: boolean } {
@@ -130,7 +114,7 @@ export function buildWindow(input: WindowInput, summary = input.summary): Contex
   ];
   return {
     messages: all,
-    estimatedTokens: estimateTokens(all, input.toolsJson, input.calibration),
+    estimatedTokens: likelyPromptTokens(all, input.toolsJson, input.calibration),
     omittedMessages: input.transcript.length - visible.length,
     truncatedToolResults: truncated,
   };

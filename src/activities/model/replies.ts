@@ -5,8 +5,8 @@
  * fails the run with their own code (docs/provider-errors.md). Pure: no I/O.
  */
 import type OpenAI from 'openai';
-import type { ToolCall } from '../shared/domain';
-import { isJsonText } from '../shared/tools';
+import type { ToolCall } from '../../shared/domain';
+import { isJsonText } from '../../shared/tools';
 
 /** The failure types of an unusable reply (src/shared/runErrors.ts maps them to run error codes). */
 export type UnusableReplyType = 'ModelRefused' | 'ContentFiltered' | 'EmptyReply';

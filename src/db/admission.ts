@@ -1,0 +1,114 @@
+/**
+ * The rows behind admission (src/activities/admission.ts decides): queued runs' polls and places in
+ * line, running runs, the tenants' own limits (`tenant_limits`), and the admission lock.
+ */
+import type { DbClient, Queryable } from './pool';
+import type { RunStatus } from '../shared/domain';
+
+/** How long a queued run counts as having a live workflow (ms): since its last poll, or since its creation before any. */
+export interface LiveWindows {
+  liveWindowMs: number;
+  firstPollGraceMs: number;
+}
+
+/** A queued row with a live workflow behind it, or one whose workflow has not polled yet but soon will ($2, $3: LiveWindows). */
+const waiting = (alias: string) =>
+  `(${alias}.admission_polled_at >= now() - $2 * interval '1 millisecond'
+    OR (${alias}.admission_polled_at IS NULL AND ${alias}.created_at >= now() - $3 * interval '1 millisecond'))`;
+
+/**
+ * Notes that the run's workflow polled for a slot now (and requeues a run back from an approval).
+ * Its status and tenant afterwards, or undefined when it has no row yet.
+ */
+export async function notePoll(db: Queryable, runId: string): Promise<{ status: RunStatus; tenantId: string } | undefined> {
+  const { rows } = await db.query(
+    `UPDATE runs SET admission_polled_at = now(),
+            status = CASE WHEN status = 'awaiting_approval' THEN 'queued' ELSE status END,
+            updated_at = CASE WHEN status = 'awaiting_approval' THEN now() ELSE updated_at END
+     WHERE run_id = $1 RETURNING status, tenant_id`,
+    [runId],
+  );
+  return rows[0] && { status: rows[0].status, tenantId: rows[0].tenant_id };
+}
+
+/**
+ * Running runs in all and of the run's tenant, the tenant's own limit (null without one), and the
+ * run's place in its tenant's line of waiting runs (1 = next).
+ */
+export async function admissionRoom(db: Queryable, runId: string, windows: LiveWindows) {
+  const { rows } = await db.query(
+    `SELECT (SELECT count(*)::int FROM runs WHERE status = 'running') AS running_all,
+            (SELECT count(*)::int FROM runs WHERE status = 'running' AND tenant_id = r.tenant_id) AS running_tenant,
+            (SELECT max_running FROM tenant_limits WHERE tenant_id = r.tenant_id) AS tenant_limit,
+            (SELECT count(*)::int + 1 FROM runs q
+             WHERE q.tenant_id = r.tenant_id AND q.status = 'queued' AND (q.created_at, q.run_id) < (r.created_at, r.run_id)
+               AND ${waiting('q')}) AS position
+     FROM runs r WHERE r.run_id = $1`,
+    [runId, windows.liveWindowMs, windows.firstPollGraceMs],
+  );
+  const room = rows[0];
+  return {
+    runningAll: room.running_all as number, runningTenant: room.running_tenant as number,
+    tenantLimit: room.tenant_limit as number | null, position: room.position as number,
+  };
+}
+
+// Any constant will do; it only has to be the same in every worker (and differ from the other advisory locks).
+const ADMISSION_LOCK = 4_242_002;
+
+/** Takes the admission lock for the rest of the transaction, waiting at most 2 s (then PostgreSQL's lock_not_available, 55P03). */
+export async function takeAdmissionLock(client: DbClient): Promise<void> {
+  await client.query(`SET LOCAL lock_timeout = '2s'`);
+  await client.query('SELECT pg_advisory_xact_lock($1)', [ADMISSION_LOCK]);
+}
+
+/** Running runs by tenant. */
+export async function runningByTenant(client: DbClient): Promise<Map<string, number>> {
+  const { rows } = await client.query(`SELECT tenant_id, count(*)::int AS n FROM runs WHERE status = 'running' GROUP BY tenant_id`);
+  return new Map(rows.map((r) => [r.tenant_id, r.n]));
+}
+
+/**
+ * The waiting queued runs, oldest first (creation time, then run ID): at most `perTenant` of each
+ * tenant's line, and `runId` wherever it stands. `live`: polled within the live window.
+ */
+export async function queuedRuns(
+  client: DbClient, runId: string, windows: LiveWindows, perTenant: number,
+): Promise<{ runId: string; tenantId: string; live: boolean }[]> {
+  const { rows } = await client.query(
+    `SELECT run_id, tenant_id, live FROM (
+       SELECT run_id, tenant_id, created_at, coalesce(admission_polled_at >= now() - $2 * interval '1 millisecond', false) AS live,
+              row_number() OVER (PARTITION BY tenant_id ORDER BY created_at, run_id) AS place
+       FROM runs q WHERE status = 'queued' AND ${waiting('q')}
+     ) line WHERE place <= $4 OR run_id = $1
+     ORDER BY created_at, run_id`,
+    [runId, windows.liveWindowMs, windows.firstPollGraceMs, perTenant],
+  );
+  return rows.map((r) => ({ runId: r.run_id, tenantId: r.tenant_id, live: r.live }));
+}
+
+/** The tenants' own limits of running runs (tenant_limits), for those of `tenantIds` that have one. */
+export async function tenantRunLimits(client: DbClient, tenantIds: string[]): Promise<Map<string, number>> {
+  const { rows } = await client.query('SELECT tenant_id, max_running FROM tenant_limits WHERE tenant_id = ANY($1)', [tenantIds]);
+  return new Map(rows.map((o) => [o.tenant_id, o.max_running]));
+}
+
+/**
+ * Admits a queued run: `running`, with `admitted_at` at the statement's clock time (so one call per
+ * run records the admission order). Its agent, or undefined when it was no longer queued.
+ */
+export async function admitQueuedRun(client: DbClient, runId: string): Promise<{ agent: string } | undefined> {
+  const { rows } = await client.query(
+    `UPDATE runs SET status = 'running', admitted_at = clock_timestamp(), started_at = coalesce(started_at, clock_timestamp()),
+            updated_at = now()
+     WHERE run_id = $1 AND status = 'queued' RETURNING agent`,
+    [runId],
+  );
+  return rows[0];
+}
+
+/** The run's status, or undefined without a row. */
+export async function runStatusOf(db: Queryable, runId: string): Promise<RunStatus | undefined> {
+  const { rows } = await db.query('SELECT status FROM runs WHERE run_id = $1', [runId]);
+  return rows[0]?.status;
+}
