@@ -22,6 +22,7 @@ import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/comm
 import { configSchema, type RunLimits } from '../config';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
+import { FailureType } from '../shared/failures';
 
 /** The configuration's defaults, for workers that do not pass limits. */
 export const defaultRunLimits: RunLimits = {
@@ -221,7 +222,7 @@ async function allocate(client: DbClient, runId: string, tenantId: string, limit
 export function stillQueued(runId: string, position: number | undefined): ApplicationFailure {
   const where = position === undefined ? 'queued' : `queued at position ${position} of its tenant`;
   return ApplicationFailure.create({
-    type: 'RunQueued',
+    type: FailureType.RunQueued,
     message: `run ${runId} is ${where}; waiting for a run slot`,
     nextRetryDelay: retryDelayMs(position ?? 1),
     category: ApplicationFailureCategory.BENIGN,

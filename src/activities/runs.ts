@@ -9,6 +9,7 @@ import { holdRunEnd, lockOpenRun } from '../db/runEnd';
 import { statedReason } from '../shared/approvals';
 import type { AgentRunInput, ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
 import { parseDuration } from '../shared/duration';
+import { FailureType, retryableFailure, terminalFailure } from '../shared/failures';
 import { runErrorCodeOf, UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
 import { storableJson, storableOptionalText, storableText } from '../shared/storable';
 import { defaultRunLimits, pollAdmission, stillQueued } from './admission';
@@ -64,7 +65,7 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
     const waitedMs = Date.now() - Context.current().info.scheduledTimestampMs;
     // Benign: logged at debug level only, since every new run may poll before the API's commit.
     const notYet = ApplicationFailure.create({
-      type: 'RunRecordMissing', message: `run ${runId} has no record yet`, nextRetryDelay: RECORD_RETRY_MS, category: ApplicationFailureCategory.BENIGN,
+      type: FailureType.RunRecordMissing, message: `run ${runId} has no record yet`, nextRetryDelay: RECORD_RETRY_MS, category: ApplicationFailureCategory.BENIGN,
     });
     if (waitedMs < recordGraceMs) return notYet;
     const message =
@@ -73,11 +74,11 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
     const { rowCount } = await db.query(
       `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, error, error_code, created_by, finished_at)
        VALUES ($1, $2, $3, $4, 'failed', '', $5, $6, 'system:run', now()) ON CONFLICT (run_id) DO NOTHING`,
-      [runId, tenantId, agent, bundleId, message, runErrorCodeOf('RunNotRecorded')],
+      [runId, tenantId, agent, bundleId, message, runErrorCodeOf(FailureType.RunNotRecorded)],
     );
     // The API's row came in after all: the next attempt admits the run as usual.
     if (rowCount === 0) return notYet;
-    return ApplicationFailure.create({ type: 'RunNotRecorded', message, nonRetryable: true });
+    return terminalFailure(FailureType.RunNotRecorded, message);
   }
 
   return {
@@ -107,7 +108,7 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
           [runId],
         );
         // The API commits the row right after starting the workflow; until then, retry.
-        if (!rows[0]) throw ApplicationFailure.retryable(`run ${runId} has no record yet`, 'RunRecordMissing');
+        if (!rows[0]) throw retryableFailure(FailureType.RunRecordMissing, `run ${runId} has no record yet`);
         await appendRunEvent(client, runId, 'run.started', eventKeys.runStarted(), { agent: rows[0].agent, status: 'running' });
       });
     },

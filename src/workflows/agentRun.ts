@@ -4,7 +4,6 @@
  * Deterministic: all I/O happens in activities, the transcript lives in PostgreSQL.
  */
 import {
-  ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
@@ -35,6 +34,7 @@ import {
 } from '../shared/domain';
 import { approvalRequirement, type ApprovalRisk } from '../shared/approvals';
 import { capReached, toolCallCapReached } from '../shared/caps';
+import { failureTypeOf, FailureType, runRetryPolicies, terminalFailure } from '../shared/failures';
 import { runErrorCodeOf } from '../shared/runErrors';
 import { RunStatusKey } from '../shared/searchAttributes';
 import { isToolName, parseToolArguments, type ToolName } from '../shared/tools';
@@ -42,29 +42,15 @@ import { isToolName, parseToolArguments, type ToolName } from '../shared/tools';
 export const approvalDecidedSignal = defineSignal<[ApprovalDecidedSignal]>('approvalDecided');
 export const progressQuery = defineQuery<RunProgress>('progress');
 
-const bookkeeping = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  // PostgreSQL being away for a while must delay the run, never fail it.
-  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+const bookkeeping = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: runRetryPolicies.bookkeeping });
 
-const model = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '10 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 20,
-    nonRetryableErrorTypes: ['ModelRequestRejected', 'UnknownBundle'],
-  },
-});
+const model = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: '10 seconds', retry: runRetryPolicies.model });
 
 const tools = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   // Tools heartbeat while they work: a dead worker's call moves on, and a cancelled run's call stops.
   heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+  retry: runRetryPolicies.tools,
 });
 
 /** A model's tool call, checked against the bundle before anything runs. */
@@ -233,21 +219,16 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
       throw err;
     }
     const message = failureMessage(err);
-    const errorCode = runErrorCodeOf(failureType(err));
-    if (failureType(err) === 'BudgetExceeded') return await finish({ status: 'budget_exceeded', error: message, errorCode });
+    const errorCode = runErrorCodeOf(failureTypeOf(err));
+    if (failureTypeOf(err) === FailureType.BudgetExceeded) return await finish({ status: 'budget_exceeded', error: message, errorCode });
     await finish({ status: 'failed', error: message, errorCode });
-    throw ApplicationFailure.nonRetryable(message, 'RunFailed');
+    throw terminalFailure(FailureType.RunFailed, message);
   }
 }
 
 const TRUNCATED_CALL_PROBLEM =
   'the reply reached its output token limit in the middle of this call, so its arguments are incomplete and it was not run; ' +
   'ask for it again with shorter arguments';
-
-function failureType(err: unknown): string | undefined {
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof ApplicationFailure ? cause.type ?? undefined : undefined;
-}
 
 function failureMessage(err: unknown): string {
   const cause = (err as { cause?: unknown }).cause;
