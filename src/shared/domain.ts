@@ -3,7 +3,7 @@
  * Pure: no I/O, safe to import from workflow code.
  */
 import { z } from 'zod';
-import type { ApprovalRisk, ToolApprovalRule } from './approvals';
+import type { ApprovalRisk, ToolPolicy } from './approvals';
 import type { RunErrorCode } from './runErrors';
 
 export const runStatuses = [
@@ -82,8 +82,6 @@ export const listApprovalsQuerySchema = z
 
 export const idempotencyKeySchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
-export type ToolKind = 'read' | 'write' | 'destructive';
-
 export interface Usage {
   inputTokens: number;
   outputTokens: number;
@@ -113,16 +111,6 @@ export interface ToolCall {
 export type ModelReply =
   | { kind: 'final'; text: string; usage: Usage }
   | { kind: 'tool_calls'; toolCalls: ToolCall[]; usage: Usage };
-
-/** What the workflow needs to know about each tool the run's bundle grants. */
-export interface ToolPolicy {
-  name: string;
-  kind: ToolKind;
-  /** False when calls never wait; when true, `approval` may narrow it down to some calls. */
-  requiresApproval: boolean;
-  /** The bundle's rule, when it set one (absent in policies from before approval thresholds). */
-  approval?: ToolApprovalRule;
-}
 
 /** The run's hard ceilings, from its bundle; no model call is made once one is reached. */
 export interface RunPolicy {
