@@ -6,7 +6,7 @@
  * Pure: the workflow uses it (@temporalio/common's ApplicationFailure is the class the activity
  * and workflow packages re-export).
  */
-import { ApplicationFailure, ApplicationFailureCategory, type RetryPolicy } from '@temporalio/common';
+import { ApplicationFailure, type RetryPolicy } from '@temporalio/common';
 
 /**
  * How Temporal treats a failure of the type:
@@ -84,14 +84,9 @@ export function terminalFailure(type: TerminalFailureType, message: string): App
   return ApplicationFailure.nonRetryable(message, type);
 }
 
-/**
- * A failure Temporal retries: after `nextRetryDelay` ms when given, else on the activity's backoff.
- * `benign` ones (a queued run's polls) are logged at debug level only.
- */
-export function retryableFailure(
-  type: RetryableFailureType, message: string, { nextRetryDelay, benign = false }: { nextRetryDelay?: number; benign?: boolean } = {},
-): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nextRetryDelay, ...(benign && { category: ApplicationFailureCategory.BENIGN }) });
+/** A failure Temporal retries: after `nextRetryDelay` ms when given, else on the activity's backoff. */
+export function retryableFailure(type: RetryableFailureType, message: string, { nextRetryDelay }: { nextRetryDelay?: number } = {}): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nextRetryDelay });
 }
 
 /** The failure of an activity that needs a bundle this worker does not have. */
