@@ -25,6 +25,7 @@ import { appendRunEvent, eventKeys } from '../db/runEvents';
 import {
   admissionRoom, admitQueuedRun, notePoll, queuedRuns, runningByTenant, runStatusOf, takeAdmissionLock, tenantRunLimits,
 } from '../db/admission';
+import { FailureType } from '../shared/failures';
 
 export const admissionTiming = {
   /**
@@ -173,7 +174,7 @@ async function allocate(client: DbClient, runId: string, tenantId: string, limit
 export function stillQueued(runId: string, position: number | undefined): ApplicationFailure {
   const where = position === undefined ? 'queued' : `queued at position ${position} of its tenant`;
   return ApplicationFailure.create({
-    type: 'RunQueued',
+    type: FailureType.RunQueued,
     message: `run ${runId} is ${where}; waiting for a run slot`,
     nextRetryDelay: retryDelayMs(position ?? 1),
     category: ApplicationFailureCategory.BENIGN,

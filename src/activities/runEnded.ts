@@ -3,11 +3,12 @@
  * cancellation and stops; one whose run ended while it worked writes nothing, notes a result that
  * arrived too late, and fails without retries, since there is nothing left to do.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { settleBudget } from '../db/budgets';
 import { inTransaction, type Db } from '../db/pool';
 import { recordDiscardedResult, RunEndedError } from '../db/runEnd';
 import type { Usage } from '../shared/domain';
+import { FailureType, terminalFailure } from '../shared/failures';
 
 type Activity = (...args: never[]) => Promise<unknown>;
 
@@ -17,7 +18,7 @@ export function failingAsRunEnded<T extends Record<string, Activity>>(activities
     try {
       return await activity(...args);
     } catch (err) {
-      if (err instanceof RunEndedError) throw ApplicationFailure.nonRetryable(err.message, 'RunEnded');
+      if (err instanceof RunEndedError) throw terminalFailure(FailureType.RunEnded, err.message);
       throw err;
     }
   };

@@ -11,6 +11,7 @@ import { endRun, markRunStarted, recordUnrecordedRun, runHasEnded, setOpenRunSta
 import { assistantTextOf } from '../db/transcript';
 import { statedReason } from '../shared/approvals';
 import type { AgentRunInput, ApprovalDecision, PendingApproval, RunStatus } from '../shared/domain';
+import { FailureType, retryableFailure, terminalFailure } from '../shared/failures';
 import { runErrorCodeOf, UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
 import { storableJson, storableOptionalText, storableText } from '../shared/storable';
 import { pollAdmission, stillQueued } from './admission';
@@ -65,16 +66,16 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
     const waitedMs = Date.now() - Context.current().info.scheduledTimestampMs;
     // Benign: logged at debug level only, since every new run may poll before the API's commit.
     const notYet = ApplicationFailure.create({
-      type: 'RunRecordMissing', message: `run ${runId} has no record yet`, nextRetryDelay: RECORD_RETRY_MS, category: ApplicationFailureCategory.BENIGN,
+      type: FailureType.RunRecordMissing, message: `run ${runId} has no record yet`, nextRetryDelay: RECORD_RETRY_MS, category: ApplicationFailureCategory.BENIGN,
     });
     if (waitedMs < recordGraceMs) return notYet;
     const message =
       `run_not_recorded: run ${runId} was started but the API did not record it within ${recordGraceMs / 1000} s ` +
       '(it stopped, timed out or lost PostgreSQL in between); nothing ran. Send the request again: its Idempotency-Key starts a new run.';
-    const recorded = await recordUnrecordedRun(db, { runId, tenantId, agent, bundleId, error: message, errorCode: runErrorCodeOf('RunNotRecorded') });
+    const recorded = await recordUnrecordedRun(db, { runId, tenantId, agent, bundleId, error: message, errorCode: runErrorCodeOf(FailureType.RunNotRecorded) });
     // The API's row came in after all: the next attempt admits the run as usual.
     if (!recorded) return notYet;
-    return ApplicationFailure.create({ type: 'RunNotRecorded', message, nonRetryable: true });
+    return terminalFailure(FailureType.RunNotRecorded, message);
   }
 
   return {
@@ -99,7 +100,7 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
       await inTransaction(db, async (client) => {
         const started = await markRunStarted(client, runId);
         // The API commits the row right after starting the workflow; until then, retry.
-        if (!started) throw ApplicationFailure.retryable(`run ${runId} has no record yet`, 'RunRecordMissing');
+        if (!started) throw retryableFailure(FailureType.RunRecordMissing, `run ${runId} has no record yet`);
         await appendRunEvent(client, runId, 'run.started', eventKeys.runStarted(), { agent: started.agent, status: 'running' });
       });
     },

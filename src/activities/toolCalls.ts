@@ -1,10 +1,10 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import type { BundleCache } from '../bundles/bundleStore';
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient, type Queryable } from '../db/pool';
 import { touchRun } from '../db/runs';
 import { resolveSecrets, type SecretStore } from '../secrets/secretStore';
 import { toolSecretNames } from '../shared/guardrails';
+import { unknownBundle } from '../shared/failures';
 import { maskValues, redact } from '../shared/redaction';
 import { storableJson } from '../shared/storable';
 import { toolDefinition, type ToolName } from '../shared/tools';
@@ -76,7 +76,7 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
       await assertRunOpen(db, input.runId);
       // Before the transaction: these may need a connection of their own, or the network.
       const bundle = bundles ? await bundles.get(input.bundleId) : undefined;
-      if (bundles && !bundle) throw ApplicationFailure.nonRetryable(`this worker does not have bundle ${input.bundleId}`, 'UnknownBundle');
+      if (bundles && !bundle) throw unknownBundle(input.bundleId);
       const definition = toolDefinition(input.tool);
       const secretNames = bundle ? toolSecretNames(bundle, input.tool) : [...definition.secrets];
       const secretValues = await resolveSecrets(secrets, secretNames);

@@ -2,10 +2,20 @@
  * Which tool calls wait for a human, and why. Pure: the workflow decides per call, from the
  * validated arguments, with the same code the tests and the API use.
  */
-import type { ToolKind, ToolPolicy } from './domain';
+import type { ToolKind } from './tools';
 
 /** A bundle's approval rule for one tool. */
 export type ToolApprovalRule = 'always' | 'never' | { above: { field: string; value: number } };
+
+/** What the workflow needs to know about each tool the run's bundle grants. */
+export interface ToolPolicy {
+  name: string;
+  kind: ToolKind;
+  /** False when calls never wait; when true, `approval` may narrow it down to some calls. */
+  requiresApproval: boolean;
+  /** The bundle's rule, when it set one (absent in policies from before approval thresholds). */
+  approval?: ToolApprovalRule;
+}
 
 /** Why a call waits for approval: what kind of tool it is and which rule fired. */
 export interface ApprovalRisk {

@@ -3,7 +3,7 @@
  * schemas are in src/contract). Pure: no I/O, safe to import from workflow code.
  */
 import { z } from 'zod';
-import type { ApprovalRisk, ToolApprovalRule } from './approvals';
+import type { ApprovalRisk, ToolPolicy } from './approvals';
 import type { RunErrorCode } from './runErrors';
 
 export const runStatuses = [
@@ -16,7 +16,6 @@ export const terminalStatuses: readonly RunStatus[] = ['completed', 'failed', 'c
 export const approvalStatuses = ['pending', 'approved', 'rejected', 'expired', 'cancelled'] as const;
 export type ApprovalStatus = (typeof approvalStatuses)[number];
 
-export type ToolKind = 'read' | 'write' | 'destructive';
 
 export interface Usage {
   inputTokens: number;
@@ -60,16 +59,6 @@ export interface ContextMessage {
 export type ModelReply =
   | { kind: 'final'; text: string; usage: Usage }
   | { kind: 'tool_calls'; toolCalls: ToolCall[]; usage: Usage };
-
-/** What the workflow needs to know about each tool the run's bundle grants. */
-export interface ToolPolicy {
-  name: string;
-  kind: ToolKind;
-  /** False when calls never wait; when true, `approval` may narrow it down to some calls. */
-  requiresApproval: boolean;
-  /** The bundle's rule, when it set one (absent in policies from before approval thresholds). */
-  approval?: ToolApprovalRule;
-}
 
 /** The run's hard ceilings, from its bundle; no model call is made once one is reached. */
 export interface RunPolicy {

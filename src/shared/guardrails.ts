@@ -3,7 +3,6 @@
  * `http_fetch`, and the secrets its tools receive. Pure: the shared bundle schema uses it.
  */
 import { z } from 'zod';
-import type { BundleContent } from './bundle';
 import { isToolName, toolDefinition, type ToolName } from './tools';
 
 /**
@@ -46,8 +45,15 @@ export const networkPolicySchema = z
 
 export type NetworkPolicy = z.infer<typeof networkPolicySchema>;
 
+/** What a bundle grants its tools: the tools, the secrets they may get, and where http_fetch may go. */
+export interface GrantedReach {
+  tools: { name: string }[];
+  secrets: string[];
+  network?: NetworkPolicy;
+}
+
 /** Every secret a tool gets when it runs under this bundle. */
-export function toolSecretNames(bundle: Pick<BundleContent, 'network'>, tool: ToolName): string[] {
+export function toolSecretNames(bundle: Pick<GrantedReach, 'network'>, tool: ToolName): string[] {
   const definition = toolDefinition(tool);
   const names: string[] = [...definition.secrets];
   if (definition.scope.includes('network:allow-list') && bundle.network?.auth) names.push(bundle.network.auth.secret);
@@ -55,7 +61,7 @@ export function toolSecretNames(bundle: Pick<BundleContent, 'network'>, tool: To
 }
 
 /** Problems the schema cannot see: secrets a tool needs but the bundle does not list, and an incomplete network policy. */
-export function guardrailProblems(content: BundleContent): string[] {
+export function guardrailProblems(content: GrantedReach): string[] {
   const problems: string[] = [];
   const listed = new Set(content.secrets);
   content.tools.forEach((tool, i) => {

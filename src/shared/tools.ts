@@ -4,8 +4,10 @@
  * before any activity runs; the implementations live in src/activities/tools.
  */
 import { z } from 'zod';
-import type { ToolKind } from './domain';
 import type { RedactionRules } from './redaction';
+
+/** How much a tool can change: only `write` and `destructive` tools are ever gated by approval. */
+export type ToolKind = 'read' | 'write' | 'destructive';
 
 /**
  * What a tool may touch. `tenant:<table>`: the run's tenant's rows of that table, and only those

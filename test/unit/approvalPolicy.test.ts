@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { validateBundle } from '../../src/bundles/bundleStore';
 import { approvalRequirement, statedReason } from '../../src/shared/approvals';
 import { runPolicyOf } from '../../src/shared/bundle';
-import type { ToolPolicy } from '../../src/shared/domain';
+import type { ToolPolicy } from '../../src/shared/approvals';
 
 const refund = (approval?: ToolPolicy['approval'], requiresApproval = true): ToolPolicy => ({
   name: 'issue_refund', kind: 'write', requiresApproval, ...(approval !== undefined && { approval }),

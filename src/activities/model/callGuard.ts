@@ -11,11 +11,8 @@ import { providerTokens, type TokenRequest } from './tokens';
 import { countProviderFailures, recordRetry, type RetryReason } from '../../db/modelRetries';
 import type { Db } from '../../db/pool';
 import { toActivityFailure } from './errors';
+import { FailureType, modelBackoff } from '../../shared/failures';
 
-/** The model activity's retry policy (src/workflows/agentRun.ts), which the jittered delays follow. */
-const INITIAL_INTERVAL_MS = 1000;
-const BACKOFF_COEFFICIENT = 2;
-const MAXIMUM_INTERVAL_MS = 60_000;
 /** A booked call arrives somewhere in the first part of its second, not all at its first millisecond. */
 const ARRIVAL_SPREAD_MS = 600;
 
@@ -51,7 +48,7 @@ export function createModelCallGuard({ db, limits, defaultBaseUrl, random = Math
       const { requestsPerMinute, tokensPerMinute } = admission.limit;
       const limitText = [requestsPerMinute && `${requestsPerMinute} calls`, tokensPerMinute && `${tokensPerMinute} tokens`].filter(Boolean).join(' and ');
       throw ApplicationFailure.create({
-        type: 'ProviderRateLimited',
+        type: FailureType.ProviderRateLimited,
         message: `${admission.provider} is at its limit of ${limitText} a minute; this call waits for its turn at ${new Date(admission.second * 1000).toISOString()}`,
         nextRetryDelay: delayMs,
       });
@@ -87,7 +84,7 @@ export function createModelCallGuard({ db, limits, defaultBaseUrl, random = Math
       const delayMs = retryDelayMs({ failures, retryAfterMs, random });
       await bestEffort('record a retry', recordRetry(db, { runId, step, attempt, reason, status, retryAfterMs, delayMs }));
       return ApplicationFailure.create({
-        type: failure instanceof ApplicationFailure ? (failure.type ?? undefined) : reason === 'timeout' ? 'ModelTimeout' : 'ModelProviderUnreachable',
+        type: failure instanceof ApplicationFailure ? (failure.type ?? undefined) : reason === 'timeout' ? FailureType.ModelTimeout : FailureType.ModelProviderUnreachable,
         message: failure instanceof Error ? failure.message : String(failure),
         nextRetryDelay: delayMs,
       });
@@ -113,11 +110,12 @@ export function failureReason(err: unknown): RetryReason | undefined {
 /**
  * The wait before the next attempt: what Retry-After asked plus up to 20 % (at most 2 s) so that the
  * calls a storm stopped together do not all come back in the same instant; otherwise the retry
- * policy's exponential backoff after `failures` failures, times a random 0.5–1.5.
+ * model activity's backoff (src/shared/failures.ts) after `failures` failures, times a random 0.5–1.5.
  */
 export function retryDelayMs({ failures, retryAfterMs, random = Math.random }: { failures: number; retryAfterMs?: number; random?: () => number }): number {
   if (retryAfterMs !== undefined) return Math.ceil(retryAfterMs + random() * Math.min(retryAfterMs * 0.2, 2000));
-  const backoff = Math.min(INITIAL_INTERVAL_MS * BACKOFF_COEFFICIENT ** Math.max(0, failures - 1), MAXIMUM_INTERVAL_MS);
+  const { initialIntervalMs, backoffCoefficient, maximumIntervalMs } = modelBackoff;
+  const backoff = Math.min(initialIntervalMs * backoffCoefficient ** Math.max(0, failures - 1), maximumIntervalMs);
   return Math.round(backoff * (0.5 + random()));
 }
 

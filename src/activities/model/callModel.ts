@@ -22,6 +22,7 @@ import { recordPaidStep, type PaidCall } from './paidCalls';
 import { prepareContext, routeStep } from './stepContext';
 import { worstCaseTokens } from './tokens';
 import { appendRunEvent, eventKeys } from '../../db/runEvents';
+import { FailureType, retryableFailure, terminalFailure, unknownBundle } from '../../shared/failures';
 
 export interface ModelDeps {
   db: Db;
@@ -74,10 +75,10 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
   const priceFor = (bundle: Bundle, model: string): ModelPrice => {
     const price = modelPriceOf(bundle, model, prices);
     if (price) return price;
-    throw ApplicationFailure.nonRetryable(
+    throw terminalFailure(
+      FailureType.ModelUnpriced,
       `model "${model}" has no price: neither this worker's price table (BOSUN_MODEL_PRICES) nor bundle ${bundle.id} gives one, ` +
         'so budgets and cost caps could not hold the call',
-      'ModelUnpriced',
     );
   };
 
@@ -95,7 +96,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       if (stored) return stored;
 
       const bundle = await bundles.get(bundleId);
-      if (!bundle) throw ApplicationFailure.nonRetryable(`this worker does not have bundle ${bundleId}`, 'UnknownBundle');
+      if (!bundle) throw unknownBundle(bundleId);
       // The bundle's routing rules pick the step's model (its one model without routing).
       const route = await routeStep(db, bundle, runId, step);
       const model = route?.model ?? bundle.model.id;
@@ -167,10 +168,10 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     const reservation = await reserveBudget(db, tenantId, reservationId, worstUsd);
     if (reservation.ok) return;
     const message = `the tenant's ${reservation.period} budget of $${reservation.limitUsd} is spent ($${reservation.spentUsd} used or reserved)`;
-    if (!reservation.wait) throw ApplicationFailure.nonRetryable(message, 'BudgetExceeded');
+    if (!reservation.wait) throw terminalFailure(FailureType.BudgetExceeded, message);
     // The tenant chose to wait: retry when the window turns over (or sooner, in case the ceiling is raised).
     const untilNextWindow = Date.parse(reservation.windowEndsAt) - Date.now();
-    throw ApplicationFailure.create({ type: 'BudgetWait', message, nextRetryDelay: Math.max(1000, Math.min(untilNextWindow, 15 * 60_000)) });
+    throw retryableFailure(FailureType.BudgetWait, message, { nextRetryDelay: Math.max(1000, Math.min(untilNextWindow, 15 * 60_000)) });
   }
 
   /**
@@ -179,7 +180,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
    * summarised, tool results cut). Any other failure, or a second overflow, as it is.
    */
   async function summariseOnOverflow(runId: string, step: number, failure: unknown): Promise<unknown> {
-    if (!(failure instanceof ApplicationFailure) || failure.type !== 'ContextLengthExceeded') return failure;
+    if (!(failure instanceof ApplicationFailure) || failure.type !== FailureType.ContextLengthExceeded) return failure;
     if ((await countRetries(db, runId, step, 'context_length_exceeded')) > 0) return failure;
     await recordRetry(db, { runId, step, attempt: Context.current().info.attempt, reason: 'context_length_exceeded' });
     return ApplicationFailure.create({
@@ -207,9 +208,9 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       });
       return n;
     });
-    if (earlier > 0) return ApplicationFailure.nonRetryable(`${read.message} (asked twice)`, read.type);
+    if (earlier > 0) return terminalFailure(read.type, `${read.message} (asked twice)`);
     await recordRetry(db, { runId: call.runId, step: call.step, attempt: Context.current().info.attempt, reason: code });
-    return ApplicationFailure.create({ type: read.type, message: `${read.message}; asking once more`, nextRetryDelay: ASK_AGAIN_DELAY_MS });
+    return retryableFailure(read.type, `${read.message}; asking once more`, { nextRetryDelay: ASK_AGAIN_DELAY_MS });
   }
 
   /** The reply, its step row, the run's totals, the budget settlement and the event: one transaction. */

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import OpenAI from 'openai';
+import { FailureType, terminalFailure, type TerminalFailureType } from '../../shared/failures';
 
 /**
  * The longest wait a provider's Retry-After is followed for (5 minutes); a longer one is cut to it,
@@ -11,7 +12,7 @@ export const MAX_RETRY_AFTER_MS = 5 * 60_000;
  * Temporal owns retries (the OpenAI client runs with maxRetries: 0), so provider errors are turned
  * into failures that tell it what to do: a request retrying cannot fix (no quota, a rejected key, an
  * unknown model, a prompt too long, any other 4xx) fails at once with its own type
- * (src/shared/runErrors.ts gives each its run error code); rate limits, 408/409, 5xx and network
+ * (src/shared/failures.ts gives each its run error code); rate limits, 408/409, 5xx and network
  * trouble are retried, after the provider's Retry-After when it sent one, whatever the status.
  */
 export function toActivityFailure(err: unknown): unknown {
@@ -20,28 +21,28 @@ export function toActivityFailure(err: unknown): unknown {
   const said = (err.error as { message?: unknown } | undefined)?.message;
   const message = `model provider answered ${err.status}: ${typeof said === 'string' ? said : err.message}`;
   const rejection = rejectionType(err);
-  if (rejection) return ApplicationFailure.nonRetryable(message, rejection);
+  if (rejection) return terminalFailure(rejection, message);
   const delayMs = retryAfterMs(err.headers);
   return ApplicationFailure.create({
-    type: err.status === 429 ? 'ModelRateLimited' : 'ModelProviderError',
+    type: err.status === 429 ? FailureType.ModelRateLimited : FailureType.ModelProviderError,
     message,
     nextRetryDelay: delayMs === undefined ? undefined : Math.min(delayMs, MAX_RETRY_AFTER_MS),
   });
 }
 
 /** The failure type of an answer that retrying cannot change, or undefined when it is worth retrying. */
-function rejectionType(err: InstanceType<typeof OpenAI.APIError>): string | undefined {
+function rejectionType(err: InstanceType<typeof OpenAI.APIError>): TerminalFailureType | undefined {
   const says = (code: string) => err.code === code || err.type === code;
   // A 429 that is about money, not speed: waiting does not bring quota back.
-  if (says('insufficient_quota')) return 'ModelQuotaExceeded';
-  if (err.status === 401 || err.status === 403) return 'ModelAuthRejected';
-  if (err.status === 404) return 'ModelNotFound';
+  if (says('insufficient_quota')) return FailureType.ModelQuotaExceeded;
+  if (err.status === 401 || err.status === 403) return FailureType.ModelAuthRejected;
+  if (err.status === 404) return FailureType.ModelNotFound;
   if (err.status === 413 || says('context_length_exceeded') || /maximum context length|prompt is too long/i.test(err.message)) {
-    return 'ContextLengthExceeded';
+    return FailureType.ContextLengthExceeded;
   }
   // 408 and 409 are the provider's own "try again" answers, as the OpenAI SDK treats them too.
   const status = err.status ?? 0;
-  if (status >= 400 && status < 500 && status !== 408 && status !== 409 && status !== 429) return 'ModelRequestRejected';
+  if (status >= 400 && status < 500 && status !== 408 && status !== 409 && status !== 429) return FailureType.ModelRequestRejected;
   return undefined;
 }
 

@@ -7,9 +7,10 @@
 import type OpenAI from 'openai';
 import type { ToolCall } from '../../shared/domain';
 import { isJsonText } from '../../shared/tools';
+import { FailureType } from '../../shared/failures';
 
-/** The failure types of an unusable reply (src/shared/runErrors.ts maps them to run error codes). */
-export type UnusableReplyType = 'ModelRefused' | 'ContentFiltered' | 'EmptyReply';
+/** The failure types of an unusable reply (src/shared/failures.ts gives their run error codes). */
+export type UnusableReplyType = typeof FailureType.ModelRefused | typeof FailureType.ContentFiltered | typeof FailureType.EmptyReply;
 
 export type ReadReply = { finishReason: string | null } & (
   | {
@@ -40,18 +41,18 @@ export function readCompletion(completion: OpenAI.ChatCompletion): ReadReply {
   const choice = completion.choices?.[0];
   if (!choice) {
     return promptFiltered(completion)
-      ? unusable(null, 'ContentFiltered', "the provider's content filter blocked the prompt (a reply with no choices)")
-      : unusable(null, 'EmptyReply', 'the provider answered with no choices');
+      ? unusable(null, FailureType.ContentFiltered, "the provider's content filter blocked the prompt (a reply with no choices)")
+      : unusable(null, FailureType.EmptyReply, 'the provider answered with no choices');
   }
   const finishReason = choice.finish_reason ?? null;
   const message = choice.message as OpenAI.ChatCompletionMessage | undefined;
-  if (!message) return unusable(finishReason, 'EmptyReply', `the reply held no message (finish_reason ${finishReason})`);
+  if (!message) return unusable(finishReason, FailureType.EmptyReply, `the reply held no message (finish_reason ${finishReason})`);
   const content = message.content ?? null;
   if (message.refusal?.trim()) {
-    return unusable(finishReason, 'ModelRefused', `the model refused: ${message.refusal}`, content, message.refusal);
+    return unusable(finishReason, FailureType.ModelRefused, `the model refused: ${message.refusal}`, content, message.refusal);
   }
   if (finishReason === 'content_filter') {
-    return unusable(finishReason, 'ContentFiltered', "the provider's content filter stopped the reply (finish_reason content_filter)", content);
+    return unusable(finishReason, FailureType.ContentFiltered, "the provider's content filter stopped the reply (finish_reason content_filter)", content);
   }
   const truncated = finishReason === 'length';
   const calls = (message.tool_calls ?? []).filter((c) => c.type === 'function');
@@ -66,7 +67,7 @@ export function readCompletion(completion: OpenAI.ChatCompletion): ReadReply {
     return { kind: 'tool_calls', finishReason, content, toolCalls, truncated };
   }
   if (content?.trim()) return { kind: 'final', finishReason, text: content, truncated };
-  return unusable(finishReason, 'EmptyReply', emptyReason(message, finishReason), content);
+  return unusable(finishReason, FailureType.EmptyReply, emptyReason(message, finishReason), content);
 }
 
 function unusable(
