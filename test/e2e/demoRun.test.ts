@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
+import { describe, expect, it } from 'vitest';
+import { countRefunds, useTestStack } from '../support/testStack';
 
 describe('the demo support run through the HTTP API', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack();
-  });
-  afterAll(() => stack?.close());
+  const stack = useTestStack();
 
   it('parks on approval, and on approval writes the refund once and completes', async () => {
     const start = await stack.api('POST', '/v1/runs', { agent: 'support', input: 'Refund order 1001', metadata: { ticket: 'T-1' } });

@@ -1,11 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { supportDemoScript } from '../../src/dev/demoScript';
-import { countRefunds, startTestStack, testAgentsDir, type TestStack } from '../support/testStack';
+import { countRefunds, testAgentsDir, useTestStack } from '../support/testStack';
 
 describe('durability: workers die, runs do not', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack({
+  const stack = useTestStack({
       agentsDir: testAgentsDir,
       script: {
         rules: [
@@ -19,8 +17,6 @@ describe('durability: workers die, runs do not', () => {
         ],
       },
     });
-  });
-  afterAll(() => stack?.close());
 
   it('takes a decision while no worker runs and finishes on a fresh worker, refunding once', async () => {
     const runId = await stack.startRun('Refund order 1001');

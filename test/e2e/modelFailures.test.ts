@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { supportDemoScript } from '../../src/dev/demoScript';
-import { startTestStack, type TestStack } from '../support/testStack';
+import { useTestStack } from '../support/testStack';
 
 /** Each scenario scripts faults on its own order number, so the scenarios never touch each other. */
 describe('model provider failures are retried, or not, as Temporal is told', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack({
+  const stack = useTestStack({
       approvalTimeout: '2s',
       script: {
         ...supportDemoScript,
@@ -17,8 +15,6 @@ describe('model provider failures are retried, or not, as Temporal is told', () 
         ],
       },
     });
-  });
-  afterAll(() => stack?.close());
 
   const requestsFor = (text: string) => stack.model.requests.filter((r) => r.messages.some((m) => m.content === text));
 

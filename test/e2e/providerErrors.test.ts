@@ -4,14 +4,14 @@
  * providers send (docs/provider-errors.md).
  */
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
 import { bundleIdOf } from '../../src/bundles/bundleId';
 import { saveBundle } from '../../src/bundles/bundleStore';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import type { ModelScript, ScriptedFault } from '../../src/dev/scriptedModel';
 import { bundleContentSchema } from '../../src/shared/bundle';
-import { startTestStack, type TestStack } from '../support/testStack';
+import { useTestStack } from '../support/testStack';
 
 const finished = ['completed', 'failed', 'budget_exceeded', 'step_limit', 'cancelled'];
 const support = readBundleDir(path.resolve(__dirname, '../../agents/support')) as Record<string, any>;
@@ -51,11 +51,7 @@ const script: ModelScript = {
 };
 
 describe('provider errors, Retry-After and model prices', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack({ script });
-  });
-  afterAll(() => stack?.close());
+  const stack = useTestStack({ script });
 
   const requestsOf = (prefix: string) =>
     stack.model.requests.filter((r) => r.messages.some((m) => m.role === 'user' && m.content?.startsWith(prefix)));

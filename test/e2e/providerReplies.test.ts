@@ -3,10 +3,10 @@
  * text), and replies cut by the output token limit, on the real stack: the scripted model answers
  * with exactly the bodies real providers send (docs/provider-errors.md).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ModelScript, RecordedRequest, ScriptedFault } from '../../src/dev/scriptedModel';
 import { supportDemoScript } from '../../src/dev/demoScript';
-import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
+import { countRefunds, useTestStack } from '../support/testStack';
 
 const finished = ['completed', 'failed', 'budget_exceeded', 'step_limit', 'cancelled'];
 const usage = { prompt_tokens: 120, completion_tokens: 12, total_tokens: 132 };
@@ -51,11 +51,7 @@ const script: ModelScript = {
 };
 
 describe('provider replies that hold no answer, and replies cut by the token limit', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack({ script });
-  });
-  afterAll(() => stack?.close());
+  const stack = useTestStack({ script });
 
   const requestsOf = (prefix: string) =>
     stack.model.requests.filter((r) => r.messages.find((m) => m.role === 'user')?.content?.startsWith(prefix));

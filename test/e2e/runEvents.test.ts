@@ -12,7 +12,7 @@ import type { Db } from '../../src/db/pool';
 import { appendRunEvent, readRunEvents } from '../../src/db/runEvents';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { openSse, type SseConnection, type SseEvent } from '../support/sse';
-import { startTestStack, type TestStack } from '../support/testStack';
+import { useTestStack } from '../support/testStack';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 
 /** Every event of the demo refund run, approved, in order. */
@@ -30,11 +30,7 @@ const types = (events: SseEvent[]) => events.map((e) => e.event);
 const dataOf = (events: SseEvent[], type: string) => events.filter((e) => e.event === type).map((e) => JSON.parse(e.data));
 const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack();
-});
-afterAll(() => stack?.close());
+const stack = useTestStack();
 
 describe('GET /v1/runs/:runId/events (Server-Sent Events)', () => {
   const streams: SseConnection[] = [];

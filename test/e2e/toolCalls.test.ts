@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
 import type { Db } from '../../src/db/pool';
-import { startTestStack, type TestStack } from '../support/testStack';
+import { useTestStack } from '../support/testStack';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 
 /** The write tool's at-most-once guarantee, exercised the way Temporal retries and races activities. */
@@ -61,9 +61,7 @@ describe('tool calls against PostgreSQL', () => {
 });
 
 describe('tool calls the model gets wrong', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack({
+  const stack = useTestStack({
       script: {
         rules: [
           { when: { role: 'user', matches: 'sloppy' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":42}' }] } },
@@ -72,8 +70,6 @@ describe('tool calls the model gets wrong', () => {
         ],
       },
     });
-  });
-  afterAll(() => stack?.close());
 
   it.each([
     ['arguments that fail the schema', 'Be sloppy', /order_id: /],

@@ -5,22 +5,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { recordRun } from '../../src/db/runs';
 import { requestFingerprint } from '../../src/api/runsRouter';
 import { runPolicyOf } from '../../src/shared/bundle';
 import { AgentNameKey, BundleIdKey, RunStatusKey, TenantIdKey } from '../../src/shared/searchAttributes';
 import { agentRun } from '../../src/workflows';
-import { startTestStack, type TestStack } from '../support/testStack';
+import { useTestStack } from '../support/testStack';
 
 describe('a run the API never recorded', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack({ workerEnv: { BOSUN_RUN_RECORD_GRACE: '2s' } });
-  });
-  afterAll(async () => {
-    await stack?.close();
-  });
+  const stack = useTestStack({ workerEnv: { BOSUN_RUN_RECORD_GRACE: '2s' } });
 
   it('ends as failed with run_not_recorded, and its key can be used again', async () => {
     const bundle = stack.bundles.find((b) => b.name === 'support')!;
