@@ -16,7 +16,7 @@ import { getDeployment, lockDeployment, previousStableBundle, setDeployment, typ
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import type { RolloutDecision, RolloutInput, RolloutView } from '../shared/rollout';
-import { AgentNameKey, BundleIdKey, TenantIdKey } from '../shared/searchAttributes';
+import { ownerSearchAttributes } from '../shared/searchAttributes';
 import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, type RolloutControl } from '../workflows';
 import { principalOf } from './auth';
 import { badRequest, conflict, notFound, unavailable } from './errors';
@@ -183,11 +183,7 @@ export function agentsRouter({ db, temporal, taskQueue, settings }: AgentsRouter
         workflowId: rolloutWorkflowId(rollout.rolloutId),
         taskQueue,
         args: [input],
-        typedSearchAttributes: [
-          { key: TenantIdKey, value: rollout.tenantId },
-          { key: AgentNameKey, value: rollout.agent },
-          { key: BundleIdKey, value: rollout.canaryBundleId },
-        ],
+        typedSearchAttributes: ownerSearchAttributes({ ...rollout, bundleId: rollout.canaryBundleId }),
       }),
     ).catch(() => {
       throw unavailable('The rollout could not be started because Temporal is unavailable; nothing changed, send it again.');

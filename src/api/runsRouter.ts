@@ -20,7 +20,7 @@ import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { runPolicyOf, type Bundle } from '../shared/bundle';
 import { diffJson } from '../shared/diff';
 import { terminalStatuses, type AgentRunInput } from '../shared/domain';
-import { AgentNameKey, BundleIdKey, RunStatusKey, TenantIdKey } from '../shared/searchAttributes';
+import { ownerSearchAttributes, RunStatusKey } from '../shared/searchAttributes';
 import { isToolName, parseToolArguments } from '../shared/tools';
 import { agentRun, approvalDecidedSignal } from '../workflows';
 import { principalOf } from './auth';
@@ -130,12 +130,7 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
           workflowId: input.runId,
           taskQueue,
           args: [input],
-          typedSearchAttributes: [
-            { key: TenantIdKey, value: input.tenantId },
-            { key: AgentNameKey, value: input.agent },
-            { key: BundleIdKey, value: input.bundleId },
-            { key: RunStatusKey, value: 'queued' },
-          ],
+          typedSearchAttributes: [...ownerSearchAttributes(input), { key: RunStatusKey, value: 'queued' }],
         }),
       );
     } catch (err) {

@@ -1,4 +1,4 @@
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 
 /** Custom search attributes that let operators filter runs in the Temporal UI. */
 export const TenantIdKey = defineSearchAttributeKey('TenantId', SearchAttributeType.KEYWORD);
@@ -7,3 +7,12 @@ export const BundleIdKey = defineSearchAttributeKey('BundleId', SearchAttributeT
 export const RunStatusKey = defineSearchAttributeKey('RunStatus', SearchAttributeType.KEYWORD);
 
 export const bosunSearchAttributes = [TenantIdKey, AgentNameKey, BundleIdKey, RunStatusKey];
+
+/** Whose a workflow is, as the Temporal UI filters it: tenant, agent and bundle (a rollout's canary bundle). */
+export function ownerSearchAttributes(owner: { tenantId: string; agent: string; bundleId: string }): SearchAttributePair[] {
+  return [
+    { key: TenantIdKey, value: owner.tenantId },
+    { key: AgentNameKey, value: owner.agent },
+    { key: BundleIdKey, value: owner.bundleId },
+  ];
+}

@@ -17,7 +17,7 @@ import { RunEndedError } from '../../src/db/runEnd';
 import { seedAgents } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { startScriptedModel, type ScriptedModelServer } from '../../src/dev/scriptedModel';
-import { fetchScript, makeAgentsDir } from '../support/agentsDir';
+import { fetcherAgent, fetchScript, makeAgentsDir, orderClerkAgent } from '../support/agentsDir';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
 
@@ -83,23 +83,8 @@ describe('after a run has ended, nothing happens in it', () => {
   beforeAll(async () => {
     target = await startSlowTarget();
     agents = makeAgentsDir({
-      clerk: {
-        prompt: 'You help with orders.',
-        bundle: {
-          model: { id: 'gpt-4o-mini' },
-          tools: [{ name: 'lookup_order', version: 1 }, { name: 'issue_refund', version: 1, approval: 'always' }],
-          limits: { maxSteps: 6 },
-        },
-      },
-      fetcher: {
-        prompt: 'You fetch pages.',
-        bundle: {
-          model: { id: 'gpt-4o-mini' },
-          tools: [{ name: 'http_fetch', version: 1 }],
-          limits: { maxSteps: 4 },
-          network: { allowHosts: [`127.0.0.1:${target.port}`], allowPrivate: true },
-        },
-      },
+      clerk: orderClerkAgent,
+      fetcher: fetcherAgent([`127.0.0.1:${target.port}`], { allowPrivate: true }),
     });
     stack = await startTestStack({
       agentsDir: agents.dir,

@@ -12,7 +12,7 @@ import {
 } from '../../src/activities/tools/httpFetch';
 import type { ToolContext } from '../../src/activities/tools/types';
 import type { Bundle } from '../../src/shared/bundle';
-import { fetchScript, makeAgentsDir } from '../support/agentsDir';
+import { fetcherAgent, fetchScript, makeAgentsDir } from '../support/agentsDir';
 import { startTestStack, type TestStack } from '../support/testStack';
 
 async function waitFor(done: () => boolean): Promise<void> {
@@ -262,16 +262,8 @@ describe('http_fetch in a run', () => {
   beforeAll(async () => {
     target = await startTarget();
     agents = makeAgentsDir({
-      fetcher: {
-        prompt: 'You fetch pages.',
-        bundle: {
-          model: { id: 'gpt-4o-mini' },
-          tools: [{ name: 'http_fetch', version: 1 }],
-          limits: { maxSteps: 4 },
-          // Loopback is on the list, but allowPrivate is off: the address check must still refuse it.
-          network: { allowHosts: [`127.0.0.1:${target.port}`] },
-        },
-      },
+      // Loopback is on the list, but allowPrivate is off: the address check must still refuse it.
+      fetcher: fetcherAgent([`127.0.0.1:${target.port}`]),
     });
     stack = await startTestStack({ agentsDir: agents.dir, script: fetchScript });
   });

@@ -12,7 +12,7 @@ import { readAudit } from '../../src/db/audit';
 import type { Db } from '../../src/db/pool';
 import type { ModelScript } from '../../src/dev/scriptedModel';
 import { REPLACEMENT_CHARACTER as R } from '../../src/shared/storable';
-import { fetchScript, makeAgentsDir } from '../support/agentsDir';
+import { fetcherAgent, fetchScript, makeAgentsDir, orderClerkAgent } from '../support/agentsDir';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 import { startTestStack, type TestStack } from '../support/testStack';
 
@@ -57,23 +57,8 @@ describe('text PostgreSQL cannot store, from a model or a tool', () => {
   beforeAll(async () => {
     target = await startTarget();
     agents = makeAgentsDir({
-      support: {
-        prompt: 'You help with orders.',
-        bundle: {
-          model: { id: 'gpt-4o-mini' },
-          tools: [{ name: 'lookup_order', version: 1 }, { name: 'issue_refund', version: 1, approval: 'always' }],
-          limits: { maxSteps: 6 },
-        },
-      },
-      fetcher: {
-        prompt: 'You fetch pages.',
-        bundle: {
-          model: { id: 'gpt-4o-mini' },
-          tools: [{ name: 'http_fetch', version: 1 }],
-          limits: { maxSteps: 4 },
-          network: { allowHosts: [`127.0.0.1:${target.port}`], allowPrivate: true },
-        },
-      },
+      support: orderClerkAgent,
+      fetcher: fetcherAgent([`127.0.0.1:${target.port}`], { allowPrivate: true }),
     });
     stack = await startTestStack({ agentsDir: agents.dir, script });
   });

@@ -20,6 +20,32 @@ export function makeAgentsDir(agents: Record<string, TestAgent>): { dir: string;
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** An order clerk: `lookup_order`, and `issue_refund` behind an approval every time. */
+export const orderClerkAgent: TestAgent = {
+  prompt: 'You help with orders.',
+  bundle: {
+    model: { id: 'gpt-4o-mini' },
+    tools: [{ name: 'lookup_order', version: 1 }, { name: 'issue_refund', version: 1, approval: 'always' }],
+    limits: { maxSteps: 6 },
+  },
+};
+
+/**
+ * An agent with `http_fetch` only, reaching `allowHosts`; a test server on loopback also needs
+ * `allowPrivate` (without it the address check refuses loopback even when listed).
+ */
+export function fetcherAgent(allowHosts: string[], { allowPrivate = false } = {}): TestAgent {
+  return {
+    prompt: 'You fetch pages.',
+    bundle: {
+      model: { id: 'gpt-4o-mini' },
+      tools: [{ name: 'http_fetch', version: 1 }],
+      limits: { maxSteps: 4 },
+      network: { allowHosts, ...(allowPrivate ? { allowPrivate } : {}) },
+    },
+  };
+}
+
 /** The scripted model's rules for an agent with http_fetch: "fetch <url>" → http_fetch → a one-line answer. */
 export const fetchScript = {
   rules: [
