@@ -1,5 +1,5 @@
 import { storableOptionalText, storableRecord } from '../shared/storable';
-import type { Db, DbClient } from './pool';
+import type { Db, Queryable } from './pool';
 
 export interface AuditEntry {
   tenantId: string;
@@ -19,7 +19,7 @@ export interface AuditEntry {
  * Appends to the audit log, inside the caller's transaction when it has one. Text PostgreSQL cannot
  * store is replaced (src/shared/storable.ts), and the detail notes how many as `replacedCharacters`.
  */
-export async function appendAudit(db: Db | DbClient, entry: AuditEntry): Promise<void> {
+export async function appendAudit(db: Queryable, entry: AuditEntry): Promise<void> {
   const target = storableOptionalText(entry.target ?? null);
   await db.query(
     `INSERT INTO audit_log (tenant_id, actor, action, run_id, bundle_id, target, status, latency_ms, detail)

@@ -7,7 +7,7 @@
  * late is noted in `discarded_results` (migration 013) instead.
  */
 import { storableRecord, storableText } from '../shared/storable';
-import type { Db, DbClient } from './pool';
+import type { DbClient, Queryable } from './pool';
 
 /** The run has ended: what was about to be written for it is not. */
 export class RunEndedError extends Error {
@@ -43,7 +43,7 @@ export async function lockOpenRun(client: DbClient, runId: string): Promise<Lock
 }
 
 /** RunEndedError when the run has ended: a cheap look, without a lock, before work that writes nothing yet. */
-export async function assertRunOpen(db: Db | DbClient, runId: string): Promise<void> {
+export async function assertRunOpen(db: Queryable, runId: string): Promise<void> {
   const { rows } = await db.query('SELECT status, finished_at FROM runs WHERE run_id = $1', [runId]);
   if (rows[0]?.finished_at) throw new RunEndedError(runId, rows[0].status);
 }
@@ -74,7 +74,7 @@ export interface DiscardedResult {
 }
 
 /** Notes work that completed after its run ended and was not applied; once per (run, step, ordinal). */
-export async function recordDiscardedResult(db: Db | DbClient, d: DiscardedResult): Promise<void> {
+export async function recordDiscardedResult(db: Queryable, d: DiscardedResult): Promise<void> {
   await db.query(
     `INSERT INTO discarded_results (run_id, step, ordinal, kind, name, run_status, detail)
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,

@@ -3,7 +3,7 @@
  * transaction that makes them happen, and read in order by `GET /v1/runs/:runId/events`.
  */
 import { storableRecord } from '../shared/storable';
-import { inTransaction, type Db, type DbClient } from './pool';
+import { inTransaction, type DbClient, type Queryable } from './pool';
 import { lockRun, RunEndedError } from './runEnd';
 
 export type RunEventType =
@@ -41,7 +41,7 @@ export interface RunEvent {
   createdAt: Date;
 }
 
-const isClient = (db: Db | DbClient): db is DbClient => typeof (db as DbClient).release === 'function';
+const isClient = (db: Queryable): db is DbClient => typeof (db as DbClient).release === 'function';
 
 /**
  * Appends an event to the run's feed unless one with the same key is already there; returns its
@@ -58,7 +58,7 @@ const isClient = (db: Db | DbClient): db is DbClient => typeof (db as DbClient).
  * transaction that ends the run, is its last event.
  */
 export async function appendRunEvent(
-  db: Db | DbClient, runId: string, type: RunEventType, key: string, data: Record<string, unknown>,
+  db: Queryable, runId: string, type: RunEventType, key: string, data: Record<string, unknown>,
 ): Promise<number | undefined> {
   if (!isClient(db)) return inTransaction(db, (client) => appendRunEvent(client, runId, type, key, data));
   const run = await lockRun(db, runId);
@@ -73,7 +73,7 @@ export async function appendRunEvent(
 }
 
 /** The run's events after `afterSeq`, in order, at most `limit` of them. */
-export async function readRunEvents(db: Db | DbClient, runId: string, afterSeq: number, limit: number): Promise<RunEvent[]> {
+export async function readRunEvents(db: Queryable, runId: string, afterSeq: number, limit: number): Promise<RunEvent[]> {
   const { rows } = await db.query(
     `SELECT seq, key, type, data, created_at AS "createdAt" FROM run_events
      WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
@@ -83,7 +83,7 @@ export async function readRunEvents(db: Db | DbClient, runId: string, afterSeq: 
 }
 
 /** The seq of the run's `run.finished` event, once it has one. */
-export async function runFinishedSeq(db: Db | DbClient, runId: string): Promise<number | undefined> {
+export async function runFinishedSeq(db: Queryable, runId: string): Promise<number | undefined> {
   const { rows } = await db.query('SELECT seq FROM run_events WHERE run_id = $1 AND key = $2', [runId, eventKeys.runFinished()]);
   return rows[0]?.seq;
 }

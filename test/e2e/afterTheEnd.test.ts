@@ -4,7 +4,7 @@
  * cancelled. A result that arrives after the end is discarded and noted in discarded_results.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModelActivities } from '../../src/activities/model/callModel';
@@ -18,6 +18,7 @@ import { seedAgents } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { startScriptedModel, type ScriptedModelServer } from '../../src/dev/scriptedModel';
 import { fetcherAgent, fetchScript, makeAgentsDir, orderClerkAgent } from '../support/agentsDir';
+import { listenLocally } from '../support/localServer';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
 
@@ -64,16 +65,7 @@ async function startSlowTarget() {
     sockets.push(socket);
     socket.once('close', () => closed.push(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    sockets,
-    closed,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return { ...(await listenLocally(server)), sockets, closed };
 }
 
 describe('after a run has ended, nothing happens in it', () => {

@@ -5,7 +5,7 @@
  * stand in for DNS and the internet, so "public" names can lead to a local server.
  */
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createHttpFetch, guardedFetch, MAX_RESPONSE_BYTES, type DialTarget, type FetchPolicy, type HttpFetchOptions, type ResolvedAddress,
@@ -13,6 +13,7 @@ import {
 import type { ToolContext } from '../../src/activities/tools/types';
 import type { Bundle } from '../../src/shared/bundle';
 import { fetcherAgent, fetchScript, makeAgentsDir } from '../support/agentsDir';
+import { listenLocally } from '../support/localServer';
 import { startTestStack, type TestStack } from '../support/testStack';
 
 async function waitFor(done: () => boolean): Promise<void> {
@@ -42,18 +43,7 @@ async function startTarget() {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ hello: 'world', path: url.pathname }));
   });
   server.on('connection', (socket) => connections.push(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    hits,
-    connections,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listenLocally(server)), hits, connections };
 }
 
 describe('the http_fetch guard', () => {

@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToolActivities } from '../../src/activities/toolCalls';
 import { readAudit } from '../../src/db/audit';
@@ -13,6 +12,7 @@ import type { Db } from '../../src/db/pool';
 import type { ModelScript } from '../../src/dev/scriptedModel';
 import { REPLACEMENT_CHARACTER as R } from '../../src/shared/storable';
 import { fetcherAgent, fetchScript, makeAgentsDir, orderClerkAgent } from '../support/agentsDir';
+import { listenLocally } from '../support/localServer';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 import { startTestStack, type TestStack } from '../support/testStack';
 
@@ -38,16 +38,8 @@ const script: ModelScript = {
 };
 
 /** Serves `/nul`: a text page with U+0000 in it. */
-async function startTarget() {
-  const server = http.createServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('zero\u0000byte'));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+function startTarget() {
+  return listenLocally(http.createServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('zero\u0000byte')));
 }
 
 describe('text PostgreSQL cannot store, from a model or a tool', () => {

@@ -3,15 +3,14 @@
  * fakes that record every call: the approval gate (approve, edit, reject, expiry), the caps,
  * repeated tool-call IDs, invalid arguments sent back to the model, and how failures end a run.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../src/activities';
 import type { AgentRunInput, ApprovalDecision, ModelReply, PendingApproval, RunPolicy, RunProgress, ToolCall } from '../../src/shared/domain';
 import { agentRun, approvalDecidedSignal, progressQuery } from '../../src/workflows';
+import { useWorkflowWorker } from '../support/workflowWorker';
 
 type ActivityName = keyof Activities;
 type Recorded = { name: ActivityName; input: any };
@@ -75,14 +74,8 @@ const policy = (more: Partial<RunPolicy> = {}): RunPolicy => ({
 });
 
 describe('agentRun workflow', () => {
-  let nativeConnection: NativeConnection;
-  let connection: Connection;
-  let client: Client;
-  let worker: Worker;
-  let running: Promise<void>;
   const runs = new Map<string, FakeRun>();
   const runOfApproval = new Map<string, FakeRun>();
-  const taskQueue = `agent-run-unit-${randomBytes(4).toString('hex')}`;
 
   /** Finds the run an activity call belongs to: by run ID, or by approval ID for expireApproval. */
   function runOf(input: any): FakeRun {
@@ -95,33 +88,16 @@ describe('agentRun workflow', () => {
     'startRun', 'admitRun', 'setRunStatus', 'callModel', 'requestApprovals', 'expireApproval', 'recordToolError', 'executeTool', 'finishRun',
   ];
 
-  beforeAll(async () => {
-    const address = inject('temporalAddress');
-    [nativeConnection, connection] = await Promise.all([NativeConnection.connect({ address }), Connection.connect({ address })]);
-    client = new Client({ connection });
-    worker = await Worker.create({
-      connection: nativeConnection,
-      taskQueue,
-      workflowsPath: path.resolve(__dirname, '../../src/workflows/index.ts'),
-      activities: Object.fromEntries(
-        activityNames.map((name) => [
-          name,
-          async (input: any) => {
-            const run = runOf(input);
-            if (name === 'requestApprovals') for (const a of input.approvals) runOfApproval.set(a.approvalId, run);
-            return run.activity(name, input);
-          },
-        ]),
-      ),
-    });
-    running = worker.run();
-  });
-  afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await connection?.close();
-    await nativeConnection?.close();
-  });
+  const temporal = useWorkflowWorker(Object.fromEntries(
+    activityNames.map((name) => [
+      name,
+      async (input: any) => {
+        const run = runOf(input);
+        if (name === 'requestApprovals') for (const a of input.approvals) runOfApproval.set(a.approvalId, run);
+        return run.activity(name, input);
+      },
+    ]),
+  ));
 
   /** Starts a run whose model answers `replies`; `prepare` sets up its fakes before the workflow starts. */
   async function start(
@@ -131,7 +107,7 @@ describe('agentRun workflow', () => {
     prepare(run);
     runs.set(run.runId, run);
     const input: AgentRunInput = { runId: run.runId, tenantId: 't1', agent: 'support', bundleId: 'support@test', policy: runPolicy };
-    const handle = await client.workflow.start(agentRun, { workflowId: `run-${run.runId}`, taskQueue, args: [input] });
+    const handle = await temporal.client.workflow.start(agentRun, { workflowId: `run-${run.runId}`, taskQueue: temporal.taskQueue, args: [input] });
     return { run, handle };
   }
 

@@ -3,11 +3,8 @@
  * in-memory fakes: pausing stops the hold clock, a breach rolls back, an abort or a deployment
  * taken away ends it, and continue-as-new keeps the rollout's state.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import type { ComparedArms, CompareArmsInput, DeploymentWrite, RemoveCanaryInput, SetCanaryWeightInput } from '../../src/shared/rollout';
 import {
   rolloutThresholdsSchema,
@@ -19,6 +16,7 @@ import {
   type RolloutState,
 } from '../../src/shared/rollout';
 import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, rolloutStatusQuery } from '../../src/workflows';
+import { useWorkflowWorker } from '../support/workflowWorker';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -61,37 +59,14 @@ const figures = (bundleId: string, more: Partial<ArmFigures> = {}): ArmFigures =
 });
 
 describe('agentRollout workflow', () => {
-  let nativeConnection: NativeConnection;
-  let connection: Connection;
-  let client: Client;
-  let worker: Worker;
-  let running: Promise<void>;
   let store: FakeRolloutStore;
-  const taskQueue = `rollout-unit-${randomBytes(4).toString('hex')}`;
 
-  beforeAll(async () => {
-    const address = inject('temporalAddress');
-    [nativeConnection, connection] = await Promise.all([NativeConnection.connect({ address }), Connection.connect({ address })]);
-    client = new Client({ connection });
-    worker = await Worker.create({
-      connection: nativeConnection,
-      taskQueue,
-      workflowsPath: path.resolve(__dirname, '../../src/workflows/index.ts'),
-      // Each test sets `store`; the worker forwards to whichever is current.
-      activities: Object.fromEntries(
-        ['setCanaryWeight', 'promoteCanary', 'removeCanary', 'recordRolloutDecision', 'compareArms'].map((name) => [
-          name, (input: unknown) => (store.activities() as any)[name](input),
-        ]),
-      ),
-    });
-    running = worker.run();
-  });
-  afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await connection?.close();
-    await nativeConnection?.close();
-  });
+  // Each test sets `store`; the worker forwards to whichever is current.
+  const temporal = useWorkflowWorker(Object.fromEntries(
+    ['setCanaryWeight', 'promoteCanary', 'removeCanary', 'recordRolloutDecision', 'compareArms'].map((name) => [
+      name, (input: unknown) => (store.activities() as any)[name](input),
+    ]),
+  ));
 
   function start(stages: Partial<RolloutStage>[], extra: Partial<RolloutInput> = {}) {
     store = new FakeRolloutStore();
@@ -102,7 +77,7 @@ describe('agentRollout workflow', () => {
       checkIntervalSeconds: 0.05,
       ...extra,
     };
-    return client.workflow.start(agentRollout, { workflowId: `rollout-${input.rolloutId}`, taskQueue, args: [input] });
+    return temporal.client.workflow.start(agentRollout, { workflowId: `rollout-${input.rolloutId}`, taskQueue: temporal.taskQueue, args: [input] });
   }
 
   const kinds = (decisions: RolloutDecision[]) => decisions.map((d) => `${d.decision}:${d.stage}`);
