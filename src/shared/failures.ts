@@ -24,11 +24,11 @@ interface FailureSpec {
 }
 
 const catalogue = {
-  // The provider answered 200, but with nothing Bosun can use (src/activities/modelReplies.ts).
+  // The provider answered 200, but with nothing Bosun can use (src/activities/model/replies.ts).
   ModelRefused: { retry: 'once', runErrorCode: 'model_refused' },
   ContentFiltered: { retry: 'once', runErrorCode: 'content_filtered' },
   EmptyReply: { retry: 'once', runErrorCode: 'empty_reply' },
-  // The provider refused the request (src/activities/modelErrors.ts): retrying would change nothing.
+  // The provider refused the request (src/activities/model/errors.ts): retrying would change nothing.
   ModelQuotaExceeded: { retry: 'terminal', runErrorCode: 'quota_exceeded' },
   ModelAuthRejected: { retry: 'terminal', runErrorCode: 'provider_auth_failed' },
   ModelNotFound: { retry: 'terminal', runErrorCode: 'model_not_found' },
@@ -104,7 +104,7 @@ export function failureTypeOf(err: unknown): string | undefined {
 const terminalFailureTypes = (Object.keys(catalogue) as FailureType[]).filter((type) => catalogue[type].retry === 'terminal');
 
 /**
- * The model activity's backoff (ms). Its retries follow it, and src/activities/modelCallGuard.ts
+ * The model activity's backoff (ms). Its retries follow it, and src/activities/model/callGuard.ts
  * spreads its own jittered delays along the same curve.
  */
 export const modelBackoff = { initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 60_000 } as const;
