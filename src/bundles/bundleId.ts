@@ -17,3 +17,12 @@ export function canonicalJson(value: unknown): string {
   }
   return JSON.stringify(value);
 }
+
+/**
+ * The pin of a tool's schema: the first 16 hex of the SHA-256 of its canonical JSON. Whatever the
+ * model and the validator see of a tool (its argument schema, and for MCP tools its annotations)
+ * goes in, so a bundle's ID changes whenever any of it does.
+ */
+export function schemaHashOf(schema: unknown): string {
+  return createHash('sha256').update(canonicalJson(schema)).digest('hex').slice(0, 16);
+}
