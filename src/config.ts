@@ -81,6 +81,13 @@ export const configSchema = z.object({
   /** The KV v2 mount; a secret NAME is read from `<mount>/data/<BOSUN_VAULT_PREFIX><NAME>`. */
   BOSUN_VAULT_MOUNT: z.string().regex(/^[\w.-]+(?:\/[\w.-]+)*$/).default('secret'),
   BOSUN_VAULT_PREFIX: z.string().regex(/^(?:[\w.-]+\/)*$/, 'path segments each ending in /, e.g. bosun/').default('bosun/'),
+  /**
+   * Tool modules the stock worker loads, comma-separated: paths (relative to the working directory)
+   * or package names, each exporting its tools (`export default [tool, ...]` or `export const tools`).
+   */
+  BOSUN_TOOL_MODULES: z.string().default(''),
+  /** Past this many characters a tool's result is cut for the model (the whole result is stored). */
+  BOSUN_TOOL_RESULT_MAX_CHARS: z.coerce.number().int().min(1000).max(10_000_000).default(64_000),
 });
 
 export type Env = z.infer<typeof configSchema>;
@@ -132,6 +139,8 @@ export interface Config {
   codecServer: { corsOrigins: string[] };
   /** Where tools' secrets come from (only the worker uses it). */
   secrets: SecretsConfig;
+  /** The worker's tools beyond the built-in ones: modules to load, and how much of a result the model sees. */
+  tools: { modules: string[]; maxResultChars: number };
 }
 
 /** Where tools' secrets come from (src/secrets/secretStore.ts reads them). */
@@ -182,7 +191,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     encryption: parseEncryptionKeys(e.BOSUN_ENCRYPTION_KEYS, e.BOSUN_ENCRYPTION_KEY_ID),
     codecServer: { corsOrigins: parseOrigins(e.BOSUN_CODEC_CORS_ORIGIN) },
     secrets: parseSecrets(e, given),
+    tools: { modules: splitList(e.BOSUN_TOOL_MODULES), maxResultChars: e.BOSUN_TOOL_RESULT_MAX_CHARS },
   };
+}
+
+function splitList(text: string): string[] {
+  return text.split(',').map((item) => item.trim()).filter(Boolean);
 }
 
 function apiSettingsOf(e: Env): ApiSettings {

@@ -23,8 +23,9 @@ import type { RunLimits } from '../config';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import {
-  admissionRoom, admitQueuedRun, notePoll, queuedRuns, runningByTenant, runStatusOf, takeAdmissionLock, tenantRunLimits,
+  admissionRoom, admitQueuedRun, notePoll, noteWaitingFor, queuedRuns, runningByTenant, runStatusOf, takeAdmissionLock, tenantRunLimits,
 } from '../db/admission';
+import { queuesWithoutLiveWorker } from '../db/toolRegistry';
 import { FailureType } from '../shared/failures';
 
 export const admissionTiming = {
@@ -179,4 +180,32 @@ export function stillQueued(runId: string, position: number | undefined): Applic
     nextRetryDelay: retryDelayMs(position ?? 1),
     category: ApplicationFailureCategory.BENIGN,
   });
+}
+
+/** How soon a run waiting for a worker with its tools asks again. */
+const TOOL_WAIT_RETRY_MS = 2_000;
+
+/**
+ * Holds a run `queued` while no live worker polls one of its tools' task queues (`toolQueues`,
+ * src/shared/toolSpec.ts), with the reason on its row (`waitingFor` of GET /v1/runs/:runId): it
+ * neither takes a slot nor holds up its tenant's line meanwhile. Throws a retryable `RunQueued`
+ * failure until the workers are there; clears the reason once they are.
+ */
+export async function waitForToolWorkers(db: Db, run: { runId: string; toolQueues?: readonly string[] }): Promise<void> {
+  if (!run.toolQueues?.length) return;
+  const missing = await queuesWithoutLiveWorker(db, run.toolQueues);
+  const reason = missing.length ? `a worker with ${missing.map(toolOfQueue).join(', ')}` : null;
+  const recorded = await noteWaitingFor(db, run.runId, reason);
+  if (!reason || !recorded) return;
+  throw ApplicationFailure.create({
+    type: FailureType.RunQueued,
+    message: `run ${run.runId} is queued: waiting for ${reason} (no live worker has registered it)`,
+    nextRetryDelay: TOOL_WAIT_RETRY_MS,
+    category: ApplicationFailureCategory.BENIGN,
+  });
+}
+
+/** `name@version#hash` of a tool's task queue. */
+function toolOfQueue(queue: string): string {
+  return queue.slice(queue.lastIndexOf('/tool/') + '/tool/'.length);
 }

@@ -8,7 +8,9 @@ import { createToolActivities, type ToolDeps } from './toolCalls';
  * All of Bosun's activities, bound to the worker's connections. Each does one piece of I/O, and
  * fails as `RunEnded` (never retried) once its run has ended (src/db/runEnd.ts).
  */
-export function createActivities(deps: ModelDeps & Pick<ToolDeps, 'secrets'> & Pick<RunDeps, 'limits' | 'recordGraceMs'>) {
+export function createActivities(
+  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars'> & Pick<RunDeps, 'limits' | 'recordGraceMs'>,
+) {
   return failingAsRunEnded({
     ...createRunActivities(deps),
     ...createModelActivities(deps),

@@ -14,7 +14,7 @@ import type { AgentRunInput, ApprovalDecision, PendingApproval, RunStatus } from
 import { FailureType, retryableFailure, terminalFailure } from '../shared/failures';
 import { runErrorCodeOf, UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
 import { storableJson, storableOptionalText, storableText } from '../shared/storable';
-import { pollAdmission, stillQueued } from './admission';
+import { pollAdmission, stillQueued, waitForToolWorkers } from './admission';
 
 export interface RequestApprovalsInput {
   runId: string;
@@ -34,7 +34,10 @@ export interface FinishRunInput {
 }
 
 /** Which run asks for a slot; runs started before tenant, agent and bundle were passed give only the ID. */
-export type AdmitRunInput = Pick<AgentRunInput, 'runId'> & Partial<Pick<AgentRunInput, 'tenantId' | 'agent' | 'bundleId'>>;
+export type AdmitRunInput = Pick<AgentRunInput, 'runId'> & Partial<Pick<AgentRunInput, 'tenantId' | 'agent' | 'bundleId'>> & {
+  /** The task queues of the run's worker tools: the run waits `queued` until a live worker polls each. */
+  toolQueues?: string[];
+};
 
 export interface RunDeps {
   db: Db;
@@ -86,6 +89,7 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
      * A run whose row never comes fails with `RunNotRecorded` (see unrecordedRun).
      */
     async admitRun(run: AdmitRunInput): Promise<void> {
+      await waitForToolWorkers(db, run);
       let outcome = await pollAdmission(db, run.runId, limits);
       for (let waited = 0; !outcome && waited < RECORD_WAIT_MS; waited += RECORD_POLL_MS) {
         await setTimeout(RECORD_POLL_MS);

@@ -1,16 +1,18 @@
+import { log } from '@temporalio/activity';
 import type { BundleCache } from '../bundles/bundleStore';
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient, type Queryable } from '../db/pool';
 import { touchRun } from '../db/runs';
+import { storeWholeToolOutput } from '../db/toolOutputs';
+import type { BosunTool, ToolContext, ToolLogger } from '../sdk/tools';
 import { resolveSecrets, type SecretStore } from '../secrets/secretStore';
+import { pinsOf, type Bundle } from '../shared/bundle';
 import { toolSecretNames } from '../shared/guardrails';
-import { unknownBundle } from '../shared/failures';
+import { retryableFailure, FailureType, unknownBundle } from '../shared/failures';
 import { maskValues, redact } from '../shared/redaction';
 import { storableJson } from '../shared/storable';
-import { toolDefinition, type ToolName } from '../shared/tools';
-import { createToolImplementations } from './tools';
-import type { HttpFetchOptions } from './tools/httpFetch';
-import type { ToolImplementations, ToolResult } from './tools/types';
+import { DEFAULT_MAX_RESULT_CHARS, type PinnedTool } from '../shared/toolSpec';
+import { invokeTool, type ToolOutcome } from './tools/invoke';
 import { appendMessage, recordStep, stepStatusOf } from '../db/transcript';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { assertRunOpen, lockOpenRun, recordDiscardedResult, RunEndedError } from '../db/runEnd';
@@ -28,9 +30,10 @@ export interface ToolCallRef {
 }
 
 export interface ExecuteToolInput extends ToolCallRef {
-  tool: ToolName;
-  /** Already validated against the tool's schema by the workflow. */
+  /** Already validated against the tool's pinned schema by the workflow. */
   args: unknown;
+  /** A sandbox run: write and destructive tools run their sandbox implementation, or not at all. */
+  sandbox?: boolean;
 }
 
 export type ToolCallStatus = 'ok' | 'error' | 'invalid_arguments' | 'rejected';
@@ -41,33 +44,41 @@ export interface RecordToolErrorInput extends ToolCallRef {
   detail?: Record<string, unknown>;
 }
 
+/** Runs a tool that a bundle declares rather than a worker's code: an MCP server's, or an HTTP endpoint. */
+export type DeclaredToolExecutor = (pin: PinnedTool, args: unknown, ctx: ToolContext & { bundle: Bundle }) => Promise<ToolOutcome>;
+
 export interface ToolDeps {
   db: Db;
-  /** The runs' bundles (http_fetch's network policy, the secrets a tool gets); without it tools see no bundle. */
+  /** The runs' bundles (the pins, the network policy, the secrets a tool gets); tests may leave it out. */
   bundles?: Pick<BundleCache, 'get'>;
   /** Where declared secrets are resolved, inside the activity, just before the tool runs. */
   secrets?: SecretStore;
-  /** DNS and connection injection for http_fetch (tests). */
-  httpFetch?: HttpFetchOptions;
-  /** Replaces tool implementations (tests). */
-  implementations?: Partial<ToolImplementations>;
+  /** The code tools this worker has (`defineTool`), Bosun's own http_fetch included. */
+  tools: readonly BosunTool[];
+  /** Executors of the tools bundles declare, by source. */
+  declared?: Partial<Record<'mcp' | 'http', DeclaredToolExecutor>>;
+  /** Past this many characters a result is cut for the model; the whole of it is stored (tool_call_outputs). */
+  maxResultChars?: number;
 }
 
 /** The PostgreSQL role tool code runs as: row-level security keeps it to the run's tenant (migration 006). */
 export const TOOL_ROLE = 'bosun_tool';
 
-export function createToolActivities({ db, bundles, secrets, httpFetch, implementations: overrides }: ToolDeps) {
-  const implementations: ToolImplementations = { ...createToolImplementations({ httpFetch }), ...overrides };
+export function createToolActivities({ db, bundles, secrets, tools, declared = {}, maxResultChars = DEFAULT_MAX_RESULT_CHARS }: ToolDeps) {
+  const local = new Map(tools.map((t) => [t.manifest.name, t]));
   return {
     /**
      * Runs a tool and records its result in one transaction, so a retried or duplicated attempt
-     * finds the recorded result instead of acting twice. The tool itself runs as TOOL_ROLE with the
-     * run's tenant set, so PostgreSQL hides and protects every other tenant's rows.
+     * finds the recorded result instead of acting twice. A tool with a `tenant:` scope gets that
+     * transaction as TOOL_ROLE with the run's tenant set, so PostgreSQL hides and protects every
+     * other tenant's rows.
      *
      * The tool heartbeats and gets an AbortSignal that fires when the run is cancelled. A tool of an
      * ended run does not start; one whose run ended while it worked has its result discarded: its
      * transaction, the tool's own writes included, rolls back, the discard is noted
-     * (src/db/runEnd.ts), and RunEndedError is thrown.
+     * (src/db/runEnd.ts), and RunEndedError is thrown. A worker without the pinned tool (only
+     * possible for runs from before pinning, which share the run's task queue) fails the attempt,
+     * retryable, so a worker that has it takes the call.
      */
     async executeTool(input: ExecuteToolInput): Promise<ToolCallStatus> {
       // A retry of a recorded call neither loads the bundle nor touches a secret.
@@ -77,34 +88,28 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
       // Before the transaction: these may need a connection of their own, or the network.
       const bundle = bundles ? await bundles.get(input.bundleId) : undefined;
       if (bundles && !bundle) throw unknownBundle(input.bundleId);
-      const definition = toolDefinition(input.tool);
-      const secretNames = bundle ? toolSecretNames(bundle, input.tool) : [...definition.secrets];
+      const { pin, run } = resolveTool(input.tool, bundle, local, declared);
+      const secretNames = bundle ? toolSecretNames(bundle, pin) : [...pin.secrets];
       const secretValues = await resolveSecrets(secrets, secretNames);
       // The arguments as the approver saw them (src/activities/runs.ts) and as they are recorded:
       // without U+0000 or lone surrogates, which the tool could not store either.
       const args = storableJson(input.args);
+      const tenantScoped = pin.scope.some((s) => s.startsWith('tenant:'));
 
       let outcome: ToolCallStatus | undefined;
       return inTransaction(db, async (client) => {
         const recorded = await recordedStatus(client, input);
         if (recorded) return recorded;
         const started = Date.now();
-        const implementation = implementations[input.tool] as (ctx: unknown, args: unknown) => Promise<ToolResult>;
-        await enterToolScope(client, input.tenantId);
-        let result: ToolResult;
+        if (tenantScoped) await enterToolScope(client, input.tenantId);
+        let result: ToolOutcome;
         try {
-          result = await withHeartbeats((signal) => implementation(
-            {
-              tenantId: input.tenantId, runId: input.runId, idempotencyKey: `${input.runId}:${input.toolCallId}`, db: client,
-              bundle, secrets: secretValues, signal,
-            },
-            args.value,
-          ));
+          result = await withHeartbeats((signal) => run(args.value, toolContext(input, client, tenantScoped, secretValues, signal, bundle)));
         } catch (err) {
           // A failure message reaches Temporal history unencrypted: no secret may ride along.
           throw withoutSecrets(err, secretValues);
         }
-        await leaveToolScope(client, input.tenantId);
+        if (tenantScoped) await leaveToolScope(client, input.tenantId);
         const status = result.ok ? 'ok' : 'error';
         outcome = status;
         // Holds the run open until this commits; a run that ended meanwhile rolls the tool's work back.
@@ -112,11 +117,11 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
         const latencyMs = Date.now() - started;
         // A server that echoes a credential back must not hand it to the model or the rows.
         const output = maskValues(result.output, secretValues);
-        const rules = definition.redact;
+        const rules = pin.redact ?? {};
         const shown = { arguments: redact(args.value, rules.arguments), result: redact(output, rules.result) };
         await record(client, input, status, output, shown, latencyMs, {
-          scope: definition.scope, secrets: secretNames,
-        }, args.replaced);
+          scope: pin.scope, secrets: secretNames, toolVersion: pin.version, schemaHash: pin.schemaHash, ...(input.sandbox && { sandbox: true }),
+        }, args.replaced, maxResultChars);
         return status;
       }).catch(async (err) => {
         if (err instanceof RunEndedError && outcome) await discardToolResult(db, input, err, outcome);
@@ -130,13 +135,81 @@ export function createToolActivities({ db, bundles, secrets, httpFetch, implemen
         if (await recordedStatus(client, input)) return;
         await lockOpenRun(client, input.runId);
         const detail = redact({ ...input.detail, error: input.message }) as Record<string, unknown>;
-        await record(client, input, input.status, { error: input.message }, detail, 0, {}, 0);
+        await record(client, input, input.status, { error: input.message }, detail, 0, {}, 0, maxResultChars);
       }).catch(async (err) => {
         if (err instanceof RunEndedError) await discardToolResult(db, input, err, input.status);
         throw err;
       });
     },
   };
+}
+
+type ToolRunner = (args: unknown, ctx: ToolContext) => Promise<ToolOutcome>;
+
+/**
+ * The pin of the called tool (the bundle's; a worker tool's own manifest where no bundle is wired)
+ * and how to run it: this worker's code for a worker tool with the same version and schema, the
+ * executor of its source for an MCP or HTTP tool.
+ */
+function resolveTool(
+  name: string, bundle: Bundle | undefined, local: ReadonlyMap<string, BosunTool>, declared: ToolDeps['declared'] & object,
+): { pin: PinnedTool; run: ToolRunner } {
+  const pin = bundle ? pinsOf(bundle).find((p) => p.name === name) : local.get(name)?.manifest;
+  if (!pin) throw retryableFailure(FailureType.ToolUnavailable, `tool ${name} is not pinned in bundle ${bundle?.id}`);
+  if (pin.source.type !== 'worker') {
+    const executor = declared[pin.source.type];
+    if (!executor || !bundle) throw retryableFailure(FailureType.ToolUnavailable, `this worker cannot run ${pin.source.type} tools`);
+    return { pin, run: (args, ctx) => executor(pin, args, { ...ctx, bundle }) };
+  }
+  const tool = local.get(name);
+  // Pins from before pinning carry no real hash: the name and version are all they ever fixed.
+  const same = tool && tool.manifest.version === pin.version && (pin.schemaHash === 'legacy' || tool.manifest.schemaHash === pin.schemaHash);
+  if (!same) {
+    throw retryableFailure(FailureType.ToolUnavailable, `this worker does not have ${name} v${pin.version} (schema ${pin.schemaHash}); another worker will take the call`);
+  }
+  return { pin, run: (args, ctx) => invokeTool(tool, args, ctx) };
+}
+
+function toolContext(
+  input: ExecuteToolInput, client: DbClient, tenantScoped: boolean, secrets: Record<string, string>, signal: AbortSignal, bundle: Bundle | undefined,
+): ToolContext {
+  return {
+    tenantId: input.tenantId,
+    runId: input.runId,
+    toolCallId: input.toolCallId,
+    idempotencyKey: `${input.runId}:${input.toolCallId}`,
+    secrets,
+    get db(): DbClient {
+      if (!tenantScoped) throw new Error(`${input.tool} has no tenant: scope, so it has no database handle; declare scope: ['tenant:<table>']`);
+      return client;
+    },
+    signal,
+    // Bosun heartbeats for the tool already (withHeartbeats); a tool's own beats add progress details.
+    heartbeat: (details?: unknown) => heartbeatWith(details),
+    log: maskedLogger(secrets, { runId: input.runId, tool: input.tool, toolCallId: input.toolCallId }),
+    sandbox: input.sandbox === true,
+    network: bundle?.network,
+  };
+}
+
+function heartbeatWith(details: unknown): void {
+  // Imported lazily: only inside an activity is there a context to beat for.
+  void import('@temporalio/activity').then(({ Context }) => Context.current().heartbeat(details)).catch(() => undefined);
+}
+
+/** The activity logger, with the call's secret values masked out of messages and attributes. */
+function maskedLogger(secrets: Record<string, string>, base: Record<string, unknown>): ToolLogger {
+  const line = (level: 'debug' | 'info' | 'warn' | 'error') => (message: string, attributes: Record<string, unknown> = {}) =>
+    log[level](maskValues(message, secrets) as string, { ...base, ...(maskValues(attributes, secrets) as Record<string, unknown>) });
+  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+}
+
+/** What the model sees of a result longer than `max` characters: its beginning, and a note saying it was cut. */
+function cutForModel(whole: string, max: number): string {
+  return JSON.stringify({
+    note: `this result is ${whole.length} characters long; only the first ${max} are shown. The whole result is stored with the run.`,
+    partial_result: whole.slice(0, max),
+  });
 }
 
 /** Notes a tool call's outcome that came after its run had ended, and was not recorded. */
@@ -191,11 +264,14 @@ async function recordedStatus(db: Queryable, ref: ToolCallRef): Promise<ToolCall
  */
 async function record(
   client: DbClient, ref: ToolCallRef, status: ToolCallStatus, output: unknown, detail: Record<string, unknown>, latencyMs: number,
-  audit: Record<string, unknown>, replacedInArguments: number,
+  audit: Record<string, unknown>, replacedInArguments: number, maxResultChars: number,
 ): Promise<void> {
+  const whole = JSON.stringify(output);
+  const content = whole.length > maxResultChars ? cutForModel(whole, maxResultChars) : whole;
   const fresh = await appendMessage(client, ref.runId, {
-    step: ref.step, ordinal: ref.ordinal, role: 'tool', content: JSON.stringify(output), toolCallId: ref.toolCallId,
+    step: ref.step, ordinal: ref.ordinal, role: 'tool', content, toolCallId: ref.toolCallId,
   });
+  if (fresh && content !== whole) await storeWholeToolOutput(client, ref.runId, ref.step, ref.ordinal, whole);
   await recordStep(client, ref.runId, {
     step: ref.step, ordinal: ref.ordinal, kind: 'tool', name: ref.tool, status, bundleId: ref.bundleId, detail, latencyMs,
     replacedCharacters: replacedInArguments,

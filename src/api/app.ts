@@ -13,6 +13,7 @@ import { ApiError, errorHandler } from './errors';
 import { eventsRouter } from './eventsRouter';
 import { healthRouter } from './health';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
+import { toolsRouter } from './toolsRouter';
 import { usageRouter } from './usageRouter';
 import { refuseUnstorableText } from './validation';
 
@@ -30,6 +31,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   app.use(
     '/v1',
     runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
+    toolsRouter(deps),
   );
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));

@@ -20,7 +20,7 @@ export function bundlesRouter({ db, modelPrices }: BundlesRouterDeps): Router {
   /** Publishing is idempotent: the same content gives the same ID and changes nothing. */
   router.post('/bundles', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
-    const validated = validateBundle(req.body, modelPrices);
+    const validated = await validateBundle(db, req.body, modelPrices);
     if (!validated.ok) throw badRequest(validated.problems);
     const bundle = validated.bundle;
     const created = await inTransaction(db, async (client) => {

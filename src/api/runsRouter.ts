@@ -17,11 +17,11 @@ import {
 } from '../contract';
 import { inTransaction, type Db } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
-import { runPolicyOf, type Bundle } from '../shared/bundle';
+import { pinsOf, runPolicyOf, type Bundle } from '../shared/bundle';
 import { diffJson } from '../shared/diff';
 import { terminalStatuses, type AgentRunInput } from '../shared/domain';
 import { ownerSearchAttributes, RunStatusKey } from '../shared/searchAttributes';
-import { isToolName, parseToolArguments } from '../shared/tools';
+import { checkToolArguments } from '../shared/toolArguments';
 import { agentRun, approvalDecidedSignal } from '../workflows';
 import { principalOf } from './auth';
 import { ApiError, badRequest, conflict, notFound, unavailable } from './errors';
@@ -83,7 +83,10 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     if (earlier) return res.status(202).json(accepted(earlier));
     const runId = randomUUID();
     const bundle = await bundleForNewRun(tenantId, body, runId);
-    await startWorkflow({ runId, tenantId, agent: body.agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs) });
+    await startWorkflow({
+      runId, tenantId, agent: body.agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs, taskQueue),
+      ...(body.sandbox && { sandbox: true }),
+    });
     const run = {
       runId, tenantId, agent: body.agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey,
       requestFingerprint: requestFingerprint(body), createdBy: keyId,
@@ -165,8 +168,8 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
       if (!approval.found) throw notFound('Approval');
       if (approval.status !== 'pending') throw conflict(`This approval is already ${approval.status}.`);
       if (approval.expired) throw conflict('This approval has expired.');
+      const bundle = await findBundle(client, tenantId, approval.bundleId);
       if (status === 'approved' && approval.runCreatedBy === keyId) {
-        const bundle = await findBundle(client, tenantId, approval.bundleId);
         if (bundle?.approvals?.separateApprover) {
           throw new ApiError(
             403, 'forbidden',
@@ -174,7 +177,7 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
           );
         }
       }
-      const edited = requestedEdit === undefined ? undefined : checkedEdit(approval.tool, requestedEdit);
+      const edited = requestedEdit === undefined ? undefined : checkedEdit(bundle, approval.tool, requestedEdit);
       const changes = edited === undefined ? [] : diffJson(approval.arguments, edited);
       // An "edit" that changes nothing is a plain approval.
       const editedArguments = changes.length ? edited : undefined;
@@ -227,10 +230,16 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
   return router;
 }
 
-/** An approver's replacement arguments, checked with the parser the workflow uses; 400 listing the problems. */
-function checkedEdit(tool: string, edit: Record<string, unknown>): Record<string, unknown> {
-  if (!isToolName(tool)) throw badRequest([`arguments: tool "${tool}" is not in this build, so its arguments cannot be edited`]);
-  const parsed = parseToolArguments(tool, JSON.stringify(edit));
-  if (!parsed.ok) throw badRequest(parsed.problems.map((p) => (p.startsWith('(root)') ? p.replace('(root)', 'arguments') : `arguments.${p}`)));
-  return parsed.args as Record<string, unknown>;
+/**
+ * An approver's replacement arguments, checked against the schema the run's bundle pinned for the
+ * tool, as the workflow checks them; 400 listing the problems (`arguments.order_id: ...`).
+ */
+function checkedEdit(bundle: Bundle | undefined, tool: string, edit: Record<string, unknown>): Record<string, unknown> {
+  const pin = bundle && pinsOf(bundle).find((p) => p.name === tool);
+  if (!pin) throw badRequest([`arguments: tool "${tool}" is not pinned in the run's bundle, so its arguments cannot be edited`]);
+  const checked = checkToolArguments(pin.parameters, edit);
+  if (!checked.ok) {
+    throw badRequest(checked.problems.map((p) => (p.startsWith('(root)') ? p.replace('(root)', 'arguments') : `arguments${p.replace(/\//g, '.')}`)));
+  }
+  return checked.args as Record<string, unknown>;
 }

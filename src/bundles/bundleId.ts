@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { BundleContent } from '../shared/bundle';
+import type { PinnedContent } from '../shared/bundle';
 
 /** `<agent>@<first 12 hex of the SHA-256 of the canonical content>`: same content, same ID. */
-export function bundleIdOf(content: BundleContent): string {
+export function bundleIdOf(content: PinnedContent): string {
   return `${content.name}@${createHash('sha256').update(canonicalJson(content)).digest('hex').slice(0, 12)}`;
 }
 

@@ -1,23 +1,30 @@
 /** Published bundles in PostgreSQL: immutable rows, one per tenant and content hash. */
 import type { Db, Queryable } from '../db/pool';
-import { bundleContentSchema, bundleProblems, pricingProblems, type Bundle } from '../shared/bundle';
+import { bundleContentSchema, bundleProblems, grantsOf, grantProblems, pricingProblems, type Bundle, type PinnedContent } from '../shared/bundle';
 import { builtInModelPrices, type ModelPrices } from '../shared/pricing';
 import { bundleIdOf } from './bundleId';
-
+import { pinRegisteredTools } from './toolPins';
 
 export type ValidatedBundle = { ok: true; bundle: Bundle } | { ok: false; problems: string[] };
 
 /**
- * Everything wrong with a bundle at once: its shape, its tools, its prompt variables, and models
- * that neither it nor `prices` (the process's price table) gives a price.
+ * Everything wrong with a bundle at once: its shape, its prompt variables, models that neither it
+ * nor `prices` (the process's price table) gives a price, and tools: names, versions and schemas
+ * the registry does not have (src/bundles/toolPins.ts), secrets and network they need. A valid
+ * bundle comes back pinned, with the ID its content and pins hash to.
  */
-export function validateBundle(raw: unknown, prices: ModelPrices = builtInModelPrices): ValidatedBundle {
+export async function validateBundle(db: Queryable, raw: unknown, prices: ModelPrices = builtInModelPrices): Promise<ValidatedBundle> {
   const parsed = bundleContentSchema.safeParse(raw);
   if (!parsed.success) {
     return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) };
   }
-  const problems = [...bundleProblems(parsed.data), ...pricingProblems(parsed.data, prices)];
-  return problems.length ? { ok: false, problems } : { ok: true, bundle: { ...parsed.data, id: bundleIdOf(parsed.data) } };
+  const content = parsed.data;
+  const problems = [...bundleProblems(content), ...pricingProblems(content, prices)];
+  const pinned = await pinRegisteredTools(db, content);
+  if (!pinned.ok) return { ok: false, problems: [...problems, ...pinned.problems] };
+  const withPins: PinnedContent = { ...content, pinnedTools: pinned.pins };
+  problems.push(...grantProblems(content, grantsOf(withPins)));
+  return problems.length ? { ok: false, problems } : { ok: true, bundle: { ...withPins, id: bundleIdOf(withPins) } };
 }
 
 /** Stores a bundle unless this tenant already has that exact content; true when it is new. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { bundleContentSchema } from '../shared/bundle';
+import { pinnedToolSchema } from '../shared/toolSpec';
 import { timestamp } from './fields';
 
 /** Body of `POST /v1/bundles`; src/shared/bundle.ts (bundleProblems, pricingProblems) checks what a schema cannot. */
@@ -12,7 +13,10 @@ export const publishBundleRequestSchema = bundleContentSchema;
 export type PublishBundleRequest = z.input<typeof publishBundleRequestSchema>;
 
 /** Answer of `GET /v1/bundles/:bundleId`: the content with its defaults, and the ID it hashes to. */
-export const bundleSchema = bundleContentSchema.extend({ id: z.string() });
+export const bundleSchema = bundleContentSchema.extend({
+  id: z.string(),
+  pinnedTools: z.array(pinnedToolSchema).optional().describe('Each granted tool as pinned at publish; absent in bundles from before pinning.'),
+});
 export type BundleView = z.infer<typeof bundleSchema>;
 
 /** Answer of `POST /v1/bundles`: 201 when `created`, 200 when the tenant already had this content. */

@@ -11,4 +11,5 @@ export * from './codec';
 export * from './errors';
 export * from './health';
 export * from './runs';
+export * from './tools';
 export * from './usage';

@@ -29,6 +29,10 @@ export const createRunRequestSchema = z
       .max(200)
       .optional()
       .describe('Runs with the same key land on the same side of a canary (e.g. a conversation or tenant ID); the run ID by default.'),
+    sandbox: z
+      .boolean()
+      .optional()
+      .describe("A sandbox run: write and destructive tools run their sandbox implementation, or are refused; never their live handler."),
   })
   .strict();
 export type CreateRunRequest = z.infer<typeof createRunRequestSchema>;
@@ -125,6 +129,7 @@ export const runViewSchema = z.strictObject({
   finishedAt: timestamp.nullable(),
   retries: z.record(z.string(), z.number().int()).describe('Model-call attempts retried, by reason (every reason present).'),
   queuePosition: z.number().int().nullable().describe("Queued runs: 1 + the tenant's queued runs created before it; else null."),
+  waitingFor: z.string().nullable().describe('Queued runs held back by more than their turn: what they wait for (e.g. a worker with one of their tools); else null.'),
   outputTruncated: z.boolean().describe("The answer stopped at the model's output token limit."),
   steps: z.array(runStepSchema),
   pendingApprovals: z.array(pendingApprovalSchema),

@@ -11,10 +11,29 @@ export interface LiveWindows {
   firstPollGraceMs: number;
 }
 
-/** A queued row with a live workflow behind it, or one whose workflow has not polled yet but soon will ($2, $3: LiveWindows). */
+/**
+ * A queued row with a live workflow behind it, or one whose workflow has not polled yet but soon
+ * will ($2, $3: LiveWindows); not one waiting for something other than a slot (`waiting_for`, e.g.
+ * a worker with its tools), which neither takes a slot nor holds up its tenant's line.
+ */
 const waiting = (alias: string) =>
-  `(${alias}.admission_polled_at >= now() - $2 * interval '1 millisecond'
-    OR (${alias}.admission_polled_at IS NULL AND ${alias}.created_at >= now() - $3 * interval '1 millisecond'))`;
+  `(${alias}.waiting_for IS NULL AND (${alias}.admission_polled_at >= now() - $2 * interval '1 millisecond'
+    OR (${alias}.admission_polled_at IS NULL AND ${alias}.created_at >= now() - $3 * interval '1 millisecond')))`;
+
+/**
+ * Records why a queued run cannot be admitted yet beyond its turn (null: nothing but its turn).
+ * Writes only a change. False when the run has no row yet.
+ */
+export async function noteWaitingFor(db: Queryable, runId: string, reason: string | null): Promise<boolean> {
+  const { rows } = await db.query(
+    `WITH target AS (SELECT run_id, waiting_for FROM runs WHERE run_id = $1),
+          changed AS (UPDATE runs SET waiting_for = $2, updated_at = now()
+                      WHERE run_id = $1 AND waiting_for IS DISTINCT FROM $2 AND finished_at IS NULL RETURNING 1)
+     SELECT count(*)::int AS n FROM target`,
+    [runId, reason],
+  );
+  return rows[0].n > 0;
+}
 
 /**
  * Notes that the run's workflow polled for a slot now (and requeues a run back from an approval).

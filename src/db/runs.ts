@@ -137,7 +137,8 @@ export async function loadRunView(db: Db, tenantId: string, runId: string) {
             CASE WHEN status = 'queued' THEN (
               SELECT count(*)::int + 1 FROM runs q
               WHERE q.tenant_id = r.tenant_id AND q.status = 'queued' AND (q.created_at, q.run_id) < (r.created_at, r.run_id)
-            ) END AS "queuePosition"
+            ) END AS "queuePosition",
+            CASE WHEN status = 'queued' THEN waiting_for END AS "waitingFor"
      FROM runs r WHERE tenant_id = $1 AND run_id = $2`,
     [tenantId, runId],
   );

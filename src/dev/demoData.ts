@@ -24,16 +24,18 @@ export async function seedDemoOrders(db: Db, tenantId: string): Promise<void> {
 }
 
 /**
- * Publishes every bundle under `agentsDir` for a tenant, and deploys it to agents that have no
+ * Publishes every bundle under `agentsDir` for a tenant (their tools must be registered: start a
+ * worker that has them first), and deploys it to agents that have no
  * deployment yet, so a fresh stack can run them at once. Each is checked as `POST /v1/bundles`
  * checks it, models against `prices` (the built-in table when absent).
  */
 export async function seedAgents(db: Db, tenantId: string, agentsDir: string, prices?: ModelPrices): Promise<Bundle[]> {
-  const bundles = readAgentsDir(agentsDir).map((raw) => {
-    const validated = validateBundle(raw, prices);
+  const bundles: Bundle[] = [];
+  for (const raw of readAgentsDir(agentsDir)) {
+    const validated = await validateBundle(db, raw, prices);
     if (!validated.ok) throw new Error(`bundle in ${agentsDir} is invalid:\n  - ${validated.problems.join('\n  - ')}`);
-    return validated.bundle;
-  });
+    bundles.push(validated.bundle);
+  }
   for (const bundle of bundles) {
     await saveBundle(db, tenantId, bundle, 'system:seed');
     await inTransaction(db, async (client) => {

@@ -67,6 +67,8 @@ runMain('stack', async () => {
     TEMPORAL_ADDRESS: temporalAddress,
     DATABASE_URL: databaseUrl,
     BOSUN_API_KEYS: apiKeys,
+    // The demo support agent's tools (lookup_order, issue_refund), unless the shell names others.
+    BOSUN_TOOL_MODULES: isSet('BOSUN_TOOL_MODULES') ? process.env.BOSUN_TOOL_MODULES : './examples/support-tools',
   };
   if (!isSet('OPENAI_API_KEY')) {
     const model = await startScriptedModel(supportDemoScript, env.BOSUN_MODEL_PORT);
@@ -78,16 +80,15 @@ runMain('stack', async () => {
   const config = loadConfig(serviceEnv);
   const db = createPool(config.databaseUrl, 2);
   await migrate(db);
+  // The worker first: publishing the demo bundles pins the tools it registers.
+  const services: Service[] = [spawnService('worker', 'src/worker/main.ts', serviceEnv)];
+  await services[0]!.ready;
   for (const tenant of new Set(config.api.keys.map((k) => k.tenantId))) {
     await seedDemoOrders(db, tenant);
     await seedAgents(db, tenant, config.agentsDir, config.model.prices);
   }
   await db.end();
-
-  const services: Service[] = [
-    spawnService('worker', 'src/worker/main.ts', serviceEnv),
-    spawnService('api', 'src/api/main.ts', serviceEnv),
-  ];
+  services.push(spawnService('api', 'src/api/main.ts', serviceEnv));
   await Promise.all(services.map((s) => s.ready));
   printWelcome(`http://127.0.0.1:${config.api.port}`, uiUrl, config.api.keys[0]!.key);
 

@@ -2,7 +2,7 @@
  * Which tool calls wait for a human, and why. Pure: the workflow decides per call, from the
  * validated arguments, with the same code the tests and the API use.
  */
-import type { ToolKind } from './tools';
+import type { JsonSchema, PinnedTool, ToolKind, ToolRetry } from './toolSpec';
 
 /** A bundle's approval rule for one tool. */
 export type ToolApprovalRule = 'always' | 'never' | { above: { field: string; value: number } };
@@ -15,6 +15,23 @@ export interface ToolPolicy {
   requiresApproval: boolean;
   /** The bundle's rule, when it set one (absent in policies from before approval thresholds). */
   approval?: ToolApprovalRule;
+  /** The pinned JSON Schema of the arguments (absent in policies from before pinning: src/shared/legacyTools.ts). */
+  parameters?: JsonSchema;
+  /** The task queue of a worker tool (absent for MCP and HTTP tools, and before pinning: the run's own queue). */
+  taskQueue?: string;
+  /** Per attempt, when the tool sets one. */
+  timeoutMs?: number;
+  retry?: ToolRetry;
+}
+
+/** What the bundle's approval settings resolve to for one tool, with the tool's own default. */
+export function approvalRuleOf(pin: Pick<PinnedTool, 'kind' | 'approvalByDefault'>, bundleRule: ToolApprovalRule | undefined): {
+  requiresApproval: boolean;
+  approval?: ToolApprovalRule;
+} {
+  if (pin.kind === 'read') return { requiresApproval: false, ...(bundleRule !== undefined && { approval: bundleRule }) };
+  const requiresApproval = bundleRule === undefined ? pin.approvalByDefault : bundleRule !== 'never';
+  return { requiresApproval, ...(bundleRule !== undefined && { approval: bundleRule }) };
 }
 
 /** Why a call waits for approval: what kind of tool it is and which rule fired. */

@@ -4,8 +4,10 @@
  */
 import { z } from 'zod';
 import type { RunPolicy } from './domain';
-import { toolCatalog, isToolName, type ToolName } from './tools';
 import { guardrailProblems, networkPolicySchema } from './guardrails';
+import { legacyToolPins } from './legacyTools';
+import { approvalRuleOf, type ToolApprovalRule, type ToolPolicy } from './approvals';
+import { toolTaskQueue, type PinnedTool } from './toolSpec';
 import { modelRoutingSchema, routingProblems } from './modelRouting';
 import { contextSettingsSchema, resolveContextSettings } from './contextWindow';
 import { modelPriceSchema, type ModelPrice, type ModelPrices } from './pricing';
@@ -51,8 +53,13 @@ export const bundleContentSchema = z
       .array(
         z
           .object({
-            name: z.string(),
-            version: z.number().int().positive().describe('The schema version of the tool this bundle was written against.'),
+            name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'a tool name: letters, digits, _ and -, at most 64'),
+            version: z.number().int().positive().describe('The version of the tool this bundle was written against.'),
+            schemaHash: z
+              .string()
+              .regex(/^[0-9a-f]{16}$/)
+              .optional()
+              .describe('Pins one registered schema of name@version; needed only when workers registered more than one.'),
             approval: z
               .union([
                 z.enum(['always', 'never']),
@@ -96,32 +103,77 @@ export const bundleContentSchema = z
 
 export type BundleContent = z.infer<typeof bundleContentSchema>;
 
-/** A published bundle: its content, with the ID that content hashes to. */
-export interface Bundle extends BundleContent {
+/** What publishing adds to the authored content: each granted tool as pinned then (src/bundles/toolPins.ts). */
+export interface PinnedContent extends BundleContent {
+  /** In the order of `tools`. Absent in bundles published before tools were pinned (see pinsOf). */
+  pinnedTools?: PinnedTool[];
+}
+
+/** A published bundle: its content and pins, with the ID they hash to. */
+export interface Bundle extends PinnedContent {
   id: string;
 }
 
-/** Checks what the schema cannot: tools this build has, and a value for every prompt variable. */
+/**
+ * The pinned tools of a bundle. A bundle from before pinning has none stored: its tools are the
+ * three Bosun then compiled in (src/shared/legacyTools.ts), which is all it could name.
+ */
+export function pinsOf(bundle: PinnedContent): PinnedTool[] {
+  return bundle.pinnedTools ?? bundle.tools.flatMap((t) => (Object.hasOwn(legacyToolPins, t.name) ? [legacyToolPins[t.name]!] : []));
+}
+
+/** One tool a bundle grants: its pin, and the bundle's approval rule for it. */
+export interface ToolGrant {
+  pin: PinnedTool;
+  approval?: ToolApprovalRule;
+  /** Where the bundle grants it, for problems: `tools.0`. */
+  field: string;
+}
+
+/** Every tool the bundle grants, in the bundle's order, each with its pin. */
+export function grantsOf(bundle: PinnedContent): ToolGrant[] {
+  const pins = new Map(pinsOf(bundle).map((p) => [p.name, p]));
+  return bundle.tools.flatMap((t, i) => {
+    const pin = pins.get(t.name);
+    return pin ? [{ pin, ...(t.approval !== undefined && { approval: t.approval }), field: `tools.${i}` }] : [];
+  });
+}
+
+/** Checks what the schema cannot: a tool listed twice, and a value for every prompt variable. */
 export function bundleProblems(content: BundleContent): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
   content.tools.forEach((tool, i) => {
     if (seen.has(tool.name)) problems.push(`tools.${i}.name: "${tool.name}" is listed twice`);
     seen.add(tool.name);
-    if (!isToolName(tool.name)) {
-      problems.push(`tools.${i}.name: unknown tool "${tool.name}"`);
-    } else if (tool.version !== toolCatalog[tool.name].version) {
-      problems.push(`tools.${i}.version: this build has ${tool.name} v${toolCatalog[tool.name].version}, not v${tool.version}`);
-    }
-    if (isToolName(tool.name) && typeof tool.approval === 'object' && !isNumericArgument(tool.name, tool.approval.above.field)) {
-      problems.push(`tools.${i}.approval.above.field: ${tool.name} has no numeric argument "${tool.approval.above.field}"`);
-    }
   });
   for (const variable of promptVariables(content.systemPrompt)) {
     if (content.variables[variable] === undefined) problems.push(`variables.${variable}: the prompt uses {{${variable}}} but gives it no value`);
   }
   problems.push(...guardrailProblems(content));
   problems.push(...routingProblems(content.model));
+  return problems;
+}
+
+/**
+ * What the bundle asks of its granted tools that they cannot give: a secret a tool needs that the
+ * bundle does not list, a network tool without network.allowHosts, an approval threshold on an
+ * argument that is not a number.
+ */
+export function grantProblems(content: BundleContent, grants: readonly ToolGrant[]): string[] {
+  const problems: string[] = [];
+  const listed = new Set(content.secrets);
+  for (const { pin, approval, field } of grants) {
+    for (const secret of pin.secrets) {
+      if (!listed.has(secret)) problems.push(`${field}: ${pin.name} needs the secret ${secret}; list it in secrets`);
+    }
+    if (pin.scope.includes('network:allow-list') && !content.network) {
+      problems.push(`${field}: ${pin.name} needs network.allowHosts, the hosts it may reach`);
+    }
+    if (typeof approval === 'object' && !isNumericArgument(pin, approval.above.field)) {
+      problems.push(`${field}.approval.above.field: ${pin.name} has no numeric argument "${approval.above.field}"`);
+    }
+  }
   return problems;
 }
 
@@ -162,9 +214,9 @@ export function pricingProblems(content: BundleContent, table: ModelPrices): str
   return [...unpriced, ...unused];
 }
 
-function isNumericArgument(tool: ToolName, field: string): boolean {
-  const schema = z.toJSONSchema(toolCatalog[tool].args) as { properties?: Record<string, { type?: unknown }> };
-  const type = schema.properties?.[field]?.type;
+function isNumericArgument(pin: PinnedTool, field: string): boolean {
+  const properties = pin.parameters.properties as Record<string, { type?: unknown }> | undefined;
+  const type = properties?.[field]?.type;
   return type === 'number' || type === 'integer';
 }
 
@@ -179,19 +231,29 @@ export function renderSystemPrompt(bundle: BundleContent): string {
   return bundle.systemPrompt.replace(placeholder, (_, name: string) => bundle.variables[name] ?? '');
 }
 
-export function runPolicyOf(bundle: BundleContent, approvalTimeoutMs: number): RunPolicy {
+/**
+ * The run's policy from its bundle: caps, and for each granted tool what the workflow needs before
+ * any activity runs (its kind and approval rule, the JSON Schema its arguments must satisfy) and
+ * where to call it (`mainQueue`'s queue for the tool, src/shared/toolSpec.ts). A bundle from before
+ * pinning gives its tools neither schema nor queue: its runs check and call them as they always did.
+ */
+export function runPolicyOf(bundle: PinnedContent, approvalTimeoutMs: number, mainQueue: string): RunPolicy {
   return {
     maxSteps: bundle.limits.maxSteps,
     maxToolCalls: bundle.limits.maxToolCalls,
     maxTotalTokens: bundle.limits.maxTotalTokens,
     maxCostUsd: bundle.limits.maxCostUsd,
     approvalTimeoutMs,
-    tools: bundle.tools.map((tool) => {
-      const kind = toolCatalog[tool.name as ToolName].kind;
-      // Reads never wait for a human; anything that changes the world does unless the bundle says otherwise.
-      // A threshold narrows the gate per call (see approvalRequirement); reads are never gated.
-      const requiresApproval = kind !== 'read' && tool.approval !== 'never';
-      return { name: tool.name, kind, requiresApproval, ...(tool.approval !== undefined && { approval: tool.approval }) };
+    tools: grantsOf(bundle).map(({ pin, approval }): ToolPolicy => {
+      const policy: ToolPolicy = { name: pin.name, kind: pin.kind, ...approvalRuleOf(pin, approval) };
+      if (!bundle.pinnedTools) return policy;
+      return {
+        ...policy,
+        parameters: pin.parameters,
+        ...(pin.source.type === 'worker' && { taskQueue: toolTaskQueue(mainQueue, pin) }),
+        ...(pin.timeoutMs !== undefined && { timeoutMs: pin.timeoutMs }),
+        ...(pin.retry && { retry: pin.retry }),
+      };
     }),
   };
 }

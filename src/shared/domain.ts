@@ -80,6 +80,8 @@ export interface AgentRunInput {
   agent: string;
   bundleId: string;
   policy: RunPolicy;
+  /** A sandbox run (staging, evals): write and destructive tools run their sandbox implementation, or not at all. */
+  sandbox?: boolean;
   /** Set when the run continues as new: where the previous execution left off. */
   resume?: { step: number; usage: Usage; toolCalls?: number; toolCallIds?: string[] };
 }

@@ -47,6 +47,9 @@ const catalogue = {
   BudgetExceeded: { retry: 'terminal', runErrorCode: 'budget_exceeded' },
   // A tenant that chose to wait for its budget: retried when its window turns over.
   BudgetWait: { retry: 'retried', runErrorCode: 'budget_exceeded' },
+  // Tools (src/activities/toolCalls.ts).
+  /** This worker lacks the called tool (or that version or schema of it); a worker that has it takes the retry. */
+  ToolUnavailable: { retry: 'retried', runErrorCode: 'tool_unavailable' },
   // The run's own life (src/activities/runs.ts, admission.ts, runEnded.ts; the workflow).
   /** A queued run's poll for a run slot, retried until it is admitted. */
   RunQueued: { retry: 'retried' },

@@ -1,9 +1,10 @@
 /**
  * What a bundle lets its tools reach beyond the tenant's rows: the network allow-list of
- * `http_fetch`, and the secrets its tools receive. Pure: the shared bundle schema uses it.
+ * `http_fetch` (and of MCP and HTTP tools), and the secrets its tools receive. Pure: the shared
+ * bundle schema uses it.
  */
 import { z } from 'zod';
-import { isToolName, toolDefinition, type ToolName } from './tools';
+import type { PinnedTool } from './toolSpec';
 
 /**
  * `api.example.com`, `*.example.com` (any subdomain, not the domain itself), an IPv4 or `[IPv6]`
@@ -45,35 +46,23 @@ export const networkPolicySchema = z
 
 export type NetworkPolicy = z.infer<typeof networkPolicySchema>;
 
-/** What a bundle grants its tools: the tools, the secrets they may get, and where http_fetch may go. */
+/** What a bundle grants its tools: the secrets they may get, and where they may go. */
 export interface GrantedReach {
-  tools: { name: string }[];
   secrets: string[];
   network?: NetworkPolicy;
 }
 
-/** Every secret a tool gets when it runs under this bundle. */
-export function toolSecretNames(bundle: Pick<GrantedReach, 'network'>, tool: ToolName): string[] {
-  const definition = toolDefinition(tool);
-  const names: string[] = [...definition.secrets];
-  if (definition.scope.includes('network:allow-list') && bundle.network?.auth) names.push(bundle.network.auth.secret);
+/** Every secret a tool gets when it runs under this bundle: its own, and the network credential when it reaches the network. */
+export function toolSecretNames(bundle: Pick<GrantedReach, 'network'>, pin: Pick<PinnedTool, 'secrets' | 'scope'>): string[] {
+  const names: string[] = [...pin.secrets];
+  if (pin.scope.includes('network:allow-list') && bundle.network?.auth) names.push(bundle.network.auth.secret);
   return [...new Set(names)];
 }
 
-/** Problems the schema cannot see: secrets a tool needs but the bundle does not list, and an incomplete network policy. */
+/** Problems the schema cannot see in the network policy: a credential not listed in secrets, or sent to a host not allowed. */
 export function guardrailProblems(content: GrantedReach): string[] {
   const problems: string[] = [];
   const listed = new Set(content.secrets);
-  content.tools.forEach((tool, i) => {
-    if (!isToolName(tool.name)) return;
-    const definition = toolDefinition(tool.name);
-    for (const secret of definition.secrets) {
-      if (!listed.has(secret)) problems.push(`tools.${i}: ${tool.name} needs the secret ${secret}; list it in secrets`);
-    }
-    if (definition.scope.includes('network:allow-list') && !content.network) {
-      problems.push(`tools.${i}: ${tool.name} needs network.allowHosts, the hosts it may reach`);
-    }
-  });
   const auth = content.network?.auth;
   if (auth) {
     if (!listed.has(auth.secret)) problems.push(`network.auth.secret: ${auth.secret} is not listed in secrets`);

@@ -74,7 +74,7 @@ interface Rule {
 }
 
 /** Libraries that do no I/O and run inside Temporal's workflow sandbox; Node built-ins are not among them. */
-const pureLibraries = new Set(['zod', '@temporalio/common']);
+const pureLibraries = new Set(['zod', '@temporalio/common', '@cfworker/json-schema']);
 
 export const rules: Rule[] = [
   {

@@ -64,6 +64,8 @@ export async function startTestStack(options: TestStackOptions = {}) {
     BOSUN_AGENTS_DIR: options.agentsDir ?? 'agents',
     BOSUN_API_KEYS: `${apiKey}:${tenantId}`,
     BOSUN_LOG_LEVEL: 'WARN',
+    // The demo support agent's tools (examples/support-tools), as `npm start` runs them.
+    BOSUN_TOOL_MODULES: './examples/support-tools',
     BOSUN_ENCRYPTION_KEYS: options.encryptionKeys ?? '',
     BOSUN_ENCRYPTION_KEY_ID: options.encryptionKeys ? (options.encryptionKeyId ?? '') : '',
   };
@@ -71,7 +73,6 @@ export async function startTestStack(options: TestStackOptions = {}) {
   const db = createPool(databaseUrl, 5);
   await seedApiKeys(db, config.api.keys);
   await seedDemoOrders(db, tenantId);
-  const bundles = await seedAgents(db, tenantId, config.agentsDir, config.model.prices);
 
   // The same keys as the worker's, so the client encodes and decodes what the worker does.
   const { app, temporal, connection } = await connectApp(config, db);
@@ -92,6 +93,8 @@ export async function startTestStack(options: TestStackOptions = {}) {
     return worker;
   };
   await startWorker(options.workerEnv);
+  // After the worker: publishing pins the tools it registered.
+  const bundles = await seedAgents(db, tenantId, config.agentsDir, config.model.prices);
 
   /**
    * Calls the API over HTTP as this stack's tenant unless other headers are given. Throws when the

@@ -1,10 +1,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
-import { z } from 'zod';
 import type { ModelPrices } from '../../config';
 import type { BundleCache } from '../../bundles/bundleStore';
 import { inTransaction, type Db } from '../../db/pool';
-import { modelPriceOf, renderSystemPrompt, type Bundle } from '../../shared/bundle';
+import { modelPriceOf, pinsOf, renderSystemPrompt, type Bundle } from '../../shared/bundle';
 import type { ModelReply } from '../../shared/domain';
 import { callCost, priceBuckets, type ModelPrice } from '../../shared/pricing';
 import { runErrorCodeOf } from '../../shared/runErrors';
@@ -12,7 +11,6 @@ import { storableJson } from '../../shared/storable';
 import { assertRunOpen, lockOpenRun, RunEndedError } from '../../db/runEnd';
 import { discardLateReply, withHeartbeats } from '../runEnded';
 import { reserveBudget, settleBudget } from '../../db/budgets';
-import { toolCatalog, type ToolName } from '../../shared/tools';
 import type { ModelCallGuard } from './callGuard';
 import { readCompletion, type ReadReply, type UnusableReply } from './replies';
 import { countRetries, recordRetry, type AskedAgainReason } from '../../db/modelRetries';
@@ -54,13 +52,10 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
   const toolsOf = (bundle: Bundle) => {
     let tools = toolSchemas.get(bundle.id);
     if (!tools) {
-      tools = bundle.tools.map(({ name }) => ({
+      // What the bundle pinned: the model sees exactly the schema the workflow checks its arguments against.
+      tools = pinsOf(bundle).map(({ name, description, parameters }) => ({
         type: 'function' as const,
-        function: {
-          name,
-          description: toolCatalog[name as ToolName].description,
-          parameters: z.toJSONSchema(toolCatalog[name as ToolName].args) as Record<string, unknown>,
-        },
+        function: { name, description, parameters },
       }));
       toolSchemas.set(bundle.id, tools);
     }

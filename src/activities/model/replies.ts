@@ -6,7 +6,7 @@
  */
 import type OpenAI from 'openai';
 import type { ToolCall } from '../../shared/domain';
-import { isJsonText } from '../../shared/tools';
+import { isJsonText } from '../../shared/toolArguments';
 import { FailureType } from '../../shared/failures';
 
 /** The failure types of an unusable reply (src/shared/failures.ts gives their run error codes). */

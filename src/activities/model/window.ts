@@ -10,7 +10,7 @@
 import type OpenAI from 'openai';
 import type { ResolvedContextSettings } from '../../shared/contextWindow';
 import type { ContextMessage } from '../../shared/domain';
-import { isJsonText } from '../../shared/tools';
+import { isJsonText } from '../../shared/toolArguments';
 import { CHARS_PER_TOKEN, likelyPromptTokens } from './tokens';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;

@@ -9,7 +9,8 @@ import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import net, { isIP } from 'node:net';
 import tls from 'node:tls';
-import type { ToolImplementation } from './types';
+import { z } from 'zod';
+import { defineTool, ToolError, type BosunTool } from '../../sdk/tools';
 import { bareHost, checkUrl, classifyAddress, defaultPort, hostMatches } from './netGuard';
 
 export interface ResolvedAddress {
@@ -212,25 +213,49 @@ function describeFailure(err: unknown, timeoutMs: number): string {
   return `fetch failed: ${e?.code ?? e?.message ?? String(err)}`;
 }
 
-/** The tool: the bundle's network policy, and its auth header from a secret resolved for this call. */
-export function createHttpFetch(options: HttpFetchOptions = {}): ToolImplementation<'http_fetch'> {
-  return async (ctx, { url }) => {
-    const network = ctx.bundle?.network;
-    if (!network) return { ok: false, output: { error: 'refused: this agent may not reach any host (its bundle has no network.allowHosts)', url } };
-    let auth: FetchPolicy['auth'];
-    if (network.auth) {
-      const secret = ctx.secrets[network.auth.secret];
-      if (!secret) throw new Error(`secret ${network.auth.secret} was not resolved for http_fetch`);
-      const scheme = network.auth.scheme ?? 'Bearer';
-      auth = { hosts: network.auth.hosts, header: network.auth.header ?? 'authorization', value: scheme ? `${scheme} ${secret}` : secret };
-    }
-    try {
-      const output = await guardedFetch(url, { allowHosts: network.allowHosts, allowPrivate: network.allowPrivate, auth }, { ...options, signal: ctx.signal });
-      return { ok: output.status < 400, output };
-    } catch (err) {
-      // Cancelled (or the worker is going away): no result, not a tool error for the model.
-      if (ctx.signal.aborted) throw err;
-      return { ok: false, output: { error: describeFailure(err, options.timeoutMs ?? FETCH_TIMEOUT_MS), url } };
-    }
-  };
+/**
+ * The tool, built into every Bosun worker: the bundle's network policy, and its auth header from a
+ * secret resolved for this call (the bundle names it in network.auth.secret, see toolSecretNames).
+ */
+export function createHttpFetchTool(options: HttpFetchOptions = {}): BosunTool {
+  return defineTool({
+    name: 'http_fetch',
+    version: 1,
+    description:
+      'Fetch a URL with HTTP GET and return its status and text. Only hosts this agent is allowed to reach answer; ' +
+      'responses are cut at 256 KB.',
+    kind: 'read',
+    args: z
+      .object({
+        // Fully parsed in the handler (the workflow checks only this pattern).
+        url: z.string().max(2048).regex(/^https?:\/\/\S+$/i, 'an http:// or https:// URL'),
+        method: z.literal('GET').optional(),
+      })
+      .strict(),
+    scope: ['network:allow-list'],
+    // A third party's page may hold anything; the audit keeps where it went and what came back, not the body.
+    redact: { result: { paths: ['body'] } },
+    async handler({ url }, ctx) {
+      const network = ctx.network;
+      if (!network) throw new ToolError('refused: this agent may not reach any host (its bundle has no network.allowHosts)', { url });
+      let auth: FetchPolicy['auth'];
+      if (network.auth) {
+        const secret = ctx.secrets[network.auth.secret];
+        if (!secret) throw new Error(`secret ${network.auth.secret} was not resolved for http_fetch`);
+        const scheme = network.auth.scheme ?? 'Bearer';
+        auth = { hosts: network.auth.hosts, header: network.auth.header ?? 'authorization', value: scheme ? `${scheme} ${secret}` : secret };
+      }
+      let output: FetchOutput;
+      try {
+        output = await guardedFetch(url, { allowHosts: network.allowHosts, allowPrivate: network.allowPrivate, auth }, { ...options, signal: ctx.signal });
+      } catch (err) {
+        // Cancelled (or the worker is going away): no result, not a tool error for the model.
+        if (ctx.signal.aborted) throw err;
+        throw new ToolError(describeFailure(err, options.timeoutMs ?? FETCH_TIMEOUT_MS), { url });
+      }
+      // The page, and the model told the server said no.
+      if (output.status >= 400) throw new ToolError(`the server answered ${output.status}`, { ...output });
+      return output;
+    },
+  });
 }

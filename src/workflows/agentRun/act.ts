@@ -1,15 +1,60 @@
-/** The step's calls after the gate, one after another in the model's order: run, or the model is told why not. */
+/**
+ * The step's calls after the gate: run, or the model is told why not. Each tool is called on its
+ * own task queue with its own timeout and retry policy, as the bundle pinned them. Read tools next
+ * to each other in the model's order run together; a write or destructive tool runs alone, after
+ * everything the model asked for before it (runs from before `parallel-read-tools` run every call
+ * one after another, as they did).
+ */
+import { patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import type { ToolPolicy } from '../../shared/approvals';
+import { runRetryPolicies } from '../../shared/failures';
 import type { CheckedCall } from './checkCalls';
 import { tools } from './proxies';
 import type { Run } from './state';
 
 export async function act(run: Run, calls: CheckedCall[]): Promise<void> {
-  const { runId, tenantId, bundleId } = run.input;
-  for (const c of calls) {
-    const ref = { runId, tenantId, bundleId, step: run.counters.step, ordinal: c.ordinal, toolCallId: c.call.id, tool: c.call.name };
-    if (c.valid) await tools.executeTool({ ...ref, tool: c.tool, args: c.args });
-    else await tools.recordToolError({ ...ref, status: c.status, message: c.message, detail: c.detail });
-  }
+  const batches = patched('parallel-read-tools') ? readsTogether(calls) : calls.map((c) => [c]);
+  for (const batch of batches) await Promise.all(batch.map((c) => actOn(run, c)));
   // The step's approvals are settled: the progress query stops showing them.
   run.pendingApprovals = [];
+}
+
+async function actOn(run: Run, c: CheckedCall): Promise<void> {
+  const { runId, tenantId, bundleId, sandbox } = run.input;
+  const ref = { runId, tenantId, bundleId, step: run.counters.step, ordinal: c.ordinal, toolCallId: c.call.id, tool: c.call.name };
+  if (c.valid) await toolProxy(c.policy).executeTool({ ...ref, args: c.args, ...(sandbox && { sandbox }) });
+  else await tools.recordToolError({ ...ref, status: c.status, message: c.message, detail: c.detail });
+}
+
+/** Consecutive valid read calls form one batch; every other call is a batch of its own. */
+function readsTogether(calls: CheckedCall[]): CheckedCall[][] {
+  const batches: CheckedCall[][] = [];
+  for (const c of calls) {
+    const last = batches[batches.length - 1];
+    if (isRead(c) && last && isRead(last[0]!)) last.push(c);
+    else batches.push([c]);
+  }
+  return batches;
+}
+
+const isRead = (c: CheckedCall) => c.valid && c.policy.kind === 'read';
+
+/** The tool's own queue, timeout and retry policy; the run's defaults for what the pin leaves out. */
+function toolProxy(policy: ToolPolicy) {
+  if (!policy.taskQueue && policy.timeoutMs === undefined && !policy.retry) return tools;
+  const base = runRetryPolicies.tools;
+  const options: ActivityOptions = {
+    startToCloseTimeout: policy.timeoutMs ?? '30 seconds',
+    heartbeatTimeout: '10 seconds',
+    ...(policy.taskQueue && { taskQueue: policy.taskQueue }),
+    retry: {
+      ...base,
+      ...(policy.retry?.maximumAttempts !== undefined && { maximumAttempts: policy.retry.maximumAttempts }),
+      ...(policy.retry?.initialIntervalMs !== undefined && { initialInterval: policy.retry.initialIntervalMs }),
+      ...(policy.retry?.backoffCoefficient !== undefined && { backoffCoefficient: policy.retry.backoffCoefficient }),
+      ...(policy.retry?.maximumIntervalMs !== undefined && { maximumInterval: policy.retry.maximumIntervalMs }),
+    },
+  };
+  return proxyActivities<Activities>(options);
 }

@@ -32,7 +32,8 @@ async function admit(run: Run, { requeued }: { requeued: boolean }): Promise<voi
   // A new run is `queued` in the search attributes already: the API started it so.
   if (requeued) setStatus(run, 'queued');
   else run.status = 'queued';
-  const { runId, tenantId, agent, bundleId } = run.input;
-  await bookkeeping.admitRun({ runId, tenantId, agent, bundleId });
+  const { runId, tenantId, agent, bundleId, policy } = run.input;
+  const toolQueues = policy.tools.flatMap((t) => (t.taskQueue ? [t.taskQueue] : []));
+  await bookkeeping.admitRun({ runId, tenantId, agent, bundleId, ...(toolQueues.length && { toolQueues }) });
   setStatus(run, 'running');
 }

@@ -7,9 +7,9 @@
  */
 import { condition, uuid4 } from '@temporalio/workflow';
 import type { PendingApproval } from '../../shared/domain';
-import { parseToolArguments } from '../../shared/tools';
+import { checkToolArguments } from '../../shared/toolArguments';
 import { readmitAfterApprovals } from './admission';
-import type { CheckedCall, ValidCall } from './checkCalls';
+import { parametersOf, type CheckedCall, type ValidCall } from './checkCalls';
 import { bookkeeping } from './proxies';
 import { setStatus, type Run } from './state';
 
@@ -64,7 +64,7 @@ function decided(run: Run, call: ValidCall, approvalId: string): CheckedCall {
   // Histories from before edits carry none, so they replay the same commands.
   const edited = run.editedArguments.get(approvalId);
   if (edited === undefined) return call;
-  const reparsed = parseToolArguments(call.tool, JSON.stringify(edited));
+  const reparsed = checkToolArguments(parametersOf(call.policy)!, edited);
   if (!reparsed.ok) {
     return {
       call: call.call, ordinal, valid: false, status: 'invalid_arguments',

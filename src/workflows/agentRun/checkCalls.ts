@@ -4,9 +4,11 @@
  * schema refuses go back to the model as a tool error; a valid call carries its tool, its parsed
  * arguments and, when it waits for a human, why. No I/O: it only notes the IDs it saw.
  */
-import { approvalRequirement, type ApprovalRisk } from '../../shared/approvals';
+import { approvalRequirement, type ApprovalRisk, type ToolPolicy } from '../../shared/approvals';
 import type { ToolCall } from '../../shared/domain';
-import { isToolName, parseToolArguments, type ToolName } from '../../shared/tools';
+import { legacyToolPins } from '../../shared/legacyTools';
+import { parseToolArguments } from '../../shared/toolArguments';
+import type { JsonSchema } from '../../shared/toolSpec';
 import type { Run } from './state';
 
 interface PlacedCall {
@@ -18,7 +20,9 @@ interface PlacedCall {
 /** A call that may run, with the arguments its tool's schema accepted; `risk` when it needs approval. */
 export interface ValidCall extends PlacedCall {
   valid: true;
-  tool: ToolName;
+  tool: string;
+  /** What the bundle grants of the tool: its schema, queue, timeout and retry. */
+  policy: ToolPolicy;
   args: unknown;
   risk: ApprovalRisk | undefined;
 }
@@ -48,10 +52,16 @@ function checkCall(run: Run, placed: PlacedCall): CheckedCall {
   run.seenToolCallIds.add(call.id);
   if (call.truncated) return invalid(placed, [TRUNCATED_CALL_PROBLEM]);
   const granted = run.input.policy.tools.find((t) => t.name === call.name);
-  if (!granted || !isToolName(call.name)) return invalid(placed, [`tool "${call.name}" is not available to this agent`]);
-  const parsed = parseToolArguments(call.name, call.arguments);
+  const parameters = granted && parametersOf(granted);
+  if (!granted || !parameters) return invalid(placed, [`tool "${call.name}" is not available to this agent`]);
+  const parsed = parseToolArguments(parameters, call.arguments);
   if (!parsed.ok) return invalid(placed, parsed.problems);
-  return { ...placed, valid: true, tool: call.name, args: parsed.args, risk: approvalRequirement(granted, parsed.args) };
+  return { ...placed, valid: true, tool: call.name, policy: granted, args: parsed.args, risk: approvalRequirement(granted, parsed.args) };
+}
+
+/** The schema the tool's arguments are checked against: the bundle's pin, or for runs from before pinning the tool as it was then. */
+export function parametersOf(tool: ToolPolicy): JsonSchema | undefined {
+  return tool.parameters ?? (Object.hasOwn(legacyToolPins, tool.name) ? legacyToolPins[tool.name]!.parameters : undefined);
 }
 
 function invalid(placed: PlacedCall, problems: string[]): RefusedCall {

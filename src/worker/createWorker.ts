@@ -1,0 +1,182 @@
+/**
+ * A Bosun worker: the agent-run workflows and Bosun's activities on the main task queue, plus one
+ * small activity worker per code tool on that tool's own task queue (src/shared/toolSpec.ts
+ * toolTaskQueue), so a tool call only ever reaches a worker that has the tool, in the version and
+ * schema the run's bundle pinned. The tools are registered in PostgreSQL at start and every 10 s
+ * (src/db/toolRegistry.ts): publishing pins bundles against them, admission waits for them.
+ */
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type WorkerOptions } from '@temporalio/worker';
+import OpenAI from 'openai';
+import { createActivities } from '../activities';
+import { createModelCallGuard } from '../activities/model/callGuard';
+import { createToolActivities } from '../activities/toolCalls';
+import { createHttpFetchTool } from '../activities/tools/httpFetch';
+import { failingAsRunEnded } from '../activities/runEnded';
+import { createBundleCache } from '../bundles/bundleStore';
+import { loadConfig, type Config } from '../config';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { registerTools } from '../db/toolRegistry';
+import type { BosunTool } from '../sdk/tools';
+import { createSecretStore } from '../secrets/secretStore';
+import { toolTaskQueue } from '../shared/toolSpec';
+import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
+import { ensureSearchAttributes } from '../temporal/searchAttributes';
+import { makeCurrentVersion } from '../temporal/workerVersioning';
+import { loadToolModules } from './toolModules';
+import { bundleWorkflowsInChild } from './workflowBundle';
+
+export interface CreateWorkerOptions {
+  /** The user's tools (`defineTool`); Bosun's built-in `http_fetch` is always there too. */
+  tools?: readonly BosunTool[];
+  /** Read from the environment (`loadConfig(process.env)`, as Bosun's own worker does) when absent. */
+  config?: Config;
+}
+
+export interface BosunWorker {
+  /** Every tool this worker has, built-in ones included. */
+  tools: readonly BosunTool[];
+  /** Polls until SIGINT or SIGTERM (the Temporal SDK's handlers) or shutdown(); then drains and closes. */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+/** How often a worker refreshes its tool registrations (a registration is live for 45 s). */
+const REGISTRATION_REFRESH_MS = 10_000;
+
+/**
+ * Connects to PostgreSQL (migrating it) and Temporal, registers the tools, and builds the workers.
+ * Rejects when the configuration is invalid, a tool module cannot be loaded, two tools share a
+ * name, or PostgreSQL or Temporal cannot be reached.
+ */
+export async function createWorker(options: CreateWorkerOptions = {}): Promise<BosunWorker> {
+  const config = options.config ?? loadConfig(process.env);
+  Runtime.install({ logger: new DefaultLogger(config.logLevel, withoutToolQueueNotices) });
+  const tools = withoutDuplicates([createHttpFetchTool(), ...(options.tools ?? []), ...(await loadToolModules(config.tools.modules))]);
+  const db = createPool(config.databaseUrl);
+  await migrate(db);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  await ensureSearchAttributes(connection, config.temporal.namespace);
+
+  const shared = sharedWorkerOptions(config);
+  const toolDeps = { db, bundles: createBundleCache(db), tools, secrets: createSecretStore(config.secrets), maxResultChars: config.tools.maxResultChars };
+  const main = await Worker.create({
+    ...shared,
+    connection,
+    taskQueue: config.temporal.taskQueue,
+    workflowBundle: { codePath: await bundleWorkflowsInChild() },
+    // Each cached run keeps its workflow state in memory (~1.5 MB); runs past the cache replay on their next task.
+    maxCachedWorkflows: config.maxCachedWorkflows,
+    activities: createActivities({
+      ...toolDeps,
+      modelClient: modelClients(config.model.apiKey, config.model.baseUrl),
+      prices: config.model.prices,
+      // BOSUN_PROVIDER_LIMITS, shared with every other worker through PostgreSQL.
+      modelCalls: createModelCallGuard({ db, limits: config.providerLimits, defaultBaseUrl: config.model.baseUrl }),
+      limits: config.limits,
+      recordGraceMs: config.runRecordGraceMs,
+    }),
+  });
+  // One queue per tool: only workers with this tool (this version, this schema) poll it.
+  const toolActivities = failingAsRunEnded(createToolActivities(toolDeps));
+  const toolWorkers = await Promise.all(tools.map((tool) => Worker.create({
+    ...shared,
+    connection,
+    taskQueue: toolTaskQueue(config.temporal.taskQueue, tool.manifest),
+    activities: { executeTool: toolActivities.executeTool },
+  })));
+
+  const register = () => registerTools(db, config.workerVersion?.buildId ?? 'unversioned', tools.map((tool) => ({
+    manifest: tool.manifest, taskQueue: toolTaskQueue(config.temporal.taskQueue, tool.manifest),
+  })));
+  await register();
+  const workers = [main, ...toolWorkers];
+  return {
+    tools,
+    shutdown: () => workers.forEach((w) => w.shutdown()),
+    async run() {
+      const refresh = setInterval(() => void register().catch((err) => console.error(`tool registration failed: ${err.message}`)), REGISTRATION_REFRESH_MS);
+      try {
+        await runAll(workers, connection, config);
+      } finally {
+        clearInterval(refresh);
+        await connection.close();
+        await db.end();
+      }
+    },
+  };
+}
+
+/** Creates a worker from the environment and runs it until it is told to stop. */
+export async function runWorker(options: CreateWorkerOptions = {}): Promise<void> {
+  const worker = await createWorker(options);
+  await worker.run();
+}
+
+async function runAll(workers: Worker[], connection: NativeConnection, config: Config): Promise<void> {
+  // Resolves once SIGTERM or SIGINT has drained in-flight tasks (the SDK installs those handlers).
+  const running = Promise.all(workers.map((w) => w.run()));
+  if (config.workerVersion?.promote) await makeCurrentVersion(connection, config.temporal.namespace, config.workerVersion);
+  const version = config.workerVersion ? ` as ${config.workerVersion.deploymentName}@${config.workerVersion.buildId}` : '';
+  console.log(`worker polling task queue "${config.temporal.taskQueue}" (and ${workers.length - 1} tool queues) on ${config.temporal.address}${version}`);
+  await running;
+}
+
+/** What the main worker and the tool workers share: encryption, heartbeats, shutdown, versioning. */
+function sharedWorkerOptions(config: Config): Partial<WorkerOptions> & Pick<WorkerOptions, 'namespace'> {
+  return {
+    namespace: config.temporal.namespace,
+    // Encrypts every payload this worker writes to history when keys are configured.
+    dataConverter: encryptingDataConverter(createEncryptionCodec(config.encryption)),
+    shutdownGraceTime: '10 seconds',
+    // Heartbeats reach Temporal at most a second apart, so a cancelled run's model or tool call
+    // hears of it (and aborts) within about a second, not after most of its heartbeat timeout.
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
+    ...(config.workerVersion && {
+      workerDeploymentOptions: {
+        version: config.workerVersion,
+        useWorkerVersioning: true,
+        // A run finishes on the workflow code it started with; new code only takes new runs.
+        defaultVersioningBehavior: 'PINNED' as const,
+      },
+    }),
+  };
+}
+
+/**
+ * The SDK's own log line format, without its warning that a tool queue's worker registered no
+ * workflows: tool queues never have any, by design.
+ */
+function withoutToolQueueNotices(entry: LogEntry): void {
+  const taskQueue = entry.meta?.taskQueue;
+  if (entry.message.startsWith('No workflows registered') && typeof taskQueue === 'string' && taskQueue.includes('/tool/')) return;
+  const { level, timestampNanos, message, meta } = entry;
+  const date = new Date(Number(timestampNanos / 1_000_000n));
+  if (meta === undefined) console.error(`${date.toISOString()} [${level}] ${message}`);
+  else console.error(`${date.toISOString()} [${level}] ${message}`, meta);
+}
+
+function withoutDuplicates(tools: BosunTool[]): BosunTool[] {
+  const seen = new Set<string>();
+  for (const tool of tools) {
+    if (seen.has(tool.manifest.name)) throw new Error(`two tools are named "${tool.manifest.name}": tool names must be unique in a worker`);
+    seen.add(tool.manifest.name);
+  }
+  return tools;
+}
+
+/** One client per model endpoint, made on first use. */
+function modelClients(apiKey: string, defaultBaseUrl: string | undefined) {
+  const clients = new Map<string, OpenAI>();
+  return (baseUrl: string | undefined): OpenAI => {
+    const url = baseUrl ?? defaultBaseUrl ?? '';
+    let client = clients.get(url);
+    if (!client) {
+      // Temporal owns retries and timeouts; the client must not retry behind its back.
+      client = new OpenAI({ apiKey, baseURL: url || undefined, maxRetries: 0, timeout: 110_000 });
+      clients.set(url, client);
+    }
+    return client;
+  };
+}
