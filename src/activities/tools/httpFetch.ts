@@ -10,7 +10,8 @@ import http from 'node:http';
 import net, { isIP } from 'node:net';
 import tls from 'node:tls';
 import type { ToolImplementation } from './types';
-import { bareHost, checkUrl, classifyAddress, defaultPort, hostMatches } from './netGuard';
+import { bareHost, hostMatches, portOf } from '../../shared/hostPatterns';
+import { checkUrl, classifyAddress } from './netGuard';
 
 export interface ResolvedAddress {
   address: string;
@@ -76,8 +77,6 @@ const defaultDial: Dialer = ({ address, port, hostname, tls: secure }) =>
   secure
     ? tls.connect({ host: address, port, servername: isIP(hostname) ? undefined : hostname, ALPNProtocols: ['http/1.1'] })
     : net.connect({ host: address, port });
-
-const portOf = (url: URL) => (url.port ? Number(url.port) : defaultPort(url));
 
 /** Checks one hop: allow-list, then every address. Returns the address to connect to. */
 export async function checkHop(url: URL, policy: FetchPolicy, resolve: Resolver = defaultResolve): Promise<ResolvedAddress> {
