@@ -94,7 +94,16 @@ export const httpToolSchema = z
       .describe('http(s) URL; `{arg}` placeholders in the path and query only.'),
     args: argsSchemaSchema,
     headers: z
-      .record(z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'a header name').refine((h) => !reservedHeader.test(h), 'a header Bosun sets itself or a hop-by-hop header'), headerValueSchema)
+      .record(z.string(), headerValueSchema)
+      .superRefine((headers, ctx) => {
+        // Checked here rather than as the record's key schema, whose issue would not say why.
+        for (const name of Object.keys(headers)) {
+          const message = !/^[A-Za-z0-9-]{1,100}$/.test(name)
+            ? 'a header name: letters, digits and dashes'
+            : reservedHeader.test(name) ? 'a header Bosun sets itself or a hop-by-hop header' : undefined;
+          if (message) ctx.addIssue({ code: 'custom', path: [name], message });
+        }
+      })
       .optional(),
     kind: z.enum(['read', 'write', 'destructive']).describe('What a call changes; writes carry an Idempotency-Key.'),
     approval: toolApprovalSchema.optional(),
