@@ -170,13 +170,15 @@ describe('declarative HTTP tools', () => {
     const headers = { Authorization: { secret: 'PARTNER_TOKEN', scheme: 'Bearer' } };
     const elsewhere = encodeURIComponent('http://other.partner.example/echo');
     await executeHttpTool(tool({ url: `http://api.partner.example/redirect?to=${elsewhere}`, headers }), {}, ctx());
-    const downgrade = encodeURIComponent('http://api.partner.example/echo');
-    await executeHttpTool(tool({ url: `https://api.partner.example/redirect?to=${downgrade}`, headers }), {}, ctx());
+    // The same host and port, https then http: only the downgrade rule keeps the secret back.
+    const downgrade = encodeURIComponent('http://api.partner.example:8443/echo');
+    const network = { allowHosts: ['api.partner.example:8443'] };
+    await executeHttpTool(tool({ url: `https://api.partner.example:8443/redirect?to=${downgrade}`, headers }), {}, ctx({ network }));
     expect(partner.hits.map((h) => [h.headers.host, h.target.split('?')[0], h.headers.authorization])).toEqual([
       ['api.partner.example', '/redirect', `Bearer ${TOKEN}`],
       ['other.partner.example', '/echo', undefined],
-      ['api.partner.example', '/redirect', `Bearer ${TOKEN}`],
-      ['api.partner.example', '/echo', undefined],
+      ['api.partner.example:8443', '/redirect', `Bearer ${TOKEN}`],
+      ['api.partner.example:8443', '/echo', undefined],
     ]);
   });
 
