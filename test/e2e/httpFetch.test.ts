@@ -164,7 +164,7 @@ describe('the http_fetch guard', () => {
 
   it('sends the auth header only to the hosts it is for, and not to where they redirect', async () => {
     start();
-    const auth = { hosts: ['partner.example'], header: 'Authorization', value: 'Bearer token-123' };
+    const auth = { hosts: ['partner.example'], headers: { Authorization: 'Bearer token-123' } };
     await guardedFetch(`http://partner.example/redirect?to=${encodeURIComponent('http://other.example/landing')}`, policy({ auth }), options());
     expect(target.hits.map((h) => [h.host, h.authorization])).toEqual([
       ['partner.example', 'Bearer token-123'],

@@ -1,5 +1,6 @@
 /**
- * `http_fetch`: GET a URL on the bundle's network allow-list. Every hop (the first request and each
+ * `http_fetch`: GET a URL on the bundle's network allow-list; declarative HTTP tools (httpTool.ts)
+ * send other methods through the same guard. Every hop (the first request and each
  * redirect, followed by hand) is checked: the host against the allow-list, then every address its
  * name resolves to; the connection goes to the address that was checked, never to a second lookup,
  * so DNS rebinding cannot swap in a private address. Responses are cut at 256 KB; the whole fetch
@@ -11,7 +12,8 @@ import net, { isIP } from 'node:net';
 import tls from 'node:tls';
 import { z } from 'zod';
 import { defineTool, ToolError, type BosunTool } from '../../sdk/tools';
-import { bareHost, checkUrl, classifyAddress, defaultPort, hostMatches } from './netGuard';
+import { bareHost, hostMatches, portOf } from '../../shared/hostPatterns';
+import { checkUrl, classifyAddress } from './netGuard';
 
 export interface ResolvedAddress {
   address: string;
@@ -46,8 +48,19 @@ export interface HttpFetchOptions {
 export interface FetchPolicy {
   allowHosts: readonly string[];
   allowPrivate?: boolean;
-  /** A header for requests to `hosts` only (never after a redirect from https to http). */
-  auth?: { hosts: readonly string[]; header: string; value: string };
+  /** Headers carrying secrets, for requests to `hosts` only (never after a redirect from https to http). */
+  auth?: { hosts: readonly string[]; headers: Readonly<Record<string, string>> };
+}
+
+/** What to send; a bare URL is a GET. */
+export interface FetchRequest {
+  url: string;
+  /** GET when absent. Only a GET follows redirects (see guardedFetch). */
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Sent to every hop, over the defaults (User-Agent, Accept); never Host, which the URL sets. */
+  headers?: Readonly<Record<string, string>>;
+  /** The request body, sent as UTF-8 with its Content-Length; give its Content-Type in `headers`. */
+  body?: string;
 }
 
 export interface FetchOutput {
@@ -78,8 +91,6 @@ const defaultDial: Dialer = ({ address, port, hostname, tls: secure }) =>
     ? tls.connect({ host: address, port, servername: isIP(hostname) ? undefined : hostname, ALPNProtocols: ['http/1.1'] })
     : net.connect({ host: address, port });
 
-const portOf = (url: URL) => (url.port ? Number(url.port) : defaultPort(url));
-
 /** Checks one hop: allow-list, then every address. Returns the address to connect to. */
 export async function checkHop(url: URL, policy: FetchPolicy, resolve: Resolver = defaultResolve): Promise<ResolvedAddress> {
   if (!hostMatches(policy.allowHosts, url)) throw new FetchRefused(`${url.host} is not on this agent's network allow-list`);
@@ -107,8 +118,17 @@ export async function checkHop(url: URL, policy: FetchPolicy, resolve: Resolver 
   return [...addresses].sort((a, b) => a.family - b.family)[0]!;
 }
 
-/** GET with the guard on every hop. Rejects with FetchRefused for a refused hop, other errors for network trouble. */
-export async function guardedFetch(urlText: string, policy: FetchPolicy, options: HttpFetchOptions = {}): Promise<FetchOutput> {
+/**
+ * A request with the guard on every hop. Rejects with FetchRefused for a refused hop, other errors
+ * for network trouble, the signal's reason when cancelled.
+ *
+ * Only a GET follows redirects. Any other method answers with the 3xx itself and a note naming the
+ * location: following would either turn the write into a GET (what fetch does for 301/302 on a POST,
+ * reporting the GET's answer as the write's) or send its body to an endpoint the bundle's author
+ * never declared (307/308); the model sees the redirect and nothing is sent twice.
+ */
+export async function guardedFetch(request: string | FetchRequest, policy: FetchPolicy, options: HttpFetchOptions = {}): Promise<FetchOutput> {
+  const { url: urlText, method = 'GET', headers: extraHeaders = {}, body: requestBody } = typeof request === 'string' ? { url: request } : request;
   const { resolve = defaultResolve, dial = defaultDial, maxBytes = MAX_RESPONSE_BYTES, timeoutMs = FETCH_TIMEOUT_MS, maxRedirects = MAX_REDIRECTS } = options;
   const deadline = options.signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), options.signal]) : AbortSignal.timeout(timeoutMs);
   const redirects: string[] = [];
@@ -124,14 +144,17 @@ export async function guardedFetch(urlText: string, policy: FetchPolicy, options
     const address = await beforeDeadline(checkHop(url, policy, resolve), deadline);
     const withAuth = policy.auth && hostMatches(policy.auth.hosts, url) && (secure || !wasSecure);
     const headers: Record<string, string> = {
-      host: url.host,
       'user-agent': 'bosun-http-fetch/1',
       accept: '*/*',
-      ...(withAuth ? { [policy.auth!.header.toLowerCase()]: policy.auth!.value } : {}),
+      ...lowerCaseNames(extraHeaders),
+      ...(withAuth ? lowerCaseNames(policy.auth!.headers) : {}),
+      host: url.host,
+      ...(requestBody === undefined ? {} : { 'content-length': String(Buffer.byteLength(requestBody)) }),
     };
-    const res = await send(url, address, headers, deadline, dial);
+    const res = await send(url, method, address, headers, requestBody, deadline, dial);
     const location = res.headers.location;
-    if ([301, 302, 303, 307, 308].includes(res.statusCode ?? 0) && location) {
+    const redirected = [301, 302, 303, 307, 308].includes(res.statusCode ?? 0) && location;
+    if (redirected && method === 'GET') {
       res.destroy();
       if (redirects.length >= maxRedirects) throw new FetchRefused(`more than ${maxRedirects} redirects`);
       redirects.push(url.toString());
@@ -144,6 +167,7 @@ export async function guardedFetch(urlText: string, policy: FetchPolicy, options
     const { body, truncated } = await readCapped(res, maxBytes);
     const textual = contentType === null || /^text\/|[/+](json|xml)\b|^application\/(javascript|ecmascript|x-www-form-urlencoded)\b/i.test(contentType);
     const notes = [
+      ...(redirected ? [`redirect to ${location} not followed: only GET requests follow redirects`] : []),
       ...(truncated ? [`response cut at ${maxBytes} bytes`] : []),
       ...(textual ? [] : [`binary content (${contentType}) not shown`]),
     ];
@@ -170,11 +194,16 @@ function beforeDeadline<T>(work: Promise<T>, deadline: AbortSignal): Promise<T> 
   });
 }
 
-function send(url: URL, address: ResolvedAddress, headers: Record<string, string>, signal: AbortSignal, dial: Dialer): Promise<http.IncomingMessage> {
+const lowerCaseNames = (headers: Readonly<Record<string, string>>) =>
+  Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+
+function send(
+  url: URL, method: string, address: ResolvedAddress, headers: Record<string, string>, body: string | undefined, signal: AbortSignal, dial: Dialer,
+): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        method: 'GET',
+        method,
         path: `${url.pathname}${url.search}`,
         headers,
         setHost: false,
@@ -186,7 +215,7 @@ function send(url: URL, address: ResolvedAddress, headers: Record<string, string
       resolve,
     );
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -206,7 +235,8 @@ async function readCapped(res: http.IncomingMessage, maxBytes: number): Promise<
   return { body: Buffer.concat(chunks), truncated: false };
 }
 
-function describeFailure(err: unknown, timeoutMs: number): string {
+/** A failed fetch as the model hears it: `refused: …` for the guard, else the timeout or the network error. */
+export function describeFetchFailure(err: unknown, timeoutMs: number): string {
   if (err instanceof FetchRefused) return `refused: ${err.message}`;
   const e = err as NodeJS.ErrnoException;
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `no complete answer within ${timeoutMs / 1000} s`;
@@ -243,7 +273,7 @@ export function createHttpFetchTool(options: HttpFetchOptions = {}): BosunTool {
         const secret = ctx.secrets[network.auth.secret];
         if (!secret) throw new Error(`secret ${network.auth.secret} was not resolved for http_fetch`);
         const scheme = network.auth.scheme ?? 'Bearer';
-        auth = { hosts: network.auth.hosts, header: network.auth.header ?? 'authorization', value: scheme ? `${scheme} ${secret}` : secret };
+        auth = { hosts: network.auth.hosts, headers: { [network.auth.header ?? 'authorization']: scheme ? `${scheme} ${secret}` : secret } };
       }
       let output: FetchOutput;
       try {
@@ -251,7 +281,7 @@ export function createHttpFetchTool(options: HttpFetchOptions = {}): BosunTool {
       } catch (err) {
         // Cancelled (or the worker is going away): no result, not a tool error for the model.
         if (ctx.signal.aborted) throw err;
-        throw new ToolError(describeFailure(err, options.timeoutMs ?? FETCH_TIMEOUT_MS), { url });
+        throw new ToolError(describeFetchFailure(err, options.timeoutMs ?? FETCH_TIMEOUT_MS), { url });
       }
       // The page, and the model told the server said no.
       if (output.status >= 400) throw new ToolError(`the server answered ${output.status}`, { ...output });
