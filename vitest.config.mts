@@ -1,6 +1,14 @@
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // The package's own entry points (package.json "exports"), as tool packs and examples import them.
+    alias: {
+      'bosun/tools': path.resolve(__dirname, 'src/sdk/tools.ts'),
+      'bosun/worker': path.resolve(__dirname, 'src/worker/index.ts'),
+    },
+  },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/globalSetup.ts'],

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { findBundle, listBundles, saveBundle, validateBundle } from '../bundles/bundleStore';
+import { findBundle, listBundles, saveBundle, validateAgainstRegistry } from '../bundles/bundleStore';
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db } from '../db/pool';
 import { diffJson } from '../shared/diff';
@@ -20,7 +20,7 @@ export function bundlesRouter({ db, modelPrices }: BundlesRouterDeps): Router {
   /** Publishing is idempotent: the same content gives the same ID and changes nothing. */
   router.post('/bundles', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
-    const validated = await validateBundle(db, req.body, modelPrices);
+    const validated = await validateAgainstRegistry(db, req.body, modelPrices);
     if (!validated.ok) throw badRequest(validated.problems);
     const bundle = validated.bundle;
     const created = await inTransaction(db, async (client) => {

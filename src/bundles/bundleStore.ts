@@ -3,28 +3,34 @@ import type { Db, Queryable } from '../db/pool';
 import { bundleContentSchema, bundleProblems, grantsOf, grantProblems, pricingProblems, type Bundle, type PinnedContent } from '../shared/bundle';
 import { builtInModelPrices, type ModelPrices } from '../shared/pricing';
 import { bundleIdOf } from './bundleId';
-import { pinRegisteredTools } from './toolPins';
+import { pinHttpTool, pinRegisteredTools } from './toolPins';
+import { listRegisteredTools, type RegisteredTool } from '../db/toolRegistry';
 
 export type ValidatedBundle = { ok: true; bundle: Bundle } | { ok: false; problems: string[] };
 
 /**
  * Everything wrong with a bundle at once: its shape, its prompt variables, models that neither it
  * nor `prices` (the process's price table) gives a price, and tools: names, versions and schemas
- * the registry does not have (src/bundles/toolPins.ts), secrets and network they need. A valid
- * bundle comes back pinned, with the ID its content and pins hash to.
+ * not in `registered` (the tool registry, src/db/toolRegistry.ts; see toolPins.ts), secrets and
+ * network they need. A valid bundle comes back pinned, with the ID its content and pins hash to.
  */
-export async function validateBundle(db: Queryable, raw: unknown, prices: ModelPrices = builtInModelPrices): Promise<ValidatedBundle> {
+export function validateBundle(raw: unknown, registered: readonly RegisteredTool[], prices: ModelPrices = builtInModelPrices): ValidatedBundle {
   const parsed = bundleContentSchema.safeParse(raw);
   if (!parsed.success) {
     return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) };
   }
   const content = parsed.data;
   const problems = [...bundleProblems(content), ...pricingProblems(content, prices)];
-  const pinned = await pinRegisteredTools(db, content);
+  const pinned = pinRegisteredTools(content, registered);
   if (!pinned.ok) return { ok: false, problems: [...problems, ...pinned.problems] };
-  const withPins: PinnedContent = { ...content, pinnedTools: pinned.pins };
+  const withPins: PinnedContent = { ...content, pinnedTools: [...pinned.pins, ...(content.httpTools ?? []).map(pinHttpTool)] };
   problems.push(...grantProblems(content, grantsOf(withPins)));
   return problems.length ? { ok: false, problems } : { ok: true, bundle: { ...withPins, id: bundleIdOf(withPins) } };
+}
+
+/** validateBundle against the tool registry in PostgreSQL. */
+export async function validateAgainstRegistry(db: Queryable, raw: unknown, prices?: ModelPrices): Promise<ValidatedBundle> {
+  return validateBundle(raw, await listRegisteredTools(db), prices);
 }
 
 /** Stores a bundle unless this tenant already has that exact content; true when it is new. */

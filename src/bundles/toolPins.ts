@@ -3,10 +3,11 @@
  * workers registered, src/db/toolRegistry.ts) and copied into the bundle, so the bundle's ID
  * covers its tools' schemas, and its runs check and call exactly those.
  */
-import { listRegisteredTools, type RegisteredTool } from '../db/toolRegistry';
-import type { Queryable } from '../db/pool';
+import type { RegisteredTool } from '../db/toolRegistry';
 import type { BundleContent } from '../shared/bundle';
+import { httpToolSecretNames, type HttpToolDeclaration } from '../shared/httpTools';
 import type { PinnedTool } from '../shared/toolSpec';
+import { schemaHashOf } from './bundleId';
 
 export type PinnedTools = { ok: true; pins: PinnedTool[] } | { ok: false; problems: string[] };
 
@@ -15,9 +16,7 @@ export type PinnedTools = { ok: true; pins: PinnedTool[] } | { ok: false; proble
  * version not registered, a `schemaHash` not registered, or a name@version registered with several
  * schemas (by workers still live) and none chosen.
  */
-export async function pinRegisteredTools(db: Queryable, content: Pick<BundleContent, 'tools'>): Promise<PinnedTools> {
-  if (!content.tools.length) return { ok: true, pins: [] };
-  const registered = await listRegisteredTools(db, content.tools.map((t) => t.name));
+export function pinRegisteredTools(content: Pick<BundleContent, 'tools'>, registered: readonly RegisteredTool[]): PinnedTools {
   const problems: string[] = [];
   const pins: PinnedTool[] = [];
   content.tools.forEach((tool, i) => {
@@ -49,5 +48,28 @@ function pickRegistration(
   return {
     problem: `${name} v${version} is registered with ${ofVersion.length} schemas (${ofVersion.map((r) => r.schemaHash).join(', ')}); ` +
       'choose one with schemaHash (and bump the version when a schema changes)',
+  };
+}
+
+/**
+ * The pin of an HTTP tool the bundle declares: what the model sees (its description and argument
+ * schema), and everything else that decides the request, hashed.
+ */
+export function pinHttpTool(decl: HttpToolDeclaration): PinnedTool {
+  const { name, description, kind, args: parameters, method, url, headers, timeoutMs } = decl;
+  return {
+    name,
+    version: 1,
+    description,
+    kind,
+    parameters,
+    schemaHash: schemaHashOf({ description, kind, parameters, method, url, headers }),
+    source: { type: 'http' },
+    secrets: httpToolSecretNames(decl),
+    scope: ['network:allow-list'],
+    approvalByDefault: kind !== 'read',
+    ...(timeoutMs !== undefined && { timeoutMs }),
+    // A declared endpoint has no sandbox of its own: in a sandbox run only its reads go out.
+    sandbox: kind === 'read' ? 'live' : 'none',
   };
 }

@@ -5,8 +5,9 @@
 import { z } from 'zod';
 import type { RunPolicy } from './domain';
 import { guardrailProblems, networkPolicySchema } from './guardrails';
+import { httpToolProblems, httpToolSchema } from './httpTools';
 import { legacyToolPins } from './legacyTools';
-import { approvalRuleOf, type ToolApprovalRule, type ToolPolicy } from './approvals';
+import { approvalRuleOf, toolApprovalSchema, type ToolApprovalRule, type ToolPolicy } from './approvals';
 import { toolTaskQueue, type PinnedTool } from './toolSpec';
 import { modelRoutingSchema, routingProblems } from './modelRouting';
 import { contextSettingsSchema, resolveContextSettings } from './contextWindow';
@@ -60,18 +61,7 @@ export const bundleContentSchema = z
               .regex(/^[0-9a-f]{16}$/)
               .optional()
               .describe('Pins one registered schema of name@version; needed only when workers registered more than one.'),
-            approval: z
-              .union([
-                z.enum(['always', 'never']),
-                z
-                  .object({
-                    above: z
-                      .object({ field: z.string().min(1).max(100), value: z.number().finite() })
-                      .strict()
-                      .describe('Gate only calls whose numeric argument `field` is above `value`.'),
-                  })
-                  .strict(),
-              ])
+            approval: toolApprovalSchema
               .optional()
               .describe('always, never, or { above: { field, value } }; write tools need approval by default, reads never do.'),
           })
@@ -96,6 +86,11 @@ export const bundleContentSchema = z
     context: contextSettingsSchema.optional(),
     /** What http_fetch may reach; no host at all when absent. */
     network: networkPolicySchema.optional(),
+    httpTools: z
+      .array(httpToolSchema)
+      .max(50)
+      .optional()
+      .describe('Tools that call an HTTP endpoint, declared here without code; reached only through network.allowHosts.'),
     /** Names of secrets the bundle's tools may use; values never appear in a bundle. */
     secrets: z.array(z.string().regex(/^[A-Z][A-Z0-9_]{0,99}$/, 'an upper-case secret name')).default([]),
   })
@@ -130,12 +125,16 @@ export interface ToolGrant {
   field: string;
 }
 
-/** Every tool the bundle grants, in the bundle's order, each with its pin. */
+/** Every tool the bundle grants, in the bundle's order (worker tools, then HTTP tools), each with its pin. */
 export function grantsOf(bundle: PinnedContent): ToolGrant[] {
   const pins = new Map(pinsOf(bundle).map((p) => [p.name, p]));
-  return bundle.tools.flatMap((t, i) => {
-    const pin = pins.get(t.name);
-    return pin ? [{ pin, ...(t.approval !== undefined && { approval: t.approval }), field: `tools.${i}` }] : [];
+  const granted = [
+    ...bundle.tools.map((t, i) => ({ name: t.name, approval: t.approval, field: `tools.${i}` })),
+    ...(bundle.httpTools ?? []).map((t, i) => ({ name: t.name, approval: t.approval, field: `httpTools.${i}` })),
+  ];
+  return granted.flatMap(({ name, approval, field }) => {
+    const pin = pins.get(name);
+    return pin ? [{ pin, ...(approval !== undefined && { approval }), field }] : [];
   });
 }
 
@@ -143,9 +142,17 @@ export function grantsOf(bundle: PinnedContent): ToolGrant[] {
 export function bundleProblems(content: BundleContent): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
-  content.tools.forEach((tool, i) => {
-    if (seen.has(tool.name)) problems.push(`tools.${i}.name: "${tool.name}" is listed twice`);
-    seen.add(tool.name);
+  const names = [
+    ...content.tools.map((t, i) => ({ name: t.name, field: `tools.${i}.name` })),
+    ...(content.httpTools ?? []).map((t, i) => ({ name: t.name, field: `httpTools.${i}.name` })),
+  ];
+  for (const { name, field } of names) {
+    if (seen.has(name)) problems.push(`${field}: "${name}" is granted twice (tool names must be unique in a bundle)`);
+    seen.add(name);
+  }
+  const reach = { secrets: content.secrets, allowHosts: content.network?.allowHosts ?? [] };
+  (content.httpTools ?? []).forEach((tool, i) => {
+    problems.push(...httpToolProblems(tool, reach).map((p) => `httpTools.${i}.${p}`));
   });
   for (const variable of promptVariables(content.systemPrompt)) {
     if (content.variables[variable] === undefined) problems.push(`variables.${variable}: the prompt uses {{${variable}}} but gives it no value`);

@@ -52,10 +52,14 @@ export interface GrantedReach {
   network?: NetworkPolicy;
 }
 
-/** Every secret a tool gets when it runs under this bundle: its own, and the network credential when it reaches the network. */
-export function toolSecretNames(bundle: Pick<GrantedReach, 'network'>, pin: Pick<PinnedTool, 'secrets' | 'scope'>): string[] {
+/**
+ * Every secret a tool gets when it runs under this bundle: its own, and the bundle's network
+ * credential (network.auth) when it is code that reaches the network; an HTTP or MCP tool the
+ * bundle declares names its own credentials.
+ */
+export function toolSecretNames(bundle: Pick<GrantedReach, 'network'>, pin: Pick<PinnedTool, 'secrets' | 'scope' | 'source'>): string[] {
   const names: string[] = [...pin.secrets];
-  if (pin.scope.includes('network:allow-list') && bundle.network?.auth) names.push(bundle.network.auth.secret);
+  if (pin.source.type === 'worker' && pin.scope.includes('network:allow-list') && bundle.network?.auth) names.push(bundle.network.auth.secret);
   return [...new Set(names)];
 }
 

@@ -5,6 +5,7 @@
  * request itself is made by src/activities/tools/httpTool.ts, through the network guard.
  */
 import { z } from 'zod';
+import { toolApprovalSchema } from './approvals';
 import { hostMatches } from './hostPatterns';
 
 export const HTTP_TOOL_MAX_TIMEOUT_MS = 120_000;
@@ -66,19 +67,6 @@ const argsSchemaSchema = z
       ctx.addIssue({ code: 'custom', message: `nested at most ${MAX_ARGS_SCHEMA_DEPTH} levels deep` });
     }
   });
-
-/** always, never, or only calls whose numeric argument `field` is above `value`. */
-export const toolApprovalSchema = z.union([
-  z.enum(['always', 'never']),
-  z
-    .object({
-      above: z
-        .object({ field: z.string().min(1).max(100), value: z.number().finite() })
-        .strict()
-        .describe('Gate only calls whose numeric argument `field` is above `value`.'),
-    })
-    .strict(),
-]);
 
 export const httpToolSchema = z
   .object({

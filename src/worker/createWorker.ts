@@ -11,6 +11,7 @@ import { createActivities } from '../activities';
 import { createModelCallGuard } from '../activities/model/callGuard';
 import { createToolActivities } from '../activities/toolCalls';
 import { createHttpFetchTool } from '../activities/tools/httpFetch';
+import { httpToolExecutor } from '../activities/tools/httpTool';
 import { failingAsRunEnded } from '../activities/runEnded';
 import { createBundleCache } from '../bundles/bundleStore';
 import { loadConfig, type Config } from '../config';
@@ -59,7 +60,11 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
   await ensureSearchAttributes(connection, config.temporal.namespace);
 
   const shared = sharedWorkerOptions(config);
-  const toolDeps = { db, bundles: createBundleCache(db), tools, secrets: createSecretStore(config.secrets), maxResultChars: config.tools.maxResultChars };
+  const toolDeps = {
+    db, bundles: createBundleCache(db), tools, secrets: createSecretStore(config.secrets), maxResultChars: config.tools.maxResultChars,
+    // Tools the bundles declare: any Bosun worker runs them.
+    declared: { http: httpToolExecutor() },
+  };
   const main = await Worker.create({
     ...shared,
     connection,

@@ -8,6 +8,7 @@ import { maskValues } from '../../shared/redaction';
 import { expandHttpRequest, HttpToolArgumentError, httpToolSecretNames, type HttpToolDeclaration } from '../../shared/httpTools';
 import { portOf } from '../../shared/hostPatterns';
 import { describeFetchFailure, FETCH_TIMEOUT_MS, FetchRefused, guardedFetch, type FetchOutput, type HttpFetchOptions } from './httpFetch';
+import type { DeclaredToolExecutor } from '../toolCalls';
 import type { ToolOutcome } from './invoke';
 
 export interface HttpToolContext {
@@ -129,4 +130,21 @@ function parsedOrText(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/**
+ * Runs the bundle's HTTP tools for src/activities/toolCalls.ts: the declaration the pin names, from
+ * the run's bundle. A sandbox run's write or destructive call is refused, never sent.
+ */
+export function httpToolExecutor(fetchOptions?: HttpFetchOptions): DeclaredToolExecutor {
+  return async (pin, args, ctx) => {
+    const decl = ctx.bundle.httpTools?.find((t) => t.name === pin.name);
+    if (!decl) throw new Error(`bundle ${ctx.bundle.id} declares no HTTP tool ${pin.name}`);
+    if (ctx.sandbox && decl.kind !== 'read') {
+      return { ok: false, output: { error: `${decl.name} was not called: this is a sandbox run, and it is a ${decl.kind} HTTP tool with no sandbox` } };
+    }
+    return executeHttpTool(decl, args as Record<string, unknown>, {
+      network: ctx.network, secrets: ctx.secrets, idempotencyKey: ctx.idempotencyKey, signal: ctx.signal, fetchOptions,
+    });
+  };
 }

@@ -1,0 +1,19 @@
+/** The tools the test stacks' workers have, and the registry entries they make, for tests that need them without a worker. */
+import { createHttpFetchTool } from '../../src/activities/tools/httpFetch';
+import type { RegisteredTool } from '../../src/db/toolRegistry';
+import type { BosunTool } from '../../src/sdk/tools';
+import { supportTools } from './supportTools';
+
+/** What the tool registry holds once a worker with `tools` has registered (one live unversioned build). */
+export function registeredFrom(tools: readonly BosunTool[]): RegisteredTool[] {
+  return tools.map(({ manifest }) => ({
+    name: manifest.name, version: manifest.version, schemaHash: manifest.schemaHash, manifest,
+    builds: [{ buildId: 'unversioned', taskQueue: 'test', live: true, lastSeenAt: new Date().toISOString() }],
+  }));
+}
+
+/** Every tool of a test stack's worker: the built-in http_fetch and the demo pack (examples/support-tools). */
+export const stackTools: readonly BosunTool[] = [createHttpFetchTool(), ...supportTools];
+
+/** The registry as a test stack's worker leaves it. */
+export const stackRegistry: RegisteredTool[] = registeredFrom(stackTools);
