@@ -2,7 +2,7 @@
 import { createHttpFetchTool } from '../../src/activities/tools/httpFetch';
 import type { RegisteredTool } from '../../src/db/toolRegistry';
 import type { BosunTool } from '../../src/sdk/tools';
-import { supportTools } from './supportTools';
+import { tools as supportTools } from '../../examples/support-tools';
 
 /** What the tool registry holds once a worker with `tools` has registered (one live unversioned build). */
 export function registeredFrom(tools: readonly BosunTool[]): RegisteredTool[] {
