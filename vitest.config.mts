@@ -3,10 +3,11 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
-    // The package's own entry points (package.json "exports"), as tool packs and examples import them.
+    // The package's own entry points (package.json "exports"), as tool packs and examples import them
+    // (paths from the project root, where the npm scripts run vitest).
     alias: {
-      'bosun/tools': path.resolve(__dirname, 'src/sdk/tools.ts'),
-      'bosun/worker': path.resolve(__dirname, 'src/worker/index.ts'),
+      'bosun/tools': path.resolve('src/sdk/tools.ts'),
+      'bosun/worker': path.resolve('src/worker/index.ts'),
     },
   },
   test: {

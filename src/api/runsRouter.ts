@@ -239,7 +239,7 @@ function checkedEdit(bundle: Bundle | undefined, tool: string, edit: Record<stri
   if (!pin) throw badRequest([`arguments: tool "${tool}" is not pinned in the run's bundle, so its arguments cannot be edited`]);
   const checked = checkToolArguments(pin.parameters, edit);
   if (!checked.ok) {
-    throw badRequest(checked.problems.map((p) => (p.startsWith('(root)') ? p.replace('(root)', 'arguments') : `arguments${p.replace(/\//g, '.')}`)));
+    throw badRequest(checked.problems.map((p) => (p.startsWith('(root)') ? p.replace('(root)', 'arguments') : `arguments.${p}`)));
   }
   return checked.args as Record<string, unknown>;
 }

@@ -15,7 +15,7 @@ export type ValidatedBundle = { ok: true; bundle: Bundle } | { ok: false; proble
  * network they need. A valid bundle comes back pinned, with the ID its content and pins hash to.
  */
 export function validateBundle(raw: unknown, registered: readonly RegisteredTool[], prices: ModelPrices = builtInModelPrices): ValidatedBundle {
-  const parsed = bundleContentSchema.safeParse(raw);
+  const parsed = bundleContentSchema.safeParse(withoutPins(raw));
   if (!parsed.success) {
     return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) };
   }
@@ -26,6 +26,16 @@ export function validateBundle(raw: unknown, registered: readonly RegisteredTool
   const withPins: PinnedContent = { ...content, pinnedTools: [...pinned.pins, ...(content.httpTools ?? []).map(pinHttpTool)] };
   problems.push(...grantProblems(content, grantsOf(withPins)));
   return problems.length ? { ok: false, problems } : { ok: true, bundle: { ...withPins, id: bundleIdOf(withPins) } };
+}
+
+/**
+ * The content as authored: pins a request carries (a published bundle posted again as it was
+ * fetched) are dropped, never trusted; publishing pins from the registry.
+ */
+function withoutPins(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || !('pinnedTools' in raw)) return raw;
+  const { pinnedTools: _dropped, ...authored } = raw as Record<string, unknown>;
+  return authored;
 }
 
 /** validateBundle against the tool registry in PostgreSQL. */

@@ -8,8 +8,16 @@ import { bundleContentSchema } from '../shared/bundle';
 import { pinnedToolSchema } from '../shared/toolSpec';
 import { timestamp } from './fields';
 
-/** Body of `POST /v1/bundles`; src/shared/bundle.ts (bundleProblems, pricingProblems) checks what a schema cannot. */
-export const publishBundleRequestSchema = bundleContentSchema;
+/**
+ * Body of `POST /v1/bundles`; src/shared/bundle.ts (bundleProblems, pricingProblems) checks what a
+ * schema cannot, src/bundles/toolPins.ts pins the tools.
+ */
+export const publishBundleRequestSchema = bundleContentSchema.extend({
+  pinnedTools: z
+    .array(z.unknown())
+    .optional()
+    .describe('Ignored: Bosun pins the tools from its registry. Accepted so a fetched bundle can be posted again as it is.'),
+});
 export type PublishBundleRequest = z.input<typeof publishBundleRequestSchema>;
 
 /** Answer of `GET /v1/bundles/:bundleId`: the content with its defaults, and the ID it hashes to. */

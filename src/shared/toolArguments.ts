@@ -37,7 +37,7 @@ export function isJsonText(raw: string): boolean {
 
 /**
  * Parses the model's raw argument text (empty text counts as `{}`) and checks it against
- * `parameters`. Problems read `<JSON pointer>: <what is wrong>`, e.g. `/order_id: ...`.
+ * `parameters`. Problems read `<path>: <what is wrong>`, e.g. `items.0.sku: ...`, `(root): ...`.
  */
 export function parseToolArguments(parameters: JsonSchema, raw: string): ParsedToolArgs {
   let json: unknown;
@@ -58,6 +58,12 @@ export function checkToolArguments(parameters: JsonSchema, args: unknown): Parse
 
 function describe(errors: OutputUnit[]): string[] {
   const leaves = errors.filter((e) => !wrapperKeywords.has(e.keyword));
-  const shown = (leaves.length ? leaves : errors).map((e) => `${e.instanceLocation.replace(/^#/, '') || '(root)'}: ${e.error}`);
+  const shown = (leaves.length ? leaves : errors).map((e) => `${dottedPath(e.instanceLocation)}: ${e.error}`);
   return [...new Set(shown)];
+}
+
+/** `#/items/0/sku` → `items.0.sku`; the whole value → `(root)`. */
+function dottedPath(instanceLocation: string): string {
+  const pointer = instanceLocation.replace(/^#\/?/, '');
+  return pointer ? pointer.split('/').map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') : '(root)';
 }

@@ -8,10 +8,10 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createHttpFetch, guardedFetch, MAX_RESPONSE_BYTES, type DialTarget, type FetchPolicy, type HttpFetchOptions, type ResolvedAddress,
+  createHttpFetchTool, guardedFetch, MAX_RESPONSE_BYTES, type DialTarget, type FetchPolicy, type HttpFetchOptions, type ResolvedAddress,
 } from '../../src/activities/tools/httpFetch';
-import type { ToolContext } from '../../src/activities/tools/types';
-import type { Bundle } from '../../src/shared/bundle';
+import { invokeTool } from '../../src/activities/tools/invoke';
+import type { ToolContext } from '../../src/sdk/tools';
 import { fetcherAgent, fetchScript, makeAgentsDir } from '../support/agentsDir';
 import { listenLocally } from '../support/localServer';
 import { startTestStack, type TestStack } from '../support/testStack';
@@ -217,25 +217,24 @@ describe('the http_fetch guard', () => {
 
   it('tells the model about refusals, timeouts and error statuses as tool errors', async () => {
     start();
-    const bundle = { network: { allowHosts: ['partner.example'] } } as unknown as Bundle;
-    const ctx = { bundle, secrets: {}, signal: new AbortController().signal } as unknown as ToolContext;
-    const tool = createHttpFetch(options({ timeoutMs: 300 }));
+    const ctx = { network: { allowHosts: ['partner.example'] }, secrets: {}, signal: new AbortController().signal } as unknown as ToolContext;
+    const fetchTool = createHttpFetchTool(options({ timeoutMs: 300 }));
+    const tool = (context: ToolContext, args: { url: string }) => invokeTool(fetchTool, args, context);
     expect(await tool(ctx, { url: 'http://partner.example/hang' })).toEqual({
       ok: false, output: { error: 'no complete answer within 0.3 s', url: 'http://partner.example/hang' },
     });
     expect(await tool(ctx, { url: 'http://elsewhere.example/' })).toMatchObject({ ok: false, output: { error: expect.stringMatching(/^refused: /) } });
     expect(await tool(ctx, { url: 'http://partner.example/missing' })).toMatchObject({ ok: false, output: { status: 404, body: 'no such page' } });
-    const none = { bundle: { network: undefined }, secrets: {}, signal: new AbortController().signal } as unknown as ToolContext;
+    const none = { network: undefined, secrets: {}, signal: new AbortController().signal } as unknown as ToolContext;
     expect(await tool(none, { url: 'http://partner.example/' })).toMatchObject({ ok: false, output: { error: expect.stringMatching(/no network.allowHosts/) } });
   });
 
   it('stops a fetch when its run is cancelled, closing the connection, and returns no result', async () => {
     start();
     const cancel = new AbortController();
-    const bundle = { network: { allowHosts: ['partner.example'] } } as unknown as Bundle;
-    const ctx = { bundle, secrets: {}, signal: cancel.signal } as unknown as ToolContext;
+    const ctx = { network: { allowHosts: ['partner.example'] }, secrets: {}, signal: cancel.signal } as unknown as ToolContext;
     // A deadline far beyond the test's own timeout: only the signal can end this fetch in time.
-    const fetching = createHttpFetch(options({ timeoutMs: 3_600_000 }))(ctx, { url: 'http://partner.example/hang' });
+    const fetching = invokeTool(createHttpFetchTool(options({ timeoutMs: 3_600_000 })), { url: 'http://partner.example/hang' }, ctx);
     await waitFor(() => target.hits.length === 1);
     const socket = target.connections.at(-1)!;
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));

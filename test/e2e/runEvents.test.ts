@@ -13,6 +13,7 @@ import { appendRunEvent, readRunEvents } from '../../src/db/runEvents';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { openSse, type SseConnection, type SseEvent } from '../support/sse';
 import { useTestStack } from '../support/testStack';
+import { stackTools } from '../support/tools';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 
 /** Every event of the demo refund run, approved, in order. */
@@ -207,7 +208,7 @@ describe('run events written by retried and racing activities', () => {
   const stored = async (runId: string) => readRunEvents(db, runId, 0, 1000);
 
   it('appends a tool call once however often, and however concurrently, its activity runs', async () => {
-    const { executeTool, recordToolError } = createToolActivities({ db });
+    const { executeTool, recordToolError } = createToolActivities({ db, tools: stackTools });
     const runId = await newRun();
     const call = (ordinal: number): ExecuteToolInput => ({
       runId, tenantId, bundleId: 'support@test', step: 1, ordinal, toolCallId: `call_${randomUUID()}`,

@@ -12,8 +12,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { temporal } from '@temporalio/proto';
+import { lookupOrder } from '../../examples/support-tools/orders';
+import { withHandler } from '../support/tools';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
+import { createHttpFetchTool } from '../../src/activities/tools/httpFetch';
 import { createPool } from '../../src/db/pool';
 import { envSecretStore } from '../../src/secrets/secretStore';
 import type { Bundle } from '../../src/shared/bundle';
@@ -273,7 +276,7 @@ describe('secrets never leak', () => {
 
 describe('secrets inside the tool activity', () => {
   const bundle = {
-    id: 'partner@test', secrets: ['PARTNER_API_TOKEN', 'UNUSED_SECRET'],
+    id: 'partner@test', secrets: ['PARTNER_API_TOKEN', 'UNUSED_SECRET'], tools: [{ name: 'http_fetch', version: 1 }, { name: 'lookup_order', version: 1 }],
     network: { allowHosts: ['partner.example'], auth: { secret: 'PARTNER_API_TOKEN', hosts: ['partner.example'] } },
   } as unknown as Bundle;
   const store = envSecretStore({ BOSUN_SECRET_PARTNER_API_TOKEN: secret, BOSUN_SECRET_UNUSED_SECRET: vaultToken });
@@ -289,16 +292,16 @@ describe('secrets inside the tool activity', () => {
         db,
         bundles: { get: async () => bundle },
         secrets: store,
-        implementations: {
-          http_fetch: async (ctx) => {
+        tools: [
+          withHandler(createHttpFetchTool(), async (_args, ctx) => {
             received.http_fetch = ctx.secrets;
             throw new Error(`partner said no to ${ctx.secrets.PARTNER_API_TOKEN}`);
-          },
-          lookup_order: async (ctx) => {
+          }),
+          withHandler(lookupOrder, async (_args, ctx) => {
             received.lookup_order = ctx.secrets;
             throw new Error('stop here');
-          },
-        },
+          }),
+        ],
       });
       const failure = await executeTool(call('http_fetch', { url: 'http://partner.example/' })).catch((e: Error) => e);
       expect(failure).toBeInstanceOf(Error);

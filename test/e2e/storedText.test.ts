@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import { lookupOrder } from '../../examples/support-tools/orders';
+import { withHandler } from '../support/tools';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToolActivities } from '../../src/activities/toolCalls';
 import { readAudit } from '../../src/db/audit';
@@ -143,7 +145,7 @@ describe('a tool result with U+0000 and a lone surrogate, where the audit and th
 
   it('keeps the result whole in the transcript and replaced, and noted, in the step row, the event and the audit entry', async () => {
     const output = { note: 'zero\u0000byte', half: 'x\uD800' };
-    const { executeTool } = createToolActivities({ db, implementations: { lookup_order: async () => ({ ok: true, output }) } });
+    const { executeTool } = createToolActivities({ db, tools: [withHandler(lookupOrder, async () => output)] });
     const runId = await insertTestRun(db, tenantId, 'running');
     const call = { runId, tenantId, bundleId: 'support@test', step: 1, ordinal: 1, toolCallId: `call_${randomUUID()}`, tool: 'lookup_order' as const, args: { order_id: '1001' } };
     expect(await executeTool(call)).toBe('ok');

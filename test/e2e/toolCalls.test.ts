@@ -5,6 +5,7 @@ import { readBundleDir } from '../../src/cli/bundleFiles';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
 import type { Db } from '../../src/db/pool';
 import { useTestStack } from '../support/testStack';
+import { stackTools } from '../support/tools';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 
 /** The write tool's at-most-once guarantee, exercised the way Temporal retries and races activities. */
@@ -26,7 +27,7 @@ describe('tool calls against PostgreSQL', () => {
     (await db.query('SELECT count(*)::int AS n FROM refunds WHERE run_id = $1', [runId])).rows[0].n;
 
   it('writes a refund once however often its activity is retried', async () => {
-    const { executeTool } = createToolActivities({ db });
+    const { executeTool } = createToolActivities({ db, tools: stackTools });
     const call = await newRefundCall();
     expect(await executeTool(call)).toBe('ok');
     expect(await executeTool(call)).toBe('ok');
@@ -35,7 +36,7 @@ describe('tool calls against PostgreSQL', () => {
   });
 
   it('writes a refund once when two attempts race', async () => {
-    const { executeTool } = createToolActivities({ db });
+    const { executeTool } = createToolActivities({ db, tools: stackTools });
     const call = await newRefundCall();
     const results = await Promise.all([executeTool(call), executeTool(call), executeTool(call)]);
     expect(results).toEqual(['ok', 'ok', 'ok']);
@@ -43,7 +44,7 @@ describe('tool calls against PostgreSQL', () => {
   });
 
   it('writes nothing when a tool fails half-way (the transaction rolls back)', async () => {
-    const { executeTool } = createToolActivities({ db });
+    const { executeTool } = createToolActivities({ db, tools: stackTools });
     const call = await newRefundCall();
     // A constraint on this run alone makes recording the result fail after the refund insert...
     const constraint = `no_steps_${call.runId.replace(/-/g, '')}`;

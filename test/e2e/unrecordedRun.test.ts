@@ -23,7 +23,7 @@ describe('a run the API never recorded', () => {
     const handle = await stack.temporal.workflow.start(agentRun, {
       workflowId: runId,
       taskQueue: stack.env.TEMPORAL_TASK_QUEUE!,
-      args: [{ runId, tenantId: stack.tenantId, agent: 'support', bundleId: bundle.id, policy: runPolicyOf(bundle, 60_000) }],
+      args: [{ runId, tenantId: stack.tenantId, agent: 'support', bundleId: bundle.id, policy: runPolicyOf(bundle, 60_000, stack.env.TEMPORAL_TASK_QUEUE!) }],
       typedSearchAttributes: [
         { key: TenantIdKey, value: stack.tenantId },
         { key: AgentNameKey, value: 'support' },

@@ -17,3 +17,8 @@ export const stackTools: readonly BosunTool[] = [createHttpFetchTool(), ...suppo
 
 /** The registry as a test stack's worker leaves it. */
 export const stackRegistry: RegisteredTool[] = registeredFrom(stackTools);
+
+/** `tool` as defined (name, version, schema, kind, scope), doing what `handler` does instead: a stand-in with the same pin. */
+export function withHandler(tool: BosunTool, handler: BosunTool['handler']): BosunTool {
+  return { ...tool, handler };
+}
