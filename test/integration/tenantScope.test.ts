@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createToolActivities, TOOL_ROLE, type ExecuteToolInput } from '../../src/activities/toolCalls';
-import type { ToolContext } from '../../src/activities/tools/types';
 import { createPool, type Db } from '../../src/db/pool';
 import { seedDemoOrders } from '../../src/dev/demoData';
-import { toolCatalog } from '../../src/shared/tools';
+import { defineTool, z, type ToolContext } from '../../src/sdk/tools';
+import { tools as supportTools } from '../../examples/support-tools';
 
 describe('tenant scope of tool code, enforced by row-level security', () => {
   let db: Db;
@@ -38,17 +38,22 @@ describe('tenant scope of tool code, enforced by row-level security', () => {
     return { runId, tenantId: mine, bundleId: 'support@test', step: 1, ordinal: 1, toolCallId: `call_${randomUUID()}`, tool: 'lookup_order', args };
   }
 
+  /** A `lookup_order` with the demo tool's tenant scope, doing `work` instead of the lookup. */
+  const scopedTool = (work: (ctx: ToolContext) => Promise<unknown>) => defineTool({
+    name: 'lookup_order', version: 1, kind: 'read', description: 'Runs the test query as tool code.',
+    args: z.object({ order_id: z.string() }), scope: ['tenant:orders', 'tenant:refunds'],
+    handler: async (_args, ctx) => work(ctx),
+  });
+
   /** Runs `work` as the body of a tool, through executeTool, and returns what it returned. */
   async function asTool<T>(work: (ctx: ToolContext) => Promise<T>): Promise<T> {
     let seen: T | undefined;
     const { executeTool } = createToolActivities({
       db,
-      implementations: {
-        lookup_order: async (ctx) => {
-          seen = await work(ctx);
-          return { ok: true, output: { done: true } };
-        },
-      },
+      tools: [scopedTool(async (ctx) => {
+        seen = await work(ctx);
+        return { done: true };
+      })],
     });
     const call = await newCall();
     expect(await executeTool(call)).toBe('ok');
@@ -99,16 +104,25 @@ describe('tenant scope of tool code, enforced by row-level security', () => {
       ['read bundles', 'SELECT * FROM bundles', [], /permission denied/],
     ];
     for (const [what, sql, params, error] of attempts) {
-      const { executeTool } = createToolActivities({
-        db,
-        implementations: { lookup_order: async (ctx) => ({ ok: true, output: (await ctx.db.query(sql, params)).rows }) },
-      });
+      const { executeTool } = createToolActivities({ db, tools: [scopedTool(async (ctx) => (await ctx.db.query(sql, params)).rows)] });
       const call = await newCall();
       await expect(executeTool(call), what).rejects.toThrow(error);
       const steps = await db.query('SELECT 1 FROM run_steps WHERE run_id = $1', [call.runId]);
       expect(steps.rowCount, what).toBe(0);
     }
     expect((await db.query('SELECT 1 FROM orders WHERE tenant_id = $1', [theirs])).rowCount).toBe(5);
+  });
+
+  it('gives a tool without a tenant: scope no database handle at all', async () => {
+    const unscoped = defineTool({
+      name: 'lookup_order', version: 1, kind: 'read', description: 'Declares no scope, then reaches for the database.',
+      args: z.object({ order_id: z.string() }),
+      handler: async (_args, ctx) => (await ctx.db.query('SELECT tenant_id FROM orders')).rows,
+    });
+    const { executeTool } = createToolActivities({ db, tools: [unscoped] });
+    const call = await newCall();
+    await expect(executeTool(call)).rejects.toThrow(/no tenant: scope/);
+    expect((await db.query('SELECT 1 FROM run_messages WHERE run_id = $1', [call.runId])).rowCount).toBe(0);
   });
 
   it('fails the call, and rolls back what the tool did, when the tool leaves its role or tenant', async () => {
@@ -119,13 +133,11 @@ describe('tenant scope of tool code, enforced by row-level security', () => {
     for (const [what, escape] of escapes) {
       const { executeTool } = createToolActivities({
         db,
-        implementations: {
-          lookup_order: async (ctx) => {
-            await ctx.db.query("UPDATE orders SET status = 'escaped' WHERE order_id = '1003'");
-            await ctx.db.query(escape);
-            return { ok: true, output: (await ctx.db.query('SELECT tenant_id, customer FROM orders')).rows };
-          },
-        },
+        tools: [scopedTool(async (ctx) => {
+          await ctx.db.query("UPDATE orders SET status = 'escaped' WHERE order_id = '1003'");
+          await ctx.db.query(escape);
+          return (await ctx.db.query('SELECT tenant_id, customer FROM orders')).rows;
+        })],
       });
       const call = await newCall();
       await expect(executeTool(call), what).rejects.toThrow(/left its tenant scope/);
@@ -135,7 +147,7 @@ describe('tenant scope of tool code, enforced by row-level security', () => {
   });
 
   it('keeps the real tools to the tenant too, and records their results as Bosun again', async () => {
-    const { executeTool } = createToolActivities({ db });
+    const { executeTool } = createToolActivities({ db, tools: supportTools });
     const call = await newCall({ order_id: '9001' });
     expect(await executeTool(call)).toBe('error');
     const { rows } = await db.query('SELECT content FROM run_messages WHERE run_id = $1', [call.runId]);
@@ -146,9 +158,9 @@ describe('tenant scope of tool code, enforced by row-level security', () => {
     expect(written.rows).toEqual([{ tenant_id: mine }]);
   });
 
-  it('grants bosun_tool exactly the tables the catalog’s tenant scopes name, each with forced row-level security', async () => {
+  it('grants bosun_tool exactly the tables the demo tools’ tenant scopes name, each with forced row-level security', async () => {
     const scoped = new Set(
-      Object.values(toolCatalog).flatMap((t) => t.scope.filter((s) => s.startsWith('tenant:')).map((s) => s.slice('tenant:'.length))),
+      supportTools.flatMap((t) => t.manifest.scope.filter((s) => s.startsWith('tenant:')).map((s) => s.slice('tenant:'.length))),
     );
     const grants = await db.query(
       `SELECT DISTINCT table_name FROM information_schema.role_table_grants WHERE grantee = $1 AND table_schema = 'public'`,

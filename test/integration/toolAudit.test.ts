@@ -4,7 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
 import { readAudit } from '../../src/db/audit';
 import type { Db } from '../../src/db/pool';
+import { defineTool, z } from '../../src/sdk/tools';
 import { REDACTED } from '../../src/shared/redaction';
+import { lookupOrder } from '../../examples/support-tools/orders';
+import { tools as supportTools } from '../../examples/support-tools';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 
 describe('audit of tool calls', () => {
@@ -20,7 +23,7 @@ describe('audit of tool calls', () => {
   const auditOf = (runId: string) => readAudit(db, tenantId, { runId, limit: 100 });
 
   it('writes one redacted entry per call, however often and however concurrently its activity runs', async () => {
-    const { executeTool } = createToolActivities({ db });
+    const { executeTool } = createToolActivities({ db, tools: supportTools });
     const retried = await newCall();
     for (let i = 0; i < 3; i++) expect(await executeTool(retried)).toBe('ok');
     const raced = await newCall();
@@ -34,6 +37,7 @@ describe('audit of tool calls', () => {
         latencyMs: expect.any(Number),
         detail: {
           step: 1, ordinal: 1, toolCallId: call.toolCallId, scope: ['tenant:orders', 'tenant:refunds'], secrets: [],
+          toolVersion: 1, schemaHash: lookupOrder.manifest.schemaHash,
           arguments: { order_id: '1001' },
           result: { order_id: '1001', customer: REDACTED, amount_cents: 12900 },
         },
@@ -48,7 +52,7 @@ describe('audit of tool calls', () => {
   });
 
   it('audits a tool error, a rejected or invalid call once, and a failed attempt not at all', async () => {
-    const { executeTool, recordToolError } = createToolActivities({ db });
+    const { executeTool, recordToolError } = createToolActivities({ db, tools: supportTools });
     const missing = { ...(await newCall()), args: { order_id: '424242' } };
     expect(await executeTool(missing)).toBe('error');
     expect(await auditOf(missing.runId)).toMatchObject([{ status: 'error', detail: { result: { error: 'order 424242 not found' } } }]);
@@ -61,16 +65,16 @@ describe('audit of tool calls', () => {
     ]);
 
     let attempts = 0;
-    const flaky = createToolActivities({
-      db,
-      implementations: {
-        lookup_order: async () => {
-          attempts += 1;
-          if (attempts === 1) throw new Error('connection reset');
-          return { ok: true, output: { fine: true } };
-        },
+    const flakyLookup = defineTool({
+      name: 'lookup_order', version: 1, kind: 'read', description: 'Fails its first attempt.',
+      args: z.object({ order_id: z.string() }),
+      handler: async () => {
+        attempts += 1;
+        if (attempts === 1) throw new Error('connection reset');
+        return { fine: true };
       },
     });
+    const flaky = createToolActivities({ db, tools: [flakyLookup] });
     const call = await newCall();
     await expect(flaky.executeTool(call)).rejects.toThrow('connection reset');
     expect(await auditOf(call.runId)).toEqual([]);

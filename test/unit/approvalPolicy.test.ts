@@ -3,6 +3,7 @@ import { validateBundle } from '../../src/bundles/bundleStore';
 import { approvalRequirement, statedReason } from '../../src/shared/approvals';
 import { runPolicyOf } from '../../src/shared/bundle';
 import type { ToolPolicy } from '../../src/shared/approvals';
+import { stackRegistry } from '../support/tools';
 
 const refund = (approval?: ToolPolicy['approval'], requiresApproval = true): ToolPolicy => ({
   name: 'issue_refund', kind: 'write', requiresApproval, ...(approval !== undefined && { approval }),
@@ -54,18 +55,19 @@ describe('approval policy in bundles', () => {
     const validated = validateBundle(bundle(
       [{ name: 'lookup_order', version: 1 }, { name: 'issue_refund', version: 1, approval: { above: { field: 'amount_cents', value: 50000 } } }],
       { approvals: { separateApprover: true } },
-    ));
+    ), stackRegistry);
     if (!validated.ok) throw new Error(validated.problems.join('; '));
     expect(validated.bundle.approvals).toEqual({ separateApprover: true });
-    expect(runPolicyOf(validated.bundle, 1000).tools).toEqual([
-      { name: 'lookup_order', kind: 'read', requiresApproval: false },
-      { name: 'issue_refund', kind: 'write', requiresApproval: true, approval: { above: { field: 'amount_cents', value: 50000 } } },
+    expect(runPolicyOf(validated.bundle, 1000, 'main').tools).toEqual([
+      expect.objectContaining({ name: 'lookup_order', kind: 'read', requiresApproval: false }),
+      expect.objectContaining({ name: 'issue_refund', kind: 'write', requiresApproval: true, approval: { above: { field: 'amount_cents', value: 50000 } } }),
     ]);
+    expect(runPolicyOf(validated.bundle, 1000, 'main').tools[0]).not.toHaveProperty('approval');
   });
 
   it('refuses thresholds on missing or non-numeric arguments, and unknown shapes', () => {
     const problemsOf = (raw: unknown) => {
-      const validated = validateBundle(raw);
+      const validated = validateBundle(raw, stackRegistry);
       return validated.ok ? [] : validated.problems;
     };
     expect(problemsOf(bundle([{ name: 'issue_refund', version: 1, approval: { above: { field: 'order_id', value: 1 } } }])))

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateBundle } from '../../src/bundles/bundleStore';
 import { bundleModels, modelPriceOf } from '../../src/shared/bundle';
+import { stackRegistry } from '../support/tools';
 
 const base = {
   name: 'helper',
@@ -10,7 +11,7 @@ const base = {
 };
 const table = { 'gpt-4o-mini': { input: 0.15, output: 0.6 } };
 const problemsOf = (raw: unknown) => {
-  const validated = validateBundle(raw, table);
+  const validated = validateBundle(raw, stackRegistry, table);
   return validated.ok ? [] : validated.problems;
 };
 

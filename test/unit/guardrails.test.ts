@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/bundles/bundleId';
 import { readBundleDir } from '../../src/cli/bundleFiles';
 import { validateBundle } from '../../src/bundles/bundleStore';
+import { pinsOf } from '../../src/shared/bundle';
 import { toolSecretNames } from '../../src/shared/guardrails';
+import { stackRegistry } from '../support/tools';
 
 const base = {
   name: 'partner',
@@ -13,7 +15,7 @@ const base = {
   limits: { maxSteps: 4 },
 };
 const problemsOf = (raw: unknown) => {
-  const validated = validateBundle(raw);
+  const validated = validateBundle(raw, stackRegistry);
   return validated.ok ? [] : validated.problems;
 };
 
@@ -26,11 +28,13 @@ describe('bundle guardrails', () => {
         allowHosts: ['api.partner.example', '*.cdn.partner.example', '10.0.0.5:8080', '[2001:db8::1]:8443'],
         auth: { secret: 'PARTNER_API_TOKEN', hosts: ['api.partner.example'], header: 'X-Api-Key', scheme: '' },
       },
-    });
+    }, stackRegistry);
     expect(validated.ok).toBe(true);
     if (!validated.ok) return;
-    expect(toolSecretNames(validated.bundle, 'http_fetch')).toEqual(['PARTNER_API_TOKEN']);
-    expect(toolSecretNames(validated.bundle, 'lookup_order')).toEqual([]);
+    const [httpFetch] = pinsOf(validated.bundle);
+    const lookupOrder = stackRegistry.find((r) => r.name === 'lookup_order')!.manifest;
+    expect(toolSecretNames(validated.bundle, httpFetch!)).toEqual(['PARTNER_API_TOKEN']);
+    expect(toolSecretNames(validated.bundle, lookupOrder)).toEqual([]);
   });
 
   it('wants an allow-list for http_fetch, listed secrets, and auth hosts from the allow-list', () => {
@@ -49,7 +53,7 @@ describe('bundle guardrails', () => {
 
   it('refuses unknown network settings, and leaves bundles without one (and their IDs) as they were', () => {
     expect(problemsOf({ ...base, network: { allowHosts: [], allowEverything: true } }).join('\n')).toMatch(/allowEverything/);
-    const support = validateBundle(readBundleDir(path.resolve(__dirname, '../../agents/support')));
+    const support = validateBundle(readBundleDir(path.resolve(__dirname, '../../agents/support')), stackRegistry);
     expect(support.ok).toBe(true);
     if (support.ok) expect(canonicalJson(support.bundle)).not.toContain('network');
   });

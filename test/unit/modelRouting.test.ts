@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
 import { validateBundle } from '../../src/bundles/bundleStore';
 import { applicableRule, routeModel } from '../../src/shared/modelRouting';
+import { stackRegistry } from '../support/tools';
 
 const routing = { strong: 'gpt-4o', cheap: 'gpt-4o-mini' };
 const model = { id: 'gpt-4o', routing };
@@ -41,13 +42,13 @@ describe('bundle schema: routing and context budget', () => {
   const base = readBundleDir('agents/support') as Record<string, any>;
 
   it('accepts a routing table and a context budget, and leaves bundles without them as they were', () => {
-    const plain = validateBundle(base);
+    const plain = validateBundle(base, stackRegistry);
     expect(plain.ok).toBe(true);
     const routed = validateBundle({
       ...base,
       model: { id: 'gpt-4o', routing: { ...routing, rules: { afterToolError: 'strong' } } },
       context: { maxInputTokens: 8000, keepRecentMessages: 6, maxToolResultChars: 2000 },
-    });
+    }, stackRegistry);
     expect(routed.ok).toBe(true);
     if (!plain.ok || !routed.ok) return;
     expect(routed.bundle.id).not.toBe(plain.bundle.id);
@@ -56,7 +57,7 @@ describe('bundle schema: routing and context budget', () => {
 
   it('refuses a routing table that does not include the bundle\'s model, and bad budgets or tiers', () => {
     const problems = (raw: unknown) => {
-      const v = validateBundle(raw);
+      const v = validateBundle(raw, stackRegistry);
       return v.ok ? [] : v.problems;
     };
     expect(problems({ ...base, model: { id: 'gpt-4.1-mini', routing } })).toEqual([expect.stringMatching(/^model\.id: with routing/)]);

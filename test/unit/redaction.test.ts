@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { maskValues, redact, REDACTED } from '../../src/shared/redaction';
-import { toolCatalog } from '../../src/shared/tools';
+import { createHttpFetchTool } from '../../src/activities/tools/httpFetch';
+import { lookupOrder } from '../../examples/support-tools/orders';
 
 describe('redact', () => {
   it('masks the paths a rule names, with * for any key or array index, and nothing else', () => {
@@ -38,11 +39,11 @@ describe('redact', () => {
     expect(redact({ b: 1 }, { paths: ['a.b.c'] })).toEqual({ b: 1 });
   });
 
-  it("applies the catalog's rules: no customer name and no fetched body in audit rows", () => {
-    expect(redact({ order_id: '1001', customer: 'Ada Lovelace' }, toolCatalog.lookup_order.redact.result)).toEqual({
+  it("applies the tools' own rules: no customer name and no fetched body in audit rows", () => {
+    expect(redact({ order_id: '1001', customer: 'Ada Lovelace' }, lookupOrder.manifest.redact?.result)).toEqual({
       order_id: '1001', customer: REDACTED,
     });
-    expect(redact({ status: 200, body: 'private page', url: 'https://x.example/' }, toolCatalog.http_fetch.redact.result)).toEqual({
+    expect(redact({ status: 200, body: 'private page', url: 'https://x.example/' }, createHttpFetchTool().manifest.redact?.result)).toEqual({
       status: 200, body: REDACTED, url: 'https://x.example/',
     });
   });
