@@ -45,7 +45,7 @@ export interface RecordToolErrorInput extends ToolCallRef {
 }
 
 /** Runs a tool that a bundle declares rather than a worker's code: an MCP server's, or an HTTP endpoint. */
-export type DeclaredToolExecutor = (pin: PinnedTool, args: unknown, ctx: ToolContext & { bundle: Bundle }) => Promise<ToolOutcome>;
+export type DeclaredToolExecutor = (pin: PinnedTool, args: unknown, ctx: ToolContext, bundle: Bundle) => Promise<ToolOutcome>;
 
 export interface ToolDeps {
   db: Db;
@@ -159,7 +159,7 @@ function resolveTool(
   if (pin.source.type !== 'worker') {
     const executor = declared[pin.source.type];
     if (!executor || !bundle) throw retryableFailure(FailureType.ToolUnavailable, `this worker cannot run ${pin.source.type} tools`);
-    return { pin, run: (args, ctx) => executor(pin, args, { ...ctx, bundle }) };
+    return { pin, run: (args, ctx) => executor(pin, args, ctx, bundle) };
   }
   const tool = local.get(name);
   // Pins from before pinning carry no real hash: the name and version are all they ever fixed.

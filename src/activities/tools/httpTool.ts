@@ -137,9 +137,9 @@ function parsedOrText(text: string): unknown {
  * the run's bundle. A sandbox run's write or destructive call is refused, never sent.
  */
 export function httpToolExecutor(fetchOptions?: HttpFetchOptions): DeclaredToolExecutor {
-  return async (pin, args, ctx) => {
-    const decl = ctx.bundle.httpTools?.find((t) => t.name === pin.name);
-    if (!decl) throw new Error(`bundle ${ctx.bundle.id} declares no HTTP tool ${pin.name}`);
+  return async (pin, args, ctx, bundle) => {
+    const decl = bundle.httpTools?.find((t) => t.name === pin.name);
+    if (!decl) throw new Error(`bundle ${bundle.id} declares no HTTP tool ${pin.name}`);
     if (ctx.sandbox && decl.kind !== 'read') {
       return { ok: false, output: { error: `${decl.name} was not called: this is a sandbox run, and it is a ${decl.kind} HTTP tool with no sandbox` } };
     }
