@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkUrl, classifyAddress, hostMatches } from '../../src/activities/tools/netGuard';
+import { checkUrl, classifyAddress } from '../../src/activities/tools/netGuard';
+import { hostMatches } from '../../src/shared/hostPatterns';
 
 describe('classifyAddress', () => {
   it.each([

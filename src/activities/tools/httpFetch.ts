@@ -10,7 +10,8 @@ import http from 'node:http';
 import net, { isIP } from 'node:net';
 import tls from 'node:tls';
 import type { ToolImplementation } from './types';
-import { bareHost, checkUrl, classifyAddress, defaultPort, hostMatches } from './netGuard';
+import { bareHost, defaultPort, hostMatches } from '../../shared/hostPatterns';
+import { checkUrl, classifyAddress } from './netGuard';
 
 export interface ResolvedAddress {
   address: string;
@@ -70,9 +71,11 @@ export class FetchRefused extends Error {
   override name = 'FetchRefused';
 }
 
-const defaultResolve: Resolver = async (hostname) => lookup(hostname, { all: true, verbatim: true });
+/** `dns.lookup(host, { all: true })`, every address in the resolver's order. */
+export const defaultResolve: Resolver = async (hostname) => lookup(hostname, { all: true, verbatim: true });
 
-const defaultDial: Dialer = ({ address, port, hostname, tls: secure }) =>
+/** TCP, or TLS with the URL's host name for SNI and the certificate check. */
+export const defaultDial: Dialer = ({ address, port, hostname, tls: secure }) =>
   secure
     ? tls.connect({ host: address, port, servername: isIP(hostname) ? undefined : hostname, ALPNProtocols: ['http/1.1'] })
     : net.connect({ host: address, port });

@@ -1,8 +1,9 @@
 /**
  * The checks http_fetch makes before it connects anywhere: which addresses count as public, which
- * URLs are acceptable at all, and whether a host is on a bundle's allow-list.
+ * URLs are acceptable at all (whether a host is on a bundle's allow-list: src/shared/hostPatterns.ts).
  */
 import { isIP, isIPv4 } from 'node:net';
+import { bareHost } from '../../shared/hostPatterns';
 
 export type AddressClass =
   | 'public'
@@ -109,47 +110,6 @@ export function classifyAddress(address: string): AddressClass {
   if ((g[0]! & 0xff00) === 0xff00) return 'multicast';
   if ((g[0]! & 0xe000) !== 0x2000) return 'reserved';
   return 'public';
-}
-
-export interface HostPattern {
-  /** Lower case; IPv6 in brackets, canonical. */
-  host: string;
-  wildcard: boolean;
-  port: number | undefined;
-}
-
-/** Parses an allow-list entry (already checked by the bundle schema). */
-export function parseHostPattern(entry: string): HostPattern {
-  const wildcard = entry.startsWith('*.');
-  const rest = wildcard ? entry.slice(2) : entry;
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(rest);
-  if (!m) throw new Error(`"${entry}" is not a host pattern`);
-  let host = m[1]!.toLowerCase();
-  // Canonical form, as URL gives it (`[0:0::1]` → `[::1]`).
-  try {
-    host = new URL(`http://${host}/`).hostname;
-  } catch {
-    throw new Error(`"${entry}" is not a host pattern`);
-  }
-  return { host, wildcard, port: m[2] === undefined ? undefined : Number(m[2]) };
-}
-
-export const defaultPort = (url: URL) => (url.protocol === 'https:' ? 443 : 80);
-const portOf = (url: URL) => (url.port ? Number(url.port) : defaultPort(url));
-/** URL host names without brackets or a trailing dot. */
-export const bareHost = (url: URL) => url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
-
-/** True when `url`'s host and port match one of the patterns (no port in a pattern: the scheme's default). */
-export function hostMatches(patterns: readonly string[], url: URL): boolean {
-  const hostname = url.hostname.replace(/\.$/, '');
-  const port = portOf(url);
-  const isIpLiteral = isIP(bareHost(url)) !== 0;
-  return patterns.some((entry) => {
-    const p = parseHostPattern(entry);
-    if ((p.port ?? defaultPort(url)) !== port) return false;
-    if (p.wildcard) return !isIpLiteral && hostname.endsWith(`.${p.host}`);
-    return hostname === p.host;
-  });
 }
 
 /**
