@@ -41,7 +41,7 @@ function describeContent(block: ContentBlock): string {
       return block.text;
     case 'image':
     case 'audio':
-      return `[${block.type} ${block.mimeType}, ${Math.floor((block.data.length * 3) / 4)} bytes, not shown]`;
+      return `[${block.type} ${block.mimeType}, ${base64Bytes(block.data)} bytes, not shown]`;
     case 'resource_link':
       return `[resource link: ${block.name} ${block.uri}]`;
     case 'resource':
@@ -51,4 +51,10 @@ function describeContent(block: ContentBlock): string {
     default:
       return '[content of an unknown type, not shown]';
   }
+}
+
+/** The decoded size of base64 text, without decoding it. */
+function base64Bytes(data: string): number {
+  const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
+  return Math.floor((data.length * 3) / 4) - padding;
 }
