@@ -61,7 +61,8 @@ export const mcpServerSchema = z
     url: z
       .url({ protocol: /^https?$/ })
       .max(2000)
-      .refine((u) => { const parsed = new URL(u); return !parsed.username && !parsed.password; }, 'a URL without credentials (use headers)')
+      // z.url's own check has already reported a text that does not parse.
+      .refine((u) => !URL.canParse(u) || (!new URL(u).username && !new URL(u).password), 'a URL without credentials (use headers)')
       .optional()
       .describe('A streamable HTTP endpoint.'),
     command: z.string().min(1).max(500).optional().describe("A program the worker starts, speaking MCP on stdio; the operator's BOSUN_MCP_STDIO_COMMANDS must list it."),
