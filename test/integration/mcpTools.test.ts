@@ -150,7 +150,8 @@ describe('MCP tools over streamable HTTP', () => {
     const hanging = await startRawMcpServer([{ name: 'slow', inputSchema: { type: 'object' } }], 'hang');
     pool = createMcpPool();
     try {
-      const decl = mcpServerSchema.parse({ name: 'slow', url: hanging.url, tools: [{ name: 'slow' }] });
+      // The call's own timeout far beyond the test's: only the cancellation can end it in time.
+      const decl = mcpServerSchema.parse({ name: 'slow', url: hanging.url, tools: [{ name: 'slow' }], timeoutMs: 600_000 });
       const ctx = contextFor(hanging.port);
       const [pin] = await listMcpTools(decl, ctx);
       const cancel = new AbortController();
@@ -158,6 +159,8 @@ describe('MCP tools over streamable HTTP', () => {
       expect(await eventually(() => hanging.methods.includes('tools/call'))).toBe(true);
       cancel.abort(new Error('run cancelled'));
       await expect(call).rejects.toThrow('run cancelled');
+      // The SDK tells the server, and the session stays open long enough to say it.
+      expect(await eventually(() => hanging.methods.includes('notifications/cancelled'))).toBe(true);
     } finally {
       await hanging.close();
     }

@@ -109,9 +109,11 @@ export function createMcpPool(options: McpPoolOptions = {}): McpPool {
       });
       return outcomeOf(result, ctx.secrets, maxOutputChars);
     } catch (err) {
+      // A cancelled call leaves the session sound (the SDK tells the server); closing it now would cut that notice off.
+      if (ctx.signal.aborted) throw err;
       if (!isServerAnswer(err)) retire(key, session);
       // Safe to repeat only when the request never reached a live session.
-      if (mayReopen && neverDelivered(err) && !ctx.signal.aborted) return callOnce(key, decl, pin, args, ctx, false);
+      if (mayReopen && neverDelivered(err)) return callOnce(key, decl, pin, args, ctx, false);
       throw err;
     } finally {
       release(key, session);
