@@ -8,9 +8,12 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1 at a free port. */
-export async function listenLocally(server: Server): Promise<LocalServer> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+/** Listens on 127.0.0.1 at `port`, or a free port (a restarted server takes its old port again). */
+export async function listenLocally(server: Server, port = 0): Promise<LocalServer> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
   return {
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => {

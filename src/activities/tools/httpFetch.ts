@@ -84,9 +84,11 @@ export class FetchRefused extends Error {
   override name = 'FetchRefused';
 }
 
-const defaultResolve: Resolver = async (hostname) => lookup(hostname, { all: true, verbatim: true });
+/** `dns.lookup(host, { all: true })`, every address in the resolver's order. */
+export const defaultResolve: Resolver = async (hostname) => lookup(hostname, { all: true, verbatim: true });
 
-const defaultDial: Dialer = ({ address, port, hostname, tls: secure }) =>
+/** TCP, or TLS with the URL's host name for SNI and the certificate check. */
+export const defaultDial: Dialer = ({ address, port, hostname, tls: secure }) =>
   secure
     ? tls.connect({ host: address, port, servername: isIP(hostname) ? undefined : hostname, ALPNProtocols: ['http/1.1'] })
     : net.connect({ host: address, port });

@@ -27,7 +27,7 @@ export async function invokeTool(tool: BosunTool, args: unknown, ctx: ToolContex
   }
   let output: unknown;
   try {
-    output = await handler(args as never, ctx);
+    output = await handler(parsed.data, ctx);
   } catch (err) {
     if (err instanceof ToolError) return refused(err.message, err.details);
     throw err;
