@@ -86,6 +86,12 @@ export const configSchema = z.object({
    * or package names, each exporting its tools (`export default [tool, ...]` or `export const tools`).
    */
   BOSUN_TOOL_MODULES: z.string().default(''),
+  /**
+   * Programs a bundle may start as stdio MCP servers, comma-separated, compared exactly with a
+   * server's `command` (name wrapper scripts rather than interpreters such as `node`: their `args`
+   * would run anything). None when empty: bundles may then use streamable HTTP servers only.
+   */
+  BOSUN_MCP_STDIO_COMMANDS: z.string().default(''),
   /** Past this many characters a tool's result is cut for the model (the whole result is stored). */
   BOSUN_TOOL_RESULT_MAX_CHARS: z.coerce.number().int().min(1000).max(10_000_000).default(64_000),
 });
@@ -140,7 +146,7 @@ export interface Config {
   /** Where tools' secrets come from (only the worker uses it). */
   secrets: SecretsConfig;
   /** The worker's tools beyond the built-in ones: modules to load, and how much of a result the model sees. */
-  tools: { modules: string[]; maxResultChars: number };
+  tools: { modules: string[]; maxResultChars: number; mcpStdioCommands: string[] };
 }
 
 /** Where tools' secrets come from (src/secrets/secretStore.ts reads them). */
@@ -191,7 +197,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     encryption: parseEncryptionKeys(e.BOSUN_ENCRYPTION_KEYS, e.BOSUN_ENCRYPTION_KEY_ID),
     codecServer: { corsOrigins: parseOrigins(e.BOSUN_CODEC_CORS_ORIGIN) },
     secrets: parseSecrets(e, given),
-    tools: { modules: splitList(e.BOSUN_TOOL_MODULES), maxResultChars: e.BOSUN_TOOL_RESULT_MAX_CHARS },
+    tools: {
+      modules: splitList(e.BOSUN_TOOL_MODULES), maxResultChars: e.BOSUN_TOOL_RESULT_MAX_CHARS, mcpStdioCommands: splitList(e.BOSUN_MCP_STDIO_COMMANDS),
+    },
   };
 }
 

@@ -12,6 +12,7 @@ import { retryableFailure, FailureType, unknownBundle } from '../shared/failures
 import { maskValues, redact } from '../shared/redaction';
 import { storableJson } from '../shared/storable';
 import { DEFAULT_MAX_RESULT_CHARS, type PinnedTool } from '../shared/toolSpec';
+import type { DeclaredToolExecutor } from './tools/declared';
 import { invokeTool, type ToolOutcome } from './tools/invoke';
 import { appendMessage, recordStep, stepStatusOf } from '../db/transcript';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
@@ -44,8 +45,6 @@ export interface RecordToolErrorInput extends ToolCallRef {
   detail?: Record<string, unknown>;
 }
 
-/** Runs a tool that a bundle declares rather than a worker's code: an MCP server's, or an HTTP endpoint. */
-export type DeclaredToolExecutor = (pin: PinnedTool, args: unknown, ctx: ToolContext, bundle: Bundle) => Promise<ToolOutcome>;
 
 export interface ToolDeps {
   db: Db;

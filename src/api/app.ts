@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { defaultApiSettings, type ApiSettings, type Config } from '../config';
 import type { Db } from '../db/pool';
+import { createSecretStore } from '../secrets/secretStore';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { adminRouter } from './adminRouter';
 import { agentsRouter } from './agentsRouter';
@@ -53,6 +54,8 @@ export async function connectApp(config: Config, db: Db) {
     taskQueue: config.temporal.taskQueue,
     approvalTimeoutMs: config.approvalTimeoutMs,
     modelPrices: config.model.prices,
+    // Publishing lists a bundle's MCP servers, with the credentials its headers name.
+    mcpListing: { secrets: createSecretStore(config.secrets), stdioCommands: config.tools.mcpStdioCommands },
     settings: config.api,
     codec,
     codecCorsOrigins: config.codecServer.corsOrigins,

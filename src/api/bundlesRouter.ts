@@ -1,5 +1,6 @@
 import { Router } from 'express';
-import { findBundle, listBundles, saveBundle, validateAgainstRegistry } from '../bundles/bundleStore';
+import { findBundle, listBundles, saveBundle, validateForPublish } from '../bundles/bundleStore';
+import type { McpListing } from '../bundles/mcpPins';
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db } from '../db/pool';
 import { diffJson } from '../shared/diff';
@@ -12,15 +13,17 @@ export interface BundlesRouterDeps {
   db: Db;
   /** The price table a published bundle's models are checked against (BOSUN_MODEL_PRICES); the built-in one when absent. */
   modelPrices?: ModelPrices;
+  /** How MCP servers of a published bundle are listed (their credentials, the stdio allow-list); without it bundles with MCP servers are refused. */
+  mcpListing?: McpListing;
 }
 
-export function bundlesRouter({ db, modelPrices }: BundlesRouterDeps): Router {
+export function bundlesRouter({ db, modelPrices, mcpListing }: BundlesRouterDeps): Router {
   const router = Router();
 
   /** Publishing is idempotent: the same content gives the same ID and changes nothing. */
   router.post('/bundles', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
-    const validated = await validateAgainstRegistry(db, req.body, modelPrices);
+    const validated = await validateForPublish(db, req.body, modelPrices, mcpListing);
     if (!validated.ok) throw badRequest(validated.problems);
     const bundle = validated.bundle;
     const created = await inTransaction(db, async (client) => {

@@ -3,7 +3,9 @@ import type { Db, Queryable } from '../db/pool';
 import { bundleContentSchema, bundleProblems, grantsOf, grantProblems, pricingProblems, type Bundle, type PinnedContent } from '../shared/bundle';
 import { builtInModelPrices, type ModelPrices } from '../shared/pricing';
 import { bundleIdOf } from './bundleId';
+import { pinMcpTools, type McpListing } from './mcpPins';
 import { pinHttpTool, pinRegisteredTools } from './toolPins';
+import type { PinnedTool } from '../shared/toolSpec';
 import { listRegisteredTools, type RegisteredTool } from '../db/toolRegistry';
 
 export type ValidatedBundle = { ok: true; bundle: Bundle } | { ok: false; problems: string[] };
@@ -14,7 +16,9 @@ export type ValidatedBundle = { ok: true; bundle: Bundle } | { ok: false; proble
  * not in `registered` (the tool registry, src/db/toolRegistry.ts; see toolPins.ts), secrets and
  * network they need. A valid bundle comes back pinned, with the ID its content and pins hash to.
  */
-export function validateBundle(raw: unknown, registered: readonly RegisteredTool[], prices: ModelPrices = builtInModelPrices): ValidatedBundle {
+export function validateBundle(
+  raw: unknown, registered: readonly RegisteredTool[], prices: ModelPrices = builtInModelPrices, mcp: McpPins = { pins: [], problems: [] },
+): ValidatedBundle {
   const parsed = bundleContentSchema.safeParse(withoutPins(raw));
   if (!parsed.success) {
     return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) };
@@ -22,8 +26,8 @@ export function validateBundle(raw: unknown, registered: readonly RegisteredTool
   const content = parsed.data;
   const problems = [...bundleProblems(content), ...pricingProblems(content, prices)];
   const pinned = pinRegisteredTools(content, registered);
-  if (!pinned.ok) return { ok: false, problems: [...problems, ...pinned.problems] };
-  const withPins: PinnedContent = { ...content, pinnedTools: [...pinned.pins, ...(content.httpTools ?? []).map(pinHttpTool)] };
+  if (!pinned.ok || mcp.problems.length) return { ok: false, problems: [...problems, ...(pinned.ok ? [] : pinned.problems), ...mcp.problems] };
+  const withPins: PinnedContent = { ...content, pinnedTools: [...pinned.pins, ...(content.httpTools ?? []).map(pinHttpTool), ...mcp.pins] };
   problems.push(...grantProblems(content, grantsOf(withPins)));
   return problems.length ? { ok: false, problems } : { ok: true, bundle: { ...withPins, id: bundleIdOf(withPins) } };
 }
@@ -38,9 +42,17 @@ function withoutPins(raw: unknown): unknown {
   return authored;
 }
 
-/** validateBundle against the tool registry in PostgreSQL. */
-export async function validateAgainstRegistry(db: Queryable, raw: unknown, prices?: ModelPrices): Promise<ValidatedBundle> {
-  return validateBundle(raw, await listRegisteredTools(db), prices);
+/** The pins of a bundle's MCP tools, listed from their servers (src/bundles/mcpPins.ts), and the servers that could not be. */
+export type McpPins = { pins: PinnedTool[]; problems: string[] };
+
+/**
+ * validateBundle against the tool registry in PostgreSQL and the bundle's MCP servers, listed now
+ * with `mcp` (servers cannot be listed without it: a problem each).
+ */
+export async function validateForPublish(db: Queryable, raw: unknown, prices?: ModelPrices, mcp?: McpListing): Promise<ValidatedBundle> {
+  const parsed = bundleContentSchema.safeParse(withoutPins(raw));
+  const mcpPins = parsed.success ? await pinMcpTools(parsed.data, mcp) : undefined;
+  return validateBundle(raw, await listRegisteredTools(db), prices, mcpPins);
 }
 
 /** Stores a bundle unless this tenant already has that exact content; true when it is new. */

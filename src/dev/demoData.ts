@@ -1,5 +1,5 @@
 import { readAgentsDir } from '../cli/bundleFiles';
-import { saveBundle, validateAgainstRegistry } from '../bundles/bundleStore';
+import { saveBundle, validateForPublish } from '../bundles/bundleStore';
 import { lockDeployment, setDeployment } from '../bundles/deployments';
 import { inTransaction, type Db } from '../db/pool';
 import type { Bundle } from '../shared/bundle';
@@ -32,7 +32,7 @@ export async function seedDemoOrders(db: Db, tenantId: string): Promise<void> {
 export async function seedAgents(db: Db, tenantId: string, agentsDir: string, prices?: ModelPrices): Promise<Bundle[]> {
   const bundles: Bundle[] = [];
   for (const raw of readAgentsDir(agentsDir)) {
-    const validated = await validateAgainstRegistry(db, raw, prices);
+    const validated = await validateForPublish(db, raw, prices);
     if (!validated.ok) throw new Error(`bundle in ${agentsDir} is invalid:\n  - ${validated.problems.join('\n  - ')}`);
     bundles.push(validated.bundle);
   }

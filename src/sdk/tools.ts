@@ -24,6 +24,7 @@ import type { NetworkPolicy } from '../shared/guardrails';
 import type { RedactionRules } from '../shared/redaction';
 import type { DataScope, PinnedTool, ToolKind, ToolRetry } from '../shared/toolSpec';
 import { parseDuration } from '../shared/duration';
+import { schemaProblems } from '../shared/toolArguments';
 
 export type { DataScope, ToolKind, ToolRetry } from '../shared/toolSpec';
 
@@ -169,8 +170,9 @@ function optionProblems(options: ToolOptions<z.ZodType, unknown>): string[] {
   if (options.timeout !== undefined && durationMs(options.timeout) === undefined) problems.push('timeout: milliseconds, or a duration such as 30s');
   if (typeof options.handler !== 'function') problems.push('handler: the function that does the work');
   if (!problems.length) {
-    const schema = z.toJSONSchema(options.args, { io: 'input' }) as { type?: unknown };
+    const schema = z.toJSONSchema(options.args, { io: 'input' }) as Record<string, unknown>;
     if (schema.type !== 'object') problems.push('args: a z.object(...) schema (models call tools with an object of arguments)');
+    problems.push(...schemaProblems(schema).map((p) => `args: ${p}`));
   }
   return problems;
 }

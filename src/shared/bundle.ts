@@ -6,6 +6,8 @@ import { z } from 'zod';
 import type { RunPolicy } from './domain';
 import { guardrailProblems, networkPolicySchema } from './guardrails';
 import { httpToolProblems, httpToolSchema } from './httpTools';
+import { mcpServerProblems, mcpServerSchema, mcpToolName } from './mcp';
+import { schemaProblems } from './toolArguments';
 import { legacyToolPins } from './legacyTools';
 import { approvalRuleOf, toolApprovalSchema, type ToolApprovalRule, type ToolPolicy } from './approvals';
 import { toolTaskQueue, type PinnedTool } from './toolSpec';
@@ -91,6 +93,11 @@ export const bundleContentSchema = z
       .max(50)
       .optional()
       .describe('Tools that call an HTTP endpoint, declared here without code; reached only through network.allowHosts.'),
+    mcp: z
+      .array(mcpServerSchema)
+      .max(20)
+      .optional()
+      .describe("MCP servers whose listed tools the agent may call, as `<server>__<tool>`; their schemas are pinned at publish."),
     /** Names of secrets the bundle's tools may use; values never appear in a bundle. */
     secrets: z.array(z.string().regex(/^[A-Z][A-Z0-9_]{0,99}$/, 'an upper-case secret name')).default([]),
   })
@@ -125,14 +132,20 @@ export interface ToolGrant {
   field: string;
 }
 
-/** Every tool the bundle grants, in the bundle's order (worker tools, then HTTP tools), each with its pin. */
+/** Every tool the bundle grants by the name the model calls it, with the bundle's approval rule and where it is granted. */
+function grantedNames(content: BundleContent): { name: string; approval?: ToolApprovalRule; field: string }[] {
+  return [
+    ...content.tools.map((t, i) => ({ name: t.name, approval: t.approval, field: `tools.${i}` })),
+    ...(content.httpTools ?? []).map((t, i) => ({ name: t.name, approval: t.approval, field: `httpTools.${i}` })),
+    ...(content.mcp ?? []).flatMap((server, i) =>
+      server.tools.map((t, j) => ({ name: mcpToolName(server.name, t.name), approval: t.approval, field: `mcp.${i}.tools.${j}` }))),
+  ];
+}
+
+/** Every tool the bundle grants, in the bundle's order (worker tools, HTTP tools, MCP tools), each with its pin. */
 export function grantsOf(bundle: PinnedContent): ToolGrant[] {
   const pins = new Map(pinsOf(bundle).map((p) => [p.name, p]));
-  const granted = [
-    ...bundle.tools.map((t, i) => ({ name: t.name, approval: t.approval, field: `tools.${i}` })),
-    ...(bundle.httpTools ?? []).map((t, i) => ({ name: t.name, approval: t.approval, field: `httpTools.${i}` })),
-  ];
-  return granted.flatMap(({ name, approval, field }) => {
+  return grantedNames(bundle).flatMap(({ name, approval, field }) => {
     const pin = pins.get(name);
     return pin ? [{ pin, ...(approval !== undefined && { approval }), field }] : [];
   });
@@ -142,17 +155,16 @@ export function grantsOf(bundle: PinnedContent): ToolGrant[] {
 export function bundleProblems(content: BundleContent): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
-  const names = [
-    ...content.tools.map((t, i) => ({ name: t.name, field: `tools.${i}.name` })),
-    ...(content.httpTools ?? []).map((t, i) => ({ name: t.name, field: `httpTools.${i}.name` })),
-  ];
-  for (const { name, field } of names) {
-    if (seen.has(name)) problems.push(`${field}: "${name}" is granted twice (tool names must be unique in a bundle)`);
+  for (const { name, field } of grantedNames(content)) {
+    if (seen.has(name)) problems.push(`${field}.name: "${name}" is granted twice (tool names must be unique in a bundle)`);
     seen.add(name);
   }
   const reach = { secrets: content.secrets, allowHosts: content.network?.allowHosts ?? [] };
   (content.httpTools ?? []).forEach((tool, i) => {
     problems.push(...httpToolProblems(tool, reach).map((p) => `httpTools.${i}.${p}`));
+  });
+  (content.mcp ?? []).forEach((server, i) => {
+    problems.push(...mcpServerProblems(server, reach).map((p) => `mcp.${i}.${p}`));
   });
   for (const variable of promptVariables(content.systemPrompt)) {
     if (content.variables[variable] === undefined) problems.push(`variables.${variable}: the prompt uses {{${variable}}} but gives it no value`);
@@ -177,6 +189,7 @@ export function grantProblems(content: BundleContent, grants: readonly ToolGrant
     if (pin.scope.includes('network:allow-list') && !content.network) {
       problems.push(`${field}: ${pin.name} needs network.allowHosts, the hosts it may reach`);
     }
+    for (const problem of schemaProblems(pin.parameters)) problems.push(`${field}: ${pin.name}'s argument schema: ${problem}`);
     if (typeof approval === 'object' && !isNumericArgument(pin, approval.above.field)) {
       problems.push(`${field}.approval.above.field: ${pin.name} has no numeric argument "${approval.above.field}"`);
     }

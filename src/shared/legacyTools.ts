@@ -59,7 +59,8 @@ export const legacyToolPins: Readonly<Record<string, PinnedTool>> = {
       $schema: draft,
       type: 'object',
       properties: {
-        url: { type: 'string', maxLength: 2048, pattern: '^https?:\\/\\/\\S+$' },
+        // The old zod regex had the /i flag, which JSON Schema cannot say: the case-insensitive prefix spelled out.
+        url: { type: 'string', maxLength: 2048, pattern: '^[hH][tT][tT][pP][sS]?:\\/\\/\\S+$' },
         method: { type: 'string', const: 'GET' },
       },
       required: ['url'],

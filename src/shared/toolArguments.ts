@@ -49,11 +49,68 @@ export function parseToolArguments(parameters: JsonSchema, raw: string): ParsedT
   return checkToolArguments(parameters, json);
 }
 
-/** Checks already-parsed arguments (an approver's edit) against `parameters`. */
+/**
+ * Checks already-parsed arguments (an approver's edit) against `parameters`. A schema that cannot
+ * be applied (a pattern that is not a valid Unicode regular expression, a `$ref` that resolves to
+ * nothing; publishing refuses those, see schemaProblems) refuses the call rather than throwing:
+ * in the workflow a throw would fail its task again and again.
+ */
 export function checkToolArguments(parameters: JsonSchema, args: unknown): ParsedToolArgs {
-  const result = validatorFor(parameters).validate(args);
+  let result: ReturnType<Validator['validate']>;
+  try {
+    result = validatorFor(parameters).validate(args);
+  } catch (err) {
+    return { ok: false, problems: [`(root): the tool's argument schema cannot be applied (${err instanceof Error ? err.message : String(err)})`] };
+  }
   if (result.valid) return { ok: true, args };
   return { ok: false, problems: describe(result.errors) };
+}
+
+/**
+ * What in an argument schema the validator could not apply, each as `<where>: <why>`: a `pattern`
+ * (or `patternProperties` key) that is not a valid regular expression in Unicode mode, which is how
+ * JSON Schema patterns run; a `$ref` other than a local one (`#/...`) that resolves inside the
+ * schema. Empty when the schema is usable.
+ */
+export function schemaProblems(schema: JsonSchema): string[] {
+  const problems: string[] = [];
+  const visit = (node: unknown, at: string): void => {
+    if (Array.isArray(node)) return node.forEach((child, i) => visit(child, `${at}/${i}`));
+    if (node === null || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+      if (key === 'pattern' && typeof value === 'string') problems.push(...regexProblem(value, `${at}/pattern`));
+      if (key === 'patternProperties' && value !== null && typeof value === 'object') {
+        for (const p of Object.keys(value)) problems.push(...regexProblem(p, `${at}/patternProperties`));
+      }
+      if (key === '$ref' && typeof value === 'string' && resolvePointer(schema, value) === undefined) {
+        problems.push(`${at || '/'}: $ref "${value}" does not resolve inside the schema`);
+      }
+      visit(value, `${at}/${key}`);
+    }
+  };
+  visit(schema, '');
+  return problems;
+}
+
+function regexProblem(pattern: string, at: string): string[] {
+  try {
+    new RegExp(pattern, 'u');
+    return [];
+  } catch {
+    return [`${at}: "${pattern}" is not a valid regular expression in Unicode mode (how JSON Schema patterns run)`];
+  }
+}
+
+function resolvePointer(schema: JsonSchema, ref: string): unknown {
+  if (ref === '#') return schema;
+  if (!ref.startsWith('#/')) return undefined;
+  let node: unknown = schema;
+  for (const raw of ref.slice(2).split('/')) {
+    const key = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
 }
 
 function describe(errors: OutputUnit[]): string[] {

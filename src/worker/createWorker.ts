@@ -12,6 +12,7 @@ import { createModelCallGuard } from '../activities/model/callGuard';
 import { createToolActivities } from '../activities/toolCalls';
 import { createHttpFetchTool } from '../activities/tools/httpFetch';
 import { httpToolExecutor } from '../activities/tools/httpTool';
+import { createMcpPool, mcpToolExecutor } from '../activities/tools/mcp';
 import { failingAsRunEnded } from '../activities/runEnded';
 import { createBundleCache } from '../bundles/bundleStore';
 import { loadConfig, type Config } from '../config';
@@ -60,10 +61,12 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
   await ensureSearchAttributes(connection, config.temporal.namespace);
 
   const shared = sharedWorkerOptions(config);
+  // One pool of MCP sessions per worker, shared by every run's calls (sessions are keyed by credentials).
+  const mcpPool = createMcpPool();
   const toolDeps = {
     db, bundles: createBundleCache(db), tools, secrets: createSecretStore(config.secrets), maxResultChars: config.tools.maxResultChars,
     // Tools the bundles declare: any Bosun worker runs them.
-    declared: { http: httpToolExecutor() },
+    declared: { http: httpToolExecutor(), mcp: mcpToolExecutor(mcpPool, config.tools.mcpStdioCommands) },
   };
   const main = await Worker.create({
     ...shared,
@@ -105,6 +108,7 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
         await runAll(workers, connection, config);
       } finally {
         clearInterval(refresh);
+        await mcpPool.close();
         await connection.close();
         await db.end();
       }

@@ -260,7 +260,8 @@ export function createHttpFetchTool(options: HttpFetchOptions = {}): BosunTool {
     args: z
       .object({
         // Fully parsed in the handler (the workflow checks only this pattern).
-        url: z.string().max(2048).regex(/^https?:\/\/\S+$/i, 'an http:// or https:// URL'),
+        // Spelled out rather than /i: JSON Schema patterns carry no flags, and the workflow checks this one.
+        url: z.string().max(2048).regex(/^[hH][tT][tT][pP][sS]?:\/\/\S+$/, 'an http:// or https:// URL'),
         method: z.literal('GET').optional(),
       })
       .strict(),

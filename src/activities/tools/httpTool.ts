@@ -8,7 +8,7 @@ import { maskValues } from '../../shared/redaction';
 import { expandHttpRequest, HttpToolArgumentError, httpToolSecretNames, type HttpToolDeclaration } from '../../shared/httpTools';
 import { portOf } from '../../shared/hostPatterns';
 import { describeFetchFailure, FETCH_TIMEOUT_MS, FetchRefused, guardedFetch, type FetchOutput, type HttpFetchOptions } from './httpFetch';
-import type { DeclaredToolExecutor } from '../toolCalls';
+import type { DeclaredToolExecutor } from './declared';
 import type { ToolOutcome } from './invoke';
 
 export interface HttpToolContext {

@@ -6,6 +6,8 @@ import { mcpToolName, type McpServerDeclaration } from '../../../shared/mcp';
 import { maskValues } from '../../../shared/redaction';
 import { describeError, openMcpConnection, type McpContext } from './connection';
 import { listServerTools, McpServerProblem, pinOf, type McpToolPin } from './listing';
+import type { McpPool } from './pool';
+import type { DeclaredToolExecutor } from '../declared';
 
 export type { McpContext } from './connection';
 export { McpServerProblem, kindOf, type McpToolAnnotations, type McpToolPin } from './listing';
@@ -56,4 +58,25 @@ function pinsOf(decl: McpServerDeclaration, listed: Map<string, unknown>): McpTo
   });
   if (problems.length > 0) throw new McpServerProblem(problems.join('; '));
   return pins;
+}
+
+/**
+ * Runs the bundle's MCP tools for src/activities/toolCalls.ts through `pool`: the server the pin
+ * names, from the run's bundle, checked against the pinned schema hash before the call. A sandbox
+ * run's write or destructive call is refused, never sent.
+ */
+export function mcpToolExecutor(pool: McpPool, stdioCommands: readonly string[]): DeclaredToolExecutor {
+  return async (pin, args, ctx, bundle) => {
+    if (pin.source.type !== 'mcp') throw new Error(`${pin.name} is not an MCP tool`);
+    const { server: serverName, tool } = pin.source;
+    const server = bundle.mcp?.find((s) => s.name === serverName);
+    if (!server) throw new Error(`bundle ${bundle.id} declares no MCP server ${serverName}`);
+    if (ctx.sandbox && pin.kind !== 'read') {
+      return { ok: false, output: { error: `${pin.name} was not called: this is a sandbox run, and it is a ${pin.kind} MCP tool with no sandbox` } };
+    }
+    const network = { allowHosts: bundle.network?.allowHosts ?? [], allowPrivate: bundle.network?.allowPrivate };
+    return pool.callTool(server, { tool, schemaHash: pin.schemaHash }, args as Record<string, unknown>, {
+      secrets: ctx.secrets, network, stdioCommands, signal: ctx.signal,
+    });
+  };
 }
