@@ -25,6 +25,8 @@ export interface TestStackOptions {
   agentsDir?: string;
   /** Extra environment of the first worker. */
   workerEnv?: NodeJS.ProcessEnv;
+  /** Extra environment of the API and every worker (e.g. BOSUN_SECRET_<NAME>, which publishing MCP servers needs too). */
+  env?: NodeJS.ProcessEnv;
   /**
    * BOSUN_ENCRYPTION_KEYS of the worker and the in-process API (`id:<base64 of 32 bytes>,...`), and
    * optionally BOSUN_ENCRYPTION_KEY_ID. Without it payloads are not encrypted, whatever the shell says.
@@ -68,6 +70,7 @@ export async function startTestStack(options: TestStackOptions = {}) {
     BOSUN_TOOL_MODULES: './examples/support-tools',
     BOSUN_ENCRYPTION_KEYS: options.encryptionKeys ?? '',
     BOSUN_ENCRYPTION_KEY_ID: options.encryptionKeys ? (options.encryptionKeyId ?? '') : '',
+    ...options.env,
   };
   const config = loadConfig(env);
   const db = createPool(databaseUrl, 5);
