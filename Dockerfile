@@ -17,6 +17,9 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig*.json ./
 COPY src ./src
 COPY agents ./agents
+# The demo agent's tool pack; the compose file's worker loads it with BOSUN_TOOL_MODULES. Your own
+# tool modules go beside it (mounted or copied under /app, so `bosun/tools` resolves to this package).
+COPY examples/support-tools ./examples/support-tools
 # The official image's unprivileged user (uid 1000); the files above stay root-owned and read-only to it.
 USER node
 EXPOSE 8080
