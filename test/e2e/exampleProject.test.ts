@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
 import type { ModelScript } from '../../src/dev/scriptedModel';
 import { tools as helpdeskTools } from '../../examples/helpdesk/tools';
-import { useTestStack, type TestStack } from '../support/testStack';
+import { useTestStack, type ApiResponse, type TestStack } from '../support/testStack';
 
 const repoRoot = path.resolve(__dirname, '../..');
 const exampleDir = path.join(repoRoot, 'examples/helpdesk');
@@ -90,12 +90,18 @@ describe('the example project (examples/helpdesk) through the real stack', () =>
   const stack = useTestStack({ script: helpdeskScript });
   let worker: ReturnType<typeof startExampleWorker> | undefined;
   const manifests = helpdeskTools.map((t) => t.manifest);
+  let registered: any[];
+  let published: ApiResponse;
+  let bundleId: string;
 
   beforeAll(async () => {
     linkBosunAsNpmDoes();
     // The stack's own worker has the demo's tools; this one only its own (and Bosun's built-in http_fetch).
     worker = startExampleWorker({ ...stack.env, BOSUN_TOOL_MODULES: '' });
     await worker.ready;
+    registered = await waitForRegisteredTools(stack, manifests);
+    published = await stack.api('POST', '/v1/bundles', readBundleDir(agentDir));
+    bundleId = published.body.bundleId;
   });
   afterAll(() => worker?.stop());
 
@@ -111,17 +117,12 @@ describe('the example project (examples/helpdesk) through the real stack', () =>
   const statusOf = async (ticketId: string): Promise<string> =>
     (await stack.db.query('SELECT status FROM helpdesk_tickets WHERE tenant_id = $1 AND ticket_id = $2', [stack.tenantId, ticketId])).rows[0].status;
 
-  let bundleId: string;
-  it("lists the example's tools in GET /v1/tools and pins them when its bundle is published", async () => {
-    const registered = await waitForRegisteredTools(stack, manifests);
-    expect(registered.find((t: any) => t.name === 'close_ticket').manifest).toMatchObject({ kind: 'write', approvalByDefault: true });
-
-    const published = await stack.api('POST', '/v1/bundles', readBundleDir(agentDir));
+  it("lists the example's tools in GET /v1/tools and pins them when its bundle is published", () => {
+    expect(registered.find((t) => t.name === 'close_ticket').manifest).toMatchObject({ kind: 'write', approvalByDefault: true });
     expect(published.status).toBe(201);
-    expect(published.body.bundleId).toMatch(/^helpdesk@[0-9a-f]{12}$/);
+    expect(bundleId).toMatch(/^helpdesk@[0-9a-f]{12}$/);
     expect(published.body.bundle.pinnedTools.map((p: any) => [p.name, p.version, p.schemaHash]))
       .toEqual(manifests.map((m) => [m.name, m.version, m.schemaHash]));
-    bundleId = published.body.bundleId;
   });
 
   it('reads the ticket, waits for approval, closes it exactly once, and audits both calls', async () => {
