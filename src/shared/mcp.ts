@@ -98,8 +98,9 @@ export function mcpSecretNames(decl: Pick<McpServerDeclaration, 'headers' | 'env
 
 /**
  * Problems the schema cannot see, each as `<field>: <why>`: a secret the bundle does not list, a
- * URL whose host is not on the bundle's allow-list, a tool granted twice, a model-facing name the
- * model could not call. Empty when the declaration is sound.
+ * URL whose host is not on the bundle's allow-list, a model-facing name the model could not call.
+ * (A tool granted twice is the bundle's check, across all its tools: src/shared/bundle.ts.) Empty
+ * when the declaration is sound.
  */
 export function mcpServerProblems(decl: McpServerDeclaration, bundle: McpServerContext): string[] {
   const problems: string[] = [];
@@ -112,10 +113,7 @@ export function mcpServerProblems(decl: McpServerDeclaration, bundle: McpServerC
   if (decl.url !== undefined && !hostMatches(bundle.allowHosts, new URL(decl.url))) {
     problems.push(`url: ${new URL(decl.url).host} is not in network.allowHosts`);
   }
-  const seen = new Set<string>();
   decl.tools.forEach((tool, i) => {
-    if (seen.has(tool.name)) problems.push(`tools.${i}.name: "${tool.name}" is granted twice`);
-    seen.add(tool.name);
     const name = mcpToolName(decl.name, tool.name);
     if (!modelToolName.test(name)) {
       problems.push(`tools.${i}.name: the model would call it "${name}", which is not 1-64 letters, digits, _ and -`);

@@ -59,7 +59,6 @@ describe('mcpServerProblems', () => {
     expect(mcpServerProblems(decl, { secrets: ['DOCS_TOKEN'], allowHosts: ['mcp.example.com', '*.example.com'] })).toEqual([
       'headers.X-Tenant.secret: TENANT_KEY is not listed in secrets',
       'url: mcp.example.com:8443 is not in network.allowHosts',
-      'tools.1.name: "search" is granted twice',
       'tools.2.name: the model would call it "docs__read.file", which is not 1-64 letters, digits, _ and -',
       `tools.3.name: the model would call it "docs__${'x'.repeat(60)}", which is not 1-64 letters, digits, _ and -`,
     ]);
