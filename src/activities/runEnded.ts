@@ -66,7 +66,8 @@ export async function withHeartbeats<T>(work: (signal: AbortSignal) => Promise<T
   }
 }
 
-function activityContext(): Context | undefined {
+/** The running activity's context; undefined outside an activity (tests calling activities directly). */
+export function activityContext(): Context | undefined {
   try {
     return Context.current();
   } catch {

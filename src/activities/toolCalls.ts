@@ -1,4 +1,3 @@
-import { log } from '@temporalio/activity';
 import type { BundleCache } from '../bundles/bundleStore';
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient, type Queryable } from '../db/pool';
@@ -17,7 +16,7 @@ import { invokeTool, type ToolOutcome } from './tools/invoke';
 import { appendMessage, recordStep, stepStatusOf } from '../db/transcript';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { assertRunOpen, lockOpenRun, recordDiscardedResult, RunEndedError } from '../db/runEnd';
-import { withHeartbeats } from './runEnded';
+import { activityContext, withHeartbeats } from './runEnded';
 
 /** Where a tool call sits in the run: the result lands at (step, ordinal) of the transcript. */
 export interface ToolCallRef {
@@ -184,22 +183,22 @@ function toolContext(
     },
     signal,
     // Bosun heartbeats for the tool already (withHeartbeats); a tool's own beats add progress details.
-    heartbeat: (details?: unknown) => heartbeatWith(details),
+    heartbeat: (details?: unknown) => activityContext()?.heartbeat(details),
     log: maskedLogger(secrets, { runId: input.runId, tool: input.tool, toolCallId: input.toolCallId }),
     sandbox: input.sandbox === true,
     network: bundle?.network,
   };
 }
 
-function heartbeatWith(details: unknown): void {
-  // Imported lazily: only inside an activity is there a context to beat for.
-  void import('@temporalio/activity').then(({ Context }) => Context.current().heartbeat(details)).catch(() => undefined);
-}
-
-/** The activity logger, with the call's secret values masked out of messages and attributes. */
+/** The activity's logger (the console outside an activity), with the call's secret values masked out of messages and attributes. */
 function maskedLogger(secrets: Record<string, string>, base: Record<string, unknown>): ToolLogger {
-  const line = (level: 'debug' | 'info' | 'warn' | 'error') => (message: string, attributes: Record<string, unknown> = {}) =>
-    log[level](maskValues(message, secrets) as string, { ...base, ...(maskValues(attributes, secrets) as Record<string, unknown>) });
+  const line = (level: 'debug' | 'info' | 'warn' | 'error') => (message: string, attributes: Record<string, unknown> = {}) => {
+    const text = maskValues(message, secrets) as string;
+    const meta = { ...base, ...(maskValues(attributes, secrets) as Record<string, unknown>) };
+    const logger = activityContext()?.log;
+    if (logger) logger[level](text, meta);
+    else console[level](text, meta);
+  };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
 
