@@ -20,6 +20,8 @@ import { inTransaction, type Db } from '../db/pool';
 import { listReviewCandidates } from '../db/review';
 import { findRun } from '../db/runs';
 import { ranToolCallsOf } from '../db/transcript';
+import { pinsOf } from '../shared/bundle';
+import { redact } from '../shared/redaction';
 import { tapeOfRecordedCall } from '../shared/tapes';
 import { principalOf } from './auth';
 import { badRequest, notFound } from './errors';
@@ -68,13 +70,34 @@ export function evalsRouter({ db }: { db: Db }): Router {
     res.json({ runs, nextCursor: encodeCursor(next) });
   });
 
-  /** The run's tool calls as tape entries, redacted as their step rows are: what `bosun golden add` writes. */
+  /**
+   * The run's tool calls as tape entries, what `bosun golden add` writes: each result as the model
+   * saw it (its keys in their order, which a replay keeps) redacted by the tool's pinned
+   * `redact.result`, or the step row's redacted copy for a tool the bundle does not pin.
+   */
   router.get('/runs/:runId/tapes', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
-    const runId = uuidParam(req, 'runId', 'Run');
-    if (!(await findRun(db, tenantId, runId))) throw notFound('Run');
-    res.json({ tapes: (await ranToolCallsOf(db, runId)).map(tapeOfRecordedCall) });
+    const run = await findRun(db, tenantId, uuidParam(req, 'runId', 'Run'));
+    if (!run) throw notFound('Run');
+    const bundle = await findBundle(db, tenantId, run.bundleId);
+    const pins = new Map((bundle ? pinsOf(bundle) : []).map((p) => [p.name, p]));
+    const tapes = (await ranToolCallsOf(db, run.runId)).map(({ tool, args, status, output, shownResult }) => {
+      const pin = pins.get(tool);
+      const seen = pin && jsonOf(output);
+      const result = seen ? redact(seen.value, pin.redact?.result) : shownResult;
+      return tapeOfRecordedCall({ tool, args, status, result });
+    });
+    res.json({ tapes });
   });
 
   return router;
+}
+
+/** The value of a JSON text, or undefined for text that is not JSON (a transcript from before results were JSON). */
+function jsonOf(text: string): { value: unknown } | undefined {
+  try {
+    return { value: JSON.parse(text) };
+  } catch {
+    return undefined;
+  }
 }

@@ -4,8 +4,9 @@
 -- workflow's input (claim check). Written with the run's row; never changed after.
 CREATE TABLE run_tapes (
   run_id   uuid PRIMARY KEY REFERENCES runs (run_id),
-  -- The entries as sent (src/shared/tapes.ts TapeEntry[]), matched in this order.
-  entries  jsonb NOT NULL
+  -- The entries as sent (src/shared/tapes.ts TapeEntry[]), matched in this order. json, not jsonb:
+  -- a result reaches the model with its keys in the order they were recorded.
+  entries  json NOT NULL
 );
 
 -- Which entry answered which call: written in the transaction that records the call's result, so
