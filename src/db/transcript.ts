@@ -166,3 +166,24 @@ export async function promptTokensOf(db: Queryable, runId: string, step: number)
   );
   return rows[0] ? { real: rows[0].input_tokens, estimated: rows[0].estimated } : {};
 }
+
+/**
+ * The run's tool calls that ran or were answered from a tape, in (step, ordinal) order: the tool,
+ * its arguments and result as the step row shows them (redacted by the tool's pinned rules, keys
+ * in jsonb's order), and the result as the model was shown it (JSON text, whole even when cut for
+ * the model; not redacted). Calls that never ran (invalid arguments, rejected, missed by the tapes)
+ * are left out.
+ */
+export async function ranToolCallsOf(db: Queryable, runId: string) {
+  const { rows } = await db.query(
+    `SELECT s.name AS tool, s.detail->'arguments' AS args, s.detail->'result' AS "shownResult", s.status,
+            coalesce(o.content, m.content) AS output
+     FROM run_steps s
+     JOIN run_messages m USING (run_id, step, ordinal)
+     LEFT JOIN tool_call_outputs o USING (run_id, step, ordinal)
+     WHERE s.run_id = $1 AND s.kind = 'tool' AND s.status IN ('ok', 'error') AND s.detail->>'tape' IS DISTINCT FROM 'missed'
+     ORDER BY s.step, s.ordinal`,
+    [runId],
+  );
+  return rows as { tool: string; args: unknown; shownResult: unknown; status: 'ok' | 'error'; output: string }[];
+}
