@@ -16,7 +16,7 @@ export interface ScoredRun {
   startedAt: string | null;
   finishedAt: string | null;
   steps: { step: number; ordinal: number; kind: 'model' | 'tool'; name: string; status: string; detail: Record<string, unknown> }[];
-  approvals: { tool: string; status: string; arguments: unknown; editedArguments: Record<string, unknown> | null; requestedAt: string; decidedAt: string | null }[];
+  approvals: { approvalId: string; tool: string; status: string; arguments: unknown; editedArguments: Record<string, unknown> | null; requestedAt: string; decidedAt: string | null }[];
   usage: { costUsd: number };
 }
 
@@ -37,8 +37,18 @@ const check = (failures: string[]): Check => ({ pass: failures.length === 0, fai
 
 const toolSteps = (run: ScoredRun) => run.steps.filter((s) => s.kind === 'tool');
 
-const argumentsOf = (step: ScoredRun['steps'][number]): Record<string, unknown> =>
-  (typeof step.detail.arguments === 'object' && step.detail.arguments !== null ? step.detail.arguments : {}) as Record<string, unknown>;
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The arguments of a tool step: as recorded, or for a call a human rejected (its step records only
+ * the approval) the arguments the approval showed.
+ */
+function argumentsOf(step: ScoredRun['steps'][number], run: ScoredRun): Record<string, unknown> {
+  if (isObject(step.detail.arguments)) return step.detail.arguments;
+  const approval = run.approvals.find((a) => a.approvalId === step.detail.approvalId);
+  const shown = approval?.editedArguments ?? approval?.arguments;
+  return isObject(shown) ? shown : {};
+}
 
 const callText = (name: string, args?: Record<string, unknown>) => `${name} ${args ? canonicalJson(args) : '{}'}`;
 
@@ -53,7 +63,7 @@ export function outcomeOf(run: ScoredRun): Outcome[] {
 
 /** Tool calls that no tape entry covered: each fails the case (a live call never happens). */
 export function tapeMisses(run: ScoredRun): string[] {
-  return toolSteps(run).filter((s) => s.detail.tape === 'missed').map((s) => `no tape covers ${callText(s.name, argumentsOf(s))}`);
+  return toolSteps(run).filter((s) => s.detail.tape === 'missed').map((s) => `no tape covers ${callText(s.name, argumentsOf(s, run))}`);
 }
 
 /**
@@ -154,7 +164,7 @@ export function isArgumentSubset(expected: Record<string, unknown> | undefined, 
 export function scoreToolCalls(run: ScoredRun, c: GoldenCase): Check {
   const expected = c.expect.tools;
   if (!expected) return check([]);
-  const calls = toolSteps(run).map((s) => ({ name: s.name, args: argumentsOf(s) }));
+  const calls = toolSteps(run).map((s) => ({ name: s.name, args: argumentsOf(s, run) }));
   const used = new Set<number>();
   const failures: string[] = [];
   let after = -1;
