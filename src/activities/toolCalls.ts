@@ -3,6 +3,7 @@ import type { BundleCache } from '../bundles/bundleStore';
 import { appendAudit } from '../db/audit';
 import { inTransaction, type Db, type DbClient, type Queryable } from '../db/pool';
 import { touchRun } from '../db/runs';
+import { lockRunTapes, recordTapeUse, runHasTapes } from '../db/runTapes';
 import { storeWholeToolOutput } from '../db/toolOutputs';
 import type { BosunTool, ToolContext, ToolLogger } from '../sdk/tools';
 import { resolveSecrets, type SecretStore } from '../secrets/secretStore';
@@ -11,6 +12,7 @@ import { toolSecretNames } from '../shared/guardrails';
 import { retryableFailure, FailureType, unknownBundle } from '../shared/failures';
 import { maskValues, redact } from '../shared/redaction';
 import { storableJson } from '../shared/storable';
+import { matchTape, missedTapeMessage } from '../shared/tapes';
 import { DEFAULT_MAX_RESULT_CHARS, type PinnedTool } from '../shared/toolSpec';
 import type { DeclaredToolExecutor } from './tools/declared';
 import { invokeTool, type ToolOutcome } from './tools/invoke';
@@ -87,6 +89,8 @@ export function createToolActivities({ db, bundles, secrets, tools, declared = {
       // Before the transaction: these may need a connection of their own, or the network.
       const bundle = bundles ? await bundles.get(input.bundleId) : undefined;
       if (bundles && !bundle) throw unknownBundle(input.bundleId);
+      // A run with tapes never runs a tool, live or sandboxed: what was recorded answers its calls.
+      if (await runHasTapes(db, input.runId)) return answerFromTape(db, input, pinOf(input.tool, bundle, local), maxResultChars);
       const { pin, run } = resolveTool(input.tool, bundle, local, declared);
       const secretNames = bundle ? toolSecretNames(bundle, pin) : [...pin.secrets];
       const secretValues = await resolveSecrets(secrets, secretNames);
@@ -146,6 +150,52 @@ export function createToolActivities({ db, bundles, secrets, tools, declared = {
 type ToolRunner = (args: unknown, ctx: ToolContext) => Promise<ToolOutcome>;
 
 /**
+ * Answers a call of a run with tapes (src/shared/tapes.ts): the first entry no other call of the run
+ * has used that covers this call (tool, and the entry's `args` as a subset of the call's) is its
+ * result, `tape: 'hit'`; without one the call is a tool error the model is told of, `tape:
+ * 'missed'`, and the run goes on. The run's tapes are locked while the entry is taken, and the
+ * entry's use is recorded in the transaction that records the result, so an entry answers one
+ * call only and a retried call keeps the entry it had. Calls the workflow runs in parallel (reads
+ * of one step) take entries in the order they get here: entries with distinguishing `args` match
+ * the same calls whatever that order.
+ */
+async function answerFromTape(db: Db, input: ExecuteToolInput, pin: PinnedTool, maxResultChars: number): Promise<ToolCallStatus> {
+  const args = storableJson(input.args);
+  const rules = pin.redact ?? {};
+  const shownArgs = redact(args.value, rules.arguments);
+  let status: ToolCallStatus | undefined;
+  return inTransaction(db, async (client) => {
+    const tapes = await lockRunTapes(client, input.runId);
+    if (!tapes) throw new Error(`run ${input.runId} has no tapes`);
+    // Checked under the lock: a concurrent attempt of this call that got there first has recorded it.
+    const recorded = await recordedStatus(client, input);
+    if (recorded) return recorded;
+    const index = matchTape(tapes.entries, tapes.used, { tool: input.tool, args: args.value });
+    const entry = index === undefined ? undefined : tapes.entries[index]!;
+    status = entry ? (entry.status ?? 'ok') : 'error';
+    const output = entry ? entry.result : { error: missedTapeMessage({ tool: input.tool, args: shownArgs }) };
+    const tape = entry ? 'hit' : 'missed';
+    await lockOpenRun(client, input.runId);
+    if (index !== undefined) await recordTapeUse(client, input.runId, input, index);
+    const detail = { arguments: shownArgs, result: redact(output, rules.result), tape };
+    await record(client, input, status, output, detail, 0, {
+      scope: pin.scope, toolVersion: pin.version, schemaHash: pin.schemaHash, sandbox: true,
+    }, args.replaced, maxResultChars);
+    return status;
+  }).catch(async (err) => {
+    if (err instanceof RunEndedError && status) await discardToolResult(db, input, err, status);
+    throw err;
+  });
+}
+
+/** The pin of the called tool: the bundle's, or a worker tool's own manifest where no bundle is wired. */
+function pinOf(name: string, bundle: Bundle | undefined, local: ReadonlyMap<string, BosunTool>): PinnedTool {
+  const pin = bundle ? pinsOf(bundle).find((p) => p.name === name) : local.get(name)?.manifest;
+  if (!pin) throw retryableFailure(FailureType.ToolUnavailable, `tool ${name} is not pinned in bundle ${bundle?.id}`);
+  return pin;
+}
+
+/**
  * The pin of the called tool (the bundle's; a worker tool's own manifest where no bundle is wired)
  * and how to run it: this worker's code for a worker tool with the same version and schema, the
  * executor of its source for an MCP or HTTP tool.
@@ -153,8 +203,7 @@ type ToolRunner = (args: unknown, ctx: ToolContext) => Promise<ToolOutcome>;
 function resolveTool(
   name: string, bundle: Bundle | undefined, local: ReadonlyMap<string, BosunTool>, declared: ToolDeps['declared'] & object,
 ): { pin: PinnedTool; run: ToolRunner } {
-  const pin = bundle ? pinsOf(bundle).find((p) => p.name === name) : local.get(name)?.manifest;
-  if (!pin) throw retryableFailure(FailureType.ToolUnavailable, `tool ${name} is not pinned in bundle ${bundle?.id}`);
+  const pin = pinOf(name, bundle, local);
   if (pin.source.type !== 'worker') {
     const executor = declared[pin.source.type];
     if (!executor || !bundle) throw retryableFailure(FailureType.ToolUnavailable, `this worker cannot run ${pin.source.type} tools`);

@@ -11,6 +11,7 @@ import { authenticate } from './auth';
 import { bundlesRouter, type BundlesRouterDeps } from './bundlesRouter';
 import { codecRouter } from './codecRouter';
 import { ApiError, errorHandler } from './errors';
+import { evalsRouter } from './evalsRouter';
 import { eventsRouter } from './eventsRouter';
 import { healthRouter } from './health';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
@@ -32,7 +33,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   app.use(
     '/v1',
     runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
-    toolsRouter(deps),
+    toolsRouter(deps), evalsRouter(deps),
   );
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));

@@ -14,6 +14,7 @@ import {
   listRunsQuerySchema,
   type AcceptedRun,
   type CreateRunRequest,
+  type TapeEntry,
 } from '../contract';
 import { inTransaction, type Db } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
@@ -43,11 +44,12 @@ const accepted = (run: RunSummary): AcceptedRun => ({ ...run, links: { self: `/v
 
 /**
  * What an Idempotency-Key is bound to: the SHA-256 (hex) of the canonical JSON of the whole request,
- * absent optional fields counted as their defaults (no metadata is `{}`).
+ * absent optional fields counted as their defaults (no metadata is `{}`). Tapes count only when
+ * given, so the fingerprints of runs without them stay what they were.
  */
 export function requestFingerprint(request: CreateRunRequest): string {
-  const { agent, input, metadata = {}, bundleId = null, routingKey = null } = request;
-  return createHash('sha256').update(canonicalJson({ agent, input, metadata, bundleId, routingKey })).digest('hex');
+  const { agent, input, metadata = {}, bundleId = null, routingKey = null, tapes } = request;
+  return createHash('sha256').update(canonicalJson({ agent, input, metadata, bundleId, routingKey, tapes })).digest('hex');
 }
 
 export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, settings }: RunsRouterDeps): Router {
@@ -83,13 +85,15 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     if (earlier) return res.status(202).json(accepted(earlier));
     const runId = randomUUID();
     const bundle = await bundleForNewRun(tenantId, body, runId);
+    if (body.tapes) checkTapedTools(bundle, body.tapes);
+    // A run with tapes is a sandbox run: should an entry be missing, no write reaches a live system.
     await startWorkflow({
       runId, tenantId, agent: body.agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs, taskQueue),
-      ...(body.sandbox && { sandbox: true }),
+      ...((body.sandbox || body.tapes) && { sandbox: true }),
     });
     const run = {
       runId, tenantId, agent: body.agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey,
-      requestFingerprint: requestFingerprint(body), createdBy: keyId,
+      requestFingerprint: requestFingerprint(body), createdBy: keyId, tapes: body.tapes,
     };
     // Should this fail (PostgreSQL away: 503), the workflow is left to find its row or not: a commit
     // that failed on the wire may still have landed, and then the run must go on.
@@ -228,6 +232,14 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
   });
 
   return router;
+}
+
+/** 400 listing each tape entry whose tool the run's bundle does not grant: no call could ever use it. */
+function checkTapedTools(bundle: Bundle, tapes: readonly TapeEntry[]): void {
+  const pinned = new Set(pinsOf(bundle).map((p) => p.name));
+  const problems = tapes.flatMap((entry, i) =>
+    pinned.has(entry.tool) ? [] : [`tapes.${i}.tool: bundle ${bundle.id} does not grant a tool "${entry.tool}"`]);
+  if (problems.length > 0) throw badRequest(problems);
 }
 
 /**

@@ -9,6 +9,7 @@ export * from './approvals';
 export * from './bundles';
 export * from './codec';
 export * from './errors';
+export * from './evals';
 export * from './health';
 export * from './runs';
 export * from './tools';

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { runStatusSchema } from '../shared/domain';
+import { tapesSchema } from '../shared/tapes';
 import { pendingApprovalSchema, runApprovalSchema } from './approvals';
 import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp } from './fields';
 
@@ -33,6 +34,11 @@ export const createRunRequestSchema = z
       .boolean()
       .optional()
       .describe("A sandbox run: write and destructive tools run their sandbox implementation, or are refused; never their live handler."),
+    tapes: tapesSchema
+      .optional()
+      .describe(
+        'Recorded tool results (evals): each call is answered from the first unused entry that covers it, and a call none covers fails; no tool runs. Implies `sandbox`. Kept in PostgreSQL, never in workflow history.',
+      ),
   })
   .strict();
 export type CreateRunRequest = z.infer<typeof createRunRequestSchema>;

@@ -154,3 +154,13 @@ export async function approvalStatusOf(db: Queryable, approvalId: string): Promi
   const { rows } = await db.query('SELECT status FROM approvals WHERE approval_id = $1', [approvalId]);
   return rows[0]?.status;
 }
+
+/** The approvals of the given runs whose arguments an approver edited, in the order they were asked for. */
+export async function editedApprovalsOfRuns(db: Queryable, runIds: readonly string[]) {
+  const { rows } = await db.query(
+    `SELECT run_id AS "runId", approval_id AS "approvalId", tool, edited_arguments AS arguments, arguments AS "originalArguments", comment
+     FROM approvals WHERE run_id = ANY($1::uuid[]) AND edited_arguments IS NOT NULL ORDER BY requested_at, tool_call_id`,
+    [runIds],
+  );
+  return rows as { runId: string; approvalId: string; tool: string; arguments: Record<string, unknown>; originalArguments: unknown; comment: string | null }[];
+}

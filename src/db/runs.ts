@@ -6,8 +6,10 @@ import { inTransaction, pageOf, type Db, type DbClient, type PageKey, type Query
 import { appendMessage } from './transcript';
 import { runRetriesSql } from './modelRetries';
 import { approvalsOfRun } from './approvals';
+import { storeRunTapes } from './runTapes';
 import type { RunStatus } from '../shared/domain';
 import type { CallCost } from '../shared/pricing';
+import type { TapeEntry } from '../shared/tapes';
 
 export interface NewRun {
   runId: string;
@@ -20,6 +22,8 @@ export interface NewRun {
   /** SHA-256 hex of the request's canonical JSON: what the idempotency key is bound to. */
   requestFingerprint: string;
   createdBy: string;
+  /** Recorded tool results the run is answered from (src/shared/tapes.ts): stored with the row. */
+  tapes?: readonly TapeEntry[];
 }
 
 export interface RunSummary {
@@ -42,7 +46,7 @@ const errorColumn = `CASE WHEN error IS NULL THEN NULL ELSE jsonb_build_object('
 const keyHeld = (ttlParam: string) => `created_at > now() - ${ttlParam} * interval '1 millisecond'`;
 
 /**
- * Records the run and its opening user message in one short transaction. A key older than
+ * Records the run, its opening user message and its tapes in one short transaction. A key older than
  * `keyTtlMs` (ms) is first taken from the run that held it, so it can start this one. False, and
  * nothing written, when the key belongs to a run still holding it, or when the run ID is taken:
  * the workflow gave up waiting for this row and recorded the run as `run_not_recorded`.
@@ -63,6 +67,7 @@ export async function recordRun(db: Db, run: NewRun, keyTtlMs: number): Promise<
     );
     if (rowCount === 0) return false;
     await appendMessage(client, run.runId, { step: 0, ordinal: 0, role: 'user', content: run.input });
+    if (run.tapes) await storeRunTapes(client, run.runId, run.tapes);
     return true;
   });
 }

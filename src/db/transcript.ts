@@ -166,3 +166,19 @@ export async function promptTokensOf(db: Queryable, runId: string, step: number)
   );
   return rows[0] ? { real: rows[0].input_tokens, estimated: rows[0].estimated } : {};
 }
+
+/**
+ * The run's tool calls that ran or were answered from a tape, in (step, ordinal) order, as their
+ * step rows show them: arguments and result already redacted by the tool's pinned rules. Calls
+ * that never ran (invalid arguments, rejected, missed by the tapes) are left out.
+ */
+export async function ranToolCallsOf(db: Queryable, runId: string) {
+  const { rows } = await db.query(
+    `SELECT name AS tool, detail->'arguments' AS args, detail->'result' AS result, status FROM run_steps
+     WHERE run_id = $1 AND kind = 'tool' AND status IN ('ok', 'error') AND detail ? 'result'
+       AND detail->>'tape' IS DISTINCT FROM 'missed'
+     ORDER BY step, ordinal`,
+    [runId],
+  );
+  return rows as { tool: string; args: unknown; result: unknown; status: 'ok' | 'error' }[];
+}

@@ -18,15 +18,20 @@ import {
   bundleSchema,
   cancelRunSchema,
   codecResponseSchema,
+  createdEvalSchema,
   createdKeySchema,
   deploymentSchema,
+  evalListSchema,
+  feedbackSchema,
   healthSchema,
   keyListSchema,
   publishedBundleSchema,
   readinessSchema,
+  reviewPageSchema,
   rolloutControlSchema,
   rolloutViewSchema,
   runPageSchema,
+  runTapesSchema,
   runViewSchema,
   usageSchema,
 } from '../../src/contract';
@@ -70,6 +75,11 @@ export const answers: Answer[] = [
   { method: 'GET', path: route('/v1/budgets'), status: [200], schema: budgetListSchema },
   { method: 'GET', path: route('/v1/usage'), status: [200], schema: usageSchema },
   { method: 'POST', path: route('/codec/(encode|decode)'), status: [200], schema: codecResponseSchema },
+  { method: 'POST', path: route('/v1/evals'), status: [201], schema: createdEvalSchema },
+  { method: 'GET', path: route('/v1/evals'), status: [200], schema: evalListSchema },
+  { method: 'POST', path: route('/v1/runs/:p/feedback'), status: [201], schema: feedbackSchema },
+  { method: 'GET', path: route('/v1/review'), status: [200], schema: reviewPageSchema },
+  { method: 'GET', path: route('/v1/runs/:p/tapes'), status: [200], schema: runTapesSchema },
 ];
 
 /** The schema an answer must match; undefined for answers without a JSON body (204, the event stream). */
