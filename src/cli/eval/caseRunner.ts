@@ -36,7 +36,7 @@ export function decisionFor(pending: PendingApprovalView, planned: CaseApproval 
  */
 export async function runCase(api: ApiClient, c: GoldenCase, target: CaseTarget, options: RunOptions = {}): Promise<RunView> {
   const { pollMs = 200, timeoutMs = 10 * 60_000 } = options;
-  const body: CreateRunRequest & { tapes: GoldenCase['tapes'] } = {
+  const body: CreateRunRequest = {
     agent: target.agent,
     bundleId: target.bundleId,
     input: runInputOf(c),

@@ -12,7 +12,7 @@ import { CliError, route, type ApiClient } from '../apiClient';
 import { BundleFileError, readBundleDir } from '../bundleFiles';
 import { stringOption, type Command, type CommandContext, type OptionValues } from '../command';
 import { runCase, type CaseTarget } from './caseRunner';
-import type { EvalList, StoreEvalRequest, StoredEval } from './evalApi';
+import type { CreateEvalRequest, CreatedEval, EvalList } from '../../contract';
 import { GateFileError, loadGate, type LoadedGate } from './gateLoader';
 import { addGoldenCase } from './goldenAdd';
 import { htmlReport } from './htmlReport';
@@ -98,7 +98,7 @@ function writeReports(dir: string, report: EvalReport): void {
   writeFileSync(path.join(dir, 'report.html'), htmlReport(report));
 }
 
-function storeRequest(report: EvalReport, loaded: LoadedGate): StoreEvalRequest {
+function storeRequest(report: EvalReport, loaded: LoadedGate): CreateEvalRequest {
   return {
     agent: report.agent,
     bundleId: report.bundleId,
@@ -158,7 +158,7 @@ async function evaluate(ctx: CommandContext, [file = defaultGateFile]: string[],
   const reportDir = path.resolve(ctx.cwd, stringOption(options, 'out') ?? 'eval-results');
   writeReports(reportDir, report);
   // Stored after the reports are written, so an API that cannot store still leaves them behind.
-  const stored = await ctx.api.post<StoredEval>('/v1/evals', storeRequest(report, loaded));
+  const stored = await ctx.api.post<CreatedEval>('/v1/evals', storeRequest(report, loaded));
   report.evalId = stored.evalId;
   writeReports(reportDir, report);
   ctx.print(ctx.json ? JSON.stringify(report, null, 2) : summaryText(report, path.relative(ctx.cwd, reportDir) || '.'));

@@ -6,11 +6,10 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RunView } from '../../contract';
+import type { RunTapes, RunView } from '../../contract';
 import { goldenCaseSchema, outcomes, type CaseApproval, type GoldenCase, type Outcome } from '../../shared/evals/goldenCase';
 import { CliError, route } from '../apiClient';
 import { show, stringOption, type CommandContext, type OptionValues } from '../command';
-import type { RunTapes } from './evalApi';
 import { inputHashOf, readSuite } from './gateLoader';
 
 export const defaultSuite = 'evals/golden_set.jsonl';

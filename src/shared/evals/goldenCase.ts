@@ -4,20 +4,11 @@
  * its tool calls get, so the case runs offline and no write tool touches a live system. Pure.
  */
 import { z } from 'zod';
+import { tapesSchema } from '../tapes';
 
 const jsonObject = z.record(z.string(), z.unknown());
 
-/**
- * A recorded tool result. A call takes the first unused entry with its tool whose `args` are a
- * subset of the call's arguments; a call no entry covers fails the case (shared interface of issue 12).
- */
-export const tapeEntrySchema = z.strictObject({
-  tool: z.string().min(1),
-  args: jsonObject.optional().describe("Every given key must equal the call's argument."),
-  result: z.unknown(),
-  status: z.enum(['ok', 'error']).optional(),
-});
-export type TapeEntry = z.infer<typeof tapeEntrySchema>;
+export { tapeEntrySchema, type TapeEntry } from '../tapes';
 
 export const outcomes = ['completed', 'refused', 'needs_approval', 'failed'] as const;
 export type Outcome = (typeof outcomes)[number];
@@ -64,7 +55,7 @@ export const goldenCaseSchema = z.strictObject({
   conversation: z.array(conversationTurnSchema).max(50).optional().describe('Earlier turns, before `input`.'),
   approvals: z.array(caseApprovalSchema).default([]).describe('The approvals the agent should ask for, in order, and their answers.'),
   expect: expectationSchema.prefault({}),
-  tapes: z.array(tapeEntrySchema).max(500).default([]),
+  tapes: tapesSchema.default([]).describe('Recorded tool results (src/shared/tapes.ts): a call none covers fails the case.'),
   provenance: provenanceSchema.optional(),
 });
 export type GoldenCase = z.infer<typeof goldenCaseSchema>;
