@@ -41,7 +41,8 @@ export const supportDemoScript: ModelScript = {
       reply: { content: 'Your refund request was reviewed and not approved, so no money was moved.' },
     },
     {
-      when: { role: 'tool', tool: 'issue_refund', matches: '"order_id":"(\\d+)","amount_cents":(\\d+)' },
+      // Keys in any order: a tool tape's result comes back from PostgreSQL's jsonb with its keys sorted.
+      when: { role: 'tool', tool: 'issue_refund', matches: '"order_id":"(\\d+)".*"amount_cents":(\\d+)' },
       reply: { content: 'Done: I refunded $2 cents for order $1.' },
     },
     {
