@@ -18,6 +18,13 @@ export interface CommandContext {
   print(text: string): void;
   /** Writes a note to stderr, e.g. a hint that more results exist. */
   note(text: string): void;
+  /** Rewrites the status line on stderr (a progress bar); call it only when `interactive`. */
+  status(text: string): void;
+  /** stderr is a terminal: progress may redraw a line instead of printing one per step. */
+  interactive: boolean;
+  /** The working directory and environment the CLI runs in (files named on the command line are relative to it). */
+  cwd: string;
+  env: NodeJS.ProcessEnv;
 }
 
 export interface Command {

@@ -5,6 +5,7 @@ import { bundleCommands } from './bundleCommands';
 import { stringOption, type Command, type CommandContext, type OptionSpec, type OptionValues } from './command';
 import { resolveApiKey, resolveBaseUrl } from './connection';
 import { deployCommands } from './deployCommands';
+import { evalCommands, goldenCommands } from './eval/evalCommands';
 import { keyCommands } from './keyCommands';
 import { runCommands } from './runCommands';
 import { globalOptions, usageText, type Section } from './usage';
@@ -14,6 +15,8 @@ const sections: Section[] = [
   { title: 'Deployments', commands: deployCommands },
   { title: 'Runs', commands: runCommands },
   { title: 'Keys', commands: keyCommands },
+  { title: 'Evals', commands: evalCommands },
+  { title: 'Golden set', commands: goldenCommands },
 ];
 const commands = sections.flatMap((s) => s.commands);
 const groups = new Set(commands.map((c) => c.words[0]!));
@@ -23,6 +26,8 @@ export interface CliIo {
   stderr(text: string): void;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** stderr is a terminal. */
+  interactive?: boolean;
 }
 
 const processIo: CliIo = {
@@ -30,6 +35,7 @@ const processIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
   env: process.env,
   cwd: process.cwd(),
+  interactive: process.stderr.isTTY === true,
 };
 
 type ParseOptions = NonNullable<ParseArgsConfig['options']>;
@@ -95,6 +101,10 @@ async function execute(command: Command, argv: string[], io: CliIo, setKey: (key
     json: values.json === true,
     print: (text) => io.stdout(`${text}\n`),
     note: (text) => io.stderr(`${text}\n`),
+    status: (text) => io.stderr(`\r\x1b[K${text}`),
+    interactive: io.interactive === true,
+    cwd: io.cwd,
+    env: io.env,
   };
   await command.run(ctx, args, values).catch((err: unknown) => {
     // A command's own usage errors (a malformed option value) show its group's usage.

@@ -41,5 +41,6 @@ export function usageText(sections: Section[], group?: string): string {
     '',
     ...blocks.flatMap((b) => [b.title, ...b.rows.map(([left, right]) => `${left.padEnd(width)}  ${right}`), '']),
     'Exit codes: 0 ok, 1 API or runtime error (message on stderr), 2 usage error.',
+    'bosun eval: 0 pass, 1 regression (the gate blocks), 2 usage or infrastructure error.',
   ].join('\n');
 }

@@ -2,10 +2,24 @@ import type { ModelScript } from './scriptedModel';
 
 /**
  * The support agent's scripted model: "Refund order 1001" → lookup_order → issue_refund → answer,
- * and a polite answer when the refund is rejected or the order is unknown.
+ * and a polite answer when the refund is rejected or the order is unknown. It also plays two parts
+ * for `bosun eval` offline: a judge (requests marked `[bosun judge]`), and a worse agent when the
+ * bundle's prompt tells it to skip the lookup (evals/support/skips-lookup: the gate must fail it).
  */
 export const supportDemoScript: ModelScript = {
   rules: [
+    {
+      when: { role: 'user', matches: '^\\[bosun judge\\].*<answer>[^<]*(no tape covers|the refund failed)[^<]*</answer>' },
+      reply: { content: '{"pass":false,"score":0,"reason":"the answer does not do what was asked"}' },
+    },
+    {
+      when: { role: 'user', matches: '^\\[bosun judge\\]' },
+      reply: { content: '{"pass":true,"score":1,"reason":"the answer states what was done, from the tool results"}' },
+    },
+    {
+      when: { role: 'user', matches: 'order\\s*#?(\\d+)', seen: 'refund without looking the order up' },
+      reply: { toolCalls: [{ name: 'issue_refund', arguments: '{"order_id":"$1","amount_cents":1000,"reason":"customer requested a refund"}' }] },
+    },
     {
       when: { role: 'user', matches: 'order\\s*#?(\\d+)' },
       reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"$1"}' }] },
@@ -27,7 +41,8 @@ export const supportDemoScript: ModelScript = {
       reply: { content: 'Your refund request was reviewed and not approved, so no money was moved.' },
     },
     {
-      when: { role: 'tool', tool: 'issue_refund', matches: '"order_id":"(\\d+)","amount_cents":(\\d+)' },
+      // Keys in any order: a tool tape's result comes back from PostgreSQL's jsonb with its keys sorted.
+      when: { role: 'tool', tool: 'issue_refund', matches: '"order_id":"(\\d+)".*"amount_cents":(\\d+)' },
       reply: { content: 'Done: I refunded $2 cents for order $1.' },
     },
     {
