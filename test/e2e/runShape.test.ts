@@ -1,0 +1,41 @@
+/**
+ * What one run of the 3-step agent (model → lookup_order → model → lookup_order → model → answer)
+ * costs Temporal: its history's events, workflow tasks and activities, counted from the history.
+ * Timings of a few runs one at a time are printed for comparison, never asserted.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ModelScript } from '../../src/dev/scriptedModel';
+import { historyShape } from '../support/historyShape';
+import { useTestStack } from '../support/testStack';
+
+const threeStepScript: ModelScript = {
+  rules: [
+    { when: { role: 'user', matches: 'Check order (\\d+)' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"$1"}' }] } },
+    { when: { role: 'tool', tool: 'lookup_order', minMessages: 6, matches: '"order_id":"(\\d+)"' }, reply: { content: 'Order $1 is on its way.' } },
+    { when: { role: 'tool', tool: 'lookup_order', matches: '"order_id":"(\\d+)"' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"$1"}' }] } },
+  ],
+};
+
+describe('the cost of one 3-step run', () => {
+  const stack = useTestStack({ script: threeStepScript });
+
+  /** One run through the API; `ms` from the start request to the workflow's result (Temporal's long poll, not the 100 ms API poll). */
+  async function runOnce(order: string) {
+    const started = performance.now();
+    const runId = await stack.startRun(`Check order ${order}`);
+    await stack.temporal.workflow.getHandle(runId).result();
+    const ms = performance.now() - started;
+    return { runId, done: await stack.waitForStatus(runId, 'completed'), ms };
+  }
+
+  it('has the expected history', async () => {
+    const { runId, done } = await runOnce('1001');
+    expect(done.output).toBe('Order 1001 is on its way.');
+    const { events } = await stack.temporal.workflow.getHandle(runId).fetchHistory();
+    const shape = historyShape(events ?? []);
+    console.log('3-step run history:', JSON.stringify(shape));
+    const timings: number[] = [];
+    for (const order of ['1002', '1003', '1004', '1001', '1002']) timings.push((await runOnce(order)).ms);
+    console.log('one at a time (ms, API start to workflow result):', timings.map(Math.round).join(', '));
+  });
+});
