@@ -34,6 +34,18 @@ describe('the cost of one 3-step run', () => {
     const { events } = await stack.temporal.workflow.getHandle(runId).fetchHistory();
     const shape = historyShape(events ?? []);
     console.log('3-step run history:', JSON.stringify(shape));
+    // The model steps and tools as activities; the answer ends the run in the last model step, so
+    // no finishRun (regular or local) follows it. Admission is counted apart: it has its own design.
+    expect(shape.activities.filter((a) => a !== 'admitRun')).toEqual(['callModel', 'executeTool', 'callModel', 'executeTool', 'callModel']);
+    expect(shape.localActivities).toEqual([]);
+    // One workflow task per activity's result and the first one: nothing else wakes the workflow.
+    expect(shape.workflowTasks).toBe(shape.activities.length + 1);
+    // RunStatus changes twice (queued → running → completed); the other upserts are Temporal's, one per patch.
+    expect(shape.upserts - shape.patches.length).toBe(2);
+    // The run ended once, with the answer, and run.finished is its last event.
+    const { rows } = await stack.db.query('SELECT type FROM run_events WHERE run_id = $1 ORDER BY seq', [runId]);
+    expect(rows.filter((r) => r.type === 'run.finished')).toHaveLength(1);
+    expect(rows.at(-1)?.type).toBe('run.finished');
     const timings: number[] = [];
     for (const order of ['1002', '1003', '1004', '1001', '1002']) timings.push((await runOnce(order)).ms);
     console.log('one at a time (ms, API start to workflow result):', timings.map(Math.round).join(', '));

@@ -35,7 +35,7 @@ export function historyShape(events: HistoryEvent[]): HistoryShape {
     events: events.length,
     workflowTasks: typed(EventType.workflowTaskScheduled).length,
     activities: typed(EventType.activityTaskScheduled).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name!),
-    localActivities: markers.filter((m) => m.markerName === 'core_local_activity').map((m) => detail(m, 'data')?.activityType ?? '?'),
+    localActivities: markers.filter((m) => m.markerName === 'core_local_activity').map((m) => detail(m, 'data')?.activity_type ?? detail(m, 'data')?.activityType ?? '?'),
     patches: markers.filter((m) => m.markerName === 'core_patch').map((m) => detail(m, 'patch-data')?.id ?? '?'),
     timers: typed(EventType.timerStarted).length,
     upserts: typed(EventType.upsertSearchAttributes).length,
