@@ -35,7 +35,7 @@ describe('a final answer with endsRunOnAnswer', () => {
         { when: { role: 'user' }, reply: { content: 'Order 1001 is on its way.' } },
       ],
     });
-    [{ id: bundleId }] = (await seedAgents(db, tenantId, agents.dir)) as [{ id: string }];
+    bundleId = (await seedAgents(db, tenantId, agents.dir))[0]!.id;
     ({ callModel } = createModelActivities({
       db, bundles: createBundleCache(db), modelClient: () => new OpenAI({ apiKey: 'test', baseURL: model.url, maxRetries: 0 }),
       prices: loadConfig({}).model.prices, modelCalls: createModelCallGuard({ db, limits: {}, defaultBaseUrl: model.url }),
