@@ -2,7 +2,7 @@ import { setTimeout } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
 import { defaultRunLimits, defaultRunRecordGraceMs, type RunLimits } from '../config';
-import { inTransaction, type Db } from '../db/pool';
+import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { holdRunEnd, lockOpenRun } from '../db/runEnd';
@@ -55,6 +55,34 @@ export interface RunDeps {
 const RECORD_POLL_MS = 25;
 const RECORD_WAIT_MS = 1_000;
 const RECORD_RETRY_MS = 500;
+
+/**
+ * Ends the run in `client`'s transaction, unless it has ended already (then nothing): its pending
+ * approvals are cancelled, its row takes the final status, and `run.finished` is its last event.
+ * Takes the run's end lock (holdRunEnd); a transaction that locks the run's row before calling this
+ * must have taken that lock first (as callModel's answer does), the order requestApprovals keeps.
+ */
+export async function finishRunIn(client: DbClient, { runId, status, output, error, errorCode }: FinishRunInput): Promise<void> {
+  const code = error === undefined ? null : (errorCode ?? UNCLASSIFIED);
+  await holdRunEnd(client, runId);
+  if (await runHasEnded(client, runId)) return;
+  // Approval rows before the run's row: the order the API's decision takes its locks in.
+  for (const a of await cancelPendingApprovals(client, runId)) {
+    await appendAudit(client, {
+      tenantId: a.tenantId, actor: 'system:run', action: 'approval.cancelled', runId, bundleId: a.bundleId,
+      target: a.approvalId, status: 'cancelled', detail: { tool: a.tool, runStatus: status },
+    });
+  }
+  const run = await endRun(client, runId, {
+    // The output is the model's (stored already); an error message may quote a provider or a tool.
+    status, output: storableOptionalText(output ?? null).value, error: storableOptionalText(error ?? null).value, errorCode: code,
+  });
+  if (!run) return;
+  // The last event of the run: its event stream ends here.
+  await appendRunEvent(client, runId, 'run.finished', eventKeys.runFinished(), {
+    status, output: output ?? null, error: error === undefined ? null : { code, message: error }, steps: run.steps, usage: run.usage,
+  });
+}
 
 /** The run's row in PostgreSQL: the read model behind `GET /v1/runs/:runId`. */
 export function createRunActivities({ db, limits = defaultRunLimits, recordGraceMs = defaultRunRecordGraceMs }: RunDeps) {
@@ -119,28 +147,8 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
      * `run.finished` is its last event. Nothing is written for it afterwards (src/db/runEnd.ts); a
      * second call (a retry, or a run someone else ended) changes nothing.
      */
-    async finishRun({ runId, status, output, error, errorCode }: FinishRunInput): Promise<void> {
-      const code = error === undefined ? null : (errorCode ?? UNCLASSIFIED);
-      await inTransaction(db, async (client) => {
-        await holdRunEnd(client, runId);
-        if (await runHasEnded(client, runId)) return;
-        // Approval rows before the run's row: the order the API's decision takes its locks in.
-        for (const a of await cancelPendingApprovals(client, runId)) {
-          await appendAudit(client, {
-            tenantId: a.tenantId, actor: 'system:run', action: 'approval.cancelled', runId, bundleId: a.bundleId,
-            target: a.approvalId, status: 'cancelled', detail: { tool: a.tool, runStatus: status },
-          });
-        }
-        const run = await endRun(client, runId, {
-          // The output is the model's (stored already); an error message may quote a provider or a tool.
-          status, output: storableOptionalText(output ?? null).value, error: storableOptionalText(error ?? null).value, errorCode: code,
-        });
-        if (!run) return;
-        // The last event of the run: its event stream ends here.
-        await appendRunEvent(client, runId, 'run.finished', eventKeys.runFinished(), {
-          status, output: output ?? null, error: error === undefined ? null : { code, message: error }, steps: run.steps, usage: run.usage,
-        });
-      });
+    async finishRun(end: FinishRunInput): Promise<void> {
+      await inTransaction(db, (client) => finishRunIn(client, end));
     },
 
     /** Records the approvals a step waits for, unless the run has ended (RunEndedError). */

@@ -13,8 +13,8 @@ import { act } from './agentRun/act';
 import { startOrResume } from './agentRun/admission';
 import { gate } from './agentRun/approvalGate';
 import { checkCalls } from './agentRun/checkCalls';
-import { endOnFailure, finish } from './agentRun/finish';
-import { model } from './agentRun/proxies';
+import { answered, endOnFailure, finish } from './agentRun/finish';
+import { leanSteps, model } from './agentRun/proxies';
 import { beginRun, type Run } from './agentRun/state';
 
 export const approvalDecidedSignal = defineSignal<[ApprovalDecidedSignal]>('approvalDecided');
@@ -29,8 +29,8 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
       const cap = capReached(input.policy, run.counters);
       if (cap) return await finish(run, cap);
       await continueAsNewIfSuggested(run);
-      const reply = await callModel(run);
-      if (reply.kind === 'final') return await finish(run, { status: 'completed', output: reply.text });
+      const { reply, endedRun } = await callModel(run);
+      if (reply.kind === 'final') return endedRun ? answered(run, reply.text) : await finish(run, { status: 'completed', output: reply.text });
       const toolCap = toolCallCapReached(input.policy, run.counters.toolCalls, reply.toolCalls.length);
       if (toolCap) return await finish(run, toolCap);
       const checked = checkCalls(run, reply.toolCalls);
@@ -61,11 +61,15 @@ async function continueAsNewIfSuggested(run: Run): Promise<void> {
   await continueAsNew<typeof agentRun>({ ...run.input, resume: { step, usage, toolCalls, toolCallIds: [...run.seenToolCallIds] } });
 }
 
-/** The next step's model call; its usage counts towards the caps. */
-async function callModel(run: Run): Promise<ModelReply> {
+/**
+ * The next step's model call; its usage counts towards the caps. On the lean branch a final answer
+ * ends the run in the same transaction that stores it (`endedRun`), so no finishRun follows.
+ */
+async function callModel(run: Run): Promise<{ reply: ModelReply; endedRun: boolean }> {
   run.counters.step += 1;
   const { runId, bundleId } = run.input;
-  const reply = await model.callModel({ runId, bundleId, step: run.counters.step });
+  const endsRunOnAnswer = leanSteps();
+  const reply = await model.callModel({ runId, bundleId, step: run.counters.step, ...(endsRunOnAnswer && { endsRunOnAnswer }) });
   run.counters.usage = addUsage(run.counters.usage, reply.usage);
-  return reply;
+  return { reply, endedRun: endsRunOnAnswer };
 }

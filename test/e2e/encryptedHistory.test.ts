@@ -57,8 +57,9 @@ function payloadsOf(history: History): Found[] {
     }
     for (const [key, child] of Object.entries(record)) {
       // Search attributes must stay readable to be searchable; patch markers (patched()) carry only the
-      // patch's name and are written by the SDK without the codec.
-      if (/searchAttributes/i.test(key) || key === 'patch-data') continue;
+      // patch's name and are written by the SDK without the codec; so is a local activity marker's
+      // `data` (the SDK's record of the call: activity type, ID, attempt, times), while its `result` is encrypted.
+      if (/searchAttributes/i.test(key) || key === 'patch-data' || (where === 'markerRecorded.details' && key === 'data')) continue;
       walk(child, `${where}.${key}`);
     }
   };

@@ -62,6 +62,20 @@ export const historyScenarios: {
         return runId;
       },
     },
+    // The lean-steps shape (src/workflows/agentRun/proxies.ts): approvals requested and expired and
+    // the refused call recorded as local activities, the run ended by its answering model step ...
+    { name: 'lean-expired', run: (stack) => runToCompletion(stack, 'Refund order 1003') },
+    {
+      // ... or, cancelled while it waits for its approval, by finishRun as a local activity.
+      name: 'lean-cancelled',
+      run: async (stack) => {
+        const runId = await stack.startRun('Refund order 1004');
+        await stack.waitForStatus(runId, 'awaiting_approval');
+        await stack.api('POST', `/v1/runs/${runId}/cancel`);
+        await stack.waitForStatus(runId, 'cancelled');
+        return runId;
+      },
+    },
     {
       // The tenant may run one run at a time: the refund waits as queued behind a slow run, parks on
       // its approval without a slot, and after the decision queues again behind another slow run.

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../src/activities';
 import type { AgentRunInput, ApprovalDecision, ModelReply, PendingApproval, RunPolicy, RunProgress, ToolCall } from '../../src/shared/domain';
 import { agentRun, approvalDecidedSignal, progressQuery } from '../../src/workflows';
+import { historyShape } from '../support/historyShape';
 import { useWorkflowWorker } from '../support/workflowWorker';
 
 type ActivityName = keyof Activities;
@@ -131,15 +132,21 @@ describe('agentRun workflow', () => {
     await handle.signal(approvalDecidedSignal, { approvalId: approval!.approvalId, decision: 'approved', decidedBy: 'key_a' });
     const outcome = await handle.result();
     expect(outcome).toMatchObject({ status: 'completed', output: 'refunded', steps: 2, usage: { inputTokens: 20, outputTokens: 10 } });
+    // The answer ends the run in its own model step: no finishRun follows it.
     expect(run.names()).toEqual([
-      'admitRun', 'callModel', 'requestApprovals', 'admitRun', 'executeTool', 'executeTool', 'callModel', 'finishRun',
+      'admitRun', 'callModel', 'requestApprovals', 'admitRun', 'executeTool', 'executeTool', 'callModel',
     ]);
     expect(run.named('executeTool').map((i) => [i.toolCallId, i.tool, i.ordinal, i.args])).toEqual([
       ['c1', 'lookup_order', 1, { order_id: '1001' }],
       ['c2', 'issue_refund', 2, { order_id: '1001', amount_cents: 500 }],
     ]);
-    expect(run.named('finishRun')).toEqual([{ runId: run.runId, status: 'completed', output: 'refunded' }]);
+    expect(run.named('callModel').map((i) => i.endsRunOnAnswer)).toEqual([true, true]);
     expect((await handle.query(progressQuery)).pendingApprovals).toEqual([]);
+    // Bosun's short bookkeeping ran as local activities (markers), the model and the tools as activities.
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    expect(shape.activities).toEqual(['admitRun', 'callModel', 'admitRun', 'executeTool', 'executeTool', 'callModel']);
+    expect(shape.localActivities).toEqual(['requestApprovals']);
+    expect(shape.patches).toContain('lean-steps');
   });
 
   it("runs an approver's edited arguments instead of the model's", async () => {
@@ -185,9 +192,12 @@ describe('agentRun workflow', () => {
     const [approval] = run.approvals();
     expect(run.named('expireApproval')).toEqual([{ approvalId: approval!.approvalId }]);
     expect(run.names()).toEqual([
-      'admitRun', 'callModel', 'requestApprovals', 'expireApproval', 'admitRun', 'recordToolError', 'callModel', 'finishRun',
+      'admitRun', 'callModel', 'requestApprovals', 'expireApproval', 'admitRun', 'recordToolError', 'callModel',
     ]);
     expect(run.named('recordToolError')).toMatchObject([{ toolCallId: 'c1', status: 'rejected' }]);
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    expect(shape.activities).toEqual(['admitRun', 'callModel', 'admitRun', 'callModel']);
+    expect(shape.localActivities).toEqual(['requestApprovals', 'expireApproval', 'recordToolError']);
   });
 
   it('runs an expired call when the database says it was approved just in time', async () => {
@@ -205,6 +215,10 @@ describe('agentRun workflow', () => {
     expect(run.named('callModel').map((i) => i.step)).toEqual([1, 2]);
     expect(run.named('executeTool')).toHaveLength(2);
     expect(run.named('finishRun')).toMatchObject([{ status: 'step_limit', errorCode: 'step_limit' }]);
+    // An end other than an answer is recorded by finishRun, as a local activity.
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    expect(shape.localActivities).toEqual(['finishRun']);
+    expect(shape.activities).not.toContain('finishRun');
   });
 
   it('ends at the tool-call cap before running a step whose calls would pass it', async () => {

@@ -8,7 +8,8 @@ import type { ModelReply } from '../../shared/domain';
 import { callCost, priceBuckets, type ModelPrice } from '../../shared/pricing';
 import { runErrorCodeOf } from '../../shared/runErrors';
 import { storableJson } from '../../shared/storable';
-import { assertRunOpen, lockOpenRun, RunEndedError } from '../../db/runEnd';
+import { assertRunOpen, holdRunEnd, lockOpenRun, RunEndedError } from '../../db/runEnd';
+import { finishRunIn, type FinishRunInput } from '../runs';
 import { discardLateReply, withHeartbeats } from '../runEnded';
 import { reserveBudget, settleBudget } from '../../db/budgets';
 import type { ModelCallGuard } from './callGuard';
@@ -36,6 +37,11 @@ export interface CallModelInput {
   runId: string;
   bundleId: string;
   step: number;
+  /**
+   * A final answer ends the run (`completed`, the answer as its output) in the transaction that
+   * stores it, instead of a finishRun after it. Absent from workflows from before `lean-steps`.
+   */
+  endsRunOnAnswer?: boolean;
 }
 
 /**
@@ -84,11 +90,15 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
      * stored returns the stored reply instead of paying for a second call. A reply with nothing to
      * go on (refused, filtered, empty) is stored and costed, asked again once, then fails the run.
      * Once the run has ended it asks nothing and stores nothing (a reply that arrives after the end
-     * is only noted as discarded) and throws RunEndedError.
+     * is only noted as discarded) and throws RunEndedError. With `endsRunOnAnswer`, a final answer
+     * also ends the run, once (a retry that finds the answer stored makes sure the run has ended).
      */
-    async callModel({ runId, bundleId, step }: CallModelInput): Promise<ModelReply> {
+    async callModel({ runId, bundleId, step, endsRunOnAnswer = false }: CallModelInput): Promise<ModelReply> {
       const stored = await storedReply(db, runId, step);
-      if (stored) return stored;
+      if (stored) {
+        if (endsRunOnAnswer && stored.kind === 'final') await inTransaction(db, (client) => finishRunIn(client, answerEnd(runId, stored.text)));
+        return stored;
+      }
 
       const bundle = await bundles.get(bundleId);
       if (!bundle) throw unknownBundle(bundleId);
@@ -147,7 +157,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       const { value: read, replaced } = storableJson(readCompletion(completion));
       try {
         if (read.kind === 'unusable') throw await refuseUnusable(call, read, replaced);
-        await storeReply(call, read, replaced, { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail });
+        await storeReply(call, read, replaced, { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail }, endsRunOnAnswer);
       } catch (err) {
         // The run ended while the provider answered: the reply is paid for, noted as discarded, never stored.
         if (err instanceof RunEndedError) await discardLateReply(db, err, { runId, tenantId, step, ordinal: 0, model, reservationId, usage: call.cost.usage });
@@ -208,14 +218,21 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     return retryableFailure(read.type, `${read.message}; asking once more`, { nextRetryDelay: ASK_AGAIN_DELAY_MS });
   }
 
-  /** The reply, its step row, the run's totals, the budget settlement and the event: one transaction. */
+  /**
+   * The reply, its step row, the run's totals, the budget settlement and the event: one transaction;
+   * with `endsRunOnAnswer`, a final answer's run end too (finishRun's work, see finishRunIn).
+   */
   async function storeReply(
     call: PaidCall, read: Exclude<ReadReply, { kind: 'unusable' }>, replacedCharacters: number, detail: Record<string, unknown>,
+    endsRunOnAnswer: boolean,
   ): Promise<void> {
     const { runId, step, model, latencyMs, cost } = call;
     const toolCalls = read.kind === 'tool_calls' ? read.toolCalls : undefined;
     const content = read.kind === 'tool_calls' ? read.content : read.text;
+    const ends = endsRunOnAnswer && read.kind === 'final';
     await inTransaction(db, async (client) => {
+      // The run's end lock before its row's, the order of every transaction that takes both.
+      if (ends) await holdRunEnd(client, runId);
       await lockOpenRun(client, runId);
       if (!(await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls }))) return;
       const totalUsage = await recordPaidStep(client, call, {
@@ -233,6 +250,8 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
         latencyMs, usage: cost.usage, cachedInputTokens: cost.buckets.cachedInput,
         totalUsage,
       });
+      // After the step's rows, so the run's end counts them and `run.finished` is its last event.
+      if (ends) await finishRunIn(client, answerEnd(runId, read.text));
     });
   }
 }
@@ -249,6 +268,11 @@ export function worstCaseUsd(request: OpenAI.ChatCompletionCreateParamsNonStream
 async function loadRunContext(db: Db, runId: string) {
   const [tenantId, transcript] = await Promise.all([tenantOfRun(db, runId), loadTranscript(db, runId)]);
   return { tenantId, transcript };
+}
+
+/** How an answered run ends: what the workflow's finish recorded for it before `lean-steps`. */
+function answerEnd(runId: string, text: string): FinishRunInput {
+  return { runId, status: 'completed', output: text };
 }
 
 /** The step's reply once stored, costed with the step's other paid calls (its context summary and unusable replies). */

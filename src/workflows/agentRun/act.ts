@@ -10,7 +10,7 @@ import type { Activities } from '../../activities';
 import type { ToolPolicy } from '../../shared/approvals';
 import { runRetryPolicies } from '../../shared/failures';
 import type { CheckedCall } from './checkCalls';
-import { tools } from './proxies';
+import { leanSteps, localBookkeeping, tools } from './proxies';
 import type { Run } from './state';
 
 export async function act(run: Run, calls: CheckedCall[]): Promise<void> {
@@ -24,7 +24,8 @@ async function actOn(run: Run, c: CheckedCall): Promise<void> {
   const { runId, tenantId, bundleId, sandbox } = run.input;
   const ref = { runId, tenantId, bundleId, step: run.counters.step, ordinal: c.ordinal, toolCallId: c.call.id, tool: c.call.name };
   if (c.valid) await toolProxy(c.policy).executeTool({ ...ref, args: c.args, ...(sandbox && { sandbox }) });
-  else await tools.recordToolError({ ...ref, status: c.status, message: c.message, detail: c.detail });
+  // A local activity on the lean branch (./proxies.ts); runs from before it had it on the tools' options.
+  else await (leanSteps() ? localBookkeeping : tools).recordToolError({ ...ref, status: c.status, message: c.message, detail: c.detail });
 }
 
 /** Consecutive valid read calls form one batch; every other call is a batch of its own. */

@@ -10,7 +10,7 @@ import type { PendingApproval } from '../../shared/domain';
 import { checkToolArguments } from '../../shared/toolArguments';
 import { readmitAfterApprovals } from './admission';
 import { parametersOf, type CheckedCall, type ValidCall } from './checkCalls';
-import { bookkeeping } from './proxies';
+import { bookkeepingNow } from './proxies';
 import { setStatus, type Run } from './state';
 
 /** The step's calls with every gated one decided: approved calls stay valid (edited arguments in place), the others are refused. */
@@ -18,7 +18,7 @@ export async function gate(run: Run, calls: CheckedCall[]): Promise<CheckedCall[
   run.pendingApprovals = approvalsFor(run, calls);
   if (run.pendingApprovals.length === 0) return calls;
   const { runId, tenantId, bundleId } = run.input;
-  await bookkeeping.requestApprovals({ runId, tenantId, bundleId, step: run.counters.step, approvals: run.pendingApprovals });
+  await bookkeepingNow().requestApprovals({ runId, tenantId, bundleId, step: run.counters.step, approvals: run.pendingApprovals });
   setStatus(run, 'awaiting_approval');
   await waitForDecisions(run);
   await readmitAfterApprovals(run);
@@ -51,7 +51,7 @@ async function waitForDecisions(run: Run): Promise<void> {
   if (await condition(() => undecided().length === 0, run.input.policy.approvalTimeoutMs)) return;
   // Expiry counts as rejection, unless a decision reached the database just in time.
   for (const a of undecided()) {
-    run.decisions.set(a.approvalId, await bookkeeping.expireApproval({ approvalId: a.approvalId }));
+    run.decisions.set(a.approvalId, await bookkeepingNow().expireApproval({ approvalId: a.approvalId }));
   }
 }
 

@@ -1,14 +1,28 @@
-/** How a run ends: recorded once, by finishRun, with the outcome the workflow returns. */
+/**
+ * How a run ends: recorded once, with the outcome the workflow returns: by the model step that
+ * answered (callModel ends the run with its final answer, see answered), or else by finishRun.
+ */
 import { CancellationScope, ContinueAsNew, isCancellation } from '@temporalio/workflow';
 import type { RunOutcome } from '../../shared/domain';
 import { failureTypeOf, FailureType, terminalFailure } from '../../shared/failures';
 import { runErrorCodeOf } from '../../shared/runErrors';
-import { bookkeeping } from './proxies';
+import { bookkeepingNow } from './proxies';
 import { setStatus, type Run } from './state';
 
 export async function finish(run: Run, outcome: Omit<RunOutcome, 'steps' | 'usage'>): Promise<RunOutcome> {
   setStatus(run, outcome.status);
-  await bookkeeping.finishRun({ runId: run.input.runId, ...outcome });
+  await bookkeepingNow().finishRun({ runId: run.input.runId, ...outcome });
+  return outcomeOf(run, outcome);
+}
+
+/** A run that callModel ended with its final answer (`endsRunOnAnswer`): only the workflow's own state is left to settle. */
+export function answered(run: Run, output: string): RunOutcome {
+  const outcome = { status: 'completed' as const, output };
+  setStatus(run, outcome.status);
+  return outcomeOf(run, outcome);
+}
+
+function outcomeOf(run: Run, outcome: Omit<RunOutcome, 'steps' | 'usage'>): RunOutcome {
   return { ...outcome, steps: run.counters.step, usage: run.counters.usage };
 }
 

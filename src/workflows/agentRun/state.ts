@@ -6,6 +6,7 @@ import { upsertSearchAttributes } from '@temporalio/workflow';
 import type { RunCounters } from '../../shared/caps';
 import { zeroUsage, type AgentRunInput, type ApprovalDecision, type PendingApproval, type RunStatus } from '../../shared/domain';
 import { RunStatusKey } from '../../shared/searchAttributes';
+import { leanSteps } from './proxies';
 
 export interface Run {
   readonly input: AgentRunInput;
@@ -36,8 +37,13 @@ export function beginRun(input: AgentRunInput): Run {
   };
 }
 
-/** Keeps the query and the Temporal UI's RunStatus filter current; PostgreSQL is told by activities. */
+/**
+ * Keeps the query and the Temporal UI's RunStatus filter current; PostgreSQL is told by activities.
+ * The search attribute is upserted only when the status changes (what an operator filters on);
+ * runs from before `lean-steps` upsert every time, as their histories did.
+ */
 export function setStatus(run: Run, next: RunStatus): void {
+  const changed = run.status !== next;
   run.status = next;
-  upsertSearchAttributes([{ key: RunStatusKey, value: next }]);
+  if (changed || !leanSteps()) upsertSearchAttributes([{ key: RunStatusKey, value: next }]);
 }

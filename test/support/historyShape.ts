@@ -1,0 +1,43 @@
+/**
+ * What a workflow's history costs, counted from its events: how many events, workflow tasks,
+ * activities (by type), local activities (markers by activity type), timers and search-attribute
+ * upserts. For tests of a run's shape and for printing before/after figures.
+ */
+import type { temporal } from '@temporalio/proto';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+const EventType = {
+  workflowTaskScheduled: 5, activityTaskScheduled: 10, timerStarted: 17, markerRecorded: 25, upsertSearchAttributes: 40,
+} as const;
+
+export interface HistoryShape {
+  events: number;
+  workflowTasks: number;
+  /** Activity types in the order they were scheduled. */
+  activities: string[];
+  /** Local activity types (their markers) in the order they were recorded. */
+  localActivities: string[];
+  /** Patch IDs recorded (core_patch markers). */
+  patches: string[];
+  timers: number;
+  upserts: number;
+}
+
+/** The shape of `events` (a history as the client's fetchHistory gives it). */
+export function historyShape(events: HistoryEvent[]): HistoryShape {
+  const typed = (t: number) => events.filter((e) => Number(e.eventType) === t);
+  const markers = typed(EventType.markerRecorded).map((e) => e.markerRecordedEventAttributes!);
+  const detail = (m: (typeof markers)[number], key: string): any => {
+    const payload = m.details?.[key]?.payloads?.[0]?.data;
+    return payload ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined;
+  };
+  return {
+    events: events.length,
+    workflowTasks: typed(EventType.workflowTaskScheduled).length,
+    activities: typed(EventType.activityTaskScheduled).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name!),
+    localActivities: markers.filter((m) => m.markerName === 'core_local_activity').map((m) => detail(m, 'data')?.activity_type ?? detail(m, 'data')?.activityType ?? '?'),
+    patches: markers.filter((m) => m.markerName === 'core_patch').map((m) => detail(m, 'patch-data')?.id ?? '?'),
+    timers: typed(EventType.timerStarted).length,
+    upserts: typed(EventType.upsertSearchAttributes).length,
+  };
+}
