@@ -9,7 +9,7 @@ import { createToolActivities, type ToolDeps } from './toolCalls';
  * fails as `RunEnded` (never retried) once its run has ended (src/db/runEnd.ts).
  */
 export function createActivities(
-  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars'> & Pick<RunDeps, 'limits' | 'recordGraceMs'>,
+  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars'> & Pick<RunDeps, 'limits' | 'recordGraceMs' | 'admissionWake'>,
 ) {
   return failingAsRunEnded({
     ...createRunActivities(deps),
