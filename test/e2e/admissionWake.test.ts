@@ -20,7 +20,7 @@ const script = {
 
 /** What a run's history says about its admission. */
 async function admissionOf(stack: TestStack, runId: string) {
-  const { events = [] } = await stack.temporal.workflow.getHandle(runId).fetchHistory();
+  const events = (await stack.temporal.workflow.getHandle(runId).fetchHistory()).events ?? [];
   const types = new Map<string, string>();
   let checks = 0;
   let retriedAttempts = 0;
@@ -113,11 +113,16 @@ describe('a lost wake-up', () => {
     return runId;
   }
 
-  /** A real run that queued behind the holder and checked once. */
+  /** A real run that queued behind the holder, checked once, and now waits for its wake-up (its safety poll's timer is set). */
   async function queuedBehind(): Promise<string> {
     const runId = await stack.startRun('hello, stuck in line');
     await stack.waitForRun(runId, (run) => run.status === 'queued' && run.queuePosition === 1);
-    return runId;
+    for (let tries = 0; ; tries++) {
+      const events = (await stack.temporal.workflow.getHandle(runId).fetchHistory()).events ?? [];
+      if (events.some((e) => e.timerStartedEventAttributes)) return runId;
+      if (tries > 300) throw new Error(`run ${runId} never waited for its wake-up`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   const release = (db: Queryable, holder: string) =>
