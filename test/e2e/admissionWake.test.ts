@@ -113,13 +113,14 @@ describe('a lost wake-up', () => {
     return runId;
   }
 
-  /** A real run that queued behind the holder, checked once, and now waits for its wake-up (its safety poll's timer is set). */
+  /** A real run that queued behind the holder, and whose check for a slot came back: it now waits for its wake-up. */
   async function queuedBehind(): Promise<string> {
     const runId = await stack.startRun('hello, stuck in line');
     await stack.waitForRun(runId, (run) => run.status === 'queued' && run.queuePosition === 1);
     for (let tries = 0; ; tries++) {
       const events = (await stack.temporal.workflow.getHandle(runId).fetchHistory()).events ?? [];
-      if (events.some((e) => e.timerStartedEventAttributes)) return runId;
+      const checks = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'queueForSlot').map((e) => String(e.eventId));
+      if (events.some((e) => checks.includes(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)))) return runId;
       if (tries > 300) throw new Error(`run ${runId} never waited for its wake-up`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
