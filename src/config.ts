@@ -50,6 +50,11 @@ export const configSchema = z.object({
   BOSUN_MAX_RUNNING_PER_TENANT: z.coerce.number().int().min(1).default(20),
   /** Runs of all tenants together that may be `running` at once. */
   BOSUN_MAX_RUNNING_GLOBAL: z.coerce.number().int().min(1).default(200),
+  /**
+   * A queued run is woken when a slot frees; should that wake-up be lost (a worker crashed), the run
+   * at the front of its line polls once after this long, e.g. `60s` (runs further back, up to ten times that).
+   */
+  BOSUN_ADMISSION_SAFETY_POLL: durationSchema('60s'),
   /** Verbosity of the Temporal SDK's own log lines in the worker. */
   BOSUN_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   OPENAI_API_KEY: z.string().min(1).optional(),
@@ -133,6 +138,8 @@ export interface Config {
   logLevel: Env['BOSUN_LOG_LEVEL'];
   /** Concurrency limits of runs (the worker's admission). */
   limits: RunLimits;
+  /** How long (ms) a queued run at the front of its line waits for its wake-up before it polls once anyway (the worker). */
+  admissionSafetyPollMs: number;
   /** How long a new run's workflow waits for its row before ending as `run_not_recorded`, in ms (the worker). */
   runRecordGraceMs: number;
   maxCachedWorkflows: number;
@@ -189,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     approvalTimeoutMs: parseDuration(e.BOSUN_APPROVAL_TIMEOUT)!,
     logLevel: e.BOSUN_LOG_LEVEL,
     limits: runLimitsOf(e),
+    admissionSafetyPollMs: parseDuration(e.BOSUN_ADMISSION_SAFETY_POLL)!,
     runRecordGraceMs: parseDuration(e.BOSUN_RUN_RECORD_GRACE)!,
     maxCachedWorkflows: e.BOSUN_MAX_CACHED_WORKFLOWS,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
@@ -223,6 +231,9 @@ export const defaultApiSettings: ApiSettings = apiSettingsOf(defaults);
 
 /** The run limits when none are configured, for workers that do not pass limits (tests). */
 export const defaultRunLimits: RunLimits = runLimitsOf(defaults);
+
+/** How long (ms) a queued run waits for its wake-up before it polls once, when BOSUN_ADMISSION_SAFETY_POLL is unset. */
+export const defaultAdmissionSafetyPollMs: number = parseDuration(defaults.BOSUN_ADMISSION_SAFETY_POLL)!;
 
 /** How long (ms) a new run waits for the API to record its row when BOSUN_RUN_RECORD_GRACE is unset. */
 export const defaultRunRecordGraceMs: number = parseDuration(defaults.BOSUN_RUN_RECORD_GRACE)!;

@@ -1,7 +1,8 @@
 import { createModelActivities, type ModelDeps } from './model/callModel';
 import { createRolloutActivities } from './rollouts';
 import { failingAsRunEnded } from './runEnded';
-import { createRunActivities, type RunDeps } from './runs';
+import { fillFreeSlots } from './admission';
+import { admissionOf, createRunActivities, type RunDeps } from './runs';
 import { createToolActivities, type ToolDeps } from './toolCalls';
 
 /**
@@ -9,11 +10,13 @@ import { createToolActivities, type ToolDeps } from './toolCalls';
  * fails as `RunEnded` (never retried) once its run has ended (src/db/runEnd.ts).
  */
 export function createActivities(
-  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars'> & Pick<RunDeps, 'limits' | 'recordGraceMs'>,
+  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars'> & Pick<RunDeps, 'limits' | 'recordGraceMs' | 'admissionWake'>,
 ) {
+  const admission = admissionOf(deps);
   return failingAsRunEnded({
     ...createRunActivities(deps),
-    ...createModelActivities(deps),
+    // An answer that ends its run frees a slot, as finishRun does.
+    ...createModelActivities({ ...deps, afterRunEnded: () => fillFreeSlots(admission) }),
     ...createToolActivities(deps),
     ...createRolloutActivities(deps),
   });

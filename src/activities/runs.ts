@@ -1,7 +1,7 @@
 import { setTimeout } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
-import { defaultRunLimits, defaultRunRecordGraceMs, type RunLimits } from '../config';
+import { defaultAdmissionSafetyPollMs, defaultRunLimits, defaultRunRecordGraceMs, type RunLimits } from '../config';
 import { inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
@@ -14,7 +14,8 @@ import type { AgentRunInput, ApprovalDecision, PendingApproval, RunStatus } from
 import { FailureType, retryableFailure, terminalFailure } from '../shared/failures';
 import { runErrorCodeOf, UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
 import { storableJson, storableOptionalText, storableText } from '../shared/storable';
-import { pollAdmission, stillQueued, waitForToolWorkers } from './admission';
+import type { SlotCheck } from '../shared/admission';
+import { fillFreeSlots, pollAdmission, type Admission, recheckAfterMs, stillQueued, waitForToolWorkers, type AdmissionOutcome, type WakeRuns } from './admission';
 
 export interface RequestApprovalsInput {
   runId: string;
@@ -45,6 +46,12 @@ export interface RunDeps {
   limits?: RunLimits;
   /** How long (ms) a new run waits for the API to record its row (BOSUN_RUN_RECORD_GRACE); the default when absent. */
   recordGraceMs?: number;
+  /**
+   * How the runs an allocation admits are woken (src/activities/admission.ts signalAdmitted), and
+   * their safety poll in ms (BOSUN_ADMISSION_SAFETY_POLL). Without it nobody is woken: queued runs
+   * start on their safety poll (tests that need no worker's client).
+   */
+  admissionWake?: { wake: WakeRuns; safetyPollMs: number };
 }
 
 /**
@@ -84,8 +91,21 @@ export async function finishRunIn(client: DbClient, { runId, status, output, err
   });
 }
 
+/**
+ * The admission a worker's activities share: its limits, who is woken when a slot is filled, and
+ * how long a queued run waits before it polls anyway. Without `admissionWake` nobody is woken.
+ */
+export function admissionOf({
+  db, limits = defaultRunLimits, admissionWake = { wake: async () => undefined, safetyPollMs: defaultAdmissionSafetyPollMs },
+}: Pick<RunDeps, 'db' | 'limits' | 'admissionWake'>): Admission {
+  return { db, limits, ...admissionWake };
+}
+
 /** The run's row in PostgreSQL: the read model behind `GET /v1/runs/:runId`. */
-export function createRunActivities({ db, limits = defaultRunLimits, recordGraceMs = defaultRunRecordGraceMs }: RunDeps) {
+export function createRunActivities(deps: RunDeps) {
+  const { db, recordGraceMs = defaultRunRecordGraceMs } = deps;
+  const admission = admissionOf(deps);
+
   /**
    * What admitRun throws for a run without a row. The API records the row right after starting the
    * workflow, so within `recordGraceMs` of the first attempt this is a retry soon. Past it, the API
@@ -109,22 +129,40 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
     return terminalFailure(FailureType.RunNotRecorded, message);
   }
 
+  /** One poll for a slot, after the run's tool workers are there; waits a moment for a row the API has not committed yet. */
+  async function pollForSlot(run: AdmitRunInput): Promise<AdmissionOutcome> {
+    await waitForToolWorkers(db, run);
+    let outcome = await pollAdmission(admission, run.runId);
+    for (let waited = 0; !outcome && waited < RECORD_WAIT_MS; waited += RECORD_POLL_MS) {
+      await setTimeout(RECORD_POLL_MS);
+      outcome = await pollAdmission(admission, run.runId);
+    }
+    if (!outcome) throw await unrecordedRun(run);
+    return outcome;
+  }
+
   return {
     /**
-     * Takes a run slot for the run (see ./admission.ts), or throws a retryable `RunQueued` failure
-     * with a short next-retry delay, so Temporal polls again until the run is admitted. Called
-     * before the first model step and again after approvals; the run stays `queued` until then.
-     * A run whose row never comes fails with `RunNotRecorded` (see unrecordedRun).
+     * Runs from before the wake-ups: takes a run slot for the run (see ./admission.ts), or throws a
+     * retryable `RunQueued` failure with a short next-retry delay, so Temporal polls again until the
+     * run is admitted. A run whose row never comes fails with `RunNotRecorded` (see unrecordedRun).
      */
     async admitRun(run: AdmitRunInput): Promise<void> {
-      await waitForToolWorkers(db, run);
-      let outcome = await pollAdmission(db, run.runId, limits);
-      for (let waited = 0; !outcome && waited < RECORD_WAIT_MS; waited += RECORD_POLL_MS) {
-        await setTimeout(RECORD_POLL_MS);
-        outcome = await pollAdmission(db, run.runId, limits);
-      }
-      if (!outcome) throw await unrecordedRun(run);
+      const outcome = await pollForSlot(run);
       if (!outcome.admitted) throw stillQueued(run.runId, outcome.position);
+    },
+
+    /**
+     * Takes a run slot for the run if one is free (see ./admission.ts); otherwise the run stays
+     * `queued` and its workflow waits for the `admitted` signal, or `recheckAfterMs` before it asks
+     * again. Called before the first model step and again after approvals. While no live worker has
+     * one of the run's tools, throws a retryable `RunQueued` failure (every 2 s); a run whose row
+     * never comes fails with `RunNotRecorded` (see unrecordedRun).
+     */
+    async queueForSlot(run: AdmitRunInput): Promise<SlotCheck> {
+      const outcome = await pollForSlot(run);
+      if (outcome.admitted) return { admitted: true };
+      return { admitted: false, ticket: outcome.ticket, recheckAfterMs: recheckAfterMs(outcome.position, admission.safetyPollMs) };
     },
 
     /** Marks the run started without admission: what runs from before fair admission call. */
@@ -149,9 +187,11 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
      */
     async finishRun(end: FinishRunInput): Promise<void> {
       await inTransaction(db, (client) => finishRunIn(client, end));
+      // After the commit, and on every retry (the run ended already or not): its slot goes to the next queued run.
+      await fillFreeSlots(admission);
     },
 
-    /** Records the approvals a step waits for, unless the run has ended (RunEndedError). */
+    /** Records the approvals a step waits for, unless the run has ended (RunEndedError), and gives the run's slot to the next queued run. */
     async requestApprovals({ runId, tenantId, bundleId, step, approvals }: RequestApprovalsInput): Promise<void> {
       await inTransaction(db, async (client) => {
         // Before finishRun or after it, never between its cancelling pending approvals and its ending the run.
@@ -177,6 +217,8 @@ export function createRunActivities({ db, limits = defaultRunLimits, recordGrace
           });
         }
       });
+      // The parked run holds no slot: it goes to the next queued run.
+      await fillFreeSlots(admission);
     },
 
     /**

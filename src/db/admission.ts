@@ -14,11 +14,12 @@ export interface LiveWindows {
 /**
  * A queued row with a live workflow behind it, or one whose workflow has not polled yet but soon
  * will ($2, $3: LiveWindows); not one waiting for something other than a slot (`waiting_for`, e.g.
- * a worker with its tools), which neither takes a slot nor holds up its tenant's line.
+ * a worker with its tools), which neither takes a slot nor holds up its tenant's line. The windows
+ * are the query's parameters `$2` and `$3` unless named otherwise.
  */
-const waiting = (alias: string) =>
-  `(${alias}.waiting_for IS NULL AND (${alias}.admission_polled_at >= now() - $2 * interval '1 millisecond'
-    OR (${alias}.admission_polled_at IS NULL AND ${alias}.created_at >= now() - $3 * interval '1 millisecond')))`;
+const waiting = (alias: string, live = '$2', grace = '$3') =>
+  `(${alias}.waiting_for IS NULL AND (${alias}.admission_polled_at >= now() - ${live} * interval '1 millisecond'
+    OR (${alias}.admission_polled_at IS NULL AND ${alias}.created_at >= now() - ${grace} * interval '1 millisecond')))`;
 
 /**
  * Records why a queued run cannot be admitted yet beyond its turn (null: nothing but its turn).
@@ -35,19 +36,35 @@ export async function noteWaitingFor(db: Queryable, runId: string, reason: strin
   return rows[0].n > 0;
 }
 
+/** `admission_polled_at` as a number (µs since the epoch, exact in a double until the year 2255): a wake-up's ticket. */
+const ticketOf = (alias: string) => `floor(extract(epoch FROM ${alias}.admission_polled_at) * 1000000)::float8`;
+
 /**
  * Notes that the run's workflow polled for a slot now (and requeues a run back from an approval).
- * Its status and tenant afterwards, or undefined when it has no row yet.
+ * Its status, tenant and poll time (`ticket`, see AdmittedSignal) afterwards, or undefined when it has no row yet.
  */
-export async function notePoll(db: Queryable, runId: string): Promise<{ status: RunStatus; tenantId: string } | undefined> {
+export async function notePoll(db: Queryable, runId: string): Promise<{ status: RunStatus; tenantId: string; ticket: number } | undefined> {
   const { rows } = await db.query(
-    `UPDATE runs SET admission_polled_at = now(),
+    `UPDATE runs r SET admission_polled_at = now(),
             status = CASE WHEN status = 'awaiting_approval' THEN 'queued' ELSE status END,
             updated_at = CASE WHEN status = 'awaiting_approval' THEN now() ELSE updated_at END
-     WHERE run_id = $1 RETURNING status, tenant_id`,
+     WHERE run_id = $1 RETURNING status, tenant_id, ${ticketOf('r')} AS ticket`,
     [runId],
   );
-  return rows[0] && { status: rows[0].status, tenantId: rows[0].tenant_id };
+  return rows[0] && { status: rows[0].status, tenantId: rows[0].tenant_id, ticket: rows[0].ticket };
+}
+
+/**
+ * Whether any queued run waits for a slot (one with a live workflow, or one about to poll). Read
+ * without the admission lock, after the commit that freed a slot: a run queued concurrently either
+ * shows here or saw the free slot in its own poll.
+ */
+export async function anyRunWaiting(db: Queryable, windows: LiveWindows): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT EXISTS (SELECT 1 FROM runs q WHERE status = 'queued' AND ${waiting('q', '$1', '$2')}) AS waiting`,
+    [windows.liveWindowMs, windows.firstPollGraceMs],
+  );
+  return rows[0].waiting;
 }
 
 /**
@@ -89,21 +106,23 @@ export async function runningByTenant(client: DbClient): Promise<Map<string, num
 
 /**
  * The waiting queued runs, oldest first (creation time, then run ID): at most `perTenant` of each
- * tenant's line, and `runId` wherever it stands. `live`: polled within the live window.
+ * tenant's line, and `runId` (if any) wherever it stands. `live`: polled within the live window;
+ * `ticket`: its latest poll (see notePoll), 0 before any.
  */
 export async function queuedRuns(
-  client: DbClient, runId: string, windows: LiveWindows, perTenant: number,
-): Promise<{ runId: string; tenantId: string; live: boolean }[]> {
+  client: DbClient, runId: string | undefined, windows: LiveWindows, perTenant: number,
+): Promise<{ runId: string; tenantId: string; live: boolean; ticket: number }[]> {
   const { rows } = await client.query(
-    `SELECT run_id, tenant_id, live FROM (
+    `SELECT run_id, tenant_id, live, ticket FROM (
        SELECT run_id, tenant_id, created_at, coalesce(admission_polled_at >= now() - $2 * interval '1 millisecond', false) AS live,
+              coalesce(${ticketOf('q')}, 0) AS ticket,
               row_number() OVER (PARTITION BY tenant_id ORDER BY created_at, run_id) AS place
        FROM runs q WHERE status = 'queued' AND ${waiting('q')}
      ) line WHERE place <= $4 OR run_id = $1
      ORDER BY created_at, run_id`,
-    [runId, windows.liveWindowMs, windows.firstPollGraceMs, perTenant],
+    [runId ?? null, windows.liveWindowMs, windows.firstPollGraceMs, perTenant],
   );
-  return rows.map((r) => ({ runId: r.run_id, tenantId: r.tenant_id, live: r.live }));
+  return rows.map((r) => ({ runId: r.run_id, tenantId: r.tenant_id, live: r.live, ticket: r.ticket }));
 }
 
 /** The tenants' own limits of running runs (tenant_limits), for those of `tenantIds` that have one. */

@@ -5,9 +5,11 @@
  * schema the run's bundle pinned. The tools are registered in PostgreSQL at start and every 10 s
  * (src/db/toolRegistry.ts): publishing pins bundles against them, admission waits for them.
  */
+import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type WorkerOptions } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createActivities } from '../activities';
+import { signalAdmitted } from '../activities/admission';
 import { createModelCallGuard } from '../activities/model/callGuard';
 import { createToolActivities } from '../activities/toolCalls';
 import { createHttpFetchTool } from '../activities/tools/httpFetch';
@@ -83,6 +85,11 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
       modelCalls: createModelCallGuard({ db, limits: config.providerLimits, defaultBaseUrl: config.model.baseUrl }),
       limits: config.limits,
       recordGraceMs: config.runRecordGraceMs,
+      // A freed slot's allocation signals the runs it admitted, on this worker's own connection.
+      admissionWake: {
+        wake: signalAdmitted(new Client({ connection, namespace: config.temporal.namespace, dataConverter: shared.dataConverter })),
+        safetyPollMs: config.admissionSafetyPollMs,
+      },
     }),
   });
   // One queue per tool: only workers with this tool (this version, this schema) poll it.

@@ -119,3 +119,7 @@ async function runToCompletion(stack: TestStack, input: string) {
   await stack.waitForStatus(runId, 'completed');
   return runId;
 }
+
+// The same path since queued runs are woken (each wait: one check, then the `admitted` signal from
+// the run that freed the slot); `queued-for-a-slot` was recorded when they polled by retrying admitRun.
+historyScenarios.scenarios.push({ name: 'woken-for-a-slot', run: historyScenarios.scenarios.find((s) => s.name === 'queued-for-a-slot')!.run });

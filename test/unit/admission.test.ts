@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allocateSlots, retryDelayMs, type QueuedRun } from '../../src/activities/admission';
+import { allocateSlots, liveWindowsOf, recheckAfterMs, retryDelayMs, type QueuedRun } from '../../src/activities/admission';
 
 /** `spec` like "a1 a2 b1": runs of tenants a and b, oldest first; a `?` suffix marks one that has not polled yet. */
 const line = (spec: string): QueuedRun[] =>
@@ -48,5 +48,17 @@ describe('run admission', () => {
     expect(retryDelayMs(5)).toBe(300);
     expect(retryDelayMs(20)).toBe(1800);
     expect(retryDelayMs(500)).toBe(5000);
+  });
+
+  it('has a waiting run poll once per safety poll at the front of its line, less often further back, and stay live in between', () => {
+    const middle = 0.5;
+    expect(recheckAfterMs(1, 60_000, middle)).toBe(60_000);
+    expect(recheckAfterMs(undefined, 60_000, middle)).toBe(60_000);
+    expect(recheckAfterMs(10, 60_000, middle)).toBe(60_000);
+    expect(recheckAfterMs(25, 60_000, middle)).toBe(180_000);
+    expect(recheckAfterMs(5_000, 60_000, middle)).toBe(600_000);
+    expect([recheckAfterMs(1, 60_000, 0), recheckAfterMs(1, 60_000, 0.999)]).toEqual([54_000, 65_988]);
+    // The longest wait between two polls, jitter included, still counts as live.
+    expect(liveWindowsOf(60_000).liveWindowMs).toBeGreaterThan(recheckAfterMs(5_000, 60_000, 0.999));
   });
 });

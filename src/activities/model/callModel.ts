@@ -31,6 +31,8 @@ export interface ModelDeps {
   prices: ModelPrices;
   /** Provider limits before each request; retry counting and jittered backoff after a failed one. */
   modelCalls: ModelCallGuard;
+  /** After a final answer ended its run (and on every retry that finds it so): gives the run's slot to the next queued run. */
+  afterRunEnded?: () => Promise<void>;
 }
 
 export interface CallModelInput {
@@ -53,7 +55,7 @@ const LAST_UNUSABLE_ORDINAL = -2;
 /** The pause before asking again after an unusable reply or a prompt that was too long: no backoff, nothing is overloaded. */
 const ASK_AGAIN_DELAY_MS = 1000;
 
-export function createModelActivities({ db, bundles, modelClient, prices, modelCalls }: ModelDeps) {
+export function createModelActivities({ db, bundles, modelClient, prices, modelCalls, afterRunEnded = async () => undefined }: ModelDeps) {
   const toolSchemas = new Map<string, OpenAI.ChatCompletionTool[]>();
   const toolsOf = (bundle: Bundle) => {
     let tools = toolSchemas.get(bundle.id);
@@ -96,7 +98,10 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
     async callModel({ runId, bundleId, step, endsRunOnAnswer = false }: CallModelInput): Promise<ModelReply> {
       const stored = await storedReply(db, runId, step);
       if (stored) {
-        if (endsRunOnAnswer && stored.kind === 'final') await inTransaction(db, (client) => finishRunIn(client, answerEnd(runId, stored.text)));
+        if (endsRunOnAnswer && stored.kind === 'final') {
+          await inTransaction(db, (client) => finishRunIn(client, answerEnd(runId, stored.text)));
+          await afterRunEnded();
+        }
         return stored;
       }
 
@@ -158,6 +163,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       try {
         if (read.kind === 'unusable') throw await refuseUnusable(call, read, replaced);
         await storeReply(call, read, replaced, { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail }, endsRunOnAnswer);
+        if (endsRunOnAnswer && read.kind === 'final') await afterRunEnded();
       } catch (err) {
         // The run ended while the provider answered: the reply is paid for, noted as discarded, never stored.
         if (err instanceof RunEndedError) await discardLateReply(db, err, { runId, tenantId, step, ordinal: 0, model, reservationId, usage: call.cost.usage });

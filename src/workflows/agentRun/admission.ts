@@ -1,11 +1,17 @@
 /**
  * The run's slot (src/activities/admission.ts): taken before the first model step and again after
- * a step's approvals, while the run waits as `queued`. Runs from before fair admission (no
- * `fair-admission` marker in their history) start and resume without it; both branches live here.
+ * a step's approvals, while the run waits as `queued`. Three generations of runs live here: from
+ * before fair admission (no `fair-admission` marker) they start and resume without it; from before
+ * the wake-ups (no `admission-wake` marker) they poll by retrying admitRun; since, they check once
+ * and wait for the `admitted` signal, with a safety poll.
  */
-import { patched } from '@temporalio/workflow';
+import { condition, defineSignal, patched, setHandler } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { ADMITTED_SIGNAL, type AdmittedSignal } from '../../shared/admission';
 import { bookkeeping } from './proxies';
 import { setStatus, type Run } from './state';
+
+export const admittedSignal = defineSignal<[AdmittedSignal]>(ADMITTED_SIGNAL);
 
 /** Admits a new run; one that continued as new was admitted by its previous execution. */
 export async function startOrResume(run: Run): Promise<void> {
@@ -24,16 +30,36 @@ export async function readmitAfterApprovals(run: Run): Promise<void> {
   }
 }
 
-/**
- * Waits as `queued` until the run gets a run slot: admitRun fails with a short next-retry delay
- * until it admits the run, and retries without end.
- */
+/** Waits as `queued` until the run gets a run slot. */
 async function admit(run: Run, { requeued }: { requeued: boolean }): Promise<void> {
   // A new run is `queued` in the search attributes already: the API started it so.
   if (requeued) setStatus(run, 'queued');
   else run.status = 'queued';
   const { runId, tenantId, agent, bundleId, policy } = run.input;
   const toolQueues = policy.tools.flatMap((t) => (t.taskQueue ? [t.taskQueue] : []));
-  await bookkeeping.admitRun({ runId, tenantId, agent, bundleId, ...(toolQueues.length && { toolQueues }) });
+  const input = { runId, tenantId, agent, bundleId, ...(toolQueues.length && { toolQueues }) };
+  // Before the wake-ups: admitRun fails with a short next-retry delay until it admits the run, and retries without end.
+  if (patched('admission-wake')) await waitForSlot(input);
+  else await bookkeeping.admitRun(input);
   setStatus(run, 'running');
+}
+
+/**
+ * Checks for a slot once, then waits for the allocation that admits the run to signal it; should
+ * that wake-up be lost, checks again after the check's `recheckAfterMs`. The handler is in place
+ * before the check, so a wake-up that comes before the wait is kept; one carrying a ticket older
+ * than this wait's first check was meant for an earlier admission, and is ignored.
+ */
+async function waitForSlot(input: Parameters<Activities['queueForSlot']>[0]): Promise<void> {
+  let woken = 0;
+  setHandler(admittedSignal, ({ ticket }) => {
+    woken = Math.max(woken, ticket);
+  });
+  let since: number | undefined;
+  for (;;) {
+    const check = await bookkeeping.queueForSlot(input);
+    if (check.admitted) return;
+    since ??= check.ticket;
+    if (await condition(() => woken >= since!, check.recheckAfterMs)) return;
+  }
 }
