@@ -62,8 +62,9 @@ export function eventsRouter({ db, runEventListener = createRunEventListener(db.
         if (events.length === batchSize) continue;
         if (finishedWithoutEvent) return;
         // Idle until the run has news: no query while nothing happens, only a comment now and then.
-        const woken = await stream.waitForWake(eventsHeartbeatMs - stream.silentFor());
-        if (!woken && stream.silentFor() >= eventsHeartbeatMs) await stream.write(': heartbeat\n\n');
+        while (stream.open() && !(await stream.waitForWake(eventsHeartbeatMs - stream.silentFor()))) {
+          if (stream.silentFor() >= eventsHeartbeatMs) await stream.write(': heartbeat\n\n');
+        }
       }
     } catch (err) {
       // The headers are gone, so no error status: end the stream and let the client resume from its last id.
