@@ -19,6 +19,7 @@ import { createPool, type Db } from '../../src/db/pool';
 import { createRunEventListener, type RunEventListener } from '../../src/db/runEventListener';
 import { appendRunEvent, eventKeys } from '../../src/db/runEvents';
 import { openSse, type SseConnection } from '../support/sse';
+import { startTcpProxy } from '../support/tcpProxy';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 
 const applicationName = `bosun_sse_${randomBytes(4).toString('hex')}`;
@@ -179,6 +180,8 @@ describe('an event stream that wakes on NOTIFY', () => {
     const stream = await open(watched);
     expect(await idOf(stream)).toBe('1');
     const readsOfWatched = readsOf(watched);
+    // A while of nothing: a stream that polled would read meanwhile.
+    await expect(stream.next(1000)).rejects.toThrow(/did not arrive/);
     await append(left, 2);
     await append(watched, 2);
     expect(await idOf(stream)).toBe('2');
@@ -233,18 +236,25 @@ describe('an event stream that wakes on NOTIFY', () => {
     expect((await second.open(runId, { 'last-event-id': '7' })).status).toBe(204);
   });
 
-  it('gives streams opened while events are being appended every event, as the listener starts', async () => {
-    // A listener not connected yet: streams read before LISTEN takes effect, and events land meanwhile.
-    const { open } = await serve();
-    const runIds = await Promise.all(Array.from({ length: 10 }, () => quietRun(0)));
-    const opened = await Promise.all(
-      runIds.map(async (runId) => {
-        const [stream] = await Promise.all([open(runId), (async () => {
-          for (let n = 1; n <= 3; n += 1) await append(runId, n);
-        })()]);
-        return stream;
-      }),
-    );
-    for (const stream of opened) expect([await idOf(stream), await idOf(stream), await idOf(stream)]).toEqual(['1', '2', '3']);
+  it('gives a stream the events committed between its first read and its listener listening', async () => {
+    // The listener's way to PostgreSQL is cut, so it cannot LISTEN until the test lets it.
+    const url = new URL(inject('databaseUrl'));
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    try {
+      await proxy.cut();
+      url.port = String(proxy.port);
+      const listener = createRunEventListener({ connectionString: url.toString() });
+      listeners.push(listener);
+      const { open } = await serve({ runEventListener: listener });
+      const runIds = await Promise.all(Array.from({ length: 5 }, () => quietRun(0)));
+      const opened = await Promise.all(runIds.map((runId) => open(runId)));
+      await pollFor(async () => (runIds.every((runId) => readsOf(runId) > 0) ? true : undefined), 'every first read');
+      for (const runId of runIds) for (let n = 1; n <= 2; n += 1) await append(runId, n);
+
+      await proxy.restore();
+      for (const stream of opened) expect([await idOf(stream), await idOf(stream)]).toEqual(['1', '2']);
+    } finally {
+      await proxy.close();
+    }
   });
 });
