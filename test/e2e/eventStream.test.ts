@@ -213,7 +213,7 @@ describe('an event stream that wakes on NOTIFY', () => {
   });
 
   it('resumes with Last-Event-ID after its server shut down, with exactly the events missed, then live ones', async () => {
-    const first = await serve();
+    const first = await serve({ runEventListener: await listeningListener() });
     const second = await serve();
     const runId = await quietRun(3);
     const before = await first.open(runId);
