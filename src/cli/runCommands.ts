@@ -106,7 +106,7 @@ async function showRun(ctx: CommandContext, [runId]: string[]) {
 /** The wait before reconnecting until the server names its own (`retry:`), in ms. */
 const defaultReconnectDelayMs = 1000;
 /** Reconnections in a row that may fail (network errors, 5xx) before watch gives up. */
-const maxReconnectFailures = 10;
+const maxReconnectFailures = 30;
 /** More than this many characters of an unfinished line or event is not an event stream Bosun sends. */
 const maxEventChars = 16 * 1024 * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
