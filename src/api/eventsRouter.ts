@@ -2,11 +2,14 @@
  * `GET /v1/runs/:runId/events`: a run's events as Server-Sent Events, read from `run_events`.
  * Each event is `id: <seq>`, `event: <type>`, `data: <json>`; the stream ends after `run.finished`.
  * Resumable: a client that reconnects with `Last-Event-ID` (or `?after=<seq>`) gets exactly the
- * events after that seq, because seqs are gapless and commit in order.
+ * events after that seq, because seqs are gapless and commit in order. A stream reads when it opens
+ * and then only when the run event listener (src/db/runEventListener.ts) wakes it: an idle stream
+ * makes no query, and sends a heartbeat comment now and then.
  */
 import type { Server } from 'node:net';
 import { Router, type Request, type Response } from 'express';
 import type { Db } from '../db/pool';
+import { createRunEventListener, type RunEventListener } from '../db/runEventListener';
 import { readRunEvents, runFinishedEvent, runFinishedSeq, type RunEvent } from '../db/runEvents';
 import { terminalStatuses } from '../shared/domain';
 import { principalOf } from './auth';
@@ -16,8 +19,8 @@ import { uuidParam } from './validation';
 
 export interface EventsRouterDeps {
   db: Db;
-  /** How often an open stream looks for new events; 200 ms by default. */
-  eventsPollIntervalMs?: number;
+  /** What wakes the streams; by default one listening connection made with the pool's settings. */
+  runEventListener?: RunEventListener;
   /** How long a stream may stay silent before it sends a comment, so proxies keep it open; 15 s by default. */
   eventsHeartbeatMs?: number;
 }
@@ -26,8 +29,9 @@ const batchSize = 100;
 /** What an EventSource waits before it reconnects, in ms. */
 const reconnectDelayMs = 1000;
 
-export function eventsRouter({ db, eventsPollIntervalMs = 200, eventsHeartbeatMs = 15_000 }: EventsRouterDeps): Router {
+export function eventsRouter({ db, runEventListener = createRunEventListener(db.options), eventsHeartbeatMs = 15_000 }: EventsRouterDeps): Router {
   const router = Router();
+  const streams = openStreams();
 
   router.get('/runs/:runId/events', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
@@ -43,7 +47,9 @@ export function eventsRouter({ db, eventsPollIntervalMs = 200, eventsHeartbeatMs
 
     res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
-    const stream = openStream(req, res);
+    const stream = streams.open(req, res);
+    // Before the first read, so an event committed after that read still wakes the stream.
+    const unsubscribe = runEventListener.subscribe(run.runId, stream.wake);
     try {
       await stream.write(`retry: ${reconnectDelayMs}\n\n`);
       while (stream.open()) {
@@ -55,13 +61,16 @@ export function eventsRouter({ db, eventsPollIntervalMs = 200, eventsHeartbeatMs
         }
         if (events.length === batchSize) continue;
         if (finishedWithoutEvent) return;
-        if (stream.silentFor() >= eventsHeartbeatMs) await stream.write(': heartbeat\n\n');
-        await stream.sleep(eventsPollIntervalMs);
+        // Idle until the run has news: no query while nothing happens, only a comment now and then.
+        while (stream.open() && !(await stream.waitForWake(eventsHeartbeatMs - stream.silentFor()))) {
+          if (stream.silentFor() >= eventsHeartbeatMs) await stream.write(': heartbeat\n\n');
+        }
       }
     } catch (err) {
       // The headers are gone, so no error status: end the stream and let the client resume from its last id.
       console.error(`api: event stream of run ${run.runId} failed`, err);
     } finally {
+      unsubscribe();
       stream.end();
     }
   });
@@ -85,15 +94,53 @@ function format(event: RunEvent): string {
   return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event.data, at: event.createdAt })}\n\n`;
 }
 
+/** How often streams check whether their server stopped listening (it has no event for that), in ms. */
+const shutdownCheckMs = 250;
+
 /**
- * The response as a stream: writes that respect backpressure, a sleep that a disconnect cuts short,
- * and closed once the client goes away or the server starts shutting down (a closing server waits for
- * open requests, so streams must end for it to finish; clients resume elsewhere with Last-Event-ID).
+ * The router's open streams, and one timer, running while any is open, that wakes those whose server
+ * started shutting down: a closing server waits for open requests, so streams must end for it to
+ * finish (clients resume elsewhere with Last-Event-ID).
+ */
+function openStreams() {
+  const streams = new Set<EventStream>();
+  let timer: NodeJS.Timeout | undefined;
+  const check = () => {
+    for (const stream of streams) if (!stream.open()) stream.wake();
+  };
+
+  return {
+    open(req: Request, res: Response): EventStream {
+      const stream = openStream(req, res);
+      streams.add(stream);
+      timer ??= setInterval(check, shutdownCheckMs).unref();
+      res.on('close', () => {
+        streams.delete(stream);
+        if (streams.size > 0) return;
+        clearInterval(timer);
+        timer = undefined;
+      });
+      return stream;
+    },
+  };
+}
+
+type EventStream = ReturnType<typeof openStream>;
+
+/**
+ * The response as a stream: writes that respect backpressure, a wait that `wake` (or a disconnect)
+ * cuts short, and closed once the client goes away or the server stops listening.
  */
 function openStream(req: Request, res: Response) {
   let closed = false;
-  let wake: () => void = () => undefined;
+  /** Set by `wake`, cleared by the wait that sees it: a wake during a read is not lost. */
+  let woken = false;
+  let resolveWait: (() => void) | undefined;
   let lastWrite = Date.now();
+  const wake = () => {
+    woken = true;
+    resolveWait?.();
+  };
   res.on('close', () => {
     closed = true;
     wake();
@@ -103,6 +150,7 @@ function openStream(req: Request, res: Response) {
 
   return {
     open,
+    wake,
     silentFor: () => Date.now() - lastWrite,
     async write(chunk: string): Promise<void> {
       if (!open()) return;
@@ -118,16 +166,22 @@ function openStream(req: Request, res: Response) {
         res.on('close', done);
       });
     },
-    sleep(ms: number): Promise<void> {
-      return new Promise((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
-          clearTimeout(timer);
-          wake = () => undefined;
-          resolve();
-        }
-        wake = done;
-      });
+    /** Resolves true once woken (at once if woken since the last wait), false after `ms` without. */
+    async waitForWake(ms: number): Promise<boolean> {
+      if (!woken) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, Math.max(ms, 0));
+          function done() {
+            clearTimeout(timer);
+            resolveWait = undefined;
+            resolve();
+          }
+          resolveWait = done;
+        });
+      }
+      const wasWoken = woken;
+      woken = false;
+      return wasWoken;
     },
     end(): void {
       if (!res.writableEnded) res.end();

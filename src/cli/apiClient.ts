@@ -27,6 +27,11 @@ export interface ApiClient {
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
   post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   delete<T>(path: string): Promise<T>;
+  /**
+   * GET whose answer is read as it arrives (Server-Sent Events): the body of a 2xx `text/event-stream`
+   * answer, undefined for 204; other answers and network failures throw CliError as `get` does.
+   */
+  stream(path: string, headers?: Record<string, string>): Promise<ReadableStream<Uint8Array> | undefined>;
 }
 
 /** A path with every interpolated value URL-encoded: route`/v1/runs/${runId}`. */
@@ -37,11 +42,9 @@ export function route(parts: TemplateStringsArray, ...values: string[]): string 
 export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
   const base = baseUrl.replace(/\/+$/, '');
 
-  async function request<T>(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<T> {
-    const url = `${base}${path}`;
-    let res: Response;
+  async function send(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<Response> {
     try {
-      res = await fetch(url, {
+      return await fetch(`${base}${path}`, {
         method,
         headers: { authorization: `Bearer ${apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -49,9 +52,23 @@ export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
     } catch (err) {
       throw new CliError(`cannot reach Bosun at ${base} (${networkReason(err)}); is it running? Set BOSUN_URL or --url.`);
     }
+  }
+
+  async function request<T>(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<T> {
+    const res = await send(method, path, body, headers);
     const parsed = parseJson(await res.text());
     if (res.ok) return parsed as T;
     throw errorFrom(res.status, method, path, parsed);
+  }
+
+  async function stream(path: string, headers: Record<string, string> = {}): Promise<ReadableStream<Uint8Array> | undefined> {
+    const res = await send('GET', path, undefined, { accept: 'text/event-stream', ...headers });
+    if (!res.ok) throw errorFrom(res.status, 'GET', path, parseJson(await res.text()));
+    if (res.status !== 204 && !res.headers.get('content-type')?.startsWith('text/event-stream')) {
+      await res.body?.cancel();
+      throw new CliError(`GET ${path} answered HTTP ${res.status} without an event stream; is BOSUN_URL right?`, [], res.status);
+    }
+    return res.body ?? undefined;
   }
 
   return {
@@ -59,6 +76,7 @@ export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
     get: (path, query = {}) => request('GET', path + queryString(query), undefined, {}),
     post: (path, body = {}, headers = {}) => request('POST', path, body, headers),
     delete: (path) => request('DELETE', path, undefined, {}),
+    stream,
   };
 }
 

@@ -13,7 +13,8 @@ import type {
   RunStep,
   RunView,
 } from '../contract';
-import { runStatuses, terminalStatuses, type RunStatus } from '../shared/domain';
+import { createParser } from 'eventsource-parser';
+import { runStatuses, terminalStatuses } from '../shared/domain';
 import { CliError, route } from './apiClient';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { clock, fields, jsonValue, oneLine, table, timestamp, usd } from './format';
@@ -102,51 +103,181 @@ async function showRun(ctx: CommandContext, [runId]: string[]) {
 
 // ── runs watch ─────────────────────────────────────────────────────────────────────────────────
 
-const pollIntervalMs = 1000;
+/** The wait before reconnecting until the server names its own (`retry:`), in ms. */
+const defaultReconnectDelayMs = 1000;
+/** Reconnections in a row that may fail (network errors, 5xx) before watch gives up. */
+const maxReconnectFailures = 30;
+/** More than this many characters of an unfinished line or event is not an event stream Bosun sends. */
+const maxEventChars = 16 * 1024 * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** What a watcher has already printed, so each poll prints only what is new. */
-interface Seen {
-  status?: RunStatus;
-  steps: Map<string, string>;
-  approvals: Set<string>;
-}
-
-function newEvents(run: RunView, seen: Seen): string[] {
-  const lines: string[] = [];
-  for (const step of run.steps) {
-    if (seen.steps.get(stepLabel(step)) === step.status) continue;
-    seen.steps.set(stepLabel(step), step.status);
-    lines.push(`step ${stepLabel(step)}  ${step.kind} ${step.name}  ${step.status} (${step.latencyMs} ms)`);
-  }
-  if (run.status !== seen.status) {
-    seen.status = run.status;
-    lines.push(`status ${run.status}`);
-  }
-  for (const a of run.pendingApprovals.filter((p) => !seen.approvals.has(p.approvalId))) {
-    seen.approvals.add(a.approvalId);
-    lines.push(`approval ${a.approvalId} pending: ${a.tool} ${jsonValue(a.arguments, 80)}`);
-  }
-  return lines;
+/** One event of `GET /v1/runs/:runId/events`: its seq as `id`, its type as `event`, its JSON `data`. */
+interface StreamedEvent {
+  id: string | undefined;
+  event: string;
+  data: Record<string, unknown>;
 }
 
 const errorText = (error: RunErrorView) => `${error.code}: ${error.message}`;
 
 const finalLine = (run: RunView) => (run.output ? `output: ${run.output}` : run.error ? `error ${errorText(run.error)}` : undefined);
 
-async function watch(ctx: CommandContext, [runId]: string[]) {
-  const seen: Seen = { steps: new Map(), approvals: new Set() };
-  for (;;) {
-    const run = await getRun(ctx, runId!);
-    const events = newEvents(run, seen);
-    if (ctx.json && events.length) ctx.print(JSON.stringify(run));
-    if (!ctx.json) for (const line of events) ctx.print(`${clock()}  ${line}`);
-    if (terminalStatuses.includes(run.status)) {
-      const last = finalLine(run);
-      if (!ctx.json && last) ctx.print(last);
-      return;
+const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value ?? null));
+
+/**
+ * Turns a run's events into the lines `runs watch` prints (with --json, each event as a line of
+ * JSON): a status line when the status changes, a line per finished step, one per pending approval,
+ * and the output or error at the end. `finished` once `run.finished` has been printed.
+ */
+function watchPrinter(ctx: CommandContext) {
+  let status: string | undefined;
+  let finished = false;
+  const pending = new Set<string>();
+  const say = (line: string) => ctx.print(`${clock()}  ${line}`);
+  const showStatus = (next: string) => {
+    if (next === status) return;
+    status = next;
+    if (!ctx.json) say(`status ${next}`);
+  };
+
+  function event({ id, event: type, data }: StreamedEvent): void {
+    if (ctx.json) ctx.print(JSON.stringify({ id, event: type, data }));
+    const human = !ctx.json;
+    switch (type) {
+      case 'run.started':
+        return showStatus('running');
+      case 'step.finished':
+        if (human) say(`step ${text(data.step)}.0  model ${text(data.model)}  ok (${text(data.latencyMs)} ms)`);
+        return;
+      case 'tool.called':
+        if (human) say(`step ${text(data.step)}.${text(data.ordinal)}  tool ${text(data.tool)}  ${text(data.status)} (${text(data.latencyMs)} ms)`);
+        return;
+      case 'approval.requested':
+        showStatus('awaiting_approval');
+        pending.add(text(data.approvalId));
+        if (human) say(`approval ${text(data.approvalId)} pending: ${text(data.tool)} ${jsonValue(data.arguments, 80)}`);
+        return;
+      case 'approval.decided':
+        pending.delete(text(data.approvalId));
+        if (pending.size === 0 && status === 'awaiting_approval') showStatus('running');
+        return;
+      case 'run.finished': {
+        showStatus(text(data.status));
+        finished = true;
+        const error = data.error as RunErrorView | null | undefined;
+        if (human && typeof data.output === 'string' && data.output) ctx.print(`output: ${data.output}`);
+        else if (human && error) ctx.print(`error ${text(error.code)}: ${text(error.message)}`);
+        return;
+      }
     }
-    await sleep(pollIntervalMs);
+  }
+
+  /** The end of a run that has no `run.finished` (it ended before runs recorded events), from its view. */
+  function endedWithoutEvent(run: RunView): void {
+    finished = true;
+    if (ctx.json) return ctx.print(JSON.stringify(run));
+    showStatus(run.status);
+    const last = finalLine(run);
+    if (last) ctx.print(last);
+  }
+
+  return {
+    event,
+    endedWithoutEvent,
+    status: showStatus,
+    get finished() {
+      return finished;
+    },
+  };
+}
+
+/**
+ * Reads the run's event stream from after `lastEventId` (all of it when undefined) until it ends,
+ * breaks off, or `until()` holds after an event. Throws CliError: without a status when the
+ * connection broke (worth reconnecting), with one when the answer is not an event stream.
+ */
+async function readEvents(
+  ctx: CommandContext, runId: string, lastEventId: string | undefined,
+  on: { event(event: StreamedEvent): void; retry(ms: number): void; until(): boolean },
+): Promise<void> {
+  const body = await ctx.api.stream(route`/v1/runs/${runId}/events`, lastEventId === undefined ? {} : { 'last-event-id': lastEventId });
+  if (!body) return;
+  let malformed: string | undefined;
+  const parser = createParser({
+    maxBufferSize: maxEventChars,
+    onEvent: (message) => {
+      const data = parseEventData(message.data);
+      if (data) on.event({ id: message.id, event: message.event ?? 'message', data });
+      else malformed = `event ${message.id ?? '(no id)'} carries no JSON object`;
+    },
+    onRetry: on.retry,
+    // Unknown fields and bad retry values are ignored, as an EventSource does; an endless line is not.
+    onError: (err) => {
+      if (err.type === 'max-buffer-size-exceeded') malformed = err.message;
+    },
+  });
+  const decoder = new TextDecoder();
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) return;
+      parser.feed(decoder.decode(chunk.value, { stream: true }));
+      if (malformed) throw new CliError(`the event stream of run ${runId} is not what Bosun sends: ${malformed}`, [], 200);
+      if (on.until()) return;
+    }
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`the event stream of run ${runId} broke off (${err instanceof Error ? err.message : String(err)})`);
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+function parseEventData(data: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(data);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Network failures and answers of a server in trouble (5xx) pass; the run is followed again after a wait. */
+const worthReconnecting = (err: unknown) => err instanceof CliError && (err.status === undefined || err.status >= 500);
+
+/**
+ * Follows the run's event stream to its end, printing as events arrive. A dropped connection (or a
+ * server shutting down) is resumed with Last-Event-ID, so nothing is missed or printed twice.
+ */
+async function watch(ctx: CommandContext, [runId]: string[]) {
+  const printer = watchPrinter(ctx);
+  // A queued run has no events yet; its status says why nothing happens.
+  const { status } = await getRun(ctx, runId!);
+  if (status === 'queued') printer.status(status);
+  let lastEventId: string | undefined;
+  let reconnectDelayMs = defaultReconnectDelayMs;
+  let failures = 0;
+  const on = {
+    event(event: StreamedEvent) {
+      failures = 0;
+      lastEventId = event.id ?? lastEventId;
+      printer.event(event);
+    },
+    retry: (ms: number) => (reconnectDelayMs = ms),
+    until: () => printer.finished,
+  };
+  for (;;) {
+    try {
+      await readEvents(ctx, runId!, lastEventId, on);
+      if (printer.finished) return;
+      // The stream ended without run.finished: the server is going away, or the run predates events.
+      const run = await getRun(ctx, runId!);
+      if (terminalStatuses.includes(run.status)) return printer.endedWithoutEvent(run);
+    } catch (err) {
+      if (!worthReconnecting(err) || ++failures > maxReconnectFailures) throw err;
+    }
+    await sleep(reconnectDelayMs);
   }
 }
 
@@ -199,7 +330,7 @@ export const runCommands: Command[] = [
     run: listRunsCommand,
   },
   { words: ['runs', 'show'], args: ['<runId>'], summary: "show a run's status, output, usage, steps and approvals", run: showRun },
-  { words: ['runs', 'watch'], args: ['<runId>'], summary: 'print status changes and new steps every second until the run ends', run: watch },
+  { words: ['runs', 'watch'], args: ['<runId>'], summary: "follow a run's event stream: status changes, finished steps and pending approvals until it ends", run: watch },
   decisionCommand('approve'),
   decisionCommand('reject'),
   {

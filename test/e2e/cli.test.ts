@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
 import { defaultRolloutStages } from '../../src/shared/rollout';
+import { startTcpProxy } from '../support/tcpProxy';
 import { startTestStack, type TestStack } from '../support/testStack';
 
 const bin = path.resolve(__dirname, '../../bin/bosun.js');
@@ -313,6 +314,42 @@ describe('the bosun CLI', () => {
       expect(again).toMatchObject({ code: 1, stderr: `bosun: run ${runId} has no pending approval (it is completed)\n` });
       const decided = await bosun(['runs', 'reject', runId!, approvalId]);
       expect(decided).toMatchObject({ code: 1, stderr: 'bosun: This approval is already approved.\n' });
+    });
+
+    it('watches through a dropped connection, resuming the event stream where it broke off', async () => {
+      const runId = await stack.startRun('Refund order 1003');
+      // The watcher reaches the API through a proxy the test cuts, as a network or a restarting API drops it.
+      const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(stack.baseUrl).port) });
+      try {
+        const watch = spawnCli(['runs', 'watch', runId], { env: { ...cliEnv(), BOSUN_URL: `http://127.0.0.1:${proxy.port}` } });
+        const approvalId = (await waitForLine(watch.result, /approval ([0-9a-f-]{36}) pending: issue_refund/))[1]!;
+
+        await proxy.cut();
+        // The rest of the run happens while the watcher cannot reach the API.
+        expect((await stack.decide(runId, approvalId, 'approve')).status).toBe(202);
+        await stack.waitForStatus(runId, 'completed');
+        await proxy.restore();
+
+        const watched = await watch.exited;
+        expect(watched).toMatchObject({ code: 0, stderr: '' });
+        const lines = watched.stdout.trimEnd().split('\n');
+        const events = lines.slice(0, -1).map((line) => line.replace(/^\d\d:\d\d:\d\d {2}/, ''));
+        expect(events.filter((l) => l.startsWith('step ')).map((l) => l.replace(/ \(\d+ ms\)$/, ''))).toEqual([
+          'step 1.0  model gpt-4o-mini  ok', 'step 1.1  tool lookup_order  ok',
+          'step 2.0  model gpt-4o-mini  ok', 'step 2.1  tool issue_refund  ok', 'step 3.0  model gpt-4o-mini  ok',
+        ]);
+        expect(events.filter((l) => l.startsWith('approval '))).toHaveLength(1);
+        expect(events.filter((l) => l.startsWith('status '))).toEqual(['status running', 'status awaiting_approval', 'status running', 'status completed']);
+        expect(lines.at(-1)).toMatch(/^output: Done: I refunded \d+ cents for order 1003\.$/);
+      } finally {
+        await proxy.close();
+      }
+
+      // With --json, the stream's events themselves, one JSON line each, up to run.finished.
+      const json = await bosun(['runs', 'watch', runId, '--json']);
+      const streamed = json.stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+      expect(streamed.map((e) => e.id)).toEqual(Array.from({ length: streamed.length }, (_, i) => String(i + 1)));
+      expect(streamed.at(-1)).toMatchObject({ event: 'run.finished', data: { runId, status: 'completed' } });
     });
 
     it('rejects through the CLI, naming the approval', async () => {
