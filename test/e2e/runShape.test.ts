@@ -35,8 +35,8 @@ describe('the cost of one 3-step run', () => {
     const shape = historyShape(events ?? []);
     console.log('3-step run history:', JSON.stringify(shape));
     // The model steps and tools as activities; the answer ends the run in the last model step, so
-    // no finishRun (regular or local) follows it. Admission is counted apart: it has its own design.
-    expect(shape.activities.filter((a) => a !== 'admitRun')).toEqual(['callModel', 'executeTool', 'callModel', 'executeTool', 'callModel']);
+    // no finishRun (regular or local) follows it. A run with a free slot checks for it once.
+    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel', 'executeTool', 'callModel']);
     expect(shape.localActivities).toEqual([]);
     // One workflow task per activity's result and the first one: nothing else wakes the workflow.
     expect(shape.workflowTasks).toBe(shape.activities.length + 1);
