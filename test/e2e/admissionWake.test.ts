@@ -11,7 +11,8 @@ import type { temporal } from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
 import { inTransaction, type Queryable } from '../../src/db/pool';
 import { supportDemoScript } from '../../src/dev/demoScript';
-import { useTestStack, type TestStack } from '../support/testStack';
+import { type TestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 const script = {
   rules: [{ when: { role: 'user' as const, matches: 'hold the slot' }, reply: { content: 'Held it.' }, latencyMs: 5_000 }, ...supportDemoScript.rules],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countRefunds, useTestStack } from '../support/testStack';
+import { countRefunds } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 describe('the demo support run through the HTTP API', () => {
   const stack = useTestStack();

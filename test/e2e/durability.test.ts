@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { supportDemoScript } from '../../src/dev/demoScript';
-import { countRefunds, testAgentsDir, useTestStack } from '../support/testStack';
+import { countRefunds, testAgentsDir } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 describe('durability: workers die, runs do not', () => {
   const stack = useTestStack({

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useTestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 const repo = path.resolve(__dirname, '../..');
 const bin = path.join(repo, 'bin/bosun.js');

@@ -8,7 +8,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { seedApiKeys } from '../../src/db/apiKeys';
 import type { TapeEntry } from '../../src/shared/tapes';
-import { countRefunds, useTestStack } from '../support/testStack';
+import { countRefunds } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 const stack = useTestStack();
 

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
 import type { ModelScript } from '../../src/dev/scriptedModel';
 import { tools as helpdeskTools } from '../../examples/helpdesk/tools';
-import { useTestStack, type ApiResponse, type TestStack } from '../support/testStack';
+import { type ApiResponse, type TestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 const repoRoot = path.resolve(__dirname, '../..');
 const exampleDir = path.join(repoRoot, 'examples/helpdesk');

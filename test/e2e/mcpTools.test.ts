@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDocsMcpServer, type DocsMcpServer } from '../support/mcpServers';
-import { useTestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 const docsToken = `docs-${randomUUID()}`;
 const stdioScript = path.resolve(__dirname, '../support/mcpStdioServer.ts');

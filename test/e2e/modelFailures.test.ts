@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { supportDemoScript } from '../../src/dev/demoScript';
-import { useTestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 /** Each scenario scripts faults on its own order number, so the scenarios never touch each other. */
 describe('model provider failures are retried, or not, as Temporal is told', () => {

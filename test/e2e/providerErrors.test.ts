@@ -11,7 +11,7 @@ import { saveBundle } from '../../src/bundles/bundleStore';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import type { ModelScript, ScriptedFault } from '../../src/dev/scriptedModel';
 import { bundleContentSchema } from '../../src/shared/bundle';
-import { useTestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 const finished = ['completed', 'failed', 'budget_exceeded', 'step_limit', 'cancelled'];
 const support = readBundleDir(path.resolve(__dirname, '../../agents/support')) as Record<string, any>;

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelScript, RecordedRequest, ScriptedFault } from '../../src/dev/scriptedModel';
 import { supportDemoScript } from '../../src/dev/demoScript';
-import { countRefunds, useTestStack } from '../support/testStack';
+import { countRefunds } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 const finished = ['completed', 'failed', 'budget_exceeded', 'step_limit', 'cancelled'];
 const usage = { prompt_tokens: 120, completion_tokens: 12, total_tokens: 132 };

@@ -12,7 +12,7 @@ import type { Db } from '../../src/db/pool';
 import { appendRunEvent, readRunEvents } from '../../src/db/runEvents';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { openSse, type SseConnection, type SseEvent } from '../support/sse';
-import { useTestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 import { stackTools } from '../support/tools';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 

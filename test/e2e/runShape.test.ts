@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelScript } from '../../src/dev/scriptedModel';
 import { historyShape } from '../support/historyShape';
-import { useTestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 const threeStepScript: ModelScript = {
   rules: [

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
 import { createToolActivities, type ExecuteToolInput } from '../../src/activities/toolCalls';
 import type { Db } from '../../src/db/pool';
-import { useTestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 import { stackTools } from '../support/tools';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
 

@@ -8,7 +8,8 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAgentsDir, orderClerkAgent, type TestAgent } from '../support/agentsDir';
 import { listenLocally, type LocalServer } from '../support/localServer';
-import { countRefunds, useTestStack } from '../support/testStack';
+import { countRefunds } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 const runtimeAgent: TestAgent = {
   prompt: 'You exercise tools.',

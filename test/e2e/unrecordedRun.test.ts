@@ -11,7 +11,7 @@ import { requestFingerprint } from '../../src/api/runsRouter';
 import { runPolicyOf } from '../../src/shared/bundle';
 import { AgentNameKey, BundleIdKey, RunStatusKey, TenantIdKey } from '../../src/shared/searchAttributes';
 import { agentRun } from '../../src/workflows';
-import { useTestStack } from '../support/testStack';
+import { useTestStack } from '../support/useTestStack';
 
 describe('a run the API never recorded', () => {
   const stack = useTestStack({ workerEnv: { BOSUN_RUN_RECORD_GRACE: '2s' } });

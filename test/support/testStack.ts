@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
 import { connectApp } from '../../src/api/app';
 import { seedApiKeys } from '../../src/db/apiKeys';
 import { loadConfig } from '../../src/config';
@@ -156,25 +155,6 @@ export async function startTestStack(options: TestStackOptions = {}) {
 }
 
 export type TestStack = Awaited<ReturnType<typeof startTestStack>>;
-
-/**
- * A test stack for the enclosing `describe`: started in `beforeAll` (with `options`, or what the
- * function returns when given one), closed in `afterAll`. Returns the stack itself, readable from
- * the tests on (a property read before `beforeAll` has run throws, naming the mistake).
- */
-export function useTestStack(options: TestStackOptions | (() => TestStackOptions) = {}): TestStack {
-  let stack: TestStack | undefined;
-  beforeAll(async () => {
-    stack = await startTestStack(typeof options === 'function' ? options() : options);
-  });
-  afterAll(() => stack?.close());
-  return new Proxy({} as TestStack, {
-    get(_, property) {
-      if (!stack) throw new Error(`useTestStack: the stack is read (.${String(property)}) before beforeAll started it`);
-      return stack[property as keyof TestStack];
-    },
-  });
-}
 
 export async function countRefunds(db: Db, runId: string): Promise<number> {
   const { rows } = await db.query('SELECT count(*)::int AS n FROM refunds WHERE run_id = $1', [runId]);
