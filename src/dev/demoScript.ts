@@ -1,4 +1,11 @@
-import type { ModelScript } from './scriptedModel';
+import type { ModelScript, ScriptRule } from './scriptedModel';
+
+/** The support agent's answer once a refund went through (tests slow it down to stop a worker mid-answer). */
+export const refundedAnswer: ScriptRule = {
+  // Keys in any order: a tool tape's result keeps the order it was recorded in, which may not be the tool's.
+  when: { role: 'tool', tool: 'issue_refund', matches: '"order_id":"(\\d+)".*"amount_cents":(\\d+)' },
+  reply: { content: 'Done: I refunded $2 cents for order $1.' },
+};
 
 /**
  * The support agent's scripted model: "Refund order 1001" → lookup_order → issue_refund → answer,
@@ -40,11 +47,7 @@ export const supportDemoScript: ModelScript = {
       when: { role: 'tool', tool: 'issue_refund', matches: 'rejected' },
       reply: { content: 'Your refund request was reviewed and not approved, so no money was moved.' },
     },
-    {
-      // Keys in any order: a tool tape's result comes back from PostgreSQL's jsonb with its keys sorted.
-      when: { role: 'tool', tool: 'issue_refund', matches: '"order_id":"(\\d+)".*"amount_cents":(\\d+)' },
-      reply: { content: 'Done: I refunded $2 cents for order $1.' },
-    },
+    refundedAnswer,
     {
       when: { role: 'tool', tool: 'issue_refund', matches: '"error":"([^"]*)"' },
       reply: { content: 'Sorry, the refund failed: $1.' },

@@ -9,7 +9,10 @@ import type { JsonSchema } from './toolSpec';
 
 export type ParsedToolArgs = { ok: true; args: unknown } | { ok: false; problems: string[] };
 
-/** Keywords whose failure only says that a nested keyword failed; the nested one is the problem to report. */
+/**
+ * Keywords whose failure only says that a nested keyword failed (`false` is the nested failure of
+ * `additionalProperties`, which names the property itself); the other one is the problem to report.
+ */
 const wrapperKeywords = new Set(['false', 'properties', 'items', 'prefixItems', 'allOf', '$ref', 'additionalItems', 'unevaluatedProperties']);
 
 const validators = new Map<string, Validator>();
@@ -63,7 +66,7 @@ export function checkToolArguments(parameters: JsonSchema, args: unknown): Parse
     return { ok: false, problems: [`(root): the tool's argument schema cannot be applied (${err instanceof Error ? err.message : String(err)})`] };
   }
   if (result.valid) return { ok: true, args };
-  return { ok: false, problems: describe(result.errors) };
+  return { ok: false, problems: describe(result.errors, parameters) };
 }
 
 /**
@@ -113,11 +116,39 @@ function resolvePointer(schema: JsonSchema, ref: string): unknown {
   return node;
 }
 
-function describe(errors: OutputUnit[]): string[] {
+/** One line per problem, for the model (and an approver), at the innermost place that is wrong. */
+function describe(errors: OutputUnit[], schema: JsonSchema): string[] {
   const leaves = errors.filter((e) => !wrapperKeywords.has(e.keyword));
-  const shown = (leaves.length ? leaves : errors).map((e) => `${dottedPath(e.instanceLocation)}: ${e.error}`);
-  return [...new Set(shown)];
+  return [...new Set((leaves.length ? leaves : errors).map((e) => problemOf(e, schema)))];
 }
+
+/** `<path>: <what is wrong>`, worded for a model to fix its call, with the limit the schema sets. */
+function problemOf(e: OutputUnit, schema: JsonSchema): string {
+  const path = dottedPath(e.instanceLocation);
+  const limit = resolvePointer(schema, e.keywordLocation);
+  const named = /"([^"]*)"/.exec(e.error)?.[1];
+  const at = (name: string | undefined) => (path === '(root)' ? name : `${path}.${name}`);
+  switch (e.keyword) {
+    case 'additionalProperties': return `${at(named)}: not an argument of this tool`;
+    case 'required': return `${at(named)}: required`;
+    case 'pattern': return `${path}: does not match the pattern ${String(limit)}`;
+    case 'maxLength': return `${path}: longer than ${characters(limit)}`;
+    case 'minLength': return `${path}: shorter than ${characters(limit)}`;
+    case 'maximum': return `${path}: must be at most ${String(limit)}`;
+    case 'minimum': return `${path}: must be at least ${String(limit)}`;
+    case 'exclusiveMaximum': return `${path}: must be less than ${String(limit)}`;
+    case 'exclusiveMinimum': return `${path}: must be greater than ${String(limit)}`;
+    case 'const': return `${path}: must be ${JSON.stringify(limit)}`;
+    case 'enum': return `${path}: must be one of ${JSON.stringify(limit)}`;
+    case 'type': {
+      const [, got, expected] = /"([^"]*)".*"([^"]*)"/.exec(e.error) ?? [];
+      return got && expected ? `${path}: expected ${expected}, got ${got}` : `${path}: ${e.error}`;
+    }
+    default: return `${path}: ${e.error}`;
+  }
+}
+
+const characters = (n: unknown) => `${String(n)} character${n === 1 ? '' : 's'}`;
 
 /** `#/items/0/sku` → `items.0.sku`; the whole value → `(root)`. */
 function dottedPath(instanceLocation: string): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { supportDemoScript } from '../../src/dev/demoScript';
+import { refundedAnswer, supportDemoScript } from '../../src/dev/demoScript';
 import { countRefunds, testAgentsDir } from '../support/testStack';
 import { useTestStack } from '../support/useTestStack';
 
@@ -13,7 +13,7 @@ describe('durability: workers die, runs do not', () => {
           { when: { role: 'user', matches: 'keep checking order (\\d+)' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"$1"}' }] } },
           { when: { role: 'tool', tool: 'lookup_order', matches: 'Katherine' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"1004"}' }] } },
           // The final answer of a refund takes a while, so a worker can die while it is being written.
-          { ...supportDemoScript.rules[4]!, latencyMs: 4000 },
+          { ...refundedAnswer, latencyMs: 4000 },
           ...supportDemoScript.rules,
         ],
       },

@@ -10,7 +10,7 @@ import { seedApiKeys } from '../../src/db/apiKeys';
 import { eventsRouter } from '../../src/api/eventsRouter';
 import type { Db } from '../../src/db/pool';
 import { appendRunEvent, readRunEvents } from '../../src/db/runEvents';
-import { supportDemoScript } from '../../src/dev/demoScript';
+import { refundedAnswer, supportDemoScript } from '../../src/dev/demoScript';
 import { openSse, type SseConnection, type SseEvent } from '../support/sse';
 import { useTestStack } from '../support/useTestStack';
 import { stackTools } from '../support/tools';
@@ -170,7 +170,7 @@ describe('GET /v1/runs/:runId/events (Server-Sent Events)', () => {
 
   it('records one event per occurrence when a worker dies mid model call and the call is retried', async () => {
     // The final answer takes 4 s, so the worker can be killed while it is being written.
-    stack.model.setScript({ rules: [{ ...supportDemoScript.rules[4]!, latencyMs: 4000 }, ...supportDemoScript.rules] });
+    stack.model.setScript({ rules: [{ ...refundedAnswer, latencyMs: 4000 }, ...supportDemoScript.rules] });
     try {
       const runId = await stack.startRun('Refund order 1004');
       const parked = await stack.waitForStatus(runId, 'awaiting_approval');
