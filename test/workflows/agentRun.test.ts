@@ -42,6 +42,9 @@ class FakeRun {
         if (!reply) throw ApplicationFailure.nonRetryable(`the script has no reply for step ${input.step}`, 'ScriptEnded');
         return reply;
       }
+      case 'queueForSlot':
+        // A slot is free at once: the run never waits for its wake-up.
+        return { admitted: true };
       case 'expireApproval':
         return this.expiredAs;
       case 'executeTool':
@@ -86,7 +89,8 @@ describe('agentRun workflow', () => {
   }
 
   const activityNames: ActivityName[] = [
-    'startRun', 'admitRun', 'setRunStatus', 'callModel', 'requestApprovals', 'expireApproval', 'recordToolError', 'executeTool', 'finishRun',
+    'startRun', 'admitRun', 'queueForSlot', 'setRunStatus', 'callModel', 'requestApprovals', 'expireApproval', 'recordToolError', 'executeTool',
+    'finishRun',
   ];
 
   const temporal = useWorkflowWorker(Object.fromEntries(
@@ -134,7 +138,7 @@ describe('agentRun workflow', () => {
     expect(outcome).toMatchObject({ status: 'completed', output: 'refunded', steps: 2, usage: { inputTokens: 20, outputTokens: 10 } });
     // The answer ends the run in its own model step: no finishRun follows it.
     expect(run.names()).toEqual([
-      'admitRun', 'callModel', 'requestApprovals', 'admitRun', 'executeTool', 'executeTool', 'callModel',
+      'queueForSlot', 'callModel', 'requestApprovals', 'queueForSlot', 'executeTool', 'executeTool', 'callModel',
     ]);
     expect(run.named('executeTool').map((i) => [i.toolCallId, i.tool, i.ordinal, i.args])).toEqual([
       ['c1', 'lookup_order', 1, { order_id: '1001' }],
@@ -144,7 +148,7 @@ describe('agentRun workflow', () => {
     expect((await handle.query(progressQuery)).pendingApprovals).toEqual([]);
     // Bosun's short bookkeeping ran as local activities (markers), the model and the tools as activities.
     const shape = historyShape((await handle.fetchHistory()).events ?? []);
-    expect(shape.activities).toEqual(['admitRun', 'callModel', 'admitRun', 'executeTool', 'executeTool', 'callModel']);
+    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'queueForSlot', 'executeTool', 'executeTool', 'callModel']);
     expect(shape.localActivities).toEqual(['requestApprovals']);
     expect(shape.patches).toContain('lean-steps');
   });
@@ -192,11 +196,11 @@ describe('agentRun workflow', () => {
     const [approval] = run.approvals();
     expect(run.named('expireApproval')).toEqual([{ approvalId: approval!.approvalId }]);
     expect(run.names()).toEqual([
-      'admitRun', 'callModel', 'requestApprovals', 'expireApproval', 'admitRun', 'recordToolError', 'callModel',
+      'queueForSlot', 'callModel', 'requestApprovals', 'expireApproval', 'queueForSlot', 'recordToolError', 'callModel',
     ]);
     expect(run.named('recordToolError')).toMatchObject([{ toolCallId: 'c1', status: 'rejected' }]);
     const shape = historyShape((await handle.fetchHistory()).events ?? []);
-    expect(shape.activities).toEqual(['admitRun', 'callModel', 'admitRun', 'callModel']);
+    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'queueForSlot', 'callModel']);
     expect(shape.localActivities).toEqual(['requestApprovals', 'expireApproval', 'recordToolError']);
   });
 
