@@ -46,6 +46,13 @@ export const configSchema = z.object({
   BOSUN_PROMOTE_BUILD: z.enum(['true', 'false']).default('true'),
   /** Runs whose workflow state a worker keeps in memory; the rest replay from history when they wake. */
   BOSUN_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(100),
+  /**
+   * A workflow bundle built ahead of time (`npm run build` makes dist/src/worker/workflow-bundle.js,
+   * which the compiled worker finds by itself). Used only if built from this worker's exact workflow
+   * code (its `.inputs.json` record); otherwise the worker refuses to start. Unset: the prebuilt one
+   * beside the worker if any, else a bundle made at start-up.
+   */
+  BOSUN_WORKFLOW_BUNDLE: z.string().min(1).optional(),
   /** Runs of one tenant that may be `running` at once (a `tenant_limits` row overrides it); more wait as `queued`. */
   BOSUN_MAX_RUNNING_PER_TENANT: z.coerce.number().int().min(1).default(20),
   /** Runs of all tenants together that may be `running` at once. */
@@ -143,6 +150,8 @@ export interface Config {
   /** How long a new run's workflow waits for its row before ending as `run_not_recorded`, in ms (the worker). */
   runRecordGraceMs: number;
   maxCachedWorkflows: number;
+  /** BOSUN_WORKFLOW_BUNDLE: a prebuilt workflow bundle's path (the worker). */
+  workflowBundle: string | undefined;
   model: { apiKey: string; baseUrl: string | undefined; prices: ModelPrices };
   /** Requests and tokens per minute by provider (`default` or a base URL without trailing slash). */
   providerLimits: ProviderLimits;
@@ -199,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     admissionSafetyPollMs: parseDuration(e.BOSUN_ADMISSION_SAFETY_POLL)!,
     runRecordGraceMs: parseDuration(e.BOSUN_RUN_RECORD_GRACE)!,
     maxCachedWorkflows: e.BOSUN_MAX_CACHED_WORKFLOWS,
+    workflowBundle: e.BOSUN_WORKFLOW_BUNDLE,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
     model: { apiKey: e.OPENAI_API_KEY ?? 'not-needed', baseUrl: e.OPENAI_BASE_URL, prices: parsePrices(e.BOSUN_MODEL_PRICES) },
     providerLimits: parseProviderLimits(e.BOSUN_PROVIDER_LIMITS),

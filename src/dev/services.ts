@@ -4,6 +4,7 @@ import readline from 'node:readline';
 
 export interface Service {
   name: string;
+  pid: number | undefined;
   /** Resolves when the process logs that it is listening or polling (or exits). */
   ready: Promise<void>;
   exited: Promise<number | null>;
@@ -15,13 +16,24 @@ export interface Service {
 const projectRoot = path.resolve(__dirname, '../..');
 
 /**
- * Runs a TypeScript entry point as its own Node process, its output prefixed with its name.
- * `onLine` sees every line it writes, quiet or not (tests capture a worker's output with it).
+ * Node's arguments for an entry point (relative to the project root): TypeScript through tsx;
+ * compiled JavaScript (dist/..., `npm run build`) with the `bosun-compiled` export condition, so
+ * tool modules importing `bosun/tools` get the compiled copy (package.json "exports").
+ */
+export function nodeArgsFor(entry: string): string[] {
+  const file = path.join(projectRoot, entry);
+  return entry.endsWith('.js') ? ['--conditions=bosun-compiled', file] : ['--import', 'tsx', file];
+}
+
+/**
+ * Runs an entry point (TypeScript, or compiled: see nodeArgsFor) as its own Node process, its
+ * output prefixed with its name. `onLine` sees every line it writes, quiet or not (tests capture a
+ * worker's output with it).
  */
 export function spawnService(
   name: string, entry: string, env: NodeJS.ProcessEnv, quiet = false, onLine?: (line: string, stream: 'stdout' | 'stderr') => void,
 ): Service {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
+  const child = spawn(process.execPath, nodeArgsFor(entry), {
     cwd: projectRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -46,6 +58,7 @@ export function spawnService(
   };
   return {
     name,
+    pid: child.pid,
     ready,
     exited,
     stop: (graceMs = 15_000) => signalAndWait('SIGTERM', graceMs),

@@ -1,11 +1,13 @@
-/** Child-process entry: bundles the workflow code into the file named by its only argument. */
-import { writeFileSync } from 'node:fs';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+/**
+ * Child-process entry: bundles the workflow code into the file named by its first argument.
+ * `--prebuilt` also records what the bundle was built from beside it, so a worker may use it
+ * (src/worker/workflowBundle.ts); `npm run build` makes dist/src/worker/workflow-bundle.js so.
+ */
 import { runMain } from '../runMain';
+import { writeWorkflowBundle } from './workflowBundle';
 
 runMain('bundle-workflows', async () => {
-  const [outFile] = process.argv.slice(2);
-  if (!outFile) throw new Error('usage: bundleWorkflows <output file>');
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
-  writeFileSync(outFile, code);
+  const [outFile, ...flags] = process.argv.slice(2);
+  if (!outFile || flags.some((flag) => flag !== '--prebuilt')) throw new Error('usage: bundleWorkflows <output file> [--prebuilt]');
+  await writeWorkflowBundle(outFile, flags.includes('--prebuilt'));
 });

@@ -28,7 +28,7 @@ import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encr
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
 import { loadToolModules } from './toolModules';
-import { bundleWorkflowsInChild } from './workflowBundle';
+import { workflowBundleFor } from './workflowBundle';
 
 export interface CreateWorkerOptions {
   /** The user's tools (`defineTool`); Bosun's built-in `http_fetch` is always there too. */
@@ -74,7 +74,8 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
     ...shared,
     connection,
     taskQueue: config.temporal.taskQueue,
-    workflowBundle: { codePath: await bundleWorkflowsInChild() },
+    // Prebuilt by `npm run build` when it matches this worker's workflow code; else bundled now.
+    workflowBundle: await workflowBundleFor(config.workflowBundle),
     // Each cached run keeps its workflow state in memory (~1.5 MB); runs past the cache replay on their next task.
     maxCachedWorkflows: config.maxCachedWorkflows,
     activities: createActivities({

@@ -1,7 +1,6 @@
 /** The tool modules BOSUN_TOOL_MODULES names, loaded at start-up. */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { BosunTool } from '../sdk/tools';
 
 /**
@@ -11,13 +10,15 @@ import type { BosunTool } from '../sdk/tools';
  */
 export async function loadToolModules(specifiers: readonly string[], cwd = process.cwd()): Promise<BosunTool[]> {
   const loaded: BosunTool[] = [];
+  if (specifiers.length) assertOwnToolSdk();
   // Resolved as `require` would from `cwd`: a directory finds its index, a package its entry point.
   const resolve = createRequire(path.join(cwd, 'bosun-tool-modules.js')).resolve;
   for (const specifier of specifiers) {
     const isPath = specifier.startsWith('.') || specifier.startsWith('/') || specifier.includes('/') && !specifier.startsWith('@');
     let module: Record<string, unknown>;
     try {
-      module = await import(pathToFileURL(resolve(isPath ? path.resolve(cwd, specifier) : specifier)).href);
+      // A path, not a file URL: compiled to CommonJS (npm run build), import() becomes require().
+      module = await import(resolve(isPath ? path.resolve(cwd, specifier) : specifier));
     } catch (err) {
       throw new Error(`BOSUN_TOOL_MODULES: cannot load "${specifier}": ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -27,6 +28,21 @@ export async function loadToolModules(specifiers: readonly string[], cwd = proce
     loaded.push(...tools);
   }
   return loaded;
+}
+
+/**
+ * Tool modules import `bosun/tools`; it must be this worker's own copy, or a tool's `ToolError` would
+ * be another class than the one the worker recognises (and its refusals would be retried as
+ * failures). Compiled code gets it with `node --conditions=bosun-compiled` (package.json "exports").
+ * Throws naming both files otherwise.
+ */
+function assertOwnToolSdk(): void {
+  const theirs = require.resolve('bosun/tools');
+  const ours = require.resolve('../sdk/tools');
+  if (theirs !== ours) {
+    throw new Error(`BOSUN_TOOL_MODULES: "bosun/tools" resolves to ${theirs}, not to this worker's ${ours}: `
+      + 'run compiled Bosun with `node --conditions=bosun-compiled`, and tool modules in TypeScript under tsx only where no tsconfig aliases "bosun/tools" (docs/deployment.md)');
+  }
 }
 
 function isTool(value: unknown): value is BosunTool {

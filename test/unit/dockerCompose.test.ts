@@ -112,6 +112,45 @@ function parseDockerfile(text: string): { instruction: string; args: string }[] 
     });
 }
 
+/** The instructions of the stage named `name` (`FROM ... AS name`), without its FROM. */
+function stage(name: string): { instruction: string; args: string }[] {
+  const start = dockerfile.findIndex((i) => i.instruction === 'FROM' && new RegExp(`\\sAS\\s+${name}$`, 'i').test(i.args));
+  if (start < 0) throw new Error(`the Dockerfile has no stage "${name}"`);
+  const end = dockerfile.findIndex((i, index) => index > start && i.instruction === 'FROM');
+  return dockerfile.slice(start + 1, end < 0 ? undefined : end);
+}
+
+function finalStage(): { instruction: string; args: string }[] {
+  return dockerfile.slice(dockerfile.map((i) => i.instruction).lastIndexOf('FROM') + 1);
+}
+
+/** What the build stage copies in (sources of COPY, without a trailing slash). */
+const buildStageCopies = stage('build')
+  .filter((i) => i.instruction === 'COPY' && !i.args.startsWith('--from'))
+  .flatMap((i) => i.args.split(/\s+/).slice(0, -1).map((source) => source.replace(/\/$/, '')));
+
+/** The folders `npm run build` compiles (tsconfig.build.json "include"). */
+const buildIncludes = (JSON.parse(readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8').replace(/^\s*\/\/.*$/gm, '')) as { include: string[] }).include;
+
+/** The package script's TypeScript entry point (`tsx src/api/main.ts` → src/api/main.ts). */
+function sourceEntryOf(script: string): string {
+  const entry = /^tsx (\S+)$/.exec(scripts[script] ?? '')?.[1];
+  if (!entry) throw new Error(`package script ${script} does not run a TypeScript entry point with tsx`);
+  return entry;
+}
+
+const compiledFormOf = (source: string): string => `dist/${source.replace(/\.ts$/, '.js')}`;
+
+/**
+ * The entry point of `node --conditions=bosun-compiled [--import tsx] dist/....js`; throws for any
+ * other command (npm, tsx, a missing condition: tool modules would get another `bosun/tools`).
+ */
+function compiledEntryOf(command: string | undefined): string {
+  const entry = /^node --conditions=bosun-compiled (?:--import tsx )?(dist\/\S+\.js)$/.exec(command ?? '')?.[1];
+  if (!entry) throw new Error(`not a compiled entry point run with the bosun-compiled condition: ${command}`);
+  return entry;
+}
+
 /** The CMD of the final stage, as one command line. */
 function dockerfileCmd(): string | undefined {
   const lastFrom = dockerfile.map((i) => i.instruction).lastIndexOf('FROM');
@@ -203,10 +242,20 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs each Bosun service through its package script', () => {
+  it("runs each Bosun service from the compiled form of its package script's entry point", () => {
     for (const [name, script] of Object.entries(bosunServices)) {
-      const command = effectiveCommand(name);
-      expect(command, name).toMatch(new RegExp(`^npm run ${script}$`));
+      expect(compiledEntryOf(effectiveCommand(name)), name).toBe(compiledFormOf(sourceEntryOf(script)));
+    }
+  });
+
+  it('loads by default only tool modules the build compiles', () => {
+    const modules = loadConfig(processEnvOf(service('worker'))).tools.modules;
+    expect(modules.length).toBeGreaterThan(0);
+    for (const module of modules) {
+      const source = /^\.\/dist\/(.+)$/.exec(module)?.[1];
+      expect(source, `${module} is in dist`).toBeDefined();
+      expect(buildIncludes, module).toContain(source);
+      expect(buildStageCopies, module).toContain(source);
     }
   });
 });
@@ -223,17 +272,23 @@ describe('Dockerfile', () => {
     expect(dockerfileCmd()).toBeTruthy();
   });
 
-  it('runs only package scripts whose entry points it copies into the image', () => {
+  it('runs only compiled entry points of sources its build stage compiles', () => {
     expect(runs.length).toBeGreaterThan(0);
     for (const command of runs) {
-      const script = /^npm run ([\w:-]+)$/.exec(command)?.[1];
-      expect(script, command).toBeDefined();
-      expect(Object.keys(scripts), command).toContain(script);
-      const entry = /^tsx (\S+)$/.exec(scripts[script!]!)?.[1];
-      expect(entry, `script ${script}`).toBeDefined();
-      expect(existsSync(path.join(root, entry!)), entry).toBe(true);
-      expect(copied.some((source) => entry!.startsWith(`${source.replace(/\/$/, '')}/`)), `${entry} is copied`).toBe(true);
+      const entry = compiledEntryOf(command);
+      const source = entry.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+      expect(existsSync(path.join(root, source)), source).toBe(true);
+      expect(buildStageCopies.some((copiedSource) => source.startsWith(`${copiedSource}/`)), `${source} is copied into the build stage`).toBe(true);
     }
+  });
+
+  it('builds in a build stage and runs its dist, without TypeScript sources, in the final stage', () => {
+    expect(stage('build').some((i) => i.instruction === 'RUN' && /\bnpm run build\b/.test(i.args))).toBe(true);
+    // The build needs tsc: the build stage installs the dev dependencies too.
+    expect(stage('build').some((i) => i.instruction === 'RUN' && /\bnpm ci\b/.test(i.args) && !/--omit[= ]dev/.test(i.args))).toBe(true);
+    expect(finalStage().some((i) => i.instruction === 'COPY' && /^--from=build\s+\/app\/dist\s+\.\/dist$/.test(i.args))).toBe(true);
+    const finalCopies = finalStage().filter((i) => i.instruction === 'COPY' && !i.args.startsWith('--from')).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    expect(finalCopies.some((source) => /^(src|examples)\b/.test(source)), finalCopies.join(' ')).toBe(false);
   });
 
   it('copies the agent bundles the api and the worker load at start-up', () => {
