@@ -1,0 +1,96 @@
+/**
+ * `npm run bench:parked-memory`: where a parked run's memory goes in the Bosun worker. Parks
+ * BENCH_PARKED runs (default 300) on approval on a fresh worker, and prints the worker's RSS, its
+ * memory map (smaps_rollup) and the V8 heap growth by constructor between a heap snapshot taken
+ * before and one taken after (each snapshot collects garbage first; SIGWINCH triggers it, because
+ * the Temporal SDK shuts the worker down on SIGUSR2). BENCH_WORKER_ENV
+ * ("NAME=value NAME=value") varies the worker's configuration, e.g. BOSUN_MAX_CACHED_WORKFLOWS=0.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createPool, type Db } from '../src/db/pool';
+import { supportDemoScript } from '../src/dev/demoScript';
+import { provisionBenchServices, startBenchStack, type BenchServices, type BenchStack } from './benchStack';
+import { cleanUpOnInterrupt, envInt } from './env';
+import { heapGrowth, summarizeHeap } from './heapDiff';
+import { residentMemory } from './procStats';
+import { fixed, mapLimit, sleep } from './stats';
+
+const PARKED = envInt('BENCH_PARKED', 300);
+const workerEnv = Object.fromEntries((process.env.BENCH_WORKER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+
+/** Anonymous, file-backed and swapped memory of a process, in MB (smaps_rollup). */
+function memoryMap(pid: number): string {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) / 1024;
+  return `Rss ${fixed(kb('Rss'))} MB = anonymous ${fixed(kb('Anonymous'))} + file ${fixed(kb('Rss') - kb('Anonymous'))}`;
+}
+
+/** Sends SIGWINCH (the worker runs with --heapsnapshot-signal) and waits for the snapshot file. */
+async function snapshot(pid: number, dir: string): Promise<string> {
+  const before = new Set(readdirSync(dir));
+  process.kill(pid, 'SIGWINCH');
+  for (let i = 0; i < 600; i++) {
+    await sleep(500);
+    const file = readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+    if (!file) continue;
+    const full = path.join(dir, file);
+    const size = statSync(full).size;
+    await sleep(1000);
+    if (statSync(full).size === size && size > 0) return full;
+  }
+  throw new Error('no heap snapshot within 5 minutes');
+}
+
+async function parkRuns(stack: BenchStack, db: Db, count: number, offset: number): Promise<void> {
+  const ids = (await mapLimit(count, 50, (i) => stack.startRun(`Refund order ${1001 + ((offset + i) % 4)}`))).filter((r): r is string => typeof r === 'string');
+  for (let i = 0; i < 2400; i++) {
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM runs WHERE run_id = ANY($1::uuid[]) AND status = 'awaiting_approval'`, [ids]);
+    if (rows[0].n >= ids.length) return;
+    await sleep(250);
+  }
+  throw new Error('runs did not park within 10 minutes');
+}
+
+async function main() {
+  let services: BenchServices | undefined;
+  let stack: BenchStack | undefined;
+  let db: Db | undefined;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bosun-heap-'));
+  const cleanup = async () => {
+    await stack?.close().catch(() => undefined);
+    await db?.end().catch(() => undefined);
+    await services?.stop().catch(() => undefined);
+    if (existsSync(dir) && !process.env.BENCH_KEEP_SNAPSHOTS) rmSync(dir, { recursive: true, force: true });
+  };
+  const stopListening = cleanUpOnInterrupt(cleanup);
+  try {
+    services = await provisionBenchServices(process.env.BENCH_TEMPORAL_STORE === 'memory' ? 'memory' : 'file');
+    db = createPool(services.databaseUrl, 3);
+    stack = await startBenchStack(services, { script: supportDemoScript });
+    await stack.restartWorker({ ...workerEnv, NODE_OPTIONS: `--heapsnapshot-signal=SIGWINCH --diagnostic-dir=${dir}` });
+    const pid = stack.pids.worker();
+    console.log(`worker ${pid} with ${JSON.stringify(workerEnv)}; snapshots in ${dir}`);
+    await parkRuns(stack, db, 5, 0); // loads the workflow code and every activity path up to the approval
+    await sleep(2000);
+    console.log(`5 parked:        RSS ${fixed(residentMemory(pid).rssMb)} MB; ${memoryMap(pid)}`);
+    const first = await snapshot(pid, dir);
+    console.log(`  after snapshot (GC): RSS ${fixed(residentMemory(pid).rssMb)} MB`);
+    await parkRuns(stack, db, PARKED, 5);
+    await sleep(3000);
+    const rss = residentMemory(pid).rssMb;
+    console.log(`${PARKED + 5} parked:      RSS ${fixed(rss)} MB; ${memoryMap(pid)}`);
+    const second = await snapshot(pid, dir);
+    console.log(`  after snapshot (GC): RSS ${fixed(residentMemory(pid).rssMb)} MB; ${memoryMap(pid)}`);
+    for (const line of heapGrowth(summarizeHeap(first), summarizeHeap(second))) console.log(`  ${line}`);
+  } finally {
+    await cleanup();
+    stopListening();
+  }
+}
+
+main().catch((err) => {
+  console.error('parked-memory bench failed:', err);
+  process.exit(1);
+});
