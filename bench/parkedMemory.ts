@@ -1,9 +1,11 @@
 /**
- * `npm run bench:parked-memory`: where a parked run's memory goes in the Bosun worker. Parks
- * BENCH_PARKED runs (default 300) on approval on a fresh worker, and prints the worker's RSS, its
- * memory map (smaps_rollup) and the V8 heap growth by constructor between a heap snapshot taken
- * before and one taken after (each snapshot collects garbage first; SIGWINCH triggers it, because
- * the Temporal SDK shuts the worker down on SIGUSR2). BENCH_WORKER_ENV
+ * `npm run bench:parked-memory`: where a parked run's memory goes in the Bosun worker. In each of
+ * BENCH_ROUNDS rounds (2) it parks BENCH_PARKED runs (300) on approval on a fresh worker, then
+ * approves them and waits until they finish, printing the worker's RSS and memory map
+ * (smaps_rollup) at each point: memory that stays after the runs finished is not parked state.
+ * With BENCH_HEAP_SNAPSHOTS=1, also the main thread's V8 heap growth by constructor between a heap
+ * snapshot before and one after (each collects garbage first; SIGWINCH triggers it, because the
+ * Temporal SDK stops the worker on SIGUSR2; a snapshot costs the worker ~140 MB of RSS itself). BENCH_WORKER_ENV
  * ("NAME=value NAME=value") varies the worker's configuration, e.g. BOSUN_MAX_CACHED_WORKFLOWS=0.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -11,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createPool, type Db } from '../src/db/pool';
 import { supportDemoScript } from '../src/dev/demoScript';
+import { terminalStatuses } from '../src/shared/domain';
 import { provisionBenchServices, startBenchStack, type BenchServices, type BenchStack } from './benchStack';
 import { cleanUpOnInterrupt, envInt } from './env';
 import { heapGrowth, summarizeHeap } from './heapDiff';
@@ -18,6 +21,8 @@ import { residentMemory } from './procStats';
 import { fixed, mapLimit, sleep } from './stats';
 
 const PARKED = envInt('BENCH_PARKED', 300);
+const ROUNDS = envInt('BENCH_ROUNDS', 2);
+const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS === '1';
 const workerEnv = Object.fromEntries((process.env.BENCH_WORKER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 
 /** Anonymous, file-backed and swapped memory of a process, in MB (smaps_rollup). */
@@ -43,14 +48,26 @@ async function snapshot(pid: number, dir: string): Promise<string> {
   throw new Error('no heap snapshot within 5 minutes');
 }
 
-async function parkRuns(stack: BenchStack, db: Db, count: number, offset: number): Promise<void> {
+async function parkRuns(stack: BenchStack, db: Db, count: number, offset: number): Promise<string[]> {
   const ids = (await mapLimit(count, 50, (i) => stack.startRun(`Refund order ${1001 + ((offset + i) % 4)}`))).filter((r): r is string => typeof r === 'string');
   for (let i = 0; i < 2400; i++) {
     const { rows } = await db.query(`SELECT count(*)::int AS n FROM runs WHERE run_id = ANY($1::uuid[]) AND status = 'awaiting_approval'`, [ids]);
-    if (rows[0].n >= ids.length) return;
+    if (rows[0].n >= ids.length) return ids;
     await sleep(250);
   }
   throw new Error('runs did not park within 10 minutes');
+}
+
+/** Approves every pending approval of `ids` and waits until the runs have finished. */
+async function finishAll(stack: BenchStack, db: Db, ids: string[]): Promise<void> {
+  const { rows } = await db.query(`SELECT run_id, approval_id FROM approvals WHERE run_id = ANY($1::uuid[]) AND status = 'pending'`, [ids]);
+  await mapLimit(rows.length, 50, (i) => stack.approve(rows[i].run_id, rows[i].approval_id));
+  for (let i = 0; i < 2400; i++) {
+    const { rows: done } = await db.query(`SELECT count(*)::int AS n FROM runs WHERE run_id = ANY($1::uuid[]) AND status = ANY($2::text[])`, [ids, terminalStatuses]);
+    if (done[0].n >= ids.length) return;
+    await sleep(250);
+  }
+  throw new Error('runs did not finish within 10 minutes');
 }
 
 async function main() {
@@ -72,18 +89,26 @@ async function main() {
     await stack.restartWorker({ ...workerEnv, NODE_OPTIONS: `--heapsnapshot-signal=SIGWINCH --diagnostic-dir=${dir}` });
     const pid = stack.pids.worker();
     console.log(`worker ${pid} with ${JSON.stringify(workerEnv)}; snapshots in ${dir}`);
-    await parkRuns(stack, db, 5, 0); // loads the workflow code and every activity path up to the approval
+    const rss = (label: string) => console.log(`${label.padEnd(44)} RSS ${fixed(residentMemory(pid).rssMb)} MB; ${memoryMap(pid)}`);
+    const warm = await parkRuns(stack, db, 5, 0); // loads the workflow code and every activity path up to the approval
+    await finishAll(stack, db, warm);
     await sleep(2000);
-    console.log(`5 parked:        RSS ${fixed(residentMemory(pid).rssMb)} MB; ${memoryMap(pid)}`);
-    const first = await snapshot(pid, dir);
-    console.log(`  after snapshot (GC): RSS ${fixed(residentMemory(pid).rssMb)} MB`);
-    await parkRuns(stack, db, PARKED, 5);
-    await sleep(3000);
-    const rss = residentMemory(pid).rssMb;
-    console.log(`${PARKED + 5} parked:      RSS ${fixed(rss)} MB; ${memoryMap(pid)}`);
-    const second = await snapshot(pid, dir);
-    console.log(`  after snapshot (GC): RSS ${fixed(residentMemory(pid).rssMb)} MB; ${memoryMap(pid)}`);
-    for (const line of heapGrowth(summarizeHeap(first), summarizeHeap(second))) console.log(`  ${line}`);
+    rss('5 runs parked, approved and finished:');
+    const first = SNAPSHOTS ? await snapshot(pid, dir) : undefined;
+    if (first) rss('  after a heap snapshot (it collects garbage):');
+    for (let round = 1; round <= ROUNDS; round++) {
+      const ids = await parkRuns(stack, db, PARKED, round * PARKED);
+      await sleep(3000);
+      rss(`round ${round}: ${PARKED} parked:`);
+      await finishAll(stack, db, ids);
+      await sleep(3000);
+      rss(`round ${round}: all approved and finished:`);
+    }
+    if (first) {
+      const second = await snapshot(pid, dir);
+      rss('after a heap snapshot:');
+      for (const line of heapGrowth(summarizeHeap(first), summarizeHeap(second))) console.log(`  ${line}`);
+    }
   } finally {
     await cleanup();
     stopListening();

@@ -122,7 +122,7 @@ export function cpuMeter(sources: CpuSource[], sampleMs = 500) {
 export async function describeMachine(temporalCli: string | undefined, db: Db): Promise<string[]> {
   const cpus = os.cpus();
   const { rows } = await db.query('SHOW server_version');
-  const temporal = temporalCli ? safeExec(temporalCli, ['--version']) : 'downloaded by the SDK';
+  const temporal = temporalCli ? safeExec(temporalCli, ['--version']).replace('0.0.0-DEV', '0.0.0-DEV (built from the v1.5.1 module)') : 'downloaded by the SDK';
   return [
     `${cpus.length} cores × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()} ${os.arch()}`,
     `Node ${process.version}, ${temporal || 'temporal CLI (version unknown)'}, PostgreSQL ${rows[0].server_version}`,
