@@ -3,9 +3,11 @@
  * BENCH_ROUNDS rounds (2) it parks BENCH_PARKED runs (300) on approval on a fresh worker, then
  * approves them and waits until they finish, printing the worker's RSS and memory map
  * (smaps_rollup) at each point: memory that stays after the runs finished is not parked state.
- * With BENCH_HEAP_SNAPSHOTS=1, also the main thread's V8 heap growth by constructor between a heap
- * snapshot before and one after (each collects garbage first; SIGWINCH triggers it, because the
- * Temporal SDK stops the worker on SIGUSR2; a snapshot costs the worker ~140 MB of RSS itself). BENCH_WORKER_ENV
+ * With BENCH_HEAP_SNAPSHOTS=1, also the V8 heap growth by constructor of the workflow thread (where
+ * the SDK runs workflow code; the main thread's heap does not grow with parked runs) between a heap
+ * snapshot before and one after (each collects garbage first; bench/threadHeapSnapshots.cjs takes
+ * them on SIGWINCH, because the Temporal SDK stops the worker on SIGUSR2; a snapshot costs the
+ * worker ~140 MB of RSS itself). BENCH_WORKER_ENV
  * ("NAME=value NAME=value") varies the worker's configuration, e.g. BOSUN_MAX_CACHED_WORKFLOWS=0.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -32,7 +34,7 @@ function memoryMap(pid: number): string {
   return `Rss ${fixed(kb('Rss'))} MB = anonymous ${fixed(kb('Anonymous'))} + file ${fixed(kb('Rss') - kb('Anonymous'))}`;
 }
 
-/** Sends SIGWINCH (the worker runs with --heapsnapshot-signal) and waits for the snapshot file. */
+/** Sends SIGWINCH (bench/threadHeapSnapshots.cjs) and waits for the workflow thread's snapshot file. */
 async function snapshot(pid: number, dir: string): Promise<string> {
   const before = new Set(readdirSync(dir));
   process.kill(pid, 'SIGWINCH');
@@ -86,7 +88,7 @@ async function main() {
     services = await provisionBenchServices(process.env.BENCH_TEMPORAL_STORE === 'memory' ? 'memory' : 'file');
     db = createPool(services.databaseUrl, 3);
     stack = await startBenchStack(services, { script: supportDemoScript });
-    await stack.restartWorker({ ...workerEnv, NODE_OPTIONS: `--heapsnapshot-signal=SIGWINCH --diagnostic-dir=${dir}` });
+    await stack.restartWorker({ ...workerEnv, NODE_OPTIONS: `--require ${path.join(__dirname, 'threadHeapSnapshots.cjs')}`, BENCH_HEAP_DIR: dir });
     const pid = stack.pids.worker();
     console.log(`worker ${pid} with ${JSON.stringify(workerEnv)}; snapshots in ${dir}`);
     const rss = (label: string) => console.log(`${label.padEnd(44)} RSS ${fixed(residentMemory(pid).rssMb)} MB; ${memoryMap(pid)}`);
@@ -100,14 +102,14 @@ async function main() {
       const ids = await parkRuns(stack, db, PARKED, round * PARKED);
       await sleep(3000);
       rss(`round ${round}: ${PARKED} parked:`);
+      if (first && round === 1) {
+        const second = await snapshot(pid, dir);
+        rss('  after a heap snapshot (it collects garbage):');
+        for (const line of heapGrowth(summarizeHeap(first), summarizeHeap(second))) console.log(`  ${line}`);
+      }
       await finishAll(stack, db, ids);
       await sleep(3000);
       rss(`round ${round}: all approved and finished:`);
-    }
-    if (first) {
-      const second = await snapshot(pid, dir);
-      rss('after a heap snapshot:');
-      for (const line of heapGrowth(summarizeHeap(first), summarizeHeap(second))) console.log(`  ${line}`);
     }
   } finally {
     await cleanup();
