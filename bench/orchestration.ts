@@ -7,7 +7,8 @@
  *   [3] BENCH_WIDE_CONCURRENCY (200) concurrent, model at BENCH_WIDE_MODEL_MS (200) ms, the
  *       per-tenant limit raised to BENCH_TENANT_LIMIT: runs/s and p50 run
  *   [4] runs parked on approval (BENCH_PARKED_SIZES, "1000" by default; "1000,10000" for both):
- *       worker RSS, then the time until all have finished after a burst of approvals
+ *       worker RSS, then the time until all have finished after a burst of approvals ("none" skips
+ *       [4] and [5])
  *   [5] BENCH_IDLE_STREAMS (1000) idle SSE streams on parked runs: database transactions per second
  *
  * Each of [1]–[3] runs Bosun, the bare workflow with regular activities and with local activities
@@ -32,7 +33,7 @@ const WIDE_CONCURRENCY = envInt('BENCH_WIDE_CONCURRENCY', 200);
 const WIDE_RUNS = envInt('BENCH_WIDE_RUNS', 600);
 const WIDE_MODEL_MS = envInt('BENCH_WIDE_MODEL_MS', 200);
 const TENANT_LIMIT = envInt('BENCH_TENANT_LIMIT', 1000);
-const PARKED_SIZES = (process.env.BENCH_PARKED_SIZES || '1000').split(',').map((s) => Number(s.trim()));
+const PARKED_SIZES = process.env.BENCH_PARKED_SIZES === 'none' ? [] : (process.env.BENCH_PARKED_SIZES || '1000').split(',').map((s) => Number(s.trim()));
 const PARK_CONCURRENCY = envInt('BENCH_PARK_CONCURRENCY', 50);
 const APPROVE_CONCURRENCY = envInt('BENCH_APPROVE_CONCURRENCY', 50);
 const IDLE_STREAMS = envInt('BENCH_IDLE_STREAMS', 1000);
@@ -249,7 +250,7 @@ async function main() {
     console.log(`  Temporal dev server: ${TEMPORAL_STORE === 'file' ? `SQLite file (as npm start runs it)` : 'in memory'}; PostgreSQL database ${services.databaseName}`);
     console.log(`  settings: BENCH_SEQUENTIAL_RUNS=${SEQUENTIAL_RUNS} BENCH_CONCURRENCY=${CONCURRENCY} BENCH_CONCURRENT_RUNS=${CONCURRENT_RUNS} ` +
       `BENCH_WIDE_CONCURRENCY=${WIDE_CONCURRENCY} BENCH_WIDE_RUNS=${WIDE_RUNS} BENCH_WIDE_MODEL_MS=${WIDE_MODEL_MS} BENCH_TENANT_LIMIT=${TENANT_LIMIT} ` +
-      `BENCH_PARKED_SIZES=${PARKED_SIZES.join(',')} BENCH_IDLE_STREAMS=${IDLE_STREAMS} BENCH_TEMPORAL_STORE=${TEMPORAL_STORE}`);
+      `BENCH_PARKED_SIZES=${PARKED_SIZES.join(',') || 'none'} BENCH_IDLE_STREAMS=${IDLE_STREAMS} BENCH_TEMPORAL_STORE=${TEMPORAL_STORE}`);
 
     stack = await startBenchStack(services, {
       script: threeStepScript(0),
