@@ -9,7 +9,8 @@ import type {
   RolloutControlRequest,
   RolloutView,
 } from '../contract';
-import { defaultRolloutStages, type RolloutStage } from '../shared/rollout';
+import { type RolloutStage } from '../shared/rollout';
+import { defaultRolloutStages } from '../shared/rolloutSettings';
 import { UsageError, route } from './apiClient';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { fields, timestamp } from './format';

@@ -4,15 +4,8 @@
  * `POST /v1/agents/:agent/rollout/{pause,resume,abort}`, `GET /v1/agents/:agent/rollouts/:rolloutId`.
  */
 import { z } from 'zod';
-import {
-  defaultCheckIntervalSeconds,
-  defaultRolloutStages,
-  rolloutDecisionKinds,
-  rolloutStageSchema,
-  rolloutStagesSchema,
-  rolloutStatuses,
-  rolloutThresholdsSchema,
-} from '../shared/rollout';
+import { rolloutDecisionKinds, rolloutStatuses } from '../shared/rollout';
+import { defaultCheckIntervalSeconds, defaultRolloutStages, rolloutStageSchema, rolloutStagesSchema, rolloutThresholdsSchema } from '../shared/rolloutSettings';
 import { jsonObject, timestamp } from './fields';
 
 const bundleIdField = z.string().min(1).max(120);

@@ -5,10 +5,9 @@
  * calls as tapes (src/shared/tapes.ts) for `bosun golden add`.
  */
 import { z } from 'zod';
-import { runStatusSchema } from '../shared/domain';
 import { tapeEntrySchema } from '../shared/tapes';
 import { runErrorSchema } from './runs';
-import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp } from './fields';
+import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp, runStatusSchema } from './fields';
 
 export { MAX_TAPE_ENTRIES, tapeEntrySchema, tapesSchema, type TapeEntry } from '../shared/tapes';
 

@@ -1,5 +1,6 @@
 /** Field shapes several resources of the contract share. */
 import { z } from 'zod';
+import { runStatuses } from '../shared/domain';
 
 /** A time as the API sends it: ISO 8601 with its offset, e.g. `2026-11-29T10:00:00.000Z`. */
 export const timestamp = z.iso.datetime({ offset: true });
@@ -15,3 +16,6 @@ export const pageCursor = z.string().max(200).optional().describe('`nextCursor` 
 
 /** A page's `nextCursor`: pass it as `cursor` for the next page; null on the last one. */
 export const nextCursor = z.string().nullable();
+
+/** A run's status, as every answer names it. */
+export const runStatusSchema = z.enum(runStatuses);

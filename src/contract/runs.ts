@@ -3,10 +3,9 @@
  * `POST /v1/runs/:runId/cancel` stops one. Approvals are in ./approvals.ts.
  */
 import { z } from 'zod';
-import { runStatusSchema } from '../shared/domain';
 import { tapesSchema } from '../shared/tapes';
 import { pendingApprovalSchema, runApprovalSchema } from './approvals';
-import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp } from './fields';
+import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp, runStatusSchema } from './fields';
 
 const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
 

@@ -2,22 +2,11 @@
  * Which tool calls wait for a human, and why. Pure: the workflow decides per call, from the
  * validated arguments, with the same code the tests and the API use.
  */
-import { z } from 'zod';
+import type { ToolApprovalRule } from './approvalRules';
 import type { JsonSchema, PinnedTool, ToolKind, ToolRetry } from './toolSpec';
 
-/** A bundle's approval rule for one tool: always, never, or only calls whose numeric argument `field` is above `value`. */
-export const toolApprovalSchema = z.union([
-  z.enum(['always', 'never']),
-  z
-    .object({
-      above: z
-        .object({ field: z.string().min(1).max(100), value: z.number().finite() })
-        .strict()
-        .describe('Gate only calls whose numeric argument `field` is above `value`.'),
-    })
-    .strict(),
-]);
-export type ToolApprovalRule = z.infer<typeof toolApprovalSchema>;
+/** A bundle's approval rule for one tool (its schema: ./approvalRules.ts, kept out of workflow code). */
+export type { ToolApprovalRule } from './approvalRules';
 
 /** What the workflow needs to know about each tool the run's bundle grants. */
 export interface ToolPolicy {

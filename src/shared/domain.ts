@@ -2,15 +2,13 @@
  * Domain types shared by the API, the workflow and the activities (the HTTP request and answer
  * schemas are in src/contract). Pure: no I/O, safe to import from workflow code.
  */
-import { z } from 'zod';
 import type { ApprovalRisk, ToolPolicy } from './approvals';
 import type { RunErrorCode } from './runErrors';
 
 export const runStatuses = [
   'queued', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled', 'step_limit', 'budget_exceeded',
 ] as const;
-export const runStatusSchema = z.enum(runStatuses);
-export type RunStatus = z.infer<typeof runStatusSchema>;
+export type RunStatus = (typeof runStatuses)[number];
 export const terminalStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'step_limit', 'budget_exceeded'];
 
 export const approvalStatuses = ['pending', 'approved', 'rejected', 'expired', 'cancelled'] as const;

@@ -5,7 +5,7 @@
  * request itself is made by src/activities/tools/httpTool.ts, through the network guard.
  */
 import { z } from 'zod';
-import { toolApprovalSchema } from './approvals';
+import { toolApprovalSchema } from './approvalRules';
 import { hostMatches } from './hostPatterns';
 
 export const HTTP_TOOL_MAX_TIMEOUT_MS = 120_000;

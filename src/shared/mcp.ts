@@ -4,7 +4,7 @@
  * the bundle schema, the API and the workflow may all use it.
  */
 import { z } from 'zod';
-import { toolApprovalSchema } from './approvals';
+import { toolApprovalSchema } from './approvalRules';
 import { hostMatches } from './hostPatterns';
 
 const secretName = z.string().regex(/^[A-Z][A-Z0-9_]{0,99}$/, 'an upper-case secret name');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
-import { defaultRolloutStages } from '../../src/shared/rollout';
+import { defaultRolloutStages } from '../../src/shared/rolloutSettings';
 import { startTcpProxy } from '../support/tcpProxy';
 import { startTestStack, type TestStack } from '../support/testStack';
 

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deploymentRequestSchema } from '../../src/contract';
-import {
-  comparisonWindows,
-  defaultRolloutStages,
-  describeBreaches,
-  hasEnoughRuns,
-  rolloutStagesSchema,
-  rolloutThresholdsSchema,
-  thresholdBreaches,
-  type ArmComparison,
-  type ArmFigures,
-} from '../../src/shared/rollout';
+import { comparisonWindows, describeBreaches, hasEnoughRuns, thresholdBreaches, type ArmComparison, type ArmFigures } from '../../src/shared/rollout';
+import { defaultRolloutStages, rolloutStagesSchema, rolloutThresholdsSchema } from '../../src/shared/rolloutSettings';
 
 const arm = (figures: Partial<ArmFigures>): ArmFigures => ({
   bundleId: 'agent@000000000000', since: '2026-01-01T00:00:00.000Z', finishedRuns: 100, failedRuns: 0, failureRate: 0,

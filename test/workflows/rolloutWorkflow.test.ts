@@ -6,15 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ComparedArms, CompareArmsInput, DeploymentWrite, RemoveCanaryInput, SetCanaryWeightInput } from '../../src/shared/rollout';
-import {
-  rolloutThresholdsSchema,
-  type ArmFigures,
-  type RolloutDecision,
-  type RolloutInput,
-  type RolloutOutcome,
-  type RolloutStage,
-  type RolloutState,
-} from '../../src/shared/rollout';
+import { type ArmFigures, type RolloutDecision, type RolloutInput, type RolloutOutcome, type RolloutStage, type RolloutState } from '../../src/shared/rollout';
+import { rolloutThresholdsSchema } from '../../src/shared/rolloutSettings';
 import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, rolloutStatusQuery } from '../../src/workflows';
 import { useWorkflowWorker } from '../support/workflowWorker';
 
