@@ -8,9 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { temporal } from '@temporalio/proto';
-import { describe, expect, it } from 'vitest';
-import { inTransaction, type Queryable } from '../../src/db/pool';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { migrate } from '../../src/db/migrate';
+import { createPool, inTransaction, type Queryable } from '../../src/db/pool';
+import { ensureDatabase } from '../../src/dev/database';
 import { supportDemoScript } from '../../src/dev/demoScript';
+import { dropDatabase } from '../support/provision';
 import { type TestStack } from '../support/testStack';
 import { useTestStack } from '../support/useTestStack';
 
@@ -101,7 +104,20 @@ describe('admission by wake-up', () => {
 });
 
 describe('a lost wake-up', () => {
-  const stack = useTestStack({ script, workerEnv: { BOSUN_ADMISSION_SAFETY_POLL: '2s' } });
+  // A database of its own: admission is global, so another test file's worker freeing a slot in a
+  // shared database would admit (and wake) these runs, and the safety poll would go untested.
+  const databaseUrl = isolatedDatabaseUrl('lost_wakeup');
+  beforeAll(async () => {
+    await dropDatabase(databaseUrl);
+    await ensureDatabase(databaseUrl);
+    const db = createPool(databaseUrl, 1);
+    await migrate(db);
+    await db.end();
+  });
+  afterAll(() => dropDatabase(databaseUrl));
+  const stack = useTestStack(() => ({
+    script, workerEnv: { BOSUN_ADMISSION_SAFETY_POLL: '2s' }, services: { databaseUrl, temporalAddress: inject('temporalAddress') },
+  }));
 
   /** A row that holds the tenant's one slot with no workflow behind it: what the test frees by hand. */
   async function slotHolder(): Promise<string> {
@@ -159,3 +175,10 @@ describe('a lost wake-up', () => {
     expect(admission.checks).toBeGreaterThanOrEqual(2);
   });
 });
+
+/** The test session's database URL with `suffix` added to its name: a database for one describe alone. */
+function isolatedDatabaseUrl(suffix: string): string {
+  const url = new URL(inject('databaseUrl'));
+  url.pathname = `${url.pathname}_${suffix}`;
+  return url.toString();
+}
