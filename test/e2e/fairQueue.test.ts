@@ -241,10 +241,11 @@ describe('fair admission of runs', () => {
         `B ${bRuns.length} runs p50 wait ${Math.round(p50(bRows))} ms; ${aAfterB} of A's runs admitted after B's last`,
     );
     // Every B run got in long before A's backlog drained (first come, first served would admit B's
-    // runs after all of A's), and waited far less than A's runs did.
+    // runs after all of A's), and even B's longest wait was shorter than A's median one. (How much
+    // shorter depends on how loaded the machine is: B waits about one run's length for a slot to
+    // free, A several, and a run's length stretches with the load, so no ratio is asserted.)
     expect(aAfterB).toBeGreaterThanOrEqual(aRuns.length / 2);
     expect(Math.max(...bRows.map((r) => r.wait_ms))).toBeLessThan(p50(aRows));
-    expect(p50(bRows)).toBeLessThan(p50(aRows) / 2);
   });
 
   it('cancels a queued run without a slot, and the line moves up', async () => {
