@@ -8,6 +8,22 @@ export const refundedAnswer: ScriptRule = {
 };
 
 /**
+ * The example user project's agent (examples/helpdesk): "close ticket HD-1001" → find_ticket →
+ * close_ticket (once approved) → answer. Part of the demo script, so `npm start` runs it offline too.
+ */
+export const helpdeskDemoRules: ScriptRule[] = [
+  { when: { role: 'user', matches: 'ticket (HD-\\d+)' }, reply: { toolCalls: [{ name: 'find_ticket', arguments: '{"ticket_id":"$1"}' }] } },
+  { when: { role: 'tool', tool: 'find_ticket', matches: '"error":"([^"]*)"' }, reply: { content: 'Sorry: $1.' } },
+  {
+    when: { role: 'tool', tool: 'find_ticket', matches: '"ticket_id":"(HD-\\d+)","status":"open"' },
+    reply: { toolCalls: [{ name: 'close_ticket', arguments: '{"ticket_id":"$1","resolution":"Your password was reset."}' }] },
+  },
+  { when: { role: 'tool', tool: 'close_ticket', matches: 'rejected' }, reply: { content: 'Closing the ticket was not approved.' } },
+  { when: { role: 'tool', tool: 'close_ticket', matches: '"closed":true,"ticket_id":"(HD-\\d+)"' }, reply: { content: 'Closed ticket $1.' } },
+  { when: { role: 'tool', tool: 'close_ticket', matches: '"error":"([^"]*)"' }, reply: { content: 'Could not close it: $1.' } },
+];
+
+/**
  * The support agent's scripted model: "Refund order 1001" → lookup_order → issue_refund → answer,
  * and a polite answer when the refund is rejected or the order is unknown. It also plays two parts
  * for `bosun eval` offline: a judge (requests marked `[bosun judge]`), and a worse agent when the
@@ -52,5 +68,6 @@ export const supportDemoScript: ModelScript = {
       when: { role: 'tool', tool: 'issue_refund', matches: '"error":"([^"]*)"' },
       reply: { content: 'Sorry, the refund failed: $1.' },
     },
+    ...helpdeskDemoRules,
   ],
 };

@@ -90,7 +90,7 @@ runMain('stack', async () => {
   await db.end();
   services.push(spawnService('api', 'src/api/main.ts', serviceEnv));
   await Promise.all(services.map((s) => s.ready));
-  printWelcome(`http://127.0.0.1:${config.api.port}`, uiUrl, config.api.keys[0]!.key);
+  printWelcome(`http://127.0.0.1:${config.api.port}`, uiUrl, config.api.keys[0]!.key, serviceEnv.OPENAI_BASE_URL);
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -120,7 +120,10 @@ function devApiKey(): string {
   return key;
 }
 
-function printWelcome(apiUrl: string, uiUrl: string, apiKey: string): void {
+function printWelcome(apiUrl: string, uiUrl: string, apiKey: string, modelUrl: string | undefined): void {
+  const yourWorker = modelUrl
+    ? `\nYour own workers (docs/tools.md) run model steps too: give them this stack's model.\n  export OPENAI_BASE_URL=${modelUrl}\n`
+    : '';
   console.log(`
 Bosun is up.
   API          ${apiUrl}
@@ -137,5 +140,5 @@ Try the demo support agent:
   curl -s -X POST $BOSUN/v1/runs/$RUN/approvals/$APPROVAL -H "Authorization: Bearer $KEY" \\
        -H 'Content-Type: application/json' -d '{"decision":"approve","comment":"looks right"}'
   sleep 2; curl -s $BOSUN/v1/runs/$RUN -H "Authorization: Bearer $KEY"
-`);
+${yourWorker}`);
 }

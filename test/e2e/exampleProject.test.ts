@@ -10,6 +10,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleDir } from '../../src/cli/bundleFiles';
+import { helpdeskDemoRules } from '../../src/dev/demoScript';
 import type { ModelScript } from '../../src/dev/scriptedModel';
 import { tools as helpdeskTools } from '../../examples/helpdesk/tools';
 import { type ApiResponse, type TestStack } from '../support/testStack';
@@ -20,19 +21,7 @@ const exampleDir = path.join(repoRoot, 'examples/helpdesk');
 const agentDir = path.join(exampleDir, 'agents/helpdesk');
 
 /** "close ticket HD-n" → find_ticket → close_ticket → a one-line answer; an error ends the run politely. */
-const helpdeskScript: ModelScript = {
-  rules: [
-    { when: { role: 'user', matches: 'ticket (HD-\\d+)' }, reply: { toolCalls: [{ name: 'find_ticket', arguments: '{"ticket_id":"$1"}' }] } },
-    { when: { role: 'tool', tool: 'find_ticket', matches: '"error":"([^"]*)"' }, reply: { content: 'Sorry: $1.' } },
-    {
-      when: { role: 'tool', tool: 'find_ticket', matches: '"ticket_id":"(HD-\\d+)","status":"open"' },
-      reply: { toolCalls: [{ name: 'close_ticket', arguments: '{"ticket_id":"$1","resolution":"Your password was reset."}' }] },
-    },
-    { when: { role: 'tool', tool: 'close_ticket', matches: 'rejected' }, reply: { content: 'Closing the ticket was not approved.' } },
-    { when: { role: 'tool', tool: 'close_ticket', matches: '"closed":true,"ticket_id":"(HD-\\d+)"' }, reply: { content: 'Closed ticket $1.' } },
-    { when: { role: 'tool', tool: 'close_ticket', matches: '"error":"([^"]*)"' }, reply: { content: 'Could not close it: $1.' } },
-  ],
-};
+const helpdeskScript: ModelScript = { rules: helpdeskDemoRules };
 
 /**
  * What `npm install` makes of the example's `"bosun": "file:../.."`: a symlink node_modules/bosun →

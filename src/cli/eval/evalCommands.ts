@@ -47,14 +47,18 @@ async function resolveTarget(ctx: CommandContext, bundle: LoadedGate['bundle']):
   return { agent: published.bundle.name, bundleId: published.bundleId };
 }
 
-/** The stored eval to compare with: the newest of the baseline bundle on the same suite, if any. */
+/**
+ * The stored eval to compare with: the newest passing one of the baseline bundle on the same suite,
+ * if any. A failed eval (a slow machine, a broken provider) is not what "no regression" is measured
+ * against.
+ */
 async function findBaseline(api: ApiClient, loaded: LoadedGate, target: CaseTarget): Promise<{ baseline?: Baseline & { createdAt: string }; note: string }> {
   const wanted = loaded.gate.baseline;
   if (wanted === 'none') return { note: 'none asked for (baseline: none)' };
   const bundleId = wanted === 'stable' ? (await api.get<AgentView>(route`/v1/agents/${target.agent}`)).stableBundleId : wanted;
-  const { evals } = await api.get<EvalList>('/v1/evals', { agent: target.agent, bundleId, suiteHash: loaded.suiteHash, limit: 1 });
-  const last = evals[0];
-  if (!last) return { note: `no stored eval of ${bundleId} on suite ${loaded.suiteHash}: thresholds only` };
+  const { evals } = await api.get<EvalList>('/v1/evals', { agent: target.agent, bundleId, suiteHash: loaded.suiteHash, limit: 20 });
+  const last = evals.find((e) => e.summary.passed);
+  if (!last) return { note: `no passing stored eval of ${bundleId} on suite ${loaded.suiteHash}: thresholds only` };
   return { baseline: { evalId: last.evalId, bundleId, metrics: last.summary.metrics, createdAt: last.createdAt }, note: '' };
 }
 
