@@ -9,7 +9,10 @@ import path from 'node:path';
 import { connectApp } from '../../src/api/app';
 import { seedApiKeys } from '../../src/db/apiKeys';
 import { loadConfig } from '../../src/config';
+import { migrate } from '../../src/db/migrate';
 import { createPool, type Db } from '../../src/db/pool';
+import { ensureDatabase } from '../../src/dev/database';
+import { dropDatabase } from './provision';
 import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { startScriptedModel, type ModelScript, type ScriptedModelServer } from '../../src/dev/scriptedModel';
@@ -41,16 +44,30 @@ export interface ApiResponse {
 
 export const testAgentsDir = path.resolve(__dirname, '../fixtures/agents');
 
-/** Vitest's global setup provides the services; imported lazily so scripts outside vitest can use this file. */
-async function injectedServices() {
+/**
+ * Vitest's global setup provides the Temporal server; each stack gets a database of its own beside
+ * the session's, dropped when the stack closes. Admission is global across a database (any worker
+ * that frees a slot admits and wakes whichever runs are next), so stacks sharing one would admit
+ * and signal each other's runs with their own settings and keys. Imported lazily so scripts
+ * outside vitest can use this file.
+ */
+async function injectedServices(): Promise<{ databaseUrl: string; temporalAddress: string; dropDatabase: () => Promise<void> }> {
   const { inject } = await import('vitest');
-  return { databaseUrl: inject('databaseUrl'), temporalAddress: inject('temporalAddress') };
+  const url = new URL(inject('databaseUrl'));
+  url.pathname = unique(url.pathname);
+  const databaseUrl = url.toString();
+  await ensureDatabase(databaseUrl);
+  const db = createPool(databaseUrl, 1);
+  await migrate(db);
+  await db.end();
+  return { databaseUrl, temporalAddress: inject('temporalAddress'), dropDatabase: () => dropDatabase(databaseUrl) };
 }
 
 const unique = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
 
 export async function startTestStack(options: TestStackOptions = {}) {
-  const { databaseUrl, temporalAddress } = options.services ?? (await injectedServices());
+  const services: { databaseUrl: string; temporalAddress: string; dropDatabase?: () => Promise<void> } = options.services ?? (await injectedServices());
+  const { databaseUrl, temporalAddress } = services;
   const tenantId = unique('tenant');
   const apiKey = unique('key');
   const model = await startScriptedModel(options.script ?? supportDemoScript);
@@ -143,6 +160,7 @@ export async function startTestStack(options: TestStackOptions = {}) {
     await model.close();
     await connection.close();
     await db.end();
+    await services.dropDatabase?.();
   }
 
   return {
