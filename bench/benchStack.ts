@@ -9,14 +9,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { migrate } from '../src/db/migrate';
 import { createPool, type Db } from '../src/db/pool';
-import { ensureDatabase } from '../src/dev/database';
 import { seedAgents, seedDemoOrders } from '../src/dev/demoData';
 import { startScriptedModel, type ModelScript } from '../src/dev/scriptedModel';
 import { spawnService, type Service } from '../src/dev/services';
 import { findOrBuildTemporalCli, startTemporalDevServer } from '../src/dev/temporalServer';
-import { dropDatabase } from '../test/support/provision';
+import { dropDatabase, freshDatabase } from '../test/support/provision';
 import { findPid } from './procStats';
 
 const unique = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
@@ -51,11 +49,7 @@ export async function provisionBenchServices(store: 'file' | 'memory'): Promise<
   const databaseName = `bosun_bench_${process.pid}`;
   server.pathname = `/${databaseName}`;
   const databaseUrl = server.toString();
-  await dropDatabase(databaseUrl);
-  await ensureDatabase(databaseUrl);
-  const db = createPool(databaseUrl, 1);
-  await migrate(db);
-  await db.end();
+  await freshDatabase(databaseUrl);
 
   const dataDir = store === 'file' ? mkdtempSync(path.join(os.tmpdir(), 'bosun-bench-')) : undefined;
   const dbFilename = dataDir && path.join(dataDir, 'temporal.db');

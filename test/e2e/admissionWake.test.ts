@@ -9,11 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrate } from '../../src/db/migrate';
-import { createPool, inTransaction, type Queryable } from '../../src/db/pool';
-import { ensureDatabase } from '../../src/dev/database';
+import { inTransaction, type Queryable } from '../../src/db/pool';
 import { supportDemoScript } from '../../src/dev/demoScript';
-import { dropDatabase } from '../support/provision';
+import { dropDatabase, freshDatabase } from '../support/provision';
 import { type TestStack } from '../support/testStack';
 import { useTestStack } from '../support/useTestStack';
 
@@ -108,11 +106,7 @@ describe('a lost wake-up', () => {
   // shared database would admit (and wake) these runs, and the safety poll would go untested.
   const databaseUrl = isolatedDatabaseUrl('lost_wakeup');
   beforeAll(async () => {
-    await dropDatabase(databaseUrl);
-    await ensureDatabase(databaseUrl);
-    const db = createPool(databaseUrl, 1);
-    await migrate(db);
-    await db.end();
+    await freshDatabase(databaseUrl);
   });
   afterAll(() => dropDatabase(databaseUrl));
   const stack = useTestStack(() => ({

@@ -8,13 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { seedApiKeys } from '../../src/db/apiKeys';
-import { migrate } from '../../src/db/migrate';
 import { createPool, type Db } from '../../src/db/pool';
-import { ensureDatabase } from '../../src/dev/database';
 import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
-import { dropDatabase } from '../support/provision';
+import { dropDatabase, freshDatabase } from '../support/provision';
 
 const PER_TENANT = 3;
 const GLOBAL = 4;
@@ -34,10 +32,8 @@ describe('fair admission of runs', () => {
     const url = new URL(inject('databaseUrl'));
     url.pathname = `${url.pathname}_fair`;
     databaseUrl = url.toString();
-    await dropDatabase(databaseUrl);
-    await ensureDatabase(databaseUrl);
+    await freshDatabase(databaseUrl);
     db = createPool(databaseUrl, 3);
-    await migrate(db);
     stack = await startTestStack({
       services: { databaseUrl, temporalAddress: inject('temporalAddress') },
       workerEnv: { BOSUN_MAX_RUNNING_PER_TENANT: String(PER_TENANT), BOSUN_MAX_RUNNING_GLOBAL: String(GLOBAL) },

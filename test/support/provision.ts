@@ -21,11 +21,7 @@ export async function provisionTestServices(): Promise<TestServices> {
   const server = new URL(process.env.BOSUN_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/bosun_test');
   server.pathname = `/${server.pathname.slice(1)}_${process.pid}`;
   const databaseUrl = server.toString();
-  await dropDatabase(databaseUrl);
-  await ensureDatabase(databaseUrl);
-  const db = createPool(databaseUrl, 1);
-  await migrate(db);
-  await db.end();
+  await freshDatabase(databaseUrl);
 
   const temporal = await startTemporalDevServer({
     cliPath: findOrBuildTemporalCli(process.env.TEMPORAL_CLI, (line) => console.log(line)),
@@ -39,6 +35,15 @@ export async function provisionTestServices(): Promise<TestServices> {
       await dropDatabase(databaseUrl);
     },
   };
+}
+
+/** Drops the database if it exists, creates it anew and applies Bosun's migrations: an empty, current database. */
+export async function freshDatabase(databaseUrl: string): Promise<void> {
+  await dropDatabase(databaseUrl);
+  await ensureDatabase(databaseUrl);
+  const db = createPool(databaseUrl, 1);
+  await migrate(db);
+  await db.end();
 }
 
 export async function dropDatabase(databaseUrl: string) {

@@ -9,10 +9,8 @@ import path from 'node:path';
 import { connectApp } from '../../src/api/app';
 import { seedApiKeys } from '../../src/db/apiKeys';
 import { loadConfig } from '../../src/config';
-import { migrate } from '../../src/db/migrate';
 import { createPool, type Db } from '../../src/db/pool';
-import { ensureDatabase } from '../../src/dev/database';
-import { dropDatabase } from './provision';
+import { dropDatabase, freshDatabase } from './provision';
 import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { startScriptedModel, type ModelScript, type ScriptedModelServer } from '../../src/dev/scriptedModel';
@@ -56,10 +54,7 @@ async function injectedServices(): Promise<{ databaseUrl: string; temporalAddres
   const url = new URL(inject('databaseUrl'));
   url.pathname = unique(url.pathname);
   const databaseUrl = url.toString();
-  await ensureDatabase(databaseUrl);
-  const db = createPool(databaseUrl, 1);
-  await migrate(db);
-  await db.end();
+  await freshDatabase(databaseUrl);
   return { databaseUrl, temporalAddress: inject('temporalAddress'), dropDatabase: () => dropDatabase(databaseUrl) };
 }
 
