@@ -20,6 +20,7 @@ import { startScriptedModel, type ScriptedModelServer } from '../../src/dev/scri
 import { fetcherAgent, fetchScript, makeAgentsDir, orderClerkAgent } from '../support/agentsDir';
 import { listenLocally } from '../support/localServer';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
+import { registerStackTools } from '../support/tools';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
 
 /** Everything a run left in PostgreSQL, with when each row was written. */
@@ -172,6 +173,7 @@ describe('a model reply that arrives after its run ended', () => {
   });
   beforeAll(async () => {
     db = await openTenantDb(tenantId);
+    await registerStackTools(db);
     model = await startScriptedModel({ rules: [{ when: { role: 'user' }, reply: { content: 'A late answer.' } }] });
   });
   afterAll(async () => {

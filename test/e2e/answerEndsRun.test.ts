@@ -16,6 +16,7 @@ import { seedAgents } from '../../src/dev/demoData';
 import { startScriptedModel, type ScriptedModelServer } from '../../src/dev/scriptedModel';
 import { makeAgentsDir } from '../support/agentsDir';
 import { insertTestRun, newTenantId, openTenantDb } from '../support/tenantDb';
+import { registerStackTools } from '../support/tools';
 
 describe('a final answer with endsRunOnAnswer', () => {
   let db: Db;
@@ -29,6 +30,7 @@ describe('a final answer with endsRunOnAnswer', () => {
 
   beforeAll(async () => {
     db = await openTenantDb(tenantId);
+    await registerStackTools(db);
     model = await startScriptedModel({
       rules: [
         { when: { role: 'user', matches: 'look it up' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"1001"}' }] } },

@@ -1,6 +1,7 @@
 /** The tools the test stacks' workers have, and the registry entries they make, for tests that need them without a worker. */
 import { createHttpFetchTool } from '../../src/activities/tools/httpFetch';
-import type { RegisteredTool } from '../../src/db/toolRegistry';
+import type { Queryable } from '../../src/db/pool';
+import { registerTools, type RegisteredTool } from '../../src/db/toolRegistry';
 import type { BosunTool } from '../../src/sdk/tools';
 import { tools as supportTools } from '../../examples/support-tools';
 
@@ -21,4 +22,12 @@ export const stackRegistry: RegisteredTool[] = registeredFrom(stackTools);
 /** `tool` as defined (name, version, schema, kind, scope), doing what `handler` does instead: a stand-in with the same pin. */
 export function withHandler(tool: BosunTool, handler: BosunTool['handler']): BosunTool {
   return { ...tool, handler };
+}
+
+/**
+ * Registers a test stack's tools in `db`'s registry as a live worker would, so bundles granting them
+ * can be published there without a worker (tests calling activities directly).
+ */
+export async function registerStackTools(db: Queryable): Promise<void> {
+  await registerTools(db, 'unversioned', stackTools.map((tool) => ({ manifest: tool.manifest, taskQueue: 'test' })));
 }
