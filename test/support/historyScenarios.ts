@@ -24,16 +24,7 @@ export const historyScenarios: {
     { name: 'rejected', run: (stack) => decideFirstApproval(stack, 'Refund order 1002', 'reject') },
     // Nobody decides within the stack's 2 s approval timeout.
     { name: 'expired', run: (stack) => runToCompletion(stack, 'Refund order 1003') },
-    {
-      name: 'cancelled',
-      run: async (stack) => {
-        const runId = await stack.startRun('Refund order 1004');
-        await stack.waitForStatus(runId, 'awaiting_approval');
-        await stack.api('POST', `/v1/runs/${runId}/cancel`);
-        await stack.waitForStatus(runId, 'cancelled');
-        return runId;
-      },
-    },
+    { name: 'cancelled', run: (stack) => cancelWhileAwaitingApproval(stack, 'Refund order 1004') },
     {
       // Cancelled while its model call is in flight: the call is abandoned and the run ends at once.
       name: 'cancelled-during-a-model-call',
@@ -68,13 +59,7 @@ export const historyScenarios: {
     {
       // ... or, cancelled while it waits for its approval, by finishRun as a local activity.
       name: 'lean-cancelled',
-      run: async (stack) => {
-        const runId = await stack.startRun('Refund order 1004');
-        await stack.waitForStatus(runId, 'awaiting_approval');
-        await stack.api('POST', `/v1/runs/${runId}/cancel`);
-        await stack.waitForStatus(runId, 'cancelled');
-        return runId;
-      },
+      run: (stack) => cancelWhileAwaitingApproval(stack, 'Refund order 1004'),
     },
     {
       // The tenant may run one run at a time: the refund waits as queued behind a slow run, parks on
@@ -111,6 +96,14 @@ async function decideFirstApproval(stack: TestStack, input: string, decision: 'a
   const parked = await stack.waitForStatus(runId, 'awaiting_approval');
   await stack.decide(runId, parked.pendingApprovals[0].approvalId, decision);
   await stack.waitForStatus(runId, 'completed');
+  return runId;
+}
+
+async function cancelWhileAwaitingApproval(stack: TestStack, input: string) {
+  const runId = await stack.startRun(input);
+  await stack.waitForStatus(runId, 'awaiting_approval');
+  await stack.api('POST', `/v1/runs/${runId}/cancel`);
+  await stack.waitForStatus(runId, 'cancelled');
   return runId;
 }
 
