@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './shared/duration';
+import { parseHostPattern } from './shared/hostPatterns';
 import { builtInModelPrices, modelPriceSchema, type ModelPrices } from './shared/pricing';
 import { roles, type Role } from './shared/roles';
 
@@ -106,6 +107,24 @@ export const configSchema = z.object({
   BOSUN_MCP_STDIO_COMMANDS: z.string().default(''),
   /** Past this many characters a tool's result is cut for the model (the whole result is stored). */
   BOSUN_TOOL_RESULT_MAX_CHARS: z.coerce.number().int().min(1000).max(10_000_000).default(64_000),
+  /** A YAML file of alert rules (`rules: [{ id, agent, signal, ... }]`, docs/observability.md); the worker syncs it at start. */
+  BOSUN_ALERT_RULES: z.string().min(1).optional(),
+  /** How often the alert schedule evaluates every rule, e.g. `1m`; `off`: no schedule (the worker deletes it). */
+  BOSUN_ALERT_INTERVAL: z.string().default('1m')
+    .refine((value) => value === 'off' || parseDuration(value) !== undefined, 'must be a duration such as 1m or 30s, or off'),
+  /** Where alert transitions go when their rule names no webhook (JSON with a Slack-compatible `text`). */
+  BOSUN_ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /**
+   * Hosts alert webhooks may reach (host patterns as in a bundle's network.allowHosts, comma-separated),
+   * beside BOSUN_ALERT_WEBHOOK_URL's own host; a rule naming another host is refused.
+   */
+  BOSUN_ALERT_WEBHOOK_HOSTS: z.string().default(''),
+  /** Let alert webhooks reach loopback and private addresses (a receiver inside the cluster). */
+  BOSUN_ALERT_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+  /** Tenants whose admins see every tenant's alerts and rules (operators), comma-separated. */
+  BOSUN_ALERT_OPERATOR_TENANTS: z.string().default(''),
+  /** Share of completed runs the online judge grades for the grounding signal, 0 to 1 (only agents a grounding rule watches). */
+  BOSUN_ALERT_GROUNDING_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.1),
 });
 
 export type Env = z.infer<typeof configSchema>;
@@ -163,6 +182,27 @@ export interface Config {
   secrets: SecretsConfig;
   /** The worker's tools beyond the built-in ones: modules to load, and how much of a result the model sees. */
   tools: { modules: string[]; maxResultChars: number; mcpStdioCommands: string[] };
+  alerts: AlertSettings;
+}
+
+/** Where alert webhooks may go: the guard's allow-list (host patterns) and whether private addresses are allowed. */
+export interface AlertWebhookSettings {
+  defaultUrl: string | undefined;
+  allowHosts: string[];
+  allowPrivate: boolean;
+}
+
+/** Alerts on drift and cost (docs/observability.md, "Alerts"). */
+export interface AlertSettings {
+  /** BOSUN_ALERT_RULES: the rules file's path (the worker reads it). */
+  rulesFile: string | undefined;
+  /** How often the schedule evaluates the rules, in ms; undefined: no schedule. */
+  intervalMs: number | undefined;
+  webhook: AlertWebhookSettings;
+  /** Tenants whose admins see every tenant's alerts. */
+  operatorTenants: string[];
+  /** Share of completed runs the online judge grades, 0..1. */
+  groundingSampleRate: number;
 }
 
 /** Where tools' secrets come from (src/secrets/secretStore.ts reads them). */
@@ -218,8 +258,38 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     tools: {
       modules: splitList(e.BOSUN_TOOL_MODULES), maxResultChars: e.BOSUN_TOOL_RESULT_MAX_CHARS, mcpStdioCommands: splitList(e.BOSUN_MCP_STDIO_COMMANDS),
     },
+    alerts: alertSettingsOf(e),
   };
 }
+
+function alertSettingsOf(e: Env): AlertSettings {
+  const defaultUrl = e.BOSUN_ALERT_WEBHOOK_URL;
+  const hosts = splitList(e.BOSUN_ALERT_WEBHOOK_HOSTS);
+  const problems = hosts.flatMap((host) => {
+    try {
+      parseHostPattern(host);
+      return [];
+    } catch {
+      return [`BOSUN_ALERT_WEBHOOK_HOSTS: "${host}" is not a host pattern such as hooks.slack.com or *.example.com:8443`];
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    rulesFile: e.BOSUN_ALERT_RULES,
+    intervalMs: e.BOSUN_ALERT_INTERVAL === 'off' ? undefined : parseDuration(e.BOSUN_ALERT_INTERVAL)!,
+    webhook: {
+      defaultUrl,
+      // The default webhook's own host (and port) is always allowed.
+      allowHosts: [...hosts, ...(defaultUrl ? [new URL(defaultUrl).host] : [])],
+      allowPrivate: e.BOSUN_ALERT_WEBHOOK_ALLOW_PRIVATE === 'true',
+    },
+    operatorTenants: splitList(e.BOSUN_ALERT_OPERATOR_TENANTS),
+    groundingSampleRate: e.BOSUN_ALERT_GROUNDING_SAMPLE_RATE,
+  };
+}
+
+/** The alert settings when none are configured (apps and workers built without a configuration, tests). */
+export const defaultAlertSettings = (): AlertSettings => alertSettingsOf(defaults);
 
 function splitList(text: string): string[] {
   return text.split(',').map((item) => item.trim()).filter(Boolean);

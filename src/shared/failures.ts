@@ -61,6 +61,11 @@ const catalogue = {
   RunEnded: { retry: 'terminal' },
   /** What a failed run's workflow ends with, after it recorded the failure. */
   RunFailed: { retry: 'terminal' },
+  // Alert webhooks (src/activities/alerts.ts).
+  /** The egress guard refused the webhook's URL, or the receiver refused the request (a 4xx other than 408/429). */
+  AlertWebhookRefused: { retry: 'terminal' },
+  /** The receiver was unreachable, timed out or answered 408, 429 or 5xx. */
+  AlertWebhookFailed: { retry: 'retried' },
 } as const satisfies Record<string, FailureSpec>;
 
 export type FailureType = keyof typeof catalogue;
@@ -128,4 +133,11 @@ export const runRetryPolicies = {
   bookkeeping: retryPolicy({ initialIntervalMs: 200, backoffCoefficient: 2, maximumIntervalMs: 30_000 }),
   model: retryPolicy(modelBackoff, 20),
   tools: retryPolicy({ initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 30_000 }, 10),
+};
+
+/** The retry policies of src/workflows/alertEvaluation.ts's activities. */
+export const alertRetryPolicies = {
+  evaluation: retryPolicy({ initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 10_000 }, 3),
+  // About two minutes of attempts; a transition still undelivered then is recorded as failed.
+  delivery: retryPolicy({ initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 30_000 }, 6),
 };

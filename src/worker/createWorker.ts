@@ -26,7 +26,9 @@ import { createSecretStore } from '../secrets/secretStore';
 import { toolTaskQueue } from '../shared/toolSpec';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
+import { ensureAlertSchedule } from '../temporal/alertSchedule';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
+import { syncAlertRulesFile } from './alertRules';
 import { loadToolModules } from './toolModules';
 import { workflowBundleFor } from './workflowBundle';
 
@@ -63,6 +65,10 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
   await ensureSearchAttributes(connection, config.temporal.namespace);
 
   const shared = sharedWorkerOptions(config);
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: shared.dataConverter });
+  // The rules file into PostgreSQL, then the schedule that evaluates every rule there.
+  await syncAlertRulesFile(db, config.alerts.rulesFile);
+  await ensureAlertSchedule(client, config.temporal.taskQueue, config.alerts.intervalMs);
   // One pool of MCP sessions per worker, shared by every run's calls (sessions are keyed by credentials).
   const mcpPool = createMcpPool();
   const toolDeps = {
@@ -94,9 +100,10 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
       recordGraceMs: config.runRecordGraceMs,
       // A freed slot's allocation signals the runs it admitted, on this worker's own connection.
       admissionWake: {
-        wake: signalAdmitted(new Client({ connection, namespace: config.temporal.namespace, dataConverter: shared.dataConverter })),
+        wake: signalAdmitted(client),
         safetyPollMs: config.admissionSafetyPollMs,
       },
+      alerts: { webhook: config.alerts.webhook, groundingSampleRate: config.alerts.groundingSampleRate },
     }),
   });
   // One queue per tool: only workers with this tool (this version, this schema) poll it.
