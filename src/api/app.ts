@@ -1,12 +1,13 @@
 import type { PayloadCodec } from '@temporalio/common';
 import { Client, Connection } from '@temporalio/client';
 import express from 'express';
-import { defaultApiSettings, type ApiSettings, type Config } from '../config';
+import { defaultAlertSettings, defaultApiSettings, type AlertSettings, type ApiSettings, type Config } from '../config';
 import type { Db } from '../db/pool';
 import { createSecretStore } from '../secrets/secretStore';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { adminRouter } from './adminRouter';
 import { agentsRouter } from './agentsRouter';
+import { alertsRouter, type AlertsRouterSettings } from './alertsRouter';
 import { authenticate } from './auth';
 import { bundlesRouter, type BundlesRouterDeps } from './bundlesRouter';
 import { codecRouter } from './codecRouter';
@@ -19,8 +20,8 @@ import { toolsRouter } from './toolsRouter';
 import { usageRouter } from './usageRouter';
 import { refuseUnstorableText } from './validation';
 
-/** `settings` default to the configuration's defaults. */
-export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings };
+/** `settings` and `alerts` default to the configuration's defaults. */
+export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings; alerts?: AlertsRouterSettings };
 
 /** `codec` serves /codec for the Temporal Web UI (404 there without it); `codecCorsOrigins` may call it from a browser. */
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
@@ -33,7 +34,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   app.use(
     '/v1',
     runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
-    toolsRouter(deps), evalsRouter(deps),
+    toolsRouter(deps), evalsRouter(deps), alertsRouter({ db: deps.db, alerts: deps.alerts ?? alertsRouterSettings(defaultAlertSettings()) }),
   );
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));
@@ -60,6 +61,11 @@ export async function connectApp(config: Config, db: Db) {
     settings: config.api,
     codec,
     codecCorsOrigins: config.codecServer.corsOrigins,
+    alerts: alertsRouterSettings(config.alerts),
   });
   return { app, temporal, connection };
+}
+
+function alertsRouterSettings(alerts: AlertSettings): AlertsRouterSettings {
+  return { webhookAllowHosts: alerts.webhook.allowHosts, operatorTenants: alerts.operatorTenants };
 }

@@ -5,6 +5,7 @@
  */
 export * from './admin';
 export * from './agents';
+export * from './alerts';
 export * from './approvals';
 export * from './bundles';
 export * from './codec';

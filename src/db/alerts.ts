@@ -115,7 +115,7 @@ export async function signalFigures(
     `SELECT ${perTenant ? 'r.tenant_id' : `'${WHOLE_SCOPE}'`} AS scope, count(*)::int AS samples, (${sql.value})::float8 AS value
      FROM ${sql.from}
      WHERE r.agent = $1 AND ($2::text IS NULL OR r.bundle_id = $2) AND ($3::text IS NULL OR r.tenant_id = $3)
-       AND ${sql.at} > now() - make_interval(secs => $4 + $5) AND ${sql.at} <= now() - make_interval(secs => $5)
+       AND ${sql.at} > now() - make_interval(secs => $4::float8 + $5::float8) AND ${sql.at} <= now() - make_interval(secs => $5::float8)
      ${perTenant ? 'GROUP BY r.tenant_id' : ''}`,
     [rule.agent, rule.bundleId, rule.tenantId, windowSeconds, offsetSeconds],
   );
@@ -264,7 +264,7 @@ export async function runsToJudge(db: Queryable, rate: number, lookbackSeconds: 
                                                         'status', s.status, 'detail', s.detail) ORDER BY s.step, s.ordinal)
                       FROM run_steps s WHERE s.run_id = r.run_id), '[]') AS steps
      FROM runs r
-     WHERE r.status = 'completed' AND r.finished_at > now() - make_interval(secs => $2)
+     WHERE r.status = 'completed' AND r.finished_at > now() - make_interval(secs => $2::float8)
        AND r.agent IN (SELECT agent FROM alert_rules WHERE signal = 'grounding_rate')
        AND NOT EXISTS (SELECT 1 FROM alert_grounding_samples g WHERE g.run_id = r.run_id)
        AND ('x' || substr(md5(r.run_id::text), 1, 8))::bit(32)::bigint / 4294967296.0 < $1

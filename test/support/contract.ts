@@ -7,6 +7,9 @@ import type { z } from 'zod';
 import {
   acceptedRunSchema,
   agentViewSchema,
+  alertListSchema,
+  alertRuleListSchema,
+  alertRuleViewSchema,
   apiErrorBodySchema,
   approvalDecisionSchema,
   approvalPageSchema,
@@ -80,6 +83,9 @@ export const answers: Answer[] = [
   { method: 'POST', path: route('/v1/runs/:p/feedback'), status: [201], schema: feedbackSchema },
   { method: 'GET', path: route('/v1/review'), status: [200], schema: reviewPageSchema },
   { method: 'GET', path: route('/v1/runs/:p/tapes'), status: [200], schema: runTapesSchema },
+  { method: 'GET', path: route('/v1/alerts'), status: [200], schema: alertListSchema },
+  { method: 'GET', path: route('/v1/alerts/rules'), status: [200], schema: alertRuleListSchema },
+  { method: 'POST', path: route('/v1/alerts/rules'), status: [201], schema: alertRuleViewSchema },
 ];
 
 /** The schema an answer must match; undefined for answers without a JSON body (204, the event stream). */

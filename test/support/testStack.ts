@@ -81,6 +81,8 @@ export async function startTestStack(options: TestStackOptions = {}) {
     BOSUN_TOOL_MODULES: './examples/support-tools',
     BOSUN_ENCRYPTION_KEYS: options.encryptionKeys ?? '',
     BOSUN_ENCRYPTION_KEY_ID: options.encryptionKeys ? (options.encryptionKeyId ?? '') : '',
+    // No alert schedule unless a test asks for one: a stack's schedule would outlive its worker.
+    BOSUN_ALERT_INTERVAL: 'off',
     ...options.env,
   };
   const config = loadConfig(env);
