@@ -188,15 +188,8 @@ export async function pendingAlertEvents(db: Queryable, limit = 100): Promise<st
   return rows.map((r) => r.event_id);
 }
 
-export interface AlertEventRow {
-  eventId: string;
-  ruleId: string;
-  scope: string;
-  tenantId: string | null;
-  transition: AlertTransition;
-  figures: AlertFigures;
-  text: string;
-  webhookUrl: string | null;
+/** A stored transition, with its delivery. */
+export interface AlertEventRow extends NewAlertEvent {
   delivery: 'pending' | 'delivered' | 'failed' | 'none';
   createdAt: string;
 }
