@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { insertAlertEvent } from '../../src/db/alerts';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import type { ModelScript } from '../../src/dev/scriptedModel';
+import { evaluateRule } from '../../src/shared/alerts';
 import type { TestStack } from './testStack';
 
-/** One run down each branch of the agentRun workflow. */
+/** One run down each branch of the agentRun workflow, and one alert evaluation. */
 export const historyScenarios: {
   script: ModelScript;
   scenarios: { name: string; run(stack: TestStack): Promise<string> }[];
@@ -116,3 +119,19 @@ async function runToCompletion(stack: TestStack, input: string) {
 // The same path since queued runs are woken (each wait: one check, then the `admitted` signal from
 // the run that freed the slot); `queued-for-a-slot` was recorded when they polled by retrying admitRun.
 historyScenarios.scenarios.push({ name: 'woken-for-a-slot', run: historyScenarios.scenarios.find((s) => s.name === 'queued-for-a-slot')!.run });
+
+// An alert evaluation with a transition to deliver whose webhook the egress guard refuses: the
+// evaluation, the delivery and the failure recorded (the stack's workers have no schedule).
+historyScenarios.scenarios.push({
+  name: 'alert-evaluation',
+  run: async (stack) => {
+    const figures = evaluateRule({ signal: 'tool_error_rate', window: '15m', when: 'above', threshold: 0.2, baseline: null, minSamples: 1 }, { samples: 1, value: 1 });
+    await insertAlertEvent(stack.db, {
+      eventId: randomUUID(), ruleId: 'history', scope: '*', tenantId: null, transition: 'fired', figures, text: '[FIRING] history',
+      webhookUrl: 'https://hooks.example.invalid/not-allowed',
+    });
+    const workflowId = `alert-evaluation-${randomUUID()}`;
+    await stack.temporal.workflow.execute('alertEvaluation', { taskQueue: stack.env.TEMPORAL_TASK_QUEUE!, workflowId });
+    return workflowId;
+  },
+});
