@@ -245,7 +245,7 @@ export interface RunToJudge {
 }
 
 /**
- * Completed runs of agents a grounding rule watches, finished in the last `lookbackSeconds`, not
+ * Completed runs a grounding rule watches (its agent, and its tenant if it names one), finished in the last `lookbackSeconds`, not
  * judged yet, and in the sample: a run is in it when the first 32 bits of the MD5 of its ID, as a
  * fraction, are below `rate` (the same runs whichever worker looks). At most `limit`, oldest first.
  */
@@ -258,7 +258,8 @@ export async function runsToJudge(db: Queryable, rate: number, lookbackSeconds: 
                       FROM run_steps s WHERE s.run_id = r.run_id), '[]') AS steps
      FROM runs r
      WHERE r.status = 'completed' AND r.finished_at > now() - make_interval(secs => $2::float8)
-       AND r.agent IN (SELECT agent FROM alert_rules WHERE signal = 'grounding_rate')
+       AND EXISTS (SELECT 1 FROM alert_rules a WHERE a.signal = 'grounding_rate' AND a.agent = r.agent
+                                                 AND (a.tenant_id IS NULL OR a.tenant_id = r.tenant_id))
        AND NOT EXISTS (SELECT 1 FROM alert_grounding_samples g WHERE g.run_id = r.run_id)
        AND ('x' || substr(md5(r.run_id::text), 1, 8))::bit(32)::bigint / 4294967296.0 < $1
      ORDER BY r.finished_at LIMIT $3`,

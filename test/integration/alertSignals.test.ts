@@ -120,7 +120,7 @@ describe('alert signals and delivery', () => {
     expect((await eventsOf('spend')).map((e) => [e.scope, e.transition])).toEqual([['big', 'fired'], ['big', 'resolved']]);
   });
 
-  it('judges sampled completed runs for grounding once, and fires on the share of ungrounded answers', async () => {
+  it('judges sampled completed runs of the rules\' agents and tenants for grounding once, and fires on the share of ungrounded answers', async () => {
     const result = { order_id: '1001', amount_cents: 12900 };
     for (let i = 0; i < 2; i++) {
       await insertRun({ agent: 'talker', startedAgo: 30, endedAgo: 20, input: 'order 1001?', output: 'Order 1001 is 12900 cents.', tools: [{ status: 'ok', result }] });
@@ -130,6 +130,9 @@ describe('alert signals and delivery', () => {
     }
     await insertRun({ agent: 'talker', status: 'failed', startedAgo: 30, endedAgo: 20 });
     await addRule('grounding', { agent: 'talker', signal: 'grounding_rate', when: 'below', threshold: 0.8 });
+    // A tenant's grounding rule samples that tenant's runs only.
+    await addRule('picky-grounding', { agent: 'picky', signal: 'grounding_rate', when: 'below', threshold: 0.8 }, 'acme');
+    await insertRun({ tenantId: 'elsewhere', agent: 'picky', startedAgo: 30, endedAgo: 20, output: 'fine' });
     const { evaluateAlertRules } = activities();
     expect(await evaluateAlertRules()).toMatchObject({ judged: 5 });
     const { rows } = await db.query(`SELECT grounded, failures, judge FROM alert_grounding_samples WHERE agent = 'talker' ORDER BY grounded`);
