@@ -106,6 +106,14 @@ export const configSchema = z.object({
   BOSUN_MCP_STDIO_COMMANDS: z.string().default(''),
   /** Past this many characters a tool's result is cut for the model (the whole result is stored). */
   BOSUN_TOOL_RESULT_MAX_CHARS: z.coerce.number().int().min(1000).max(10_000_000).default(64_000),
+  /** How often the Temporal schedule deletes expired memory records (the worker creates it at start). */
+  BOSUN_MEMORY_PURGE_INTERVAL: durationSchema('1h'),
+  /**
+   * The embeddings model memory search uses where pgvector is installed (e.g. text-embedding-3-small);
+   * full-text and trigram search only when unset. Served by BOSUN_EMBEDDINGS_BASE_URL (OPENAI_BASE_URL by default).
+   */
+  BOSUN_EMBEDDINGS_MODEL: z.string().min(1).max(200).optional(),
+  BOSUN_EMBEDDINGS_BASE_URL: z.string().url().optional(),
 });
 
 export type Env = z.infer<typeof configSchema>;
@@ -163,6 +171,8 @@ export interface Config {
   secrets: SecretsConfig;
   /** The worker's tools beyond the built-in ones: modules to load, and how much of a result the model sees. */
   tools: { modules: string[]; maxResultChars: number; mcpStdioCommands: string[] };
+  /** Long-term memory: the purge schedule's interval (ms), and embeddings when a model is configured. */
+  memory: { purgeIntervalMs: number; embeddings: { model: string; baseUrl: string | undefined; apiKey: string } | undefined };
 }
 
 /** Where tools' secrets come from (src/secrets/secretStore.ts reads them). */
@@ -217,6 +227,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     secrets: parseSecrets(e, given),
     tools: {
       modules: splitList(e.BOSUN_TOOL_MODULES), maxResultChars: e.BOSUN_TOOL_RESULT_MAX_CHARS, mcpStdioCommands: splitList(e.BOSUN_MCP_STDIO_COMMANDS),
+    },
+    memory: {
+      purgeIntervalMs: parseDuration(e.BOSUN_MEMORY_PURGE_INTERVAL)!,
+      embeddings: e.BOSUN_EMBEDDINGS_MODEL
+        ? { model: e.BOSUN_EMBEDDINGS_MODEL, baseUrl: e.BOSUN_EMBEDDINGS_BASE_URL ?? e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY ?? 'not-needed' }
+        : undefined,
     },
   };
 }

@@ -1,4 +1,5 @@
 import { createModelActivities, type ModelDeps } from './model/callModel';
+import { createMemoryActivities } from './memory';
 import { createRolloutActivities } from './rollouts';
 import { failingAsRunEnded } from './runEnded';
 import { fillFreeSlots } from './admission';
@@ -10,7 +11,7 @@ import { createToolActivities, type ToolDeps } from './toolCalls';
  * fails as `RunEnded` (never retried) once its run has ended (src/db/runEnd.ts).
  */
 export function createActivities(
-  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars'> & Pick<RunDeps, 'limits' | 'recordGraceMs' | 'admissionWake'>,
+  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars' | 'memory'> & Pick<RunDeps, 'limits' | 'recordGraceMs' | 'admissionWake'>,
 ) {
   const admission = admissionOf(deps);
   return failingAsRunEnded({
@@ -19,6 +20,7 @@ export function createActivities(
     ...createModelActivities({ ...deps, afterRunEnded: () => fillFreeSlots(admission) }),
     ...createToolActivities(deps),
     ...createRolloutActivities(deps),
+    ...createMemoryActivities(deps),
   });
 }
 

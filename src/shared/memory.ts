@@ -151,3 +151,27 @@ export const RECALL_NOTICE =
 export function recallResult(records: readonly RecalledRecord[]): { kind: 'memory_recall'; notice: string; records: RecalledRecord[] } {
   return { kind: 'memory_recall', notice: RECALL_NOTICE, records: [...records] };
 }
+
+/** What a memory_save did: created a record, updated its near twin, or refreshed the same record. */
+export interface SavedMemory {
+  id: string;
+  action: 'created' | 'updated' | 'repeated';
+  namespace: string;
+  trust: MemoryTrust;
+  expiresAt: string | null;
+}
+
+/**
+ * A tool's long-term memory for one call (ToolContext.memory): the bundle's namespaces resolved for
+ * the run, and search and save within them, in the call's own transaction (a save commits with the
+ * call's recorded result, or not at all).
+ */
+export interface MemoryScope {
+  namespaces: readonly ResolvedNamespace[];
+  /** Namespaces the run could not resolve, each with why (a metadata key it lacks). */
+  unresolved: readonly string[];
+  /** The live records of `namespaces` (names as resolved) that match `query` best; marks them recalled. */
+  search(query: string, namespaces: readonly ResolvedNamespace[], limit: number): Promise<RecalledRecord[]>;
+  /** Saves `text` to a readwrite namespace with the call's provenance, curating twins (src/db/memory.ts saveMemory). */
+  save(text: string, namespace: ResolvedNamespace, recordTtlMs?: number): Promise<SavedMemory>;
+}

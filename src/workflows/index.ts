@@ -1,2 +1,3 @@
 export { agentRun, approvalDecidedSignal, progressQuery } from './agentRun';
 export { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, rolloutStatusQuery, type RolloutControl } from './rollout';
+export { purgeMemories } from './memoryPurge';
