@@ -11,6 +11,7 @@ export * from './codec';
 export * from './errors';
 export * from './evals';
 export * from './health';
+export * from './memory';
 export * from './runs';
 export * from './tools';
 export * from './usage';

@@ -25,6 +25,11 @@ import {
   feedbackSchema,
   healthSchema,
   keyListSchema,
+  deletedMemoriesSchema,
+  memoryPageSchema,
+  memoryRecordSchema,
+  memorySearchSchema,
+  savedMemorySchema,
   publishedBundleSchema,
   readinessSchema,
   reviewPageSchema,
@@ -80,6 +85,12 @@ export const answers: Answer[] = [
   { method: 'POST', path: route('/v1/runs/:p/feedback'), status: [201], schema: feedbackSchema },
   { method: 'GET', path: route('/v1/review'), status: [200], schema: reviewPageSchema },
   { method: 'GET', path: route('/v1/runs/:p/tapes'), status: [200], schema: runTapesSchema },
+  { method: 'POST', path: route('/v1/memories'), status: [200, 201], schema: savedMemorySchema },
+  { method: 'GET', path: route('/v1/memories'), status: [200], schema: memoryPageSchema },
+  { method: 'GET', path: route('/v1/memories/search'), status: [200], schema: memorySearchSchema },
+  { method: 'DELETE', path: route('/v1/memories'), status: [200], schema: deletedMemoriesSchema },
+  { method: 'GET', path: route('/v1/memories/:p'), status: [200], schema: memoryRecordSchema },
+  { method: 'PATCH', path: route('/v1/memories/:p'), status: [200], schema: memoryRecordSchema },
 ];
 
 /** The schema an answer must match; undefined for answers without a JSON body (204, the event stream). */

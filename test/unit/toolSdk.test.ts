@@ -107,7 +107,7 @@ describe('defineTool', () => {
       "kind: 'read', 'write' or 'destructive'",
       'secrets: "crm_token" is not an upper-case secret name',
       'scope: "tenant:Tickets" is neither tenant:<table> nor one of network:allow-list, memory:namespaces',
-      'scope: "network:anywhere" is neither tenant:<table> nor network:allow-list',
+      'scope: "network:anywhere" is neither tenant:<table> nor one of network:allow-list, memory:namespaces',
       'timeout: milliseconds, or a duration such as 30s',
       'handler: the function that does the work',
     ]);
