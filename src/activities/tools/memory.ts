@@ -88,7 +88,7 @@ function named(memory: MemoryScope, requested: string): ResolvedNamespace {
   const found = namespaceNamed(memory.namespaces, requested);
   if (found) return found;
   const known = memory.namespaces.map((ns) => ns.declared).join(', ') || 'none';
-  throw new ToolError(`memory namespace "${requested}" is not available to this run (available: ${known})`);
+  throw new ToolError(`memory namespace ${requested} is not available to this run (available: ${known})`);
 }
 
 function firstWritable(memory: MemoryScope): ResolvedNamespace {
