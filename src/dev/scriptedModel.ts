@@ -282,11 +282,16 @@ export function embeddingOf(text: string): number[] {
   return length === 0 ? vector : vector.map((v) => v / length);
 }
 
-/** `POST /embeddings`: `{ model, input: string | string[] }` → OpenAI's answer shape. */
+/**
+ * `POST /embeddings`: `{ model, input: string | string[], encoding_format? }` → OpenAI's answer shape;
+ * `encoding_format: 'base64'` (the OpenAI SDK's default) gives little-endian float32s in base64.
+ */
 function answerEmbeddings(raw: string, send: (status: number, body: unknown) => void): void {
   let input: unknown;
+  let base64 = false;
   try {
-    input = JSON.parse(raw).input;
+    ({ input } = JSON.parse(raw));
+    base64 = JSON.parse(raw).encoding_format === 'base64';
   } catch {
     return send(400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
   }
@@ -297,7 +302,10 @@ function answerEmbeddings(raw: string, send: (status: number, body: unknown) => 
   send(200, {
     object: 'list',
     model: 'scripted-embeddings',
-    data: texts.map((text, index) => ({ object: 'embedding', index, embedding: embeddingOf(text) })),
+    data: texts.map((text, index) => {
+      const vector = embeddingOf(text);
+      return { object: 'embedding', index, embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector };
+    }),
     usage: { prompt_tokens: 0, total_tokens: 0 },
   });
 }

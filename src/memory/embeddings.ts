@@ -18,7 +18,8 @@ export interface EmbeddingsSettings {
 export function createEmbedder(settings: EmbeddingsSettings): Embedder {
   const client = new OpenAI({ apiKey: settings.apiKey, baseURL: settings.baseUrl, maxRetries: 2, timeout: 20_000 });
   return async (texts) => {
-    const answer = await client.embeddings.create({ model: settings.model, input: [...texts] });
+    // Floats, not the SDK's default base64: every OpenAI-compatible server speaks floats.
+    const answer = await client.embeddings.create({ model: settings.model, input: [...texts], encoding_format: 'float' });
     if (answer.data.length !== texts.length) throw new Error(`embeddings: asked for ${texts.length} vectors, got ${answer.data.length}`);
     return [...answer.data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
   };
