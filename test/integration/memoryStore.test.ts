@@ -28,12 +28,19 @@ describe('the memory store', () => {
     const seats = await save({ namespace: ns, text: 'The customer prefers window seats on long flights.' });
     await save({ namespace: ns, text: 'The customer lives in Lisbon and flies TAP.' });
     await save({ namespace: ns, text: 'Invoices go to the billing address in Porto.' });
+    // Each shares one word with the query: found by trigrams, ranked below the full match.
+    await save({ namespace: ns, text: 'Window cleaning is booked for Friday.' });
+    await save({ namespace: ns, text: 'Seats in row 12 are broken.' });
 
-    const hits = await search(ns, 'window seat preference');
+    const hits = await search(ns, 'window seats');
+    expect(hits.length).toBeGreaterThanOrEqual(3);
     expect(hits[0]!.memoryId).toBe(seats.record.memoryId);
+    expect(hits.map((h) => h.text)).toEqual(expect.arrayContaining(['Window cleaning is booked for Friday.', 'Seats in row 12 are broken.']));
     expect(hits.map((h) => h.text)).not.toContain('Invoices go to the billing address in Porto.');
-    // Scores are ordered.
-    for (let i = 1; i < hits.length; i++) expect(hits[i - 1]!.score).toBeGreaterThanOrEqual(hits[i]!.score);
+    // Best first.
+    for (let i = 1; i < hits.length; i++) expect(hits[i - 1]!.score).toBeGreaterThan(hits[i]!.score);
+    // Stemming: "preference" finds "prefers".
+    expect((await search(ns, 'seat preference'))[0]!.memoryId).toBe(seats.record.memoryId);
 
     // "Lisbn" is no English word full-text search knows; its trigrams still find the record.
     const typo = await search(ns, 'Lisbn');
