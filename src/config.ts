@@ -125,6 +125,14 @@ export const configSchema = z.object({
   BOSUN_ALERT_OPERATOR_TENANTS: z.string().default(''),
   /** Share of completed runs the online judge grades for the grounding signal, 0 to 1 (only agents a grounding rule watches). */
   BOSUN_ALERT_GROUNDING_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.1),
+  /** How often the Temporal schedule deletes expired memory records (the worker creates it at start). */
+  BOSUN_MEMORY_PURGE_INTERVAL: durationSchema('1h'),
+  /**
+   * The embeddings model memory search uses where pgvector is installed (e.g. text-embedding-3-small);
+   * full-text and trigram search only when unset. Served by BOSUN_EMBEDDINGS_BASE_URL (OPENAI_BASE_URL by default).
+   */
+  BOSUN_EMBEDDINGS_MODEL: z.string().min(1).max(200).optional(),
+  BOSUN_EMBEDDINGS_BASE_URL: z.string().url().optional(),
 });
 
 export type Env = z.infer<typeof configSchema>;
@@ -183,6 +191,8 @@ export interface Config {
   /** The worker's tools beyond the built-in ones: modules to load, and how much of a result the model sees. */
   tools: { modules: string[]; maxResultChars: number; mcpStdioCommands: string[] };
   alerts: AlertSettings;
+  /** Long-term memory: the purge schedule's interval (ms), and embeddings when a model is configured. */
+  memory: { purgeIntervalMs: number; embeddings: { model: string; baseUrl: string | undefined; apiKey: string } | undefined };
 }
 
 /** Where alert webhooks may go: the guard's allow-list (host patterns) and whether private addresses are allowed. */
@@ -259,6 +269,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       modules: splitList(e.BOSUN_TOOL_MODULES), maxResultChars: e.BOSUN_TOOL_RESULT_MAX_CHARS, mcpStdioCommands: splitList(e.BOSUN_MCP_STDIO_COMMANDS),
     },
     alerts: alertSettingsOf(e),
+    memory: {
+      purgeIntervalMs: parseDuration(e.BOSUN_MEMORY_PURGE_INTERVAL)!,
+      embeddings: e.BOSUN_EMBEDDINGS_MODEL
+        ? { model: e.BOSUN_EMBEDDINGS_MODEL, baseUrl: e.BOSUN_EMBEDDINGS_BASE_URL ?? e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY ?? 'not-needed' }
+        : undefined,
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { createAlertActivities, type AlertDeps } from './alerts';
 import { createModelActivities, type ModelDeps } from './model/callModel';
+import { createMemoryActivities } from './memory';
 import { createRolloutActivities } from './rollouts';
 import { failingAsRunEnded } from './runEnded';
 import { fillFreeSlots } from './admission';
@@ -11,7 +12,7 @@ import { createToolActivities, type ToolDeps } from './toolCalls';
  * fails as `RunEnded` (never retried) once its run has ended (src/db/runEnd.ts).
  */
 export function createActivities(
-  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars'> & Pick<RunDeps, 'limits' | 'recordGraceMs' | 'admissionWake'> & AlertDeps,
+  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars' | 'memory'> & Pick<RunDeps, 'limits' | 'recordGraceMs' | 'admissionWake'> & AlertDeps,
 ) {
   const admission = admissionOf(deps);
   return failingAsRunEnded({
@@ -21,6 +22,7 @@ export function createActivities(
     ...createToolActivities(deps),
     ...createRolloutActivities(deps),
     ...createAlertActivities(deps),
+    ...createMemoryActivities(deps),
   });
 }
 

@@ -19,6 +19,9 @@ import { appendMessage, recordStep, stepStatusOf } from '../db/transcript';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { assertRunOpen, lockOpenRun, recordDiscardedResult, RunEndedError } from '../db/runEnd';
 import { activityContext, withHeartbeats } from './runEnded';
+import { runOrigin } from '../db/runs';
+import { createMemoryService, memoryScope, type MemoryCall, type MemoryService } from '../memory/service';
+import { resolveNamespaces, type ResolvedNamespace } from '../shared/memory';
 
 /** Where a tool call sits in the run: the result lands at (step, ordinal) of the transcript. */
 export interface ToolCallRef {
@@ -59,13 +62,16 @@ export interface ToolDeps {
   declared?: Partial<Record<'mcp' | 'http', DeclaredToolExecutor>>;
   /** Past this many characters a result is cut for the model; the whole of it is stored (tool_call_outputs). */
   maxResultChars?: number;
+  /** Long-term memory for `memory:namespaces` tools; full-text and trigram search only (no embeddings) when absent. */
+  memory?: MemoryService;
 }
 
 /** The PostgreSQL role tool code runs as: row-level security keeps it to the run's tenant (migration 006). */
 export const TOOL_ROLE = 'bosun_tool';
 
-export function createToolActivities({ db, bundles, secrets, tools, declared = {}, maxResultChars = DEFAULT_MAX_RESULT_CHARS }: ToolDeps) {
+export function createToolActivities({ db, bundles, secrets, tools, declared = {}, maxResultChars = DEFAULT_MAX_RESULT_CHARS, memory }: ToolDeps) {
   const local = new Map(tools.map((t) => [t.manifest.name, t]));
+  const memoryService = memory ?? createMemoryService(db);
   return {
     /**
      * Runs a tool and records its result in one transaction, so a retried or duplicated attempt
@@ -97,6 +103,7 @@ export function createToolActivities({ db, bundles, secrets, tools, declared = {
       // without U+0000 or lone surrogates, which the tool could not store either.
       const args = storableJson(input.args);
       const tenantScoped = pin.scope.some((s) => s.startsWith('tenant:'));
+      const memoryGrant = pin.scope.includes('memory:namespaces') ? await memoryGrantOf(db, input, bundle) : undefined;
 
       let outcome: ToolCallStatus | undefined;
       return inTransaction(db, async (client) => {
@@ -106,7 +113,8 @@ export function createToolActivities({ db, bundles, secrets, tools, declared = {
         if (tenantScoped) await enterToolScope(client, input.tenantId);
         let result: ToolOutcome;
         try {
-          result = await withHeartbeats((signal) => run(args.value, toolContext(input, client, tenantScoped, secretValues, signal, bundle)));
+          const memoryOfCall = memoryGrant && memoryScope(client, memoryService, memoryGrant.call, memoryGrant.resolved);
+          result = await withHeartbeats((signal) => run(args.value, toolContext(input, client, tenantScoped, secretValues, signal, bundle, memoryOfCall)));
         } catch (err) {
           // A failure message reaches Temporal history unencrypted: no secret may ride along.
           throw withoutSecrets(err, secretValues);
@@ -217,8 +225,26 @@ function resolveTool(
   return { pin, run: (args, ctx) => invokeTool(tool, args, ctx) };
 }
 
+/**
+ * What a `memory:namespaces` tool's call may use: the bundle's namespaces resolved with the run's
+ * metadata, and the call's provenance; undefined when the bundle names no memory (the tool says so).
+ */
+async function memoryGrantOf(
+  db: Db, input: ExecuteToolInput, bundle: Bundle | undefined,
+): Promise<{ call: MemoryCall; resolved: { namespaces: ResolvedNamespace[]; unresolved: string[] } } | undefined> {
+  if (!bundle?.memory) return undefined;
+  const origin = await runOrigin(db, input.runId);
+  if (!origin) throw new Error(`run ${input.runId} has no row`);
+  const { tenantId, runId, step, toolCallId, bundleId } = input;
+  return {
+    call: { tenantId, runId, step, toolCallId, bundleId, agent: origin.agent, startedBy: origin.createdBy },
+    resolved: resolveNamespaces(bundle.memory, origin.metadata),
+  };
+}
+
 function toolContext(
   input: ExecuteToolInput, client: DbClient, tenantScoped: boolean, secrets: Record<string, string>, signal: AbortSignal, bundle: Bundle | undefined,
+  memory: ToolContext['memory'],
 ): ToolContext {
   return {
     tenantId: input.tenantId,
@@ -236,6 +262,7 @@ function toolContext(
     log: maskedLogger(secrets, { runId: input.runId, tool: input.tool, toolCallId: input.toolCallId }),
     sandbox: input.sandbox === true,
     network: bundle?.network,
+    memory,
   };
 }
 

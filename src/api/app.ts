@@ -3,6 +3,8 @@ import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { defaultAlertSettings, defaultApiSettings, type AlertSettings, type ApiSettings, type Config } from '../config';
 import type { Db } from '../db/pool';
+import { createEmbedder } from '../memory/embeddings';
+import { createMemoryService, type MemoryService } from '../memory/service';
 import { createSecretStore } from '../secrets/secretStore';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { adminRouter } from './adminRouter';
@@ -15,13 +17,14 @@ import { ApiError, errorHandler } from './errors';
 import { evalsRouter } from './evalsRouter';
 import { eventsRouter } from './eventsRouter';
 import { healthRouter } from './health';
+import { memoryRouter } from './memoryRouter';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { toolsRouter } from './toolsRouter';
 import { usageRouter } from './usageRouter';
 import { refuseUnstorableText } from './validation';
 
-/** `settings` and `alerts` default to the configuration's defaults. */
-export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings; alerts?: AlertsRouterSettings };
+/** `settings` and `alerts` default to the configuration's defaults; `memory` to full-text and trigram memory search (no embeddings). */
+export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings; alerts?: AlertsRouterSettings; memory?: MemoryService };
 
 /** `codec` serves /codec for the Temporal Web UI (404 there without it); `codecCorsOrigins` may call it from a browser. */
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
@@ -35,6 +38,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
     '/v1',
     runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
     toolsRouter(deps), evalsRouter(deps), alertsRouter({ db: deps.db, alerts: deps.alerts ?? alertsRouterSettings(defaultAlertSettings()) }),
+    memoryRouter(deps),
   );
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));
@@ -59,6 +63,7 @@ export async function connectApp(config: Config, db: Db) {
     // Publishing lists a bundle's MCP servers, with the credentials its headers name.
     mcpListing: { secrets: createSecretStore(config.secrets), stdioCommands: config.tools.mcpStdioCommands },
     settings: config.api,
+    memory: createMemoryService(db, config.memory.embeddings && createEmbedder(config.memory.embeddings)),
     codec,
     codecCorsOrigins: config.codecServer.corsOrigins,
     alerts: alertsRouterSettings(config.alerts),

@@ -12,6 +12,7 @@ export * from './codec';
 export * from './errors';
 export * from './evals';
 export * from './health';
+export * from './memory';
 export * from './runs';
 export * from './tools';
 export * from './usage';

@@ -164,3 +164,12 @@ export async function editedApprovalsOfRuns(db: Queryable, runIds: readonly stri
   );
   return rows as { runId: string; approvalId: string; tool: string; arguments: Record<string, unknown>; originalArguments: unknown; comment: string | null }[];
 }
+
+/** Who approved the tool call (an API key ID), when a human approved it; undefined otherwise. */
+export async function approverOfToolCall(db: Queryable, runId: string, toolCallId: string): Promise<string | undefined> {
+  const { rows } = await db.query(
+    `SELECT decided_by FROM approvals WHERE run_id = $1 AND tool_call_id = $2 AND status = 'approved'`,
+    [runId, toolCallId],
+  );
+  return rows[0]?.decided_by ?? undefined;
+}

@@ -129,6 +129,12 @@ export async function findRun(db: Db, tenantId: string, runId: string): Promise<
   return rows[0];
 }
 
+/** Where a run came from: its agent, its metadata and the API key that started it (undefined for an unknown run). */
+export async function runOrigin(db: Queryable, runId: string): Promise<{ agent: string; metadata: Record<string, unknown>; createdBy: string } | undefined> {
+  const { rows } = await db.query('SELECT agent, metadata, created_by AS "createdBy" FROM runs WHERE run_id = $1', [runId]);
+  return rows[0];
+}
+
 /**
  * Everything `GET /v1/runs/:runId` shows, or undefined for an unknown run or another tenant's.
  * `queuePosition` (queued runs only, else null): 1 + the tenant's queued runs created before it.

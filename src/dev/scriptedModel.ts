@@ -1,6 +1,7 @@
 /**
  * An OpenAI-compatible chat completions server that answers from a script, so the demo and the
- * tests run offline and deterministically over real HTTP. Rules map conversation state to tool
+ * tests run offline and deterministically over real HTTP; it also serves `/embeddings`
+ * (deterministic bag-of-words vectors, see embeddingOf) for memory search with pgvector. Rules map conversation state to tool
  * calls or text; faults script 429s, 500s, hangs and any exact answer (a refusal, a provider's own
  * error body, a reply cut by the token limit).
  */
@@ -110,6 +111,7 @@ export async function startScriptedModel(script: ModelScript, port = 0, host = '
       const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
         res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
       };
+      if (req.method === 'POST' && req.url?.endsWith('/embeddings')) return answerEmbeddings(raw, send);
       if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
         return send(404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' } });
       }
@@ -261,3 +263,49 @@ function completion(request: ChatRequest, rule: ScriptRule | undefined, cachedTo
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Dimensions of the scripted embeddings. */
+export const SCRIPTED_EMBEDDING_DIMENSIONS = 64;
+
+/**
+ * A deterministic embedding: each lower-cased word hashed (FNV-1a) to one of the dimensions, counted,
+ * and the vector scaled to length 1, so texts sharing words are near in cosine distance.
+ */
+export function embeddingOf(text: string): number[] {
+  const vector = new Array<number>(SCRIPTED_EMBEDDING_DIMENSIONS).fill(0);
+  for (const word of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
+    let hash = 0x811c9dc5;
+    for (const ch of word) hash = Math.imul(hash ^ ch.codePointAt(0)!, 0x01000193) >>> 0;
+    vector[hash % SCRIPTED_EMBEDDING_DIMENSIONS]! += 1;
+  }
+  const length = Math.hypot(...vector);
+  return length === 0 ? vector : vector.map((v) => v / length);
+}
+
+/**
+ * `POST /embeddings`: `{ model, input: string | string[], encoding_format? }` → OpenAI's answer shape;
+ * `encoding_format: 'base64'` (the OpenAI SDK's default) gives little-endian float32s in base64.
+ */
+function answerEmbeddings(raw: string, send: (status: number, body: unknown) => void): void {
+  let input: unknown;
+  let base64 = false;
+  try {
+    ({ input } = JSON.parse(raw));
+    base64 = JSON.parse(raw).encoding_format === 'base64';
+  } catch {
+    return send(400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
+  }
+  const texts = typeof input === 'string' ? [input] : input;
+  if (!Array.isArray(texts) || !texts.every((t) => typeof t === 'string')) {
+    return send(400, { error: { message: 'input: a string or an array of strings', type: 'invalid_request_error' } });
+  }
+  send(200, {
+    object: 'list',
+    model: 'scripted-embeddings',
+    data: texts.map((text, index) => {
+      const vector = embeddingOf(text);
+      return { object: 'embedding', index, embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector };
+    }),
+    usage: { prompt_tokens: 0, total_tokens: 0 },
+  });
+}

@@ -22,7 +22,8 @@ import type { DbClient } from '../db/pool';
 import { schemaHashOf } from '../bundles/bundleId';
 import type { NetworkPolicy } from '../shared/guardrails';
 import type { RedactionRules } from '../shared/redaction';
-import type { DataScope, PinnedTool, ToolKind, ToolRetry } from '../shared/toolSpec';
+import type { MemoryScope } from '../shared/memory';
+import { namedScopes, type DataScope, type PinnedTool, type ToolKind, type ToolRetry } from '../shared/toolSpec';
 import { parseDuration } from '../shared/duration';
 import { schemaProblems } from '../shared/toolArguments';
 
@@ -61,6 +62,11 @@ export interface ToolContext {
   sandbox: boolean;
   /** The bundle's network policy: the hosts the run may reach (`network:allow-list` tools). */
   network: NetworkPolicy | undefined;
+  /**
+   * The bundle's long-term memory namespaces, resolved for this run, and search and save within them
+   * (`memory:namespaces` tools; undefined for others, and when the bundle names no namespace).
+   */
+  memory: MemoryScope | undefined;
 }
 
 export type ToolHandler<A, R> = (args: A, ctx: ToolContext) => Promise<R>;
@@ -165,7 +171,9 @@ function optionProblems(options: ToolOptions<z.ZodType, unknown>): string[] {
   if (!['read', 'write', 'destructive'].includes(options.kind)) problems.push("kind: 'read', 'write' or 'destructive'");
   for (const s of options.secrets ?? []) if (!secretName.test(s)) problems.push(`secrets: "${s}" is not an upper-case secret name`);
   for (const s of options.scope ?? []) {
-    if (!/^tenant:[a-z_][a-z0-9_]{0,62}$/.test(s) && s !== 'network:allow-list') problems.push(`scope: "${s}" is neither tenant:<table> nor network:allow-list`);
+    if (!/^tenant:[a-z_][a-z0-9_]{0,62}$/.test(s) && !namedScopes.includes(s)) {
+      problems.push(`scope: "${s}" is neither tenant:<table> nor one of ${namedScopes.join(', ')}`);
+    }
   }
   if (options.timeout !== undefined && durationMs(options.timeout) === undefined) problems.push('timeout: milliseconds, or a duration such as 30s');
   if (typeof options.handler !== 'function') problems.push('handler: the function that does the work');

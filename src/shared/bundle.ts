@@ -15,6 +15,7 @@ import { toolTaskQueue, type PinnedTool } from './toolSpec';
 import { modelRoutingSchema, routingProblems } from './modelRouting';
 import { contextSettingsSchema, resolveContextSettings } from './contextWindow';
 import { modelPriceSchema, type ModelPrice, type ModelPrices } from './pricing';
+import { memoryProblems, memorySettingsSchema } from './memory';
 
 /**
  * A bundle's own price for one of its models: USD per million tokens as in BOSUN_MODEL_PRICES, or
@@ -89,6 +90,8 @@ export const bundleContentSchema = z
     context: contextSettingsSchema.optional(),
     /** What http_fetch may reach; no host at all when absent. */
     network: networkPolicySchema.optional(),
+    /** The long-term memory namespaces memory_search and memory_save may use (src/shared/memory.ts). */
+    memory: memorySettingsSchema.optional(),
     httpTools: z
       .array(httpToolSchema)
       .max(50)
@@ -172,12 +175,14 @@ export function bundleProblems(content: BundleContent): string[] {
   }
   problems.push(...guardrailProblems(content));
   problems.push(...routingProblems(content.model));
+  if (content.memory) problems.push(...memoryProblems(content.memory));
   return problems;
 }
 
 /**
  * What the bundle asks of its granted tools that they cannot give: a secret a tool needs that the
- * bundle does not list, a network tool without network.allowHosts, an approval threshold on an
+ * bundle does not list, a network tool without network.allowHosts, a memory tool without
+ * memory.namespaces, an approval threshold on an
  * argument that is not a number.
  */
 export function grantProblems(content: BundleContent, grants: readonly ToolGrant[]): string[] {
@@ -189,6 +194,9 @@ export function grantProblems(content: BundleContent, grants: readonly ToolGrant
     }
     if (pin.scope.includes('network:allow-list') && !content.network) {
       problems.push(`${field}: ${pin.name} needs network.allowHosts, the hosts it may reach`);
+    }
+    if (pin.scope.includes('memory:namespaces') && !content.memory) {
+      problems.push(`${field}: ${pin.name} needs memory.namespaces, the memory namespaces it may use`);
     }
     for (const problem of schemaProblems(pin.parameters)) problems.push(`${field}: ${pin.name}'s argument schema: ${problem}`);
     if (typeof approval === 'object' && !isNumericArgument(pin, approval.above.field)) {

@@ -14,11 +14,14 @@ export type ToolKind = z.infer<typeof toolKindSchema>;
 /**
  * What a tool may touch. `tenant:<table>`: the run's tenant's rows of that table, and only those
  * (PostgreSQL row-level security on the table, for the `bosun_tool` role); `network:allow-list`:
- * the hosts the bundle's `network.allowHosts` names.
+ * the hosts the bundle's `network.allowHosts` names; `memory:namespaces`: the long-term memory
+ * namespaces the bundle's `memory` names (Bosun's memory_search and memory_save, src/shared/memory.ts).
  */
-export type DataScope = `tenant:${string}` | 'network:allow-list';
-const dataScopeSchema = z.custom<DataScope>((v) => typeof v === 'string' && (/^tenant:[a-z_][a-z0-9_]{0,62}$/.test(v) || v === 'network:allow-list'), {
-  message: 'tenant:<table> or network:allow-list',
+export type DataScope = `tenant:${string}` | 'network:allow-list' | 'memory:namespaces';
+/** The scopes that are not `tenant:<table>`. */
+export const namedScopes: readonly string[] = ['network:allow-list', 'memory:namespaces'];
+const dataScopeSchema = z.custom<DataScope>((v) => typeof v === 'string' && (/^tenant:[a-z_][a-z0-9_]{0,62}$/.test(v) || namedScopes.includes(v)), {
+  message: 'tenant:<table>, network:allow-list or memory:namespaces',
 });
 
 /** A JSON Schema document (draft 2020-12), as zod 4's `z.toJSONSchema` or an MCP server gives it. */

@@ -13,6 +13,7 @@ import { signalAdmitted } from '../activities/admission';
 import { createModelCallGuard } from '../activities/model/callGuard';
 import { createToolActivities } from '../activities/toolCalls';
 import { createHttpFetchTool } from '../activities/tools/httpFetch';
+import { memoryTools } from '../activities/tools/memory';
 import { httpToolExecutor } from '../activities/tools/httpTool';
 import { createMcpPool, mcpToolExecutor } from '../activities/tools/mcp';
 import { failingAsRunEnded } from '../activities/runEnded';
@@ -22,9 +23,12 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { registerTools } from '../db/toolRegistry';
 import type { BosunTool } from '../sdk/tools';
+import { createEmbedder } from '../memory/embeddings';
+import { createMemoryService } from '../memory/service';
 import { createSecretStore } from '../secrets/secretStore';
 import { toolTaskQueue } from '../shared/toolSpec';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
+import { ensureMemoryPurgeSchedule } from '../temporal/memoryPurgeSchedule';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { ensureAlertSchedule } from '../temporal/alertSchedule';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
@@ -33,7 +37,7 @@ import { loadToolModules } from './toolModules';
 import { workflowBundleFor } from './workflowBundle';
 
 export interface CreateWorkerOptions {
-  /** The user's tools (`defineTool`); Bosun's built-in `http_fetch` is always there too. */
+  /** The user's tools (`defineTool`); Bosun's built-in `http_fetch`, `memory_search` and `memory_save` are always there too. */
   tools?: readonly BosunTool[];
   /** Read from the environment (`loadConfig(process.env)`, as Bosun's own worker does) when absent. */
   config?: Config;
@@ -58,7 +62,9 @@ const REGISTRATION_REFRESH_MS = 10_000;
 export async function createWorker(options: CreateWorkerOptions = {}): Promise<BosunWorker> {
   const config = options.config ?? loadConfig(process.env);
   Runtime.install({ logger: new DefaultLogger(config.logLevel, withoutToolQueueNotices) });
-  const tools = withoutDuplicates([createHttpFetchTool(), ...(options.tools ?? []), ...(await loadToolModules(config.tools.modules))]);
+  const tools = withoutDuplicates([
+    createHttpFetchTool(), ...memoryTools, ...(options.tools ?? []), ...(await loadToolModules(config.tools.modules)),
+  ]);
   const db = createPool(config.databaseUrl);
   await migrate(db);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -73,9 +79,11 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
   const mcpPool = createMcpPool();
   const toolDeps = {
     db, bundles: createBundleCache(db), tools, secrets: createSecretStore(config.secrets), maxResultChars: config.tools.maxResultChars,
+    memory: createMemoryService(db, config.memory.embeddings && createEmbedder(config.memory.embeddings)),
     // Tools the bundles declare: any Bosun worker runs them.
     declared: { http: httpToolExecutor(), mcp: mcpToolExecutor(mcpPool, config.tools.mcpStdioCommands) },
   };
+  await ensureMemoryPurgeSchedule(client, config.temporal.taskQueue, config.memory.purgeIntervalMs);
   const main = await Worker.create({
     ...shared,
     connection,

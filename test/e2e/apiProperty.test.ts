@@ -101,6 +101,8 @@ describe('API property: no generated request gets a 5xx', () => {
       { method: 'POST', url: () => '/v1/keys', body: { name: 'ci', roles: ['runner', 'approver'] } },
       { method: 'PUT', url: () => '/v1/budgets/month', body: { limitUsd: 1000, mode: 'soft', onExceeded: 'fail' } },
       { method: 'POST', url: () => '/codec/decode', body: { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'e30=' }] } },
+      { method: 'POST', url: () => '/v1/memories', body: { namespace: 'user:u1', text: 'Likes green tea.', subject: 'u1', ttl: '30d' } },
+      { method: 'PATCH', url: () => '/v1/memories/00000000-0000-4000-8000-000000000000', body: { text: 'Likes coffee.', expiresAt: null } },
     ];
     for (const route of bodyRoutes) {
       for (const path of pathsOf(route.body)) {
@@ -123,6 +125,8 @@ describe('API property: no generated request gets a 5xx', () => {
       ['/v1/audit', ['runId', 'since', 'limit']],
       ['/v1/usage', ['groupBy', 'from', 'to']],
       [`/v1/runs/${finishedRunId}/events`, ['after']],
+      ['/v1/memories', ['namespace', 'subject', 'limit', 'cursor']],
+      ['/v1/memories/search', ['q', 'namespace', 'limit']],
     ];
     for (const [route, fields] of queryRoutes) {
       for (const field of [...fields, 'unknown']) {
@@ -149,6 +153,10 @@ describe('API property: no generated request gets a 5xx', () => {
       ['GET', (x) => `/v1/agents/support/rollouts/${x}`],
       ['DELETE', (x) => `/v1/keys/${x}`],
       ['PUT', (x) => `/v1/budgets/${x}`],
+      ['GET', (x) => `/v1/memories/${x}`],
+      ['PATCH', (x) => `/v1/memories/${x}`],
+      ['DELETE', (x) => `/v1/memories/${x}`],
+      ['DELETE', (x) => `/v1/memories?subject=${x}`],
     ];
     for (const [method, route] of pathRoutes) {
       for (let i = 0; i < SAMPLES; i += 1) {

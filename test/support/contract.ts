@@ -28,6 +28,11 @@ import {
   feedbackSchema,
   healthSchema,
   keyListSchema,
+  deletedMemoriesSchema,
+  memoryPageSchema,
+  memoryRecordSchema,
+  memorySearchSchema,
+  savedMemorySchema,
   publishedBundleSchema,
   readinessSchema,
   reviewPageSchema,
@@ -86,6 +91,12 @@ export const answers: Answer[] = [
   { method: 'GET', path: route('/v1/alerts'), status: [200], schema: alertListSchema },
   { method: 'GET', path: route('/v1/alerts/rules'), status: [200], schema: alertRuleListSchema },
   { method: 'POST', path: route('/v1/alerts/rules'), status: [201], schema: alertRuleViewSchema },
+  { method: 'POST', path: route('/v1/memories'), status: [200, 201], schema: savedMemorySchema },
+  { method: 'GET', path: route('/v1/memories'), status: [200], schema: memoryPageSchema },
+  { method: 'GET', path: route('/v1/memories/search'), status: [200], schema: memorySearchSchema },
+  { method: 'DELETE', path: route('/v1/memories'), status: [200], schema: deletedMemoriesSchema },
+  { method: 'GET', path: route('/v1/memories/:p'), status: [200], schema: memoryRecordSchema },
+  { method: 'PATCH', path: route('/v1/memories/:p'), status: [200], schema: memoryRecordSchema },
 ];
 
 /** The schema an answer must match; undefined for answers without a JSON body (204, the event stream). */

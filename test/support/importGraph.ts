@@ -110,6 +110,11 @@ export const rules: Rule[] = [
     allowed: (i) => folderOf(i.to) !== 'activities',
   },
   {
+    name: 'memory (long-term memory over the store) imports only memory, db and shared',
+    applies: (i) => folderOf(i.from) === 'memory' && i.project,
+    allowed: (i) => ['memory', 'db', 'shared'].includes(folderOf(i.to)),
+  },
+  {
     name: 'config is a leaf: it imports only shared',
     applies: (i) => i.from === 'config' && i.project,
     allowed: (i) => folderOf(i.to) === 'shared',

@@ -41,6 +41,8 @@ describe('each rule catches what it forbids', () => {
     ['shared imports a Node built-in', pkg('shared/bundle', 'node:fs')],
     ['db imports code above it', project('db/transcript', 'activities/model/window')],
     ['config imports the secret store', project('config', 'secrets/secretStore')],
+    ['memory imports an activity module', project('memory/service', 'activities/toolCalls')],
+    ['memory imports config', project('memory/embeddings', 'config')],
     ['the contract imports the API', project('contract/runs', 'api/errors')],
   ])('%s', (_, violation) => {
     expect(ruleViolations([violation])).toHaveLength(1);
@@ -54,6 +56,8 @@ describe('each rule catches what it forbids', () => {
       project('cli/runCommands', 'contract/index'),
       project('db/runs', 'shared/domain'),
       project('api/runsRouter', 'db/runs'),
+      project('memory/service', 'db/memory'),
+      project('api/memoryRouter', 'memory/service'),
     ])).toEqual([]);
   });
 

@@ -106,8 +106,8 @@ describe('defineTool', () => {
       'description: tell the model what the tool does',
       "kind: 'read', 'write' or 'destructive'",
       'secrets: "crm_token" is not an upper-case secret name',
-      'scope: "tenant:Tickets" is neither tenant:<table> nor network:allow-list',
-      'scope: "network:anywhere" is neither tenant:<table> nor network:allow-list',
+      'scope: "tenant:Tickets" is neither tenant:<table> nor one of network:allow-list, memory:namespaces',
+      'scope: "network:anywhere" is neither tenant:<table> nor one of network:allow-list, memory:namespaces',
       'timeout: milliseconds, or a duration such as 30s',
       'handler: the function that does the work',
     ]);
@@ -184,6 +184,7 @@ describe('invokeTool', () => {
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
     sandbox,
     network: undefined,
+    memory: undefined,
   });
   const refundArgs = z.object({ order_id: z.string(), amount_cents: z.number().int().positive() });
 
