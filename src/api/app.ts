@@ -2,6 +2,7 @@ import type { PayloadCodec } from '@temporalio/common';
 import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { defaultApiSettings, type ApiSettings, type Config } from '../config';
+import type { UiConfig } from '../contract';
 import type { Db } from '../db/pool';
 import { createSecretStore } from '../secrets/secretStore';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
@@ -16,11 +17,14 @@ import { eventsRouter } from './eventsRouter';
 import { healthRouter } from './health';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { toolsRouter } from './toolsRouter';
+import { uiRouter } from './uiRouter';
 import { usageRouter } from './usageRouter';
 import { refuseUnstorableText } from './validation';
 
-/** `settings` default to the configuration's defaults. */
-export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings };
+/** `settings` default to the configuration's defaults; `ui` to the Temporal dev server's UI and the default namespace. */
+export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings; ui?: UiConfig };
+
+const defaultUi: UiConfig = { temporalUiUrl: 'http://127.0.0.1:8233', namespace: 'default' };
 
 /** `codec` serves /codec for the Temporal Web UI (404 there without it); `codecCorsOrigins` may call it from a browser. */
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
@@ -35,6 +39,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
     runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
     toolsRouter(deps), evalsRouter(deps),
   );
+  app.use('/ui', uiRouter(deps.ui ?? defaultUi));
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));
   app.use(errorHandler);
@@ -60,6 +65,7 @@ export async function connectApp(config: Config, db: Db) {
     settings: config.api,
     codec,
     codecCorsOrigins: config.codecServer.corsOrigins,
+    ui: { temporalUiUrl: config.temporalUiUrl, namespace: config.temporal.namespace },
   });
   return { app, temporal, connection };
 }

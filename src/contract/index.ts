@@ -14,3 +14,4 @@ export * from './health';
 export * from './runs';
 export * from './tools';
 export * from './usage';
+export * from './ui';
