@@ -56,12 +56,15 @@ describe('approvals inbox in the browser', () => {
     const approval = card(page, approvalId);
     await approval.waitFor();
     await expect(approval.getByRole('heading', { level: 2 }).textContent()).resolves.toContain('issue_refund');
-    await expect(approval.textContent()).resolves.toContain('"order_id": "1001"');
+    const shown = await approval.textContent();
+    expect(shown).toContain('"order_id": "1001"');
     await approval.getByLabel('Comment (optional)').fill('checked in the browser');
     await approval.getByRole('button', { name: 'Approve', exact: true }).click();
 
     const done = await stack.waitForStatus(runId, 'completed');
     expect(done.approvals[0]).toMatchObject({ status: 'approved', comment: 'checked in the browser' });
+    // The run was started and approved with the same key: the card named it as the requester.
+    expect(shown).toContain(`Requested by${done.approvals[0].decidedBy}`);
     // Decided approvals leave the list.
     await approval.waitFor({ state: 'detached' });
     // The key was typed into the page only: no cookie, no URL, nothing in localStorage.
@@ -141,7 +144,8 @@ describe('approvals inbox in the browser', () => {
     }
     expect(onApprove).toBe(true);
     await page.keyboard.press('Enter');
-    await stack.waitForStatus(runId, 'completed');
+    const done = await stack.waitForStatus(runId, 'completed');
+    expect(done.approvals[0].status).toBe('approved');
     await page.context().close();
   });
 
@@ -150,8 +154,10 @@ describe('approvals inbox in the browser', () => {
     const page = await signedIn(stack.apiKey, phone);
     await card(page, approvalId).waitFor();
     expect(await card(page, approvalId).isVisible()).toBe(true);
-    const overflow = () => page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    // Against the phone's own width: a mobile browser widens its layout viewport to fit content that overflows.
+    const overflow = () => page.evaluate<number>(`Math.max(document.documentElement.scrollWidth, window.innerWidth) - ${phone.viewport!.width}`);
     expect(await overflow()).toBeLessThanOrEqual(0);
+    expect((await card(page, approvalId).boundingBox())!.width).toBeLessThanOrEqual(phone.viewport!.width);
 
     await card(page, approvalId).getByRole('link').click();
     const temporalLink = page.getByRole('link', { name: 'Open this run in the Temporal UI' });
