@@ -3,27 +3,12 @@
  * bundle, tenant, the input's first line, redacted), and each model and tool activity a summary of
  * its own (`model step 1 · gpt-4o-mini`, `issue_refund · order 1001`), read back from Temporal itself.
  */
-import { defaultPayloadConverter } from '@temporalio/common';
-import { temporal as proto } from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
+import { activitySummaries } from '../support/historyShape';
 import { useTestStack } from '../support/useTestStack';
-
-const EventType = proto.api.enums.v1.EventType;
 
 describe('Temporal UI summaries', () => {
   const stack = useTestStack();
-
-  /** The summaries of the run's scheduled activities, in order, as `activityType: summary`. */
-  async function activitySummaries(runId: string): Promise<string[]> {
-    const history = await stack.temporal.workflow.getHandle(runId).fetchHistory();
-    return (history.events ?? [])
-      .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
-      .map((e) => {
-        const summary = e.userMetadata?.summary;
-        const name = e.activityTaskScheduledEventAttributes!.activityType!.name;
-        return `${name}: ${summary ? defaultPayloadConverter.fromPayload<string>(summary) : '(none)'}`;
-      });
-  }
 
   it('a run shows its agent, bundle, tenant and redacted first input line, and each model and tool step its summary', async () => {
     const input = 'Refund order 1001, the customer is ada@example.com\nSecond line that is not shown';
@@ -43,7 +28,7 @@ describe('Temporal UI summaries', () => {
     expect((await stack.decide(runId, approval.approvalId, 'approve')).status).toBe(202);
     await stack.waitForStatus(runId, 'completed');
 
-    const summaries = await activitySummaries(runId);
+    const summaries = activitySummaries((await stack.temporal.workflow.getHandle(runId).fetchHistory()).events ?? []);
     expect(summaries).toEqual(expect.arrayContaining([
       'callModel: model step 1 · gpt-4o-mini',
       'executeTool: lookup_order · order 1001',
