@@ -164,6 +164,8 @@ describe('approvals inbox in the browser', () => {
     await temporalLink.waitFor();
     expect(await temporalLink.getAttribute('href')).toBe(`${temporalUiUrl}/namespaces/default/workflows/${runId}`);
     await page.getByRole('region', { name: 'Steps' }).waitFor();
+    // The run page offers the same decision controls for what waits.
+    await card(page, approvalId).getByRole('button', { name: 'Approve', exact: true }).waitFor();
     await expect(page.locator('.tool-calls').textContent()).resolves.toContain('lookup_order');
     expect(await overflow()).toBeLessThanOrEqual(0);
 

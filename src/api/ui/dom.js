@@ -12,8 +12,13 @@ export function h(tag, attributes = {}, ...children) {
     else if (name === 'text') element.textContent = value;
     else element.setAttribute(name, value === true ? '' : String(value));
   }
-  element.append(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
+  element.append(...nodes(children));
   return element;
+}
+
+/** What `append` / `replaceChildren` take from nested arrays of nodes and strings: flattened, without null, undefined or false. */
+export function nodes(items) {
+  return items.flat(Infinity).filter((item) => item !== null && item !== undefined && item !== false);
 }
 
 /** Says `message` to screen readers (the polite live region). */
@@ -46,7 +51,9 @@ export function facts(pairs) {
 
 /** An error box listing the API's problems (each a `field: what is wrong` line), focused so it is read at once. */
 export function problemsBox(error) {
-  const box = h('div', { class: 'problems', role: 'alert', tabindex: '-1' }, h('p', {}, error.message));
+  // A 400's message repeats its problems on one line; the list says it better.
+  const heading = error.problems?.length ? 'Not accepted; nothing was decided:' : error.message;
+  const box = h('div', { class: 'problems', role: 'alert', tabindex: '-1' }, h('p', {}, heading));
   if (error.problems?.length) box.append(h('ul', {}, error.problems.map((problem) => h('li', {}, problem))));
   return box;
 }

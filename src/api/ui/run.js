@@ -5,7 +5,7 @@
  */
 import { api, followRun } from './api.js';
 import { approvalCard } from './approvalCard.js';
-import { facts, formatTime, h, problemsBox } from './dom.js';
+import { facts, formatTime, h, nodes, problemsBox } from './dom.js';
 
 const usd = (value) => `$${value.toFixed(value < 0.01 ? 6 : 4)}`;
 
@@ -35,7 +35,7 @@ export function showRun(main, runId, { config, onUnauthorized }) {
     const hadFocus = main.contains(document.activeElement) && document.activeElement.id;
     const temporalUrl = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.namespace)}/workflows/${encodeURIComponent(run.runId)}`;
     const tools = run.steps.filter((step) => step.kind === 'tool');
-    main.replaceChildren(
+    main.replaceChildren(...nodes([
       h('p', {}, h('a', { href: '#/' }, '← Pending approvals')),
       h('div', { class: 'title-row' },
         h('h1', {}, `${run.agent} · run ${run.runId.slice(0, 8)}`),
@@ -64,7 +64,7 @@ export function showRun(main, runId, { config, onUnauthorized }) {
             h('p', {}, h('code', {}, call.name), ` · step ${call.step} · `, h('span', { class: `badge status-${call.status}` }, call.status)),
             h('pre', { class: 'arguments' }, JSON.stringify(call.detail.arguments ?? null, null, 2)))))
         : h('p', { class: 'muted' }, 'No tool calls yet.'),
-    );
+    ]));
     if (hadFocus) document.getElementById(hadFocus)?.focus();
   }
 
