@@ -94,6 +94,11 @@ describe('approvals inbox in the browser', () => {
     await approval.getByRole('button', { name: 'Approve with these arguments' }).click();
     const done = await stack.waitForStatus(runId, 'completed');
     expect(done.approvals[0].editedArguments).toMatchObject({ order_id: '1002', amount_cents: 700 });
+    // The audit log has the one decision, by whom, with the edit; the refused edit left no entry.
+    const { body: audit } = await stack.api('GET', `/v1/audit?runId=${runId}`);
+    const decisions = audit.entries.filter((e: any) => e.action === 'approval.decided');
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0]).toMatchObject({ actor: done.approvals[0].decidedBy, detail: { edited: true, argumentChanges: expect.arrayContaining([expect.anything()]) } });
     await page.context().close();
   });
 
