@@ -81,6 +81,8 @@ export const configSchema = z.object({
    */
   BOSUN_ENCRYPTION_KEYS: z.string().optional(),
   BOSUN_ENCRYPTION_KEY_ID: z.string().optional(),
+  /** The Temporal Web UI as a browser reaches it: the approvals inbox (/ui) links each run there. */
+  BOSUN_TEMPORAL_UI_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8233'),
   /** Browser origins (the Temporal Web UI) allowed to call the codec server at /codec, comma-separated. */
   BOSUN_CODEC_CORS_ORIGIN: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
   /**
@@ -186,6 +188,8 @@ export interface Config {
   encryption: EncryptionConfig | undefined;
   /** The codec server the Temporal Web UI calls from the browser. */
   codecServer: { corsOrigins: string[] };
+  /** The Temporal Web UI's base URL (no trailing slash), which the inbox at /ui links runs to. */
+  temporalUiUrl: string;
   /** Where tools' secrets come from (only the worker uses it). */
   secrets: SecretsConfig;
   /** The worker's tools beyond the built-in ones: modules to load, and how much of a result the model sees. */
@@ -264,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     providerLimits: parseProviderLimits(e.BOSUN_PROVIDER_LIMITS),
     encryption: parseEncryptionKeys(e.BOSUN_ENCRYPTION_KEYS, e.BOSUN_ENCRYPTION_KEY_ID),
     codecServer: { corsOrigins: parseOrigins(e.BOSUN_CODEC_CORS_ORIGIN) },
+    temporalUiUrl: e.BOSUN_TEMPORAL_UI_URL.replace(/\/+$/, ''),
     secrets: parseSecrets(e, given),
     tools: {
       modules: splitList(e.BOSUN_TOOL_MODULES), maxResultChars: e.BOSUN_TOOL_RESULT_MAX_CHARS, mcpStdioCommands: splitList(e.BOSUN_MCP_STDIO_COMMANDS),

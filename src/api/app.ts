@@ -2,6 +2,7 @@ import type { PayloadCodec } from '@temporalio/common';
 import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { defaultAlertSettings, defaultApiSettings, type AlertSettings, type ApiSettings, type Config } from '../config';
+import type { UiConfig } from '../contract';
 import type { Db } from '../db/pool';
 import { createEmbedder } from '../memory/embeddings';
 import { createMemoryService, type MemoryService } from '../memory/service';
@@ -20,11 +21,17 @@ import { healthRouter } from './health';
 import { memoryRouter } from './memoryRouter';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { toolsRouter } from './toolsRouter';
+import { uiRouter } from './uiRouter';
 import { usageRouter } from './usageRouter';
 import { refuseUnstorableText } from './validation';
 
-/** `settings` and `alerts` default to the configuration's defaults; `memory` to full-text and trigram memory search (no embeddings). */
-export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings; alerts?: AlertsRouterSettings; memory?: MemoryService };
+/**
+ * `settings` and `alerts` default to the configuration's defaults; `memory` to full-text and trigram memory search (no embeddings);
+ * `ui` to the Temporal dev server's UI and the default namespace.
+ */
+export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings; alerts?: AlertsRouterSettings; memory?: MemoryService; ui?: UiConfig };
+
+const defaultUi: UiConfig = { temporalUiUrl: 'http://127.0.0.1:8233', namespace: 'default' };
 
 /** `codec` serves /codec for the Temporal Web UI (404 there without it); `codecCorsOrigins` may call it from a browser. */
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
@@ -40,6 +47,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
     toolsRouter(deps), evalsRouter(deps), alertsRouter({ db: deps.db, alerts: deps.alerts ?? alertsRouterSettings(defaultAlertSettings()) }),
     memoryRouter(deps),
   );
+  app.use('/ui', uiRouter(deps.ui ?? defaultUi));
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));
   app.use(errorHandler);
@@ -67,6 +75,7 @@ export async function connectApp(config: Config, db: Db) {
     codec,
     codecCorsOrigins: config.codecServer.corsOrigins,
     alerts: alertsRouterSettings(config.alerts),
+    ui: { temporalUiUrl: config.temporalUiUrl, namespace: config.temporal.namespace },
   });
   return { app, temporal, connection };
 }

@@ -20,6 +20,7 @@ import { inTransaction, type Db } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { pinsOf, runPolicyOf, type Bundle } from '../shared/bundle';
 import { diffJson } from '../shared/diff';
+import { runStaticMetadata } from '../shared/runSummaries';
 import { terminalStatuses, type AgentRunInput } from '../shared/domain';
 import { ownerSearchAttributes, RunStatusKey } from '../shared/searchAttributes';
 import { checkToolArguments } from '../shared/toolArguments';
@@ -90,7 +91,7 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     await startWorkflow({
       runId, tenantId, agent: body.agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs, taskQueue),
       ...((body.sandbox || body.tapes) && { sandbox: true }),
-    });
+    }, body.input);
     const run = {
       runId, tenantId, agent: body.agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey,
       requestFingerprint: requestFingerprint(body), createdBy: keyId, tapes: body.tapes,
@@ -129,14 +130,19 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     await temporalCall(() => temporal.workflow.getHandle(runId).terminate(reason)).catch(() => undefined);
   }
 
-  /** Starts the run's workflow within the deadline; errors.ts maps Temporal being away to 503. */
-  async function startWorkflow(input: AgentRunInput): Promise<void> {
+  /**
+   * Starts the run's workflow within the deadline; errors.ts maps Temporal being away to 503. The
+   * Temporal UI lists it by its static summary (agent and the first line of `userInput`, redacted)
+   * and shows its details (agent, bundle, tenant): of the input, only that line enters history.
+   */
+  async function startWorkflow(input: AgentRunInput, userInput: string): Promise<void> {
     try {
       await temporalCall(() =>
         temporal.workflow.start(agentRun, {
           workflowId: input.runId,
           taskQueue,
           args: [input],
+          ...runStaticMetadata({ ...input, input: userInput }),
           typedSearchAttributes: [...ownerSearchAttributes(input), { key: RunStatusKey, value: 'queued' }],
         }),
       );

@@ -90,6 +90,7 @@ export const inboxApprovalSchema = z.strictObject({
   agent: z.string(),
   bundleId: z.string(),
   step: z.number().int(),
+  requestedBy: z.string().describe('The API key that started the run, whose model asked for the call.'),
   links: z.strictObject({ run: z.string(), decide: z.string() }),
 });
 export type InboxApproval = z.infer<typeof inboxApprovalSchema>;

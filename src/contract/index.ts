@@ -16,3 +16,4 @@ export * from './memory';
 export * from './runs';
 export * from './tools';
 export * from './usage';
+export * from './ui';

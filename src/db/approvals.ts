@@ -69,7 +69,7 @@ export async function listApprovals(db: Db, tenantId: string, filter: ApprovalFi
   params.push(filter.limit + 1);
   const { rows } = await db.query(
     `SELECT a.approval_id AS "approvalId", a.run_id AS "runId", r.agent, a.bundle_id AS "bundleId", a.step, a.tool,
-            a.arguments, a.edited_arguments AS "editedArguments", a.reason, a.risk,
+            r.created_by AS "requestedBy", a.arguments, a.edited_arguments AS "editedArguments", a.reason, a.risk,
             CASE WHEN a.status = 'pending' AND a.expires_at <= now() THEN 'expired' ELSE a.status END AS status,
             a.requested_at AS "requestedAt", a.expires_at AS "expiresAt", a.decided_by AS "decidedBy",
             a.decided_at AS "decidedAt", a.comment, a.requested_at::text AS "cursorTime"

@@ -69,6 +69,8 @@ runMain('stack', async () => {
     BOSUN_API_KEYS: apiKeys,
     // The demo support agent's tools (lookup_order, issue_refund), unless the shell names others.
     BOSUN_TOOL_MODULES: isSet('BOSUN_TOOL_MODULES') ? process.env.BOSUN_TOOL_MODULES : './examples/support-tools',
+    // The inbox's run pages link to the dev server's UI, on whatever port it got.
+    ...(!isSet('BOSUN_TEMPORAL_UI_URL') && uiUrl.startsWith('http') && { BOSUN_TEMPORAL_UI_URL: uiUrl }),
   };
   if (!isSet('OPENAI_API_KEY')) {
     const model = await startScriptedModel(supportDemoScript, env.BOSUN_MODEL_PORT);
@@ -127,6 +129,7 @@ function printWelcome(apiUrl: string, uiUrl: string, apiKey: string, modelUrl: s
   console.log(`
 Bosun is up.
   API          ${apiUrl}
+  Approvals    ${apiUrl}/ui   (sign in with the API key below)
   Temporal UI  ${uiUrl}   (filter: RunStatus="awaiting_approval")
   API key      ${apiKey}
 

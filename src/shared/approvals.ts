@@ -3,6 +3,7 @@
  * validated arguments, with the same code the tests and the API use.
  */
 import type { ToolApprovalRule } from './approvalRules';
+import type { RedactionRules } from './redaction';
 import type { JsonSchema, PinnedTool, ToolKind, ToolRetry } from './toolSpec';
 
 /** A bundle's approval rule for one tool (its schema: ./approvalRules.ts, kept out of workflow code). */
@@ -23,6 +24,8 @@ export interface ToolPolicy {
   /** Per attempt, when the tool sets one. */
   timeoutMs?: number;
   retry?: ToolRetry;
+  /** The pin's redaction rules for arguments: what the call's activity summary leaves out. */
+  redactArguments?: RedactionRules;
 }
 
 /** What the bundle's approval settings resolve to for one tool, with the tool's own default. */

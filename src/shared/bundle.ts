@@ -273,6 +273,7 @@ export function runPolicyOf(bundle: PinnedContent, approvalTimeoutMs: number, ma
     maxTotalTokens: bundle.limits.maxTotalTokens,
     maxCostUsd: bundle.limits.maxCostUsd,
     approvalTimeoutMs,
+    model: { id: bundle.model.id, ...(bundle.model.routing && { routing: bundle.model.routing }) },
     tools: grantsOf(bundle).map(({ pin, approval }): ToolPolicy => {
       const policy: ToolPolicy = { name: pin.name, kind: pin.kind, ...approvalRuleOf(pin, approval) };
       if (!bundle.pinnedTools) return policy;
@@ -282,6 +283,7 @@ export function runPolicyOf(bundle: PinnedContent, approvalTimeoutMs: number, ma
         ...(pin.source.type === 'worker' && { taskQueue: toolTaskQueue(mainQueue, pin) }),
         ...(pin.timeoutMs !== undefined && { timeoutMs: pin.timeoutMs }),
         ...(pin.retry && { retry: pin.retry }),
+        ...(pin.redact?.arguments && { redactArguments: pin.redact.arguments }),
       };
     }),
   };

@@ -3,6 +3,7 @@
  * schemas are in src/contract). Pure: no I/O, safe to import from workflow code.
  */
 import type { ApprovalRisk, ToolPolicy } from './approvals';
+import type { RoutingSettings } from './modelRoutes';
 import type { RunErrorCode } from './runErrors';
 
 export const runStatuses = [
@@ -66,6 +67,8 @@ export interface RunPolicy {
   maxCostUsd?: number;
   approvalTimeoutMs: number;
   tools: ToolPolicy[];
+  /** The bundle's model and routing, for the model steps' activity summaries (absent in runs from before them). */
+  model?: { id: string; routing?: RoutingSettings };
 }
 
 /**
@@ -81,7 +84,7 @@ export interface AgentRunInput {
   /** A sandbox run (staging, evals): write and destructive tools run their sandbox implementation, or not at all. */
   sandbox?: boolean;
   /** Set when the run continues as new: where the previous execution left off. */
-  resume?: { step: number; usage: Usage; toolCalls?: number; toolCallIds?: string[] };
+  resume?: { step: number; usage: Usage; toolCalls?: number; toolCallIds?: string[]; toolStatuses?: string[] };
 }
 
 export type ApprovalDecision = 'approved' | 'rejected';

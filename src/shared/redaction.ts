@@ -73,3 +73,34 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
+
+const redactedKeyPattern = alwaysRedactedKeys.map((k) => k.replace(/[-_]/g, '[-_ ]?')).join('|');
+/** Free-text shapes masked by redactText: `password: x`, `Bearer x`, e-mail addresses, card-like numbers. */
+const textPatterns: readonly [RegExp, string][] = [
+  [new RegExp(`\\b(${redactedKeyPattern})(\\s*[:=]\\s*)((?:bearer|basic)\\s+\\S+|"[^"]*"|'[^']*'|\\S+)`, 'gi'), `$1$2${REDACTED}`],
+  [/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
+  [/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, REDACTED],
+  [/\b\d(?:[ -]?\d){12,18}\b/g, REDACTED],
+];
+
+/**
+ * A copy of free text (a run's input, shown in the Temporal UI) with credentials after an
+ * always-redacted key (`password: hunter2` → `password: [redacted]`), bearer tokens, e-mail
+ * addresses and card-like numbers (13–19 digits) replaced by `[redacted]`. JSON text is redacted as
+ * its value (redact) and written back compactly.
+ */
+export function redactText(text: string): string {
+  const json = parsedObject(text);
+  const plain = json === undefined ? text : JSON.stringify(redact(json));
+  return textPatterns.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), plain);
+}
+
+function parsedObject(text: string): object | undefined {
+  if (!/^\s*[[{]/.test(text)) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

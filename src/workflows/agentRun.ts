@@ -8,7 +8,11 @@
  */
 import { continueAsNew, defineQuery, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
 import { capReached, toolCallCapReached } from '../shared/caps';
-import { addUsage, type AgentRunInput, type ApprovalDecidedSignal, type ModelReply, type RunOutcome, type RunProgress } from '../shared/domain';
+import {
+  addUsage, type AgentRunInput, type ApprovalDecidedSignal, type ModelReply, type RunOutcome, type RunPolicy, type RunProgress,
+} from '../shared/domain';
+import { routeModel } from '../shared/modelRoutes';
+import { modelStepSummary } from '../shared/runSummaries';
 import { act } from './agentRun/act';
 import { startOrResume } from './agentRun/admission';
 import { gate } from './agentRun/approvalGate';
@@ -58,7 +62,18 @@ function listenForDecisions(run: Run): void {
 async function continueAsNewIfSuggested(run: Run): Promise<void> {
   if (!workflowInfo().continueAsNewSuggested) return;
   const { step, usage, toolCalls } = run.counters;
-  await continueAsNew<typeof agentRun>({ ...run.input, resume: { step, usage, toolCalls, toolCallIds: [...run.seenToolCallIds] } });
+  await continueAsNew<typeof agentRun>({
+    ...run.input, resume: { step, usage, toolCalls, toolCallIds: [...run.seenToolCallIds], toolStatuses: run.lastToolStatuses },
+  });
+}
+
+/**
+ * The model a step goes to, as the model activity routes it (src/activities/model/stepContext.ts,
+ * from the same statuses of the previous step's calls); undefined for runs from before policies named it.
+ */
+function modelOfStep(policy: RunPolicy, step: number, previousToolStatuses: readonly string[]): string | undefined {
+  if (!policy.model) return undefined;
+  return routeModel(policy.model, { step, previousToolStatuses })?.model ?? policy.model.id;
 }
 
 /**
@@ -69,7 +84,9 @@ async function callModel(run: Run): Promise<{ reply: ModelReply; endedRun: boole
   run.counters.step += 1;
   const { runId, bundleId } = run.input;
   const endsRunOnAnswer = leanSteps();
-  const reply = await model.callModel({ runId, bundleId, step: run.counters.step, ...(endsRunOnAnswer && { endsRunOnAnswer }) });
+  const { step } = run.counters;
+  const summary = modelStepSummary(step, modelOfStep(run.input.policy, step, run.lastToolStatuses));
+  const reply = await model.callModel.executeWithOptions({ summary }, [{ runId, bundleId, step, ...(endsRunOnAnswer && { endsRunOnAnswer }) }]);
   run.counters.usage = addUsage(run.counters.usage, reply.usage);
   return { reply, endedRun: endsRunOnAnswer };
 }

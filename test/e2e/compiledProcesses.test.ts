@@ -1,7 +1,7 @@
 /**
  * Bosun as the image runs it: `npm run build` (tsc's JavaScript, the demo tool pack compiled, the
  * workflow bundle built ahead of time), the worker started from dist with the prebuilt bundle runs
- * the demo run end to end, the compiled API serves; and a prebuilt bundle that no longer matches the
+ * the demo run end to end, the compiled API serves (the inbox page at /ui included); and a prebuilt bundle that no longer matches the
  * worker's workflow code is refused, never run silently.
  */
 import { execFileSync } from 'node:child_process';
@@ -58,6 +58,12 @@ describe('compiled Bosun (npm run build)', () => {
     try {
       expect(exitCode, output.join('\n')).toBeUndefined();
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      // The inbox's static page and the library it imports, copied into dist by the build.
+      for (const [file, type] of [['/ui/', 'text/html'], ['/ui/app.js', 'text/javascript'], ['/ui/style.css', 'text/css'], ['/ui/vendor/eventsource-parser.js', 'text/javascript']]) {
+        const res = await fetch(`http://127.0.0.1:${port}${file}`);
+        expect(res.status, file).toBe(200);
+        expect(res.headers.get('content-type'), file).toContain(type);
+      }
     } finally {
       await service.stop();
     }

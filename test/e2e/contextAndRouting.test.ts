@@ -4,6 +4,7 @@ import type { RecordedRequest } from '../../src/dev/scriptedModel';
 import { SUMMARY_HEADING } from '../../src/activities/model/window';
 import { bucketsOf, priceBuckets } from '../../src/shared/pricing';
 import { CUSTOMER_CODE, chainInput, chainRules, seedOrderChain } from '../support/longConversation';
+import { activitySummaries } from '../support/historyShape';
 import { startTestStack, type TestStack } from '../support/testStack';
 
 const finished = ['completed', 'failed', 'budget_exceeded', 'step_limit', 'cancelled'];
@@ -192,6 +193,10 @@ describe('context budgets and model routing', () => {
       [runId],
     );
     expect(events.rows.map((r) => r.model)).toEqual(expected);
+    // The Temporal UI names each model step's activity by the model the workflow routed it to: the same.
+    const history = await stack.temporal.workflow.getHandle(runId).fetchHistory();
+    const modelSummaries = activitySummaries(history.events ?? []).filter((s) => s.startsWith('callModel: '));
+    expect(modelSummaries).toEqual(expected.map((model, i) => `callModel: model step ${i + 1} · ${model}`));
   });
 
   it('sends the whole history, uncut and unsummarised, to a bundle without a context budget', async () => {

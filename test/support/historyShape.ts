@@ -3,6 +3,7 @@
  * activities (by type), local activities (markers by activity type), timers and search-attribute
  * upserts. For tests of a run's shape and for printing before/after figures.
  */
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -40,4 +41,18 @@ export function historyShape(events: HistoryEvent[]): HistoryShape {
     timers: typed(EventType.timerStarted).length,
     upserts: typed(EventType.upsertSearchAttributes).length,
   };
+}
+
+/**
+ * The summaries the Temporal UI shows for the activities of `events` (a history with unencrypted
+ * payloads), in the order they were scheduled, as `activityType: summary` (`(none)` without one).
+ */
+export function activitySummaries(events: HistoryEvent[]): string[] {
+  return events
+    .filter((e) => Number(e.eventType) === EventType.activityTaskScheduled)
+    .map((e) => {
+      const summary = e.userMetadata?.summary;
+      const name = e.activityTaskScheduledEventAttributes!.activityType!.name;
+      return `${name}: ${summary ? defaultPayloadConverter.fromPayload<string>(summary) : '(none)'}`;
+    });
 }

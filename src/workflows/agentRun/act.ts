@@ -9,23 +9,32 @@ import { patched, proxyActivities, type ActivityOptions } from '@temporalio/work
 import type { Activities } from '../../activities';
 import type { ToolPolicy } from '../../shared/approvals';
 import { runRetryPolicies } from '../../shared/failures';
+import { toolCallSummary } from '../../shared/runSummaries';
 import type { CheckedCall } from './checkCalls';
 import { leanSteps, localBookkeeping, tools } from './proxies';
 import type { Run } from './state';
 
 export async function act(run: Run, calls: CheckedCall[]): Promise<void> {
   const batches = patched('parallel-read-tools') ? readsTogether(calls) : calls.map((c) => [c]);
-  for (const batch of batches) await Promise.all(batch.map((c) => actOn(run, c)));
+  const statuses: string[] = [];
+  for (const batch of batches) statuses.push(...(await Promise.all(batch.map((c) => actOn(run, c)))));
+  run.lastToolStatuses = statuses;
   // The step's approvals are settled: the progress query stops showing them.
   run.pendingApprovals = [];
 }
 
-async function actOn(run: Run, c: CheckedCall): Promise<void> {
+/** Runs the call, or records why it does not run; how it ended. */
+async function actOn(run: Run, c: CheckedCall): Promise<string> {
   const { runId, tenantId, bundleId, sandbox } = run.input;
   const ref = { runId, tenantId, bundleId, step: run.counters.step, ordinal: c.ordinal, toolCallId: c.call.id, tool: c.call.name };
-  if (c.valid) await toolProxy(c.policy).executeTool({ ...ref, args: c.args, ...(sandbox && { sandbox }) });
+  if (c.valid) {
+    // The Temporal UI names the call by its tool and key argument (redacted with the pin's rules).
+    const summary = toolCallSummary(c.tool, c.args, c.policy.redactArguments);
+    return toolProxy(c.policy).executeTool.executeWithOptions({ summary }, [{ ...ref, args: c.args, ...(sandbox && { sandbox }) }]);
+  }
   // A local activity on the lean branch (./proxies.ts); runs from before it had it on the tools' options.
-  else await (leanSteps() ? localBookkeeping : tools).recordToolError({ ...ref, status: c.status, message: c.message, detail: c.detail });
+  await (leanSteps() ? localBookkeeping : tools).recordToolError({ ...ref, status: c.status, message: c.message, detail: c.detail });
+  return c.status;
 }
 
 /** Consecutive valid read calls form one batch; every other call is a batch of its own. */

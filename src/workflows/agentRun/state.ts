@@ -21,6 +21,8 @@ export interface Run {
   readonly decisions: Map<string, ApprovalDecision>;
   /** Arguments an approver substituted for the model's, by approval. */
   readonly editedArguments: Map<string, Record<string, unknown>>;
+  /** How each tool call of the last step ended (`ok`, `error`, `invalid_arguments`, `rejected`): what routes the next model step. */
+  lastToolStatuses: string[];
 }
 
 /** A new run's state, or where the previous execution left off when the run continued as new. */
@@ -34,6 +36,7 @@ export function beginRun(input: AgentRunInput): Run {
     pendingApprovals: [],
     decisions: new Map(),
     editedArguments: new Map(),
+    lastToolStatuses: resume?.toolStatuses ?? [],
   };
 }
 
