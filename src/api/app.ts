@@ -18,9 +18,18 @@ import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { toolsRouter } from './toolsRouter';
 import { usageRouter } from './usageRouter';
 import { refuseUnstorableText } from './validation';
+import { accessLog } from './accessLog';
+import { pendingApprovalsByTenant } from '../db/approvals';
+import { budgetsRemaining } from '../db/budgets';
+import { queuedRunsByTenant } from '../db/runs';
+import { configureLogger, logger, type Logger } from '../telemetry/logger';
+import { createApiRegistry, metricsHandler, type GaugeSources } from '../telemetry/metrics';
 
-/** `settings` default to the configuration's defaults. */
-export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings };
+/**
+ * `settings` default to the configuration's defaults; `metricsToken` guards `GET /metrics` (open
+ * without one); `logger` writes the access log (the process's root logger by default).
+ */
+export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings; metricsToken?: string; logger?: Logger };
 
 /** `codec` serves /codec for the Temporal Web UI (404 there without it); `codecCorsOrigins` may call it from a browser. */
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
@@ -28,7 +37,10 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   const routerDeps = { ...deps, settings };
   const app = express();
   app.disable('x-powered-by');
+  app.use(accessLog(deps.logger ?? logger));
   app.use(healthRouter(deps));
+  // Before authentication: Prometheus scrapes with BOSUN_METRICS_TOKEN, not an API key.
+  app.get('/metrics', metricsHandler(createApiRegistry(gaugeSourcesOf(deps.db)), { token: deps.metricsToken }));
   app.use('/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), refuseUnstorableText);
   app.use(
     '/v1',
@@ -41,11 +53,17 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   return app;
 }
 
+/** The API's gauges, read from PostgreSQL at each scrape. */
+function gaugeSourcesOf(db: Db): GaugeSources {
+  return { pendingApprovals: () => pendingApprovalsByTenant(db), queuedRuns: () => queuedRunsByTenant(db), budgetsRemaining: () => budgetsRemaining(db) };
+}
+
 /**
  * Connects to Temporal as configuration says (with the payload codec when encryption is on) and
  * builds the app on that client.
  */
 export async function connectApp(config: Config, db: Db) {
+  const log = configureLogger(config, 'api');
   const connection = await Connection.connect({ address: config.temporal.address });
   const codec = createEncryptionCodec(config.encryption);
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: encryptingDataConverter(codec) });
@@ -60,6 +78,8 @@ export async function connectApp(config: Config, db: Db) {
     settings: config.api,
     codec,
     codecCorsOrigins: config.codecServer.corsOrigins,
+    metricsToken: config.metrics.token,
+    logger: log,
   });
   return { app, temporal, connection };
 }

@@ -164,3 +164,12 @@ export async function editedApprovalsOfRuns(db: Queryable, runIds: readonly stri
   );
   return rows as { runId: string; approvalId: string; tool: string; arguments: Record<string, unknown>; originalArguments: unknown; comment: string | null }[];
 }
+
+/** Pending approvals by tenant, and how long (seconds) the oldest of each has waited: the API's metrics. */
+export async function pendingApprovalsByTenant(db: Queryable): Promise<{ tenantId: string; pending: number; oldestAgeSeconds: number }[]> {
+  const { rows } = await db.query(
+    `SELECT tenant_id AS "tenantId", count(*)::int AS pending, extract(epoch FROM now() - min(requested_at))::float8 AS "oldestAgeSeconds"
+     FROM approvals WHERE status = 'pending' GROUP BY tenant_id`,
+  );
+  return rows;
+}

@@ -16,4 +16,4 @@ runMain('build', async () => {
   cpSync(path.join(root, 'src/db/migrations'), path.join(__dirname, '../db/migrations'), { recursive: true });
   await writeWorkflowBundle(prebuiltBundlePath, true);
   console.log(`built ${path.relative(root, prebuiltBundlePath)}`);
-});
+}, { human: true });

@@ -6,7 +6,7 @@
  * (src/db/toolRegistry.ts): publishing pins bundles against them, admission waits for them.
  */
 import { Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createActivities } from '../activities';
 import { signalAdmitted } from '../activities/admission';
@@ -27,6 +27,9 @@ import { toolTaskQueue } from '../shared/toolSpec';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
+import { configureLogger, runLogAttributes, type Logger } from '../telemetry/logger';
+import { serveWorkerMetrics } from '../telemetry/metrics';
+import { installTemporalRuntime } from '../telemetry/temporalRuntime';
 import { loadToolModules } from './toolModules';
 import { workflowBundleFor } from './workflowBundle';
 
@@ -55,7 +58,8 @@ const REGISTRATION_REFRESH_MS = 10_000;
  */
 export async function createWorker(options: CreateWorkerOptions = {}): Promise<BosunWorker> {
   const config = options.config ?? loadConfig(process.env);
-  Runtime.install({ logger: new DefaultLogger(config.logLevel, withoutToolQueueNotices) });
+  const log = configureLogger(config, 'worker');
+  const { temporalMetricsUrl } = await installTemporalRuntime(config, log);
   const tools = withoutDuplicates([createHttpFetchTool(), ...(options.tools ?? []), ...(await loadToolModules(config.tools.modules))]);
   const db = createPool(config.databaseUrl);
   await migrate(db);
@@ -75,7 +79,7 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
     connection,
     taskQueue: config.temporal.taskQueue,
     // Prebuilt by `npm run build` when it matches this worker's workflow code; else bundled now.
-    workflowBundle: await workflowBundleFor(config.workflowBundle),
+    workflowBundle: await workflowBundleFor(config.workflowBundle, log),
     // Each cached run keeps its workflow state in memory; runs past the cache replay on their next
     // task. What bounds a worker's memory with runs parked on approval is this cache, not the number
     // parked (npm run bench:parked-memory, 300 parked then 300 more: RSS over baseline +480 MB with
@@ -113,15 +117,20 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
   })));
   await register();
   const workers = [main, ...toolWorkers];
+  const metrics = config.metrics.port === undefined
+    ? undefined
+    : await serveWorkerMetrics({ port: config.metrics.port, token: config.metrics.token, temporalMetricsUrl });
+  if (metrics) log.info({ url: metrics.url }, `metrics served at ${metrics.url}`);
   return {
     tools,
     shutdown: () => workers.forEach((w) => w.shutdown()),
     async run() {
-      const refresh = setInterval(() => void register().catch((err) => console.error(`tool registration failed: ${err.message}`)), REGISTRATION_REFRESH_MS);
+      const refresh = setInterval(() => void register().catch((err) => log.error({ err }, 'tool registration failed')), REGISTRATION_REFRESH_MS);
       try {
-        await runAll(workers, connection, config);
+        await runAll(workers, connection, config, log);
       } finally {
         clearInterval(refresh);
+        await metrics?.close();
         await mcpPool.close();
         await connection.close();
         await db.end();
@@ -136,12 +145,12 @@ export async function runWorker(options: CreateWorkerOptions = {}): Promise<void
   await worker.run();
 }
 
-async function runAll(workers: Worker[], connection: NativeConnection, config: Config): Promise<void> {
+async function runAll(workers: Worker[], connection: NativeConnection, config: Config, log: Logger): Promise<void> {
   // Resolves once SIGTERM or SIGINT has drained in-flight tasks (the SDK installs those handlers).
   const running = Promise.all(workers.map((w) => w.run()));
   if (config.workerVersion?.promote) await makeCurrentVersion(connection, config.temporal.namespace, config.workerVersion);
   const version = config.workerVersion ? ` as ${config.workerVersion.deploymentName}@${config.workerVersion.buildId}` : '';
-  console.log(`worker polling task queue "${config.temporal.taskQueue}" (and ${workers.length - 1} tool queues) on ${config.temporal.address}${version}`);
+  log.info(`worker polling task queue "${config.temporal.taskQueue}" (and ${workers.length - 1} tool queues) on ${config.temporal.address}${version}`);
   await running;
 }
 
@@ -156,6 +165,8 @@ function sharedWorkerOptions(config: Config): Partial<WorkerOptions> & Pick<Work
     // hears of it (and aborts) within about a second, not after most of its heartbeat timeout.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
+    // Activity log lines carry the run's runId, tenantId and bundleId.
+    interceptors: { activity: [runLogAttributes()] },
     ...(config.workerVersion && {
       workerDeploymentOptions: {
         version: config.workerVersion,
@@ -165,19 +176,6 @@ function sharedWorkerOptions(config: Config): Partial<WorkerOptions> & Pick<Work
       },
     }),
   };
-}
-
-/**
- * The SDK's own log line format, without its warning that a tool queue's worker registered no
- * workflows: tool queues never have any, by design.
- */
-function withoutToolQueueNotices(entry: LogEntry): void {
-  const taskQueue = entry.meta?.taskQueue;
-  if (entry.message.startsWith('No workflows registered') && typeof taskQueue === 'string' && taskQueue.includes('/tool/')) return;
-  const { level, timestampNanos, message, meta } = entry;
-  const date = new Date(Number(timestampNanos / 1_000_000n));
-  if (meta === undefined) console.error(`${date.toISOString()} [${level}] ${message}`);
-  else console.error(`${date.toISOString()} [${level}] ${message}`, meta);
 }
 
 function withoutDuplicates(tools: BosunTool[]): BosunTool[] {
