@@ -82,6 +82,14 @@ export function configureLogger(config: Config, name: string): Logger {
   return logger;
 }
 
+/**
+ * Logs a process's start-up milestone (listening, polling) at `info` whatever BOSUN_LOG_LEVEL
+ * says: people and tools (src/dev/services.ts) wait for these lines.
+ */
+export function announce(message: string, fields: Record<string, unknown> = {}): void {
+  logger.child({}, { level: 'info' }).info(fields, message);
+}
+
 /** BOSUN_LOG_LEVEL (TRACE…ERROR) as pino's level. */
 export function pinoLevelOf(level: Config['logLevel']): pino.Level {
   return level.toLowerCase() as pino.Level;

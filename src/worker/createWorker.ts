@@ -27,7 +27,7 @@ import { toolTaskQueue } from '../shared/toolSpec';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
-import { configureLogger, runLogAttributes, type Logger } from '../telemetry/logger';
+import { announce, configureLogger, runLogAttributes } from '../telemetry/logger';
 import { serveWorkerMetrics } from '../telemetry/metrics';
 import { installTemporalRuntime } from '../telemetry/temporalRuntime';
 import { loadToolModules } from './toolModules';
@@ -79,7 +79,7 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
     connection,
     taskQueue: config.temporal.taskQueue,
     // Prebuilt by `npm run build` when it matches this worker's workflow code; else bundled now.
-    workflowBundle: await workflowBundleFor(config.workflowBundle, log),
+    workflowBundle: await workflowBundleFor(config.workflowBundle),
     // Each cached run keeps its workflow state in memory; runs past the cache replay on their next
     // task. What bounds a worker's memory with runs parked on approval is this cache, not the number
     // parked (npm run bench:parked-memory, 300 parked then 300 more: RSS over baseline +480 MB with
@@ -120,14 +120,14 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
   const metrics = config.metrics.port === undefined
     ? undefined
     : await serveWorkerMetrics({ port: config.metrics.port, token: config.metrics.token, temporalMetricsUrl });
-  if (metrics) log.info({ url: metrics.url }, `metrics served at ${metrics.url}`);
+  if (metrics) announce(`metrics served at ${metrics.url}`, { url: metrics.url });
   return {
     tools,
     shutdown: () => workers.forEach((w) => w.shutdown()),
     async run() {
       const refresh = setInterval(() => void register().catch((err) => log.error({ err }, 'tool registration failed')), REGISTRATION_REFRESH_MS);
       try {
-        await runAll(workers, connection, config, log);
+        await runAll(workers, connection, config);
       } finally {
         clearInterval(refresh);
         await metrics?.close();
@@ -145,12 +145,12 @@ export async function runWorker(options: CreateWorkerOptions = {}): Promise<void
   await worker.run();
 }
 
-async function runAll(workers: Worker[], connection: NativeConnection, config: Config, log: Logger): Promise<void> {
+async function runAll(workers: Worker[], connection: NativeConnection, config: Config): Promise<void> {
   // Resolves once SIGTERM or SIGINT has drained in-flight tasks (the SDK installs those handlers).
   const running = Promise.all(workers.map((w) => w.run()));
   if (config.workerVersion?.promote) await makeCurrentVersion(connection, config.temporal.namespace, config.workerVersion);
   const version = config.workerVersion ? ` as ${config.workerVersion.deploymentName}@${config.workerVersion.buildId}` : '';
-  log.info(`worker polling task queue "${config.temporal.taskQueue}" (and ${workers.length - 1} tool queues) on ${config.temporal.address}${version}`);
+  announce(`worker polling task queue "${config.temporal.taskQueue}" (and ${workers.length - 1} tool queues) on ${config.temporal.address}${version}`);
   await running;
 }
 
