@@ -2,9 +2,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config';
-import { configuredSecrets, maskInLogs, maskLine, runFieldsOf, temporalLogger } from '../../src/telemetry/logger';
+import { configuredSecrets, logger, maskInLogs, maskLine, runFieldsOf, temporalLogger } from '../../src/telemetry/logger';
 import { boundedLabel, metricsHandler, recordToolCall, workerRegistry } from '../../src/telemetry/metrics';
 
 /** A pino logger writing into an array, parsed. */
@@ -22,6 +22,18 @@ describe('logs', () => {
     const masked = maskLine(line);
     expect(JSON.parse(masked)).toEqual({ msg: 'token [secret] here', short: 'short' });
     expect(maskLine('plain s3cr3t"value\\x')).toBe('plain [secret]');
+  });
+
+  it('redacts credentials by key in what the root logger writes', () => {
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      logger.warn({ token: 'tok-123456', nested: { api_key: 'key-123456', fine: 1 }, req: { headers: { authorization: 'Bearer abc-123456' } } }, 'probe');
+      const line = JSON.parse(String(write.mock.calls.at(-1)![0]));
+      expect(line).toMatchObject({ level: 'warn', msg: 'probe', token: '[redacted]', nested: { api_key: '[redacted]', fine: 1 } });
+      expect(line.req.headers.authorization).toBe('[redacted]');
+    } finally {
+      write.mockRestore();
+    }
   });
 
   it('collects every secret the configuration holds', () => {
