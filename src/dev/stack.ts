@@ -118,7 +118,11 @@ runMain('stack', async () => {
  */
 async function readableLogLines(): Promise<(line: string) => string> {
   const { prettyFactory } = await import('pino-pretty');
-  const pretty = prettyFactory({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
+  const pretty = prettyFactory({
+    colorize: process.stdout.isTTY, singleLine: true, translateTime: 'SYS:HH:MM:ss.l',
+    // The access log's headers are in the JSON for whoever needs them; here they would drown the rest.
+    ignore: 'pid,hostname,name,req.headers,req.query,req.params,req.remotePort,res.headers',
+  });
   return (line) => (line.startsWith('{') ? pretty(line).trimEnd() : line);
 }
 
