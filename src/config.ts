@@ -63,8 +63,15 @@ export const configSchema = z.object({
    * at the front of its line polls once after this long, e.g. `60s` (runs further back, up to ten times that).
    */
   BOSUN_ADMISSION_SAFETY_POLL: durationSchema('60s'),
-  /** Verbosity of the Temporal SDK's own log lines in the worker. */
+  /** Verbosity of the JSON log lines of the API and the worker (the Temporal SDK's lines in the worker included). */
   BOSUN_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+  /**
+   * The worker serves Prometheus metrics at `/metrics` on this port (0: any free port, logged),
+   * Bosun's and the Temporal SDK's together; none when unset. The API serves its own on BOSUN_API_PORT.
+   */
+  BOSUN_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** When set, `/metrics` (API and worker) answers only `Authorization: Bearer <this token>`; open otherwise. */
+  BOSUN_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: z.string().url().optional(),
   /** USD per million tokens, by model id: `{"gpt-4o-mini":{"input":0.15,"cachedInput":0.075,"output":0.6}}`. */
@@ -172,6 +179,8 @@ export interface Config {
   agentsDir: string;
   approvalTimeoutMs: number;
   logLevel: Env['BOSUN_LOG_LEVEL'];
+  /** Prometheus metrics: the worker's port (undefined: not served) and the bearer token of both processes' `/metrics`. */
+  metrics: { port: number | undefined; token: string | undefined };
   /** Concurrency limits of runs (the worker's admission). */
   limits: RunLimits;
   /** How long (ms) a queued run at the front of its line waits for its wake-up before it polls once anyway (the worker). */
@@ -258,6 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     agentsDir: e.BOSUN_AGENTS_DIR,
     approvalTimeoutMs: parseDuration(e.BOSUN_APPROVAL_TIMEOUT)!,
     logLevel: e.BOSUN_LOG_LEVEL,
+    metrics: { port: e.BOSUN_METRICS_PORT, token: e.BOSUN_METRICS_TOKEN },
     limits: runLimitsOf(e),
     admissionSafetyPollMs: parseDuration(e.BOSUN_ADMISSION_SAFETY_POLL)!,
     runRecordGraceMs: parseDuration(e.BOSUN_RUN_RECORD_GRACE)!,

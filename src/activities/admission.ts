@@ -51,7 +51,7 @@ import { log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { RunLimits } from '../config';
-import { inTransaction, type Db, type DbClient } from '../db/pool';
+import { afterCommit, inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import {
   admissionRoom, admitQueuedRun, anyRunWaiting, notePoll, noteWaitingFor, queuedRuns, runningByTenant, runStatusOf, takeAdmissionLock,
@@ -60,6 +60,7 @@ import {
 import { queuesWithoutLiveWorker } from '../db/toolRegistry';
 import { ADMITTED_SIGNAL, type AdmittedSignal } from '../shared/admission';
 import { FailureType } from '../shared/failures';
+import { runStarted } from './runLifecycle';
 
 /** What allocations need: the database, the limits, the safety poll, and how to wake the runs they admit. */
 export interface Admission {
@@ -255,7 +256,8 @@ async function allocate(client: DbClient, { limits, safetyPollMs }: Admission, f
     const run = await admitQueuedRun(client, id);
     if (!run) continue;
     admitted.push({ runId: id, ticket: queued.find((r) => r.runId === id)!.ticket });
-    await appendRunEvent(client, id, 'run.started', eventKeys.runStarted(), { agent: run.agent, status: 'running' });
+    const first = await appendRunEvent(client, id, 'run.started', eventKeys.runStarted(), { agent: run.agent, status: 'running' });
+    if (first !== undefined) afterCommit(client, () => runStarted(id, run, run.waitedSeconds));
   }
   return admitted;
 }

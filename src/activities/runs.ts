@@ -2,7 +2,7 @@ import { setTimeout } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
 import { defaultAdmissionSafetyPollMs, defaultRunLimits, defaultRunRecordGraceMs, type RunLimits } from '../config';
-import { inTransaction, type Db, type DbClient } from '../db/pool';
+import { afterCommit, inTransaction, type Db, type DbClient } from '../db/pool';
 import { appendAudit } from '../db/audit';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { holdRunEnd, lockOpenRun } from '../db/runEnd';
@@ -15,6 +15,7 @@ import { FailureType, retryableFailure, terminalFailure } from '../shared/failur
 import { runErrorCodeOf, UNCLASSIFIED, type RunErrorCode } from '../shared/runErrors';
 import { storableJson, storableOptionalText, storableText } from '../shared/storable';
 import type { SlotCheck } from '../shared/admission';
+import { runFinished, runStarted } from './runLifecycle';
 import { fillFreeSlots, pollAdmission, type Admission, recheckAfterMs, stillQueued, waitForToolWorkers, type AdmissionOutcome, type WakeRuns } from './admission';
 
 export interface RequestApprovalsInput {
@@ -85,6 +86,7 @@ export async function finishRunIn(client: DbClient, { runId, status, output, err
     status, output: storableOptionalText(output ?? null).value, error: storableOptionalText(error ?? null).value, errorCode: code,
   });
   if (!run) return;
+  afterCommit(client, () => runFinished(runId, run, status));
   // The last event of the run: its event stream ends here.
   await appendRunEvent(client, runId, 'run.finished', eventKeys.runFinished(), {
     status, output: output ?? null, error: error === undefined ? null : { code, message: error }, steps: run.steps, usage: run.usage,
@@ -126,6 +128,7 @@ export function createRunActivities(deps: RunDeps) {
     const recorded = await recordUnrecordedRun(db, { runId, tenantId, agent, bundleId, error: message, errorCode: runErrorCodeOf(FailureType.RunNotRecorded) });
     // The API's row came in after all: the next attempt admits the run as usual.
     if (!recorded) return notYet;
+    runFinished(runId, { agent, tenantId, bundleId, durationSeconds: waitedMs / 1000 }, 'failed');
     return terminalFailure(FailureType.RunNotRecorded, message);
   }
 
@@ -171,7 +174,8 @@ export function createRunActivities(deps: RunDeps) {
         const started = await markRunStarted(client, runId);
         // The API commits the row right after starting the workflow; until then, retry.
         if (!started) throw retryableFailure(FailureType.RunRecordMissing, `run ${runId} has no record yet`);
-        await appendRunEvent(client, runId, 'run.started', eventKeys.runStarted(), { agent: started.agent, status: 'running' });
+        const first = await appendRunEvent(client, runId, 'run.started', eventKeys.runStarted(), { agent: started.agent, status: 'running' });
+        if (first !== undefined) afterCommit(client, () => runStarted(runId, started));
       });
     },
 

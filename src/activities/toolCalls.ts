@@ -1,6 +1,6 @@
 import type { BundleCache } from '../bundles/bundleStore';
 import { appendAudit } from '../db/audit';
-import { inTransaction, type Db, type DbClient, type Queryable } from '../db/pool';
+import { afterCommit, inTransaction, type Db, type DbClient, type Queryable } from '../db/pool';
 import { touchRun } from '../db/runs';
 import { lockRunTapes, recordTapeUse, runHasTapes } from '../db/runTapes';
 import { storeWholeToolOutput } from '../db/toolOutputs';
@@ -22,6 +22,8 @@ import { activityContext, withHeartbeats } from './runEnded';
 import { runOrigin } from '../db/runs';
 import { createMemoryService, memoryScope, type MemoryCall, type MemoryService } from '../memory/service';
 import { resolveNamespaces, type ResolvedNamespace } from '../shared/memory';
+import { logger, maskInLogs } from '../telemetry/logger';
+import { recordToolCall } from '../telemetry/metrics';
 
 /** Where a tool call sits in the run: the result lands at (step, ordinal) of the transcript. */
 export interface ToolCallRef {
@@ -99,6 +101,8 @@ export function createToolActivities({ db, bundles, secrets, tools, declared = {
       const { pin, run } = resolveTool(input.tool, bundle, local, declared);
       const secretNames = bundle ? toolSecretNames(bundle, pin) : [...pin.secrets];
       const secretValues = await resolveSecrets(secrets, secretNames);
+      // Defence in depth: whatever logs them by mistake from here on prints [secret].
+      maskInLogs(Object.values(secretValues));
       // The arguments as the approver saw them (src/activities/runs.ts) and as they are recorded:
       // without U+0000 or lone surrogates, which the tool could not store either.
       const args = storableJson(input.args);
@@ -266,14 +270,14 @@ function toolContext(
   };
 }
 
-/** The activity's logger (the console outside an activity), with the call's secret values masked out of messages and attributes. */
+/** The activity's logger (the process's outside an activity), with the call's secret values masked out of messages and attributes. */
 function maskedLogger(secrets: Record<string, string>, base: Record<string, unknown>): ToolLogger {
   const line = (level: 'debug' | 'info' | 'warn' | 'error') => (message: string, attributes: Record<string, unknown> = {}) => {
     const text = maskValues(message, secrets) as string;
     const meta = { ...base, ...(maskValues(attributes, secrets) as Record<string, unknown>) };
-    const logger = activityContext()?.log;
-    if (logger) logger[level](text, meta);
-    else console[level](text, meta);
+    const activityLog = activityContext()?.log;
+    if (activityLog) activityLog[level](text, meta);
+    else logger[level](meta, text);
   };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
@@ -357,6 +361,7 @@ async function record(
     step: ref.step, ordinal: ref.ordinal, toolCallId: ref.toolCallId, tool: ref.tool, status, latencyMs, ...shown,
   });
   if (fresh) {
+    afterCommit(client, () => recordToolCall({ bundleId: ref.bundleId, tool: ref.tool, status, latencyMs }));
     await appendAudit(client, {
       tenantId: ref.tenantId, actor: 'worker', action: 'tool.called', runId: ref.runId, bundleId: ref.bundleId, target: ref.tool,
       status, latencyMs, detail: { step: ref.step, ordinal: ref.ordinal, toolCallId: ref.toolCallId, ...audit, ...detail },

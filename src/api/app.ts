@@ -24,12 +24,21 @@ import { toolsRouter } from './toolsRouter';
 import { uiRouter } from './uiRouter';
 import { usageRouter } from './usageRouter';
 import { refuseUnstorableText } from './validation';
+import { accessLog } from './accessLog';
+import { pendingApprovalsByTenant } from '../db/approvals';
+import { budgetsRemaining } from '../db/budgets';
+import { queuedRunsByTenant } from '../db/runs';
+import { configureLogger, logger, type Logger } from '../telemetry/logger';
+import { createApiRegistry, metricsHandler, type GaugeSources } from '../telemetry/metrics';
 
 /**
  * `settings` and `alerts` default to the configuration's defaults; `memory` to full-text and trigram memory search (no embeddings);
- * `ui` to the Temporal dev server's UI and the default namespace.
+ * `ui` to the Temporal dev server's UI and the default namespace; `metricsToken` guards `GET /metrics` (open
+ * without one); `logger` writes the access log (the process's root logger by default).
  */
-export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings; alerts?: AlertsRouterSettings; memory?: MemoryService; ui?: UiConfig };
+export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & {
+  settings?: ApiSettings; alerts?: AlertsRouterSettings; memory?: MemoryService; ui?: UiConfig; metricsToken?: string; logger?: Logger;
+};
 
 const defaultUi: UiConfig = { temporalUiUrl: 'http://127.0.0.1:8233', namespace: 'default' };
 
@@ -39,7 +48,10 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   const routerDeps = { ...deps, settings };
   const app = express();
   app.disable('x-powered-by');
+  app.use(accessLog(deps.logger ?? logger));
   app.use(healthRouter(deps));
+  // Before authentication: Prometheus scrapes with BOSUN_METRICS_TOKEN, not an API key.
+  app.get('/metrics', metricsHandler(createApiRegistry(gaugeSourcesOf(deps.db)), { token: deps.metricsToken }));
   app.use('/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), refuseUnstorableText);
   app.use(
     '/v1',
@@ -54,11 +66,17 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   return app;
 }
 
+/** The API's gauges, read from PostgreSQL at each scrape. */
+function gaugeSourcesOf(db: Db): GaugeSources {
+  return { pendingApprovals: () => pendingApprovalsByTenant(db), queuedRuns: () => queuedRunsByTenant(db), budgetsRemaining: () => budgetsRemaining(db) };
+}
+
 /**
  * Connects to Temporal as configuration says (with the payload codec when encryption is on) and
  * builds the app on that client.
  */
 export async function connectApp(config: Config, db: Db) {
+  const log = configureLogger(config, 'api');
   const connection = await Connection.connect({ address: config.temporal.address });
   const codec = createEncryptionCodec(config.encryption);
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: encryptingDataConverter(codec) });
@@ -76,6 +94,8 @@ export async function connectApp(config: Config, db: Db) {
     codecCorsOrigins: config.codecServer.corsOrigins,
     alerts: alertsRouterSettings(config.alerts),
     ui: { temporalUiUrl: config.temporalUiUrl, namespace: config.temporal.namespace },
+    metricsToken: config.metrics.token,
+    logger: log,
   });
   return { app, temporal, connection };
 }

@@ -1,6 +1,7 @@
 import { isGrpcServiceError } from '@temporalio/client';
 import type { ErrorRequestHandler } from 'express';
 import type { ZodError } from 'zod';
+import { logger } from '../telemetry/logger';
 
 /** An error the client caused or can act on; everything else is a 500 with no internals leaked. */
 export class ApiError extends Error {
@@ -31,9 +32,9 @@ export function zodProblems(error: ZodError): string[] {
 }
 
 /** The one place errors become HTTP statuses. Every 503 carries `Retry-After`. */
-export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const apiError = toApiError(err);
-  if (apiError.status >= 500 && apiError.status !== 503) console.error('api: unexpected error', err);
+  if (apiError.status >= 500 && apiError.status !== 503) (req.log ?? logger).error({ err }, 'api: unexpected error');
   if (apiError.status === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
   res.status(apiError.status).json({ error: { code: apiError.code, message: apiError.message, problems: apiError.problems } });
 };

@@ -16,6 +16,7 @@ import { principalOf } from './auth';
 import { badRequest, notFound } from './errors';
 import { findRun } from '../db/runs';
 import { uuidParam } from './validation';
+import { logger } from '../telemetry/logger';
 
 export interface EventsRouterDeps {
   db: Db;
@@ -68,7 +69,7 @@ export function eventsRouter({ db, runEventListener = createRunEventListener(db.
       }
     } catch (err) {
       // The headers are gone, so no error status: end the stream and let the client resume from its last id.
-      console.error(`api: event stream of run ${run.runId} failed`, err);
+      (req.log ?? logger).error({ err, runId: run.runId, tenantId: run.tenantId, bundleId: run.bundleId }, 'api: event stream failed');
     } finally {
       unsubscribe();
       stream.end();

@@ -5,6 +5,7 @@ import { createPool } from '../db/pool';
 import { runMain } from '../runMain';
 import { connectApp } from './app';
 import { seedApiKeys } from '../db/apiKeys';
+import { announce } from '../telemetry/logger';
 
 runMain('api', async () => {
   const config = loadConfig(process.env);
@@ -13,7 +14,7 @@ runMain('api', async () => {
   await migrate(db);
   await seedApiKeys(db, config.api.keys);
   const { app, connection } = await connectApp(config, db);
-  const server = app.listen(config.api.port, () => console.log(`api listening on http://127.0.0.1:${config.api.port}`));
+  const server = app.listen(config.api.port, () => announce(`api listening on http://127.0.0.1:${config.api.port}`));
 
   const shutdown = () => {
     // Stop accepting, let in-flight requests finish, then close connections.

@@ -133,13 +133,15 @@ export async function tenantRunLimits(client: DbClient, tenantIds: string[]): Pr
 
 /**
  * Admits a queued run: `running`, with `admitted_at` at the statement's clock time (so one call per
- * run records the admission order). Its agent, or undefined when it was no longer queued.
+ * run records the admission order). Its agent, tenant and seconds since its creation, or undefined
+ * when it was no longer queued.
  */
-export async function admitQueuedRun(client: DbClient, runId: string): Promise<{ agent: string } | undefined> {
+export async function admitQueuedRun(client: DbClient, runId: string): Promise<{ agent: string; tenantId: string; waitedSeconds: number } | undefined> {
   const { rows } = await client.query(
     `UPDATE runs SET status = 'running', admitted_at = clock_timestamp(), started_at = coalesce(started_at, clock_timestamp()),
             updated_at = now()
-     WHERE run_id = $1 AND status = 'queued' RETURNING agent`,
+     WHERE run_id = $1 AND status = 'queued'
+     RETURNING agent, tenant_id AS "tenantId", extract(epoch FROM clock_timestamp() - created_at)::float8 AS "waitedSeconds"`,
     [runId],
   );
   return rows[0];

@@ -173,3 +173,12 @@ export async function approverOfToolCall(db: Queryable, runId: string, toolCallI
   );
   return rows[0]?.decided_by ?? undefined;
 }
+
+/** Pending approvals by tenant, and how long (seconds) the oldest of each has waited: the API's metrics. */
+export async function pendingApprovalsByTenant(db: Queryable): Promise<{ tenantId: string; pending: number; oldestAgeSeconds: number }[]> {
+  const { rows } = await db.query(
+    `SELECT tenant_id AS "tenantId", count(*)::int AS pending, extract(epoch FROM now() - min(requested_at))::float8 AS "oldestAgeSeconds"
+     FROM approvals WHERE status = 'pending' GROUP BY tenant_id`,
+  );
+  return rows;
+}

@@ -179,3 +179,16 @@ export async function usageTotals(db: Db, tenantId: string, query: { groupBy: Us
   );
   return rows;
 }
+
+/**
+ * Every tenant's ceilings with what is left of each in its current window (USD: the limit minus
+ * what was spent and is reserved; negative when a soft ceiling was passed): the API's metrics.
+ */
+export async function budgetsRemaining(db: Db): Promise<{ tenantId: string; period: string; remainingUsd: number }[]> {
+  const { rows } = await db.query(
+    `SELECT b.tenant_id AS "tenantId", b.period, (b.limit_usd - COALESCE(w.spent_usd, 0) - COALESCE(w.reserved_usd, 0))::float8 AS "remainingUsd"
+     FROM tenant_budgets b
+     LEFT JOIN budget_windows w ON w.tenant_id = b.tenant_id AND w.period = b.period AND w.window_start = date_trunc(b.period, now(), 'UTC')`,
+  );
+  return rows;
+}

@@ -33,12 +33,14 @@ export interface RetryRecord {
   delayMs?: number;
 }
 
-export async function recordRetry(db: Db, r: RetryRecord): Promise<void> {
-  await db.query(
+/** Records a retried attempt; true when this call wrote it (false: the attempt was recorded already). */
+export async function recordRetry(db: Db, r: RetryRecord): Promise<boolean> {
+  const { rowCount } = await db.query(
     `INSERT INTO model_retries (run_id, step, attempt, reason, status, retry_after_ms, delay_ms)
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
     [r.runId, r.step, r.attempt, r.reason, r.status ?? null, msOrNull(r.retryAfterMs), msOrNull(r.delayMs)],
   );
+  return rowCount === 1;
 }
 
 const msOrNull = (ms: number | undefined) => (ms === undefined ? null : Math.round(ms));

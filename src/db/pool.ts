@@ -28,18 +28,47 @@ export async function ping(db: Db): Promise<void> {
   await db.query('SELECT 1');
 }
 
+/** What runs once the transaction of a client commits (see afterCommit). */
+const commitHooks = new WeakMap<DbClient, (() => void)[]>();
+
+/**
+ * Runs `hook` once the transaction `client` is in (inTransaction's) has committed, and never if it
+ * rolls back: for what must follow a write exactly once (counting it in a metric, logging it).
+ * Outside inTransaction it runs at once. A hook that throws is ignored: the write stands.
+ */
+export function afterCommit(client: Queryable, hook: () => void): void {
+  const hooks = commitHooks.get(client as DbClient);
+  if (hooks) hooks.push(hook);
+  else runHooks([hook]);
+}
+
+function runHooks(hooks: (() => void)[]): void {
+  for (const hook of hooks) {
+    try {
+      hook();
+    } catch {
+      // Bookkeeping after the fact: it must not turn a committed write into a failure.
+    }
+  }
+}
+
 /** Runs `work` in one transaction, rolling back on any error. */
 export async function inTransaction<T>(db: Db, work: (client: DbClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
+  const hooks: (() => void)[] = [];
+  commitHooks.set(client, hooks);
   try {
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
+    commitHooks.delete(client);
+    runHooks(hooks);
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
+    commitHooks.delete(client);
     client.release();
   }
 }

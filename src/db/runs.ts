@@ -259,12 +259,12 @@ export async function recordUnrecordedRun(
   return rowCount === 1;
 }
 
-/** Marks a queued or running run `running` (started and admitted now); its agent, or undefined when it has no such row. */
-export async function markRunStarted(client: DbClient, runId: string): Promise<{ agent: string } | undefined> {
+/** Marks a queued or running run `running` (started and admitted now); its agent and tenant, or undefined when it has no such row. */
+export async function markRunStarted(client: DbClient, runId: string): Promise<{ agent: string; tenantId: string } | undefined> {
   const { rows } = await client.query(
     `UPDATE runs SET status = 'running', started_at = coalesce(started_at, now()), admitted_at = now(), updated_at = now()
      WHERE run_id = $1 AND status IN ('queued', 'running')
-     RETURNING agent`,
+     RETURNING agent, tenant_id AS "tenantId"`,
     [runId],
   );
   return rows[0];
@@ -281,17 +281,36 @@ export async function runHasEnded(db: Queryable, runId: string): Promise<boolean
   return (rowCount ?? 0) > 0;
 }
 
+/** An ended run: its steps and totals, who it belongs to, and how long it lived (creation to end, in seconds). */
+export interface EndedRun {
+  steps: number;
+  usage: RunUsage;
+  tenantId: string;
+  agent: string;
+  bundleId: string;
+  durationSeconds: number;
+}
+
 /**
  * Ends the run's row with its final status, output and error (already storable; `errorCode` null
- * without an error). Its steps and totals, or undefined for a run without a row.
+ * without an error). The ended run, or undefined for a run without a row.
  */
 export async function endRun(
   client: DbClient, runId: string, end: { status: RunStatus; output: string | null; error: string | null; errorCode: string | null },
-): Promise<{ steps: number; usage: RunUsage } | undefined> {
+): Promise<EndedRun | undefined> {
   const { rows } = await client.query(
     `UPDATE runs SET status = $2, output = $3, error = $4, error_code = $5, finished_at = now(), updated_at = now() WHERE run_id = $1
-     RETURNING step_count, ${totalsColumns}`,
+     RETURNING step_count, ${totalsColumns}, tenant_id, agent, bundle_id, extract(epoch FROM now() - created_at)::float8 AS duration`,
     [runId, end.status, end.output, end.error, end.errorCode],
   );
-  return rows[0] ? { steps: rows[0].step_count, usage: usageOf(rows[0]) } : undefined;
+  const row = rows[0];
+  return row && {
+    steps: row.step_count, usage: usageOf(row), tenantId: row.tenant_id, agent: row.agent, bundleId: row.bundle_id, durationSeconds: row.duration,
+  };
+}
+
+/** Queued runs by tenant: the API's metrics. */
+export async function queuedRunsByTenant(db: Queryable): Promise<{ tenantId: string; queued: number }[]> {
+  const { rows } = await db.query(`SELECT tenant_id AS "tenantId", count(*)::int AS queued FROM runs WHERE status = 'queued' GROUP BY tenant_id`);
+  return rows;
 }

@@ -18,4 +18,4 @@ runMain('build', async () => {
   cpSync(path.join(root, 'src/api/ui'), path.join(__dirname, '../api/ui'), { recursive: true });
   await writeWorkflowBundle(prebuiltBundlePath, true);
   console.log(`built ${path.relative(root, prebuiltBundlePath)}`);
-});
+}, { human: true });

@@ -11,4 +11,4 @@ runMain('scripted-model', async () => {
   const server = await startScriptedModel(supportDemoScript, BOSUN_MODEL_PORT, '0.0.0.0');
   console.log(`scripted model listening on ${server.url}`);
   process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
-});
+}, { human: true });

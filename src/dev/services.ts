@@ -28,10 +28,12 @@ export function nodeArgsFor(entry: string): string[] {
 /**
  * Runs an entry point (TypeScript, or compiled: see nodeArgsFor) as its own Node process, its
  * output prefixed with its name. `onLine` sees every line it writes, quiet or not (tests capture a
- * worker's output with it).
+ * worker's output with it); `format` turns a line into what is printed (`npm start` makes the JSON
+ * log lines readable with it).
  */
 export function spawnService(
   name: string, entry: string, env: NodeJS.ProcessEnv, quiet = false, onLine?: (line: string, stream: 'stdout' | 'stderr') => void,
+  format: (line: string) => string = (line) => line,
 ): Service {
   const child = spawn(process.execPath, nodeArgsFor(entry), {
     cwd: projectRoot,
@@ -46,7 +48,8 @@ export function spawnService(
     readline.createInterface({ input: stream }).on('line', (line) => {
       onLine?.(line, stream === child.stderr ? 'stderr' : 'stdout');
       if (/listening on|polling task queue/.test(line)) markReady();
-      if (!quiet || stream === child.stderr) console.log(`[${name}] ${line}`);
+      // Dev tooling: the prefixed lines are for the person watching (the services' own logs are JSON).
+      if (!quiet || stream === child.stderr) console.log(`[${name}] ${format(line)}`);
     });
   }
   const signalAndWait = async (signal: NodeJS.Signals, graceMs: number) => {

@@ -83,14 +83,15 @@ runMain('stack', async () => {
   const db = createPool(config.databaseUrl, 2);
   await migrate(db);
   // The worker first: publishing the demo bundles pins the tools it registers.
-  const services: Service[] = [spawnService('worker', 'src/worker/main.ts', serviceEnv)];
+  const readable = await readableLogLines();
+  const services: Service[] = [spawnService('worker', 'src/worker/main.ts', serviceEnv, false, undefined, readable)];
   await services[0]!.ready;
   for (const tenant of new Set(config.api.keys.map((k) => k.tenantId))) {
     await seedDemoOrders(db, tenant);
     await seedAgents(db, tenant, config.agentsDir, config.model.prices);
   }
   await db.end();
-  services.push(spawnService('api', 'src/api/main.ts', serviceEnv));
+  services.push(spawnService('api', 'src/api/main.ts', serviceEnv, false, undefined, readable));
   await Promise.all(services.map((s) => s.ready));
   printWelcome(`http://127.0.0.1:${config.api.port}`, uiUrl, config.api.keys[0]!.key, serviceEnv.OPENAI_BASE_URL);
 
@@ -111,7 +112,21 @@ runMain('stack', async () => {
       void shutdown();
     });
   }
-});
+}, { human: true });
+
+/**
+ * The services' JSON log lines as a person reads them (pino-pretty, a devDependency, loaded only
+ * here): time, level, message, then the fields; other lines as they are.
+ */
+async function readableLogLines(): Promise<(line: string) => string> {
+  const { prettyFactory } = await import('pino-pretty');
+  const pretty = prettyFactory({
+    colorize: process.stdout.isTTY, singleLine: true, translateTime: 'SYS:HH:MM:ss.l',
+    // The access log's headers are in the JSON for whoever needs them; here they would drown the rest.
+    ignore: 'pid,hostname,name,req.headers,req.query,req.params,req.remotePort,res.headers',
+  });
+  return (line) => (line.startsWith('{') ? pretty(line).trimEnd() : line);
+}
 
 /** One dev key per checkout, kept in .data so restarts keep working with the same curl lines. */
 function devApiKey(): string {

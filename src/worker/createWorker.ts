@@ -6,7 +6,7 @@
  * (src/db/toolRegistry.ts): publishing pins bundles against them, admission waits for them.
  */
 import { Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createActivities } from '../activities';
 import { signalAdmitted } from '../activities/admission';
@@ -33,6 +33,9 @@ import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { ensureAlertSchedule } from '../temporal/alertSchedule';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
 import { syncAlertRulesFile } from './alertRules';
+import { announce, configureLogger, runLogAttributes } from '../telemetry/logger';
+import { serveWorkerMetrics } from '../telemetry/metrics';
+import { installTemporalRuntime } from '../telemetry/temporalRuntime';
 import { loadToolModules } from './toolModules';
 import { workflowBundleFor } from './workflowBundle';
 
@@ -61,7 +64,8 @@ const REGISTRATION_REFRESH_MS = 10_000;
  */
 export async function createWorker(options: CreateWorkerOptions = {}): Promise<BosunWorker> {
   const config = options.config ?? loadConfig(process.env);
-  Runtime.install({ logger: new DefaultLogger(config.logLevel, withoutToolQueueNotices) });
+  const log = configureLogger(config, 'worker');
+  const { temporalMetricsUrl } = await installTemporalRuntime(config, log);
   const tools = withoutDuplicates([
     createHttpFetchTool(), ...memoryTools, ...(options.tools ?? []), ...(await loadToolModules(config.tools.modules)),
   ]);
@@ -128,15 +132,20 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
   })));
   await register();
   const workers = [main, ...toolWorkers];
+  const metrics = config.metrics.port === undefined
+    ? undefined
+    : await serveWorkerMetrics({ port: config.metrics.port, token: config.metrics.token, temporalMetricsUrl });
+  if (metrics) announce(`metrics served at ${metrics.url}`, { url: metrics.url });
   return {
     tools,
     shutdown: () => workers.forEach((w) => w.shutdown()),
     async run() {
-      const refresh = setInterval(() => void register().catch((err) => console.error(`tool registration failed: ${err.message}`)), REGISTRATION_REFRESH_MS);
+      const refresh = setInterval(() => void register().catch((err) => log.error({ err }, 'tool registration failed')), REGISTRATION_REFRESH_MS);
       try {
         await runAll(workers, connection, config);
       } finally {
         clearInterval(refresh);
+        await metrics?.close();
         await mcpPool.close();
         await connection.close();
         await db.end();
@@ -156,7 +165,7 @@ async function runAll(workers: Worker[], connection: NativeConnection, config: C
   const running = Promise.all(workers.map((w) => w.run()));
   if (config.workerVersion?.promote) await makeCurrentVersion(connection, config.temporal.namespace, config.workerVersion);
   const version = config.workerVersion ? ` as ${config.workerVersion.deploymentName}@${config.workerVersion.buildId}` : '';
-  console.log(`worker polling task queue "${config.temporal.taskQueue}" (and ${workers.length - 1} tool queues) on ${config.temporal.address}${version}`);
+  announce(`worker polling task queue "${config.temporal.taskQueue}" (and ${workers.length - 1} tool queues) on ${config.temporal.address}${version}`);
   await running;
 }
 
@@ -171,6 +180,8 @@ function sharedWorkerOptions(config: Config): Partial<WorkerOptions> & Pick<Work
     // hears of it (and aborts) within about a second, not after most of its heartbeat timeout.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
+    // Activity log lines carry the run's runId, tenantId and bundleId.
+    interceptors: { activity: [runLogAttributes()] },
     ...(config.workerVersion && {
       workerDeploymentOptions: {
         version: config.workerVersion,
@@ -180,19 +191,6 @@ function sharedWorkerOptions(config: Config): Partial<WorkerOptions> & Pick<Work
       },
     }),
   };
-}
-
-/**
- * The SDK's own log line format, without its warning that a tool queue's worker registered no
- * workflows: tool queues never have any, by design.
- */
-function withoutToolQueueNotices(entry: LogEntry): void {
-  const taskQueue = entry.meta?.taskQueue;
-  if (entry.message.startsWith('No workflows registered') && typeof taskQueue === 'string' && taskQueue.includes('/tool/')) return;
-  const { level, timestampNanos, message, meta } = entry;
-  const date = new Date(Number(timestampNanos / 1_000_000n));
-  if (meta === undefined) console.error(`${date.toISOString()} [${level}] ${message}`);
-  else console.error(`${date.toISOString()} [${level}] ${message}`, meta);
 }
 
 function withoutDuplicates(tools: BosunTool[]): BosunTool[] {

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { z } from 'zod';
+import { announce } from '../telemetry/logger';
 
 /** Where `npm run build` puts the bundle: beside the compiled worker, so dist/src/worker/workflow-bundle.js. */
 export const prebuiltBundlePath = path.join(__dirname, 'workflow-bundle.js');
@@ -40,16 +41,17 @@ export const inputsPathOf = (bundlePath: string): string => `${bundlePath}.input
  * (BOSUN_WORKFLOW_BUNDLE) if any, else the prebuilt one beside this module if present, else a
  * fresh bundle made in a child process (a few seconds). Rejects when the configured or prebuilt
  * bundle is missing its inputs record or was built from other workflow code than this worker's.
+ * Announces which it took.
  */
 export async function workflowBundleFor(configured: string | undefined): Promise<{ codePath: string }> {
   const prebuilt = configured ? path.resolve(configured) : prebuiltBundlePath;
   if (!configured && !existsSync(prebuilt)) {
-    console.log(`workflow code: bundling ${workflowsModule()} at start-up`);
+    announce(`workflow code: bundling ${workflowsModule()} at start-up`);
     return { codePath: await bundleWorkflowsInChild() };
   }
   const problem = staleness(prebuilt);
   if (problem) throw new Error(`workflow bundle ${prebuilt} cannot be used: ${problem}; rebuild it with \`npm run build\``);
-  console.log(`workflow code: prebuilt bundle ${prebuilt}`);
+  announce(`workflow code: prebuilt bundle ${prebuilt}`);
   return { codePath: prebuilt };
 }
 

@@ -39,7 +39,7 @@ describe('compiled Bosun (npm run build)', () => {
     const { service, output, exitCode } = await start('dist/src/worker/main.js', { ...stack.env, ...compiledTools });
     try {
       expect(exitCode, output.join('\n')).toBeUndefined();
-      expect(output).toContain(`workflow code: prebuilt bundle ${prebuiltBundle}`);
+      expect(output.join('\n')).toContain(`"msg":"workflow code: prebuilt bundle ${prebuiltBundle}"`);
 
       const runId = await stack.startRun('Refund order 1001');
       const parked = await stack.waitForStatus(runId, 'awaiting_approval');

@@ -143,6 +143,8 @@ describe('secrets never leak', () => {
       script: fetchScript,
       // The most talkative worker there is: every log line is scanned.
       workerEnv: { BOSUN_SECRETS_BACKEND: 'vault', BOSUN_VAULT_ADDR: vaultAddr, BOSUN_VAULT_TOKEN: vaultToken, BOSUN_LOG_LEVEL: 'DEBUG' },
+      // The API's log too, its access log included.
+      env: { BOSUN_LOG_LEVEL: 'DEBUG' },
     });
   });
 
@@ -266,9 +268,12 @@ describe('secrets never leak', () => {
     expect(printed.join('\n')).toContain('bosun-capture-check');
     const worker = stack.workerOutput.join('\n');
     // The worker's debug log was captured, tool calls of these runs included.
-    expect(worker).toContain('[worker] worker polling task queue');
-    expect(worker).toContain("activityType: 'executeTool'");
-    for (const runId of runIds) expect(worker).toContain(runId);
+    expect(worker).toContain('worker polling task queue');
+    // JSON log lines: the SDK's activity lines and Bosun's own, with the run's ID as a field.
+    expect(worker).toContain('"activityType":"executeTool"');
+    for (const runId of runIds) expect(worker).toContain(`"runId":"${runId}"`);
+    // The API's access log (debug level here) was captured too, with the runs it served.
+    for (const runId of runIds) expect(printed.join('\n')).toContain(`"runId":"${runId}"`);
     expect(leaksIn(stack.workerOutput.join('\n'))).toEqual([]);
     expect(leaksIn(printed.join('\n'))).toEqual([]);
   });

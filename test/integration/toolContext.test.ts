@@ -32,7 +32,8 @@ describe('the context a tool gets', () => {
     const { executeTool } = createToolActivities({ db, tools: [chatty], secrets });
     const runId = await insertTestRun(db, tenantId, 'running');
     const call = { runId, tenantId, bundleId: 'chatty@test', step: 1, ordinal: 1, toolCallId: 'call_1', tool: 'chatty', args: {} };
-    const info = vi.spyOn(console, 'info').mockImplementation(() => undefined);
+    // Outside an activity the tool's logger writes the process's JSON log on stdout.
+    const info = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     let logged: string;
     try {
       expect(await executeTool(call)).toBe('ok');

@@ -115,6 +115,12 @@ export const rules: Rule[] = [
     allowed: (i) => ['memory', 'db', 'shared'].includes(folderOf(i.to)),
   },
   {
+    // Process-level observability: the API, the worker, activities and dev tools use it; it reads no table itself.
+    name: 'telemetry imports only telemetry, config and shared',
+    applies: (i) => folderOf(i.from) === 'telemetry' && i.project,
+    allowed: (i) => ['telemetry', 'config', 'shared'].includes(folderOf(i.to)),
+  },
+  {
     name: 'config is a leaf: it imports only shared',
     applies: (i) => i.from === 'config' && i.project,
     allowed: (i) => folderOf(i.to) === 'shared',

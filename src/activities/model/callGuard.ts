@@ -8,10 +8,11 @@ import OpenAI from 'openai';
 import type { ProviderLimits } from '../../config';
 import { admitCall, resolveProvider, settleGrant, type Grant } from './providerLimiter';
 import { providerTokens, type TokenRequest } from './tokens';
-import { countProviderFailures, recordRetry, type RetryReason } from '../../db/modelRetries';
+import { countProviderFailures, recordRetry, type RetryReason, type RetryRecord } from '../../db/modelRetries';
 import type { Db } from '../../db/pool';
 import { toActivityFailure } from './errors';
 import { FailureType, modelBackoff } from '../../shared/failures';
+import { providerOf, recordModelRetry } from '../../telemetry/metrics';
 
 /** A booked call arrives somewhere in the first part of its second, not all at its first millisecond. */
 const ARRIVAL_SPREAD_MS = 600;
@@ -30,21 +31,31 @@ interface Call {
   step: number;
 }
 
+/** The endpoint (the bundle's base URL; the configured provider when undefined) and model a call went to. */
+interface Target {
+  baseUrl: string | undefined;
+  model: string;
+}
+
 export type ModelCallGuard = ReturnType<typeof createModelCallGuard>;
 
 export function createModelCallGuard({ db, limits, defaultBaseUrl, random = Math.random }: ModelCallGuardDeps) {
+  /** Records the retry, and counts it in bosun_provider_retries_total when this attempt recorded it first. */
+  const countedRetry = async (record: RetryRecord, { baseUrl, model }: Target) => {
+    if (await recordRetry(db, record)) recordModelRetry({ provider: providerOf(baseUrl ?? defaultBaseUrl), model, reason: record.reason });
+  };
   return {
     /**
      * Counts the call against its provider's limits, or throws a retryable `ProviderRateLimited`
      * whose delay ends in the second booked for it. The grant is to be settled with the real usage.
      */
-    async admit({ runId, step, baseUrl, request }: Call & { baseUrl: string | undefined; request: TokenRequest }): Promise<Grant | undefined> {
+    async admit({ runId, step, baseUrl, request }: Call & { baseUrl: string | undefined; request: TokenRequest & { model: string } }): Promise<Grant | undefined> {
       const target = resolveProvider(limits, baseUrl, defaultBaseUrl);
       if (!target) return undefined;
       const admission = await admitCall(db, { ...target, ticketId: `${runId}:${step}`, tokens: providerTokens(request) });
       if (admission.granted) return admission.grant;
       const delayMs = Math.ceil(Math.max(0, admission.second * 1000 - admission.nowMs) + random() * ARRIVAL_SPREAD_MS);
-      await bestEffort('record a retry', recordRetry(db, { runId, step, attempt: currentAttempt(), reason: 'rate_limited_local', delayMs }));
+      await bestEffort('record a retry', countedRetry({ runId, step, attempt: currentAttempt(), reason: 'rate_limited_local', delayMs }, { baseUrl, model: request.model }));
       const { requestsPerMinute, tokensPerMinute } = admission.limit;
       const limitText = [requestsPerMinute && `${requestsPerMinute} calls`, tokensPerMinute && `${tokensPerMinute} tokens`].filter(Boolean).join(' and ');
       throw ApplicationFailure.create({
@@ -67,7 +78,7 @@ export function createModelCallGuard({ db, limits, defaultBaseUrl, random = Math
      * with a delay of Retry-After (never less) or exponential backoff × 0.5–1.5. Bookkeeping
      * trouble never changes what Temporal is told.
      */
-    async attemptFailed({ runId, step, grant, err }: Call & { grant: Grant | undefined; err: unknown }): Promise<unknown> {
+    async attemptFailed({ runId, step, grant, err, target }: Call & { grant: Grant | undefined; err: unknown; target: Target }): Promise<unknown> {
       // A failed call used no tokens (its request still counts).
       if (grant) await bestEffort('settle provider tokens', settleGrant(db, grant, 0));
       const failure = toActivityFailure(err);
@@ -77,12 +88,12 @@ export function createModelCallGuard({ db, limits, defaultBaseUrl, random = Math
       const status = err instanceof OpenAI.APIError ? err.status : undefined;
       const retryAfterMs = failure instanceof ApplicationFailure && typeof failure.nextRetryDelay === 'number' ? failure.nextRetryDelay : undefined;
       if (reason === 'other') {
-        await bestEffort('record a retry', recordRetry(db, { runId, step, attempt, reason, status, retryAfterMs }));
+        await bestEffort('record a retry', countedRetry({ runId, step, attempt, reason, status, retryAfterMs }, target));
         return failure;
       }
       const failures = (await countProviderFailures(db, runId, step).catch(() => attempt - 1)) + 1;
       const delayMs = retryDelayMs({ failures, retryAfterMs, random });
-      await bestEffort('record a retry', recordRetry(db, { runId, step, attempt, reason, status, retryAfterMs, delayMs }));
+      await bestEffort('record a retry', countedRetry({ runId, step, attempt, reason, status, retryAfterMs, delayMs }, target));
       return ApplicationFailure.create({
         type: failure instanceof ApplicationFailure ? (failure.type ?? undefined) : reason === 'timeout' ? FailureType.ModelTimeout : FailureType.ModelProviderUnreachable,
         message: failure instanceof Error ? failure.message : String(failure),

@@ -150,7 +150,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       ).catch(async (err) => {
         await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
         // Counted per run by reason; retried after Retry-After or a jittered backoff.
-        const failure = await modelCalls.attemptFailed({ runId, step, grant, err });
+        const failure = await modelCalls.attemptFailed({ runId, step, grant, err, target: { baseUrl: bundle.model.baseUrl, model } });
         throw bundle.context ? await summariseOnOverflow(runId, step, failure) : failure;
       });
       await modelCalls.completed(grant, completion.usage);

@@ -1,9 +1,10 @@
 /** Recording a model call the provider answered, and charged for: its step row, the run's totals, the budget. */
 import { settleBudget } from '../../db/budgets';
-import type { DbClient } from '../../db/pool';
+import { afterCommit, type DbClient } from '../../db/pool';
 import { addModelCallUsage, countStep, type RunUsage } from '../../db/runs';
 import { recordStep } from '../../db/transcript';
 import type { CallCost } from '../../shared/pricing';
+import { recordModelCall } from '../../telemetry/metrics';
 
 /** A model call the provider answered (and charged for). */
 export interface PaidCall {
@@ -43,5 +44,11 @@ export async function recordPaidStep(client: DbClient, call: PaidCall, row: Paid
   if (row.countsStep) await countStep(client, runId, step);
   const total = await addModelCallUsage(client, runId, { step, ordinal: row.ordinal }, cost);
   await settleBudget(client, tenantId, reservationId, usage.costUsd);
+  afterCommit(client, () => recordModelCall({ bundleId, tenantId, latencyMs, costUsd: usage.costUsd, tokens: tokensOf(cost) }));
   return total;
+}
+
+/** A call's tokens as bosun_tokens_total counts them: prompt tokens not read from the cache, those read from it, and all output. */
+function tokensOf({ buckets }: CallCost) {
+  return { input: buckets.uncachedInput + buckets.cacheWrite, cachedInput: buckets.cachedInput, output: buckets.output + buckets.reasoning };
 }
