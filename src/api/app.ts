@@ -15,6 +15,7 @@ import { evalsRouter } from './evalsRouter';
 import { eventsRouter } from './eventsRouter';
 import { healthRouter } from './health';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
+import { threadsRouter } from './threadsRouter';
 import { toolsRouter } from './toolsRouter';
 import { usageRouter } from './usageRouter';
 import { refuseUnstorableText } from './validation';
@@ -33,7 +34,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   app.use(
     '/v1',
     runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
-    toolsRouter(deps), evalsRouter(deps),
+    toolsRouter(deps), evalsRouter(deps), threadsRouter(routerDeps),
   );
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`)));

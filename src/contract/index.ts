@@ -12,5 +12,6 @@ export * from './errors';
 export * from './evals';
 export * from './health';
 export * from './runs';
+export * from './threads';
 export * from './tools';
 export * from './usage';

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { tapesSchema } from '../shared/tapes';
+import { multitaskStrategySchema } from '../shared/threads';
 import { pendingApprovalSchema, runApprovalSchema } from './approvals';
 import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp, runStatusSchema } from './fields';
 
@@ -33,6 +34,11 @@ export const createRunRequestSchema = z
       .boolean()
       .optional()
       .describe("A sandbox run: write and destructive tools run their sandbox implementation, or are refused; never their live handler."),
+    threadId: z.uuid().optional().describe('Run as the next turn of this thread: the run sees the conversation so far (docs/conversations.md).'),
+    multitaskStrategy: multitaskStrategySchema
+      .optional()
+      .describe("With threadId, when the thread's previous run is still active: reject (409), enqueue, interrupt or rollback; the bundle's default, else reject."),
+    stream: z.boolean().optional().describe("Stream the model's tokens as message.delta events of GET /v1/runs/:runId/events; the bundle's model.stream by default."),
     tapes: tapesSchema
       .optional()
       .describe(
@@ -79,6 +85,8 @@ export type RunSummary = z.infer<typeof runSummarySchema>;
 export const acceptedRunSchema = z.strictObject({
   ...summaryFields,
   links: z.strictObject({ self: z.string(), events: z.string() }),
+  threadId: z.uuid().optional().describe('The thread the run is a turn of (runs started on a thread only).'),
+  turn: z.number().int().min(1).optional().describe("The run's turn on its thread, from 1."),
 });
 export type AcceptedRun = z.infer<typeof acceptedRunSchema>;
 

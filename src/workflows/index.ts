@@ -1,2 +1,2 @@
-export { agentRun, approvalDecidedSignal, progressQuery } from './agentRun';
+export { agentRun, approvalDecidedSignal, interruptSignal, progressQuery } from './agentRun';
 export { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, rolloutStatusQuery, type RolloutControl } from './rollout';

@@ -21,6 +21,8 @@ export interface Run {
   readonly decisions: Map<string, ApprovalDecision>;
   /** Arguments an approver substituted for the model's, by approval. */
   readonly editedArguments: Map<string, Record<string, unknown>>;
+  /** Set by the interrupt signal (./interrupt.ts): why the run is to stop at its next safe point. */
+  interruptedBy?: string;
 }
 
 /** A new run's state, or where the previous execution left off when the run continued as new. */
