@@ -33,6 +33,9 @@ import {
   runPageSchema,
   runTapesSchema,
   runViewSchema,
+  threadPageSchema,
+  threadSchema,
+  threadViewSchema,
   usageSchema,
 } from '../../src/contract';
 
@@ -80,6 +83,10 @@ export const answers: Answer[] = [
   { method: 'POST', path: route('/v1/runs/:p/feedback'), status: [201], schema: feedbackSchema },
   { method: 'GET', path: route('/v1/review'), status: [200], schema: reviewPageSchema },
   { method: 'GET', path: route('/v1/runs/:p/tapes'), status: [200], schema: runTapesSchema },
+  { method: 'POST', path: route('/v1/threads'), status: [201], schema: threadSchema },
+  { method: 'GET', path: route('/v1/threads'), status: [200], schema: threadPageSchema },
+  { method: 'GET', path: route('/v1/threads/:p'), status: [200], schema: threadViewSchema },
+  { method: 'POST', path: route('/v1/threads/:p/runs'), status: [202], schema: acceptedRunSchema },
 ];
 
 /** The schema an answer must match; undefined for answers without a JSON body (204, the event stream). */
