@@ -168,6 +168,10 @@ describe('threads', () => {
     expect(first.approvals[0].status).toBe('cancelled');
     expect(await countRefunds(stack.db, a.body.runId)).toBe(0);
     expect((await done(b.body.runId)).status).toBe('completed');
+    // The interrupted turn's message, and its reply closed (the call that never ran left out), reach the next turn.
+    const request = requestsWith('Quick task I3').at(-1)!;
+    expect(request.messages.map((m) => m.content)).toContain('Refund order 1001');
+    expect(request.messages.some((m) => m.tool_calls?.length)).toBe(false);
   }, 120_000);
 
   it('rollback: the first run is cancelled and its turn removed from the thread', async () => {
