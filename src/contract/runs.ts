@@ -6,9 +6,7 @@ import { z } from 'zod';
 import { tapesSchema } from '../shared/tapes';
 import { multitaskStrategySchema } from '../shared/threads';
 import { pendingApprovalSchema, runApprovalSchema } from './approvals';
-import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp, runStatusSchema } from './fields';
-
-const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
+import { jsonObject, metadataSchema, nextCursor, pageCursor, pageLimit, timestamp, runStatusSchema } from './fields';
 
 /** Body of `POST /v1/runs`. */
 export const createRunRequestSchema = z
@@ -18,9 +16,7 @@ export const createRunRequestSchema = z
       .string()
       .min(1)
       .describe("The user's request; as long as the request size limit allows (BOSUN_MAX_REQUEST_BYTES, 2 MiB by default). Kept in PostgreSQL, never in workflow history."),
-    metadata: z
-      .record(z.string().max(100), metadataValue)
-      .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')
+    metadata: metadataSchema
       .optional()
       .describe('Free-form labels kept with the run.'),
     bundleId: z.string().max(120).optional().describe("Pin the run to this bundle instead of the agent's deployment (evals, staging)."),

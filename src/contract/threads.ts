@@ -5,18 +5,14 @@
  */
 import { z } from 'zod';
 import { createRunRequestSchema } from './runs';
-import { jsonObject, nextCursor, pageCursor, pageLimit, runStatusSchema, timestamp } from './fields';
+import { jsonObject, metadataSchema, nextCursor, pageCursor, pageLimit, runStatusSchema, timestamp } from './fields';
 import { multitaskStrategySchema } from '../shared/threads';
-
-const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
 
 /** Body of `POST /v1/threads`. */
 export const createThreadRequestSchema = z
   .object({
     agent: z.string().min(1).max(100).optional().describe("The agent the thread's runs go to when a run names none."),
-    metadata: z
-      .record(z.string().max(100), metadataValue)
-      .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')
+    metadata: metadataSchema
       .optional()
       .describe('Free-form labels kept with the thread.'),
   })
