@@ -9,6 +9,7 @@ import { readBundleDir } from '../../src/cli/bundleFiles';
 import { countRefunds, testAgentsDir, type ApiResponse } from '../support/testStack';
 import { useTestStack } from '../support/useTestStack';
 import { openSse, type SseEvent } from '../support/sse';
+import { claimWrite } from '../../src/db/threads';
 
 const finished = ['completed', 'failed', 'cancelled', 'budget_exceeded', 'step_limit'];
 const BUDGET = 1200;
@@ -187,6 +188,9 @@ describe('threads', () => {
     expect(view.body.messages.map((m: any) => m.role)).toEqual(['user', 'assistant']);
     expect(view.body.messages[0].content).toBe(secondInput);
     expect(view.body.runs.map((r: any) => [r.turn, r.rolledBack])).toEqual([[1, true], [2, false]]);
+    // A write of the rolled-back turn, had it got that far, would not start; one of a turn still in the thread may.
+    expect(await claimWrite(stack.db, a.body.runId)).toBe(false);
+    expect(await claimWrite(stack.db, b.body.runId)).toBe(true);
   }, 120_000);
 
   it('rollback is refused (409) once the active run has executed a write tool; nothing changes', async () => {
