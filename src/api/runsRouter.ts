@@ -125,7 +125,10 @@ export function runLauncher({ db, temporal, taskQueue, approvalTimeoutMs, settin
     // that failed on the wire may still have landed, and then the run must go on.
     const recorded = await recordRun(db, run, keyTtlMs);
     if (recorded) {
-      if (turn) await supersede(temporal, temporalCall, turn);
+      // The run is recorded: a superseded run Temporal could not be told of is no reason to fail the
+      // request. Interrupted, it finishes instead and the new run follows; rolled back, its turn is
+      // out of the thread already and any write it attempts is refused (docs/conversations.md).
+      if (turn) await supersede(temporal, temporalCall, turn).catch((err) => console.error(`api: could not supersede the open runs of thread ${turn.threadId}`, err));
       return { ...accepted((await findRun(db, tenantId, runId))!), ...(turn && { threadId: turn.threadId, turn: turn.turn }) };
     }
     // Nothing was written: a concurrent request with the same key recorded its run first, or the
