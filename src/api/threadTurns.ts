@@ -56,8 +56,7 @@ const SUPERSEDE_RETRY_INTERVAL_MS = 100;
  * Tells Temporal what the reservation decided: each superseded run is signalled to stop at its next
  * safe point (interrupt) or cancelled (rollback). A workflow not found yet is asked again for a few
  * seconds (the message that started it may have come 10 ms earlier); one that has ended already
- * needs nothing. Other failures propagate (503 when Temporal is away; the new run is recorded and
- * waits for the old one to end).
+ * needs nothing. Other failures propagate (Temporal away); the caller has recorded the new run already.
  */
 export async function supersede(temporal: Client, call: <T>(f: () => Promise<T>) => Promise<T>, reserved: ReservedTurn): Promise<void> {
   const reason = `a newer message on thread ${reserved.threadId} (turn ${reserved.turn})`;
