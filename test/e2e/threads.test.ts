@@ -226,6 +226,11 @@ describe('threads', () => {
     const threadId = await newThread({ metadata: { ticket: 'T-1' } });
     const other = await stack.api('GET', `/v1/threads/${threadId}`, undefined, { authorization: 'Bearer nope' });
     expect(other.status).toBe(401);
+    // Threads take the runner role, as runs do.
+    const approver = await stack.api('POST', '/v1/keys', { roles: ['approver'], name: 'threads approver' });
+    const asApprover = { authorization: `Bearer ${approver.body.key}` };
+    expect((await stack.api('GET', `/v1/threads/${threadId}`, undefined, asApprover)).status).toBe(403);
+    expect((await stack.api('POST', `/v1/threads/${threadId}/runs`, { agent: 'support', input: 'Quick task X' }, asApprover)).status).toBe(403);
     const otherTenant = await stack.db.query(`UPDATE threads SET tenant_id = 'someone-else' WHERE thread_id = $1 RETURNING 1`, [threadId]);
     expect(otherTenant.rowCount).toBe(1);
     expect((await stack.api('GET', `/v1/threads/${threadId}`)).status).toBe(404);
