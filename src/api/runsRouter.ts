@@ -26,7 +26,7 @@ import { checkToolArguments } from '../shared/toolArguments';
 import { agentRun, approvalDecidedSignal } from '../workflows';
 import { principalOf } from './auth';
 import { ApiError, badRequest, conflict, notFound, unavailable } from './errors';
-import { findThread, dropTurn, type ThreadRow } from '../db/threads';
+import { dropTurn, findThread, threadTurnOf, type ThreadRow } from '../db/threads';
 import { DEFAULT_MULTITASK_STRATEGY } from '../shared/threads';
 import { reserveTurn, supersede } from './threadTurns';
 import { chooseBundle } from './routing';
@@ -102,7 +102,7 @@ export function runLauncher({ db, temporal, taskQueue, approvalTimeoutMs, settin
     const { agent, thread } = await agentAndThread(tenantId, request);
     const body: CreateRunRequest = { ...request, agent };
     const earlier = idempotencyKey && (await runHoldingKey(tenantId, idempotencyKey, body));
-    if (earlier) return accepted(earlier);
+    if (earlier) return acceptedWithTurn(earlier);
     const runId = randomUUID();
     // A conversation stays on one side of a canary: its thread is the routing key unless one is given.
     const bundle = await bundleForNewRun(tenantId, { ...body, routingKey: body.routingKey ?? thread?.threadId }, runId);
@@ -136,8 +136,14 @@ export function runLauncher({ db, temporal, taskQueue, approvalTimeoutMs, settin
     await abandonWorkflow(runId);
     if (turn) await dropTurn(db, runId);
     const winner = idempotencyKey && (await runHoldingKey(tenantId, idempotencyKey, body));
-    if (winner) return accepted(winner);
+    if (winner) return acceptedWithTurn(winner);
     throw unavailable('The run was not recorded in time and has been abandoned; retry (with the same Idempotency-Key).');
+  }
+
+  /** The answer for a run started earlier (the same Idempotency-Key): with its thread and turn, if it is a turn of one. */
+  async function acceptedWithTurn(run: RunSummary): Promise<AcceptedRun> {
+    const at = await threadTurnOf(db, run.runId);
+    return { ...accepted(run), ...(at && { threadId: at.threadId, turn: at.turn }) };
   }
 
   /** The run that holds the key, when this request is the one that created it; 409 when it is another request. */

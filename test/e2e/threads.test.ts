@@ -239,6 +239,7 @@ describe('threads', () => {
     await stack.db.query('UPDATE threads SET tenant_id = $2 WHERE thread_id = $1', [threadId, stack.tenantId]);
 
     expect((await send(threadId, { input: 'Quick task X' })).body.error.problems).toEqual(['agent: required (the thread names no agent)']);
+    await newThread();
     const page1 = await stack.api('GET', '/v1/threads?limit=1');
     expect(page1.body.threads).toHaveLength(1);
     expect(page1.body.nextCursor).not.toBeNull();
@@ -250,6 +251,20 @@ describe('threads', () => {
     expect((await stack.api('DELETE', `/v1/threads/${threadId}`)).status).toBe(204);
     expect((await stack.api('GET', `/v1/threads/${threadId}`)).status).toBe(404);
   });
+
+  it('takes threadId on POST /v1/runs; the same Idempotency-Key gives the same turn, not another', async () => {
+    const threadId = await newThread();
+    const body = { agent: 'support', input: 'Quick task K1', threadId };
+    const key = { 'idempotency-key': `thread-${threadId}` };
+    const first = await stack.api('POST', '/v1/runs', body, key);
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ threadId, turn: 1 });
+    await done(first.body.runId);
+    const again = await stack.api('POST', '/v1/runs', body, key);
+    expect(again.body).toMatchObject({ runId: first.body.runId, threadId, turn: 1 });
+    expect((await stack.api('GET', `/v1/threads/${threadId}`)).body.runs).toHaveLength(1);
+    expect((await stack.api('POST', '/v1/runs', { ...body, threadId: '00000000-0000-4000-8000-000000000000' })).status).toBe(404);
+  }, 120_000);
 
   describe('token streaming', () => {
     /** The run's events up to run.finished, read from the moment the run was accepted. */
