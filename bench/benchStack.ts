@@ -191,7 +191,7 @@ export async function startBenchStack(services: BenchServices, options: BenchSta
     await db.end();
   }
 
-  return { tenantId, db, model, pids, startRun, followUntilFinished, holdStream, approve, runBare, restartWorker, close };
+  return { tenantId, db, model, pids, baseUrl, headers, startRun, followUntilFinished, holdStream, approve, runBare, restartWorker, close };
 }
 
 export type BenchStack = Awaited<ReturnType<typeof startBenchStack>>;

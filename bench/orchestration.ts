@@ -10,6 +10,8 @@
  *       worker RSS, then the time until all have finished after a burst of approvals ("none" skips
  *       [4] and [5])
  *   [5] BENCH_IDLE_STREAMS (1000) idle SSE streams on parked runs: database transactions per second
+ *   [6] BENCH_STREAMED_RUNS (10) streamed runs one at a time: time to first token (POST to the first
+ *       message.delta on the event stream) and to run.finished, the model sending a word every 20 ms
  *
  * Each of [1]–[3] runs Bosun, the bare workflow with regular activities and with local activities
  * (bench/bare), in turn, and prints the CPU time each process spent per run, read from /proc.
@@ -38,6 +40,7 @@ const PARK_CONCURRENCY = envInt('BENCH_PARK_CONCURRENCY', 50);
 const APPROVE_CONCURRENCY = envInt('BENCH_APPROVE_CONCURRENCY', 50);
 const IDLE_STREAMS = envInt('BENCH_IDLE_STREAMS', 1000);
 const IDLE_WINDOW_S = envInt('BENCH_IDLE_WINDOW_S', 10);
+const STREAMED_RUNS = envInt('BENCH_STREAMED_RUNS', 10);
 const TEMPORAL_STORE = process.env.BENCH_TEMPORAL_STORE === 'memory' ? 'memory' : 'file';
 if (PARKED_SIZES.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error('BENCH_PARKED_SIZES must be positive whole numbers, e.g. "1000,10000"');
 
@@ -225,6 +228,36 @@ async function approveAll(stack: BenchStack, db: Db, runIds: string[]): Promise<
   if (failures.length) console.log(`  ${failures.length} approvals failed, e.g. ${(failures[0] as Error).message}`);
 }
 
+/** A 30-word answer, a word every 20 ms once the model starts (after 0 ms). */
+const streamedScript: ModelScript = {
+  rules: [{ when: { role: 'user', matches: 'Stream' }, reply: { content: Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ') }, chunkDelayMs: 20 }],
+};
+
+/** [6] One streamed run at a time: ms from POST /v1/runs to the first message.delta, and to run.finished. */
+async function timeToFirstToken(stack: BenchStack, runs: number): Promise<{ firstToken: number[]; finished: number[] }> {
+  console.log(`\n[6] ${runs} streamed runs, one at a time: time to first token`);
+  const firstToken: number[] = [];
+  const finished: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const res = await fetch(`${stack.baseUrl}/v1/runs`, { method: 'POST', headers: stack.headers, body: JSON.stringify({ agent: 'support', input: 'Stream', stream: true }) });
+    const { runId } = (await res.json()) as { runId: string };
+    const events = await fetch(`${stack.baseUrl}/v1/runs/${runId}/events`, { headers: stack.headers });
+    const decoder = new TextDecoder();
+    let text = '';
+    for await (const chunk of events.body!) {
+      text += decoder.decode(chunk as Uint8Array, { stream: true });
+      if (firstToken.length === i && text.includes('event: message.delta')) firstToken.push(performance.now() - started);
+      if (text.includes('event: run.finished')) break;
+    }
+    await events.body?.cancel().catch(() => undefined);
+    finished.push(performance.now() - started);
+  }
+  console.log(`  time to first token p50 ${ms(percentile(firstToken, 50))}, p95 ${ms(percentile(firstToken, 95))} (${firstToken.length} of ${runs} runs streamed); ` +
+    `to run.finished p50 ${ms(percentile(finished, 50))}`);
+  return { firstToken, finished };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -268,6 +301,9 @@ async function main() {
     const parked: ParkedResult[] = [];
     for (const [i, size] of PARKED_SIZES.entries()) parked.push(await parkedRuns(stack, services, db, size, i === 0 ? IDLE_STREAMS : 0));
 
+    stack.model.setScript(streamedScript);
+    const streamed = await timeToFirstToken(stack, STREAMED_RUNS);
+
     console.log('\nSummary (targets are goals; a miss is a finding)');
     const row = (label: string, bosun: string, regular: string, local: string, target: string) =>
       console.log(`  ${label.padEnd(38)} ${bosun.padStart(16)} ${regular.padStart(16)} ${local.padStart(16)}   ${target}`);
@@ -289,6 +325,7 @@ async function main() {
         `all ${p.finished === p.parked ? '' : `but ${p.parked - p.finished} `}finished ${fixed(p.resumedSeconds)} s after the first approval   target (10,000): ≤ 512 MB, ≤ 60 s`);
       if (p.idle) console.log(`  ${p.idle.streams} idle SSE streams: ${fixed(p.idle.withPerSecond - p.idle.withoutPerSecond)} database transactions/s from the streams   target 0`);
     }
+    console.log(`  time to first token, streamed run: p50 ${ms(percentile(streamed.firstToken, 50))} (POST to the first message.delta; the answer takes 600 ms to stream)`);
     console.log(`  bench took ${fixed((performance.now() - benchStarted) / 1000, 0)} s; load average now ${loadAverage()}`);
   } finally {
     await cleanup();

@@ -18,6 +18,7 @@ import { invokeTool, type ToolOutcome } from './tools/invoke';
 import { appendMessage, recordStep, stepStatusOf } from '../db/transcript';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { assertRunOpen, lockOpenRun, recordDiscardedResult, RunEndedError } from '../db/runEnd';
+import { claimWrite } from '../db/threads';
 import { activityContext, withHeartbeats } from './runEnded';
 import { runOrigin } from '../db/runs';
 import { createMemoryService, memoryScope, type MemoryCall, type MemoryService } from '../memory/service';
@@ -99,6 +100,8 @@ export function createToolActivities({ db, bundles, secrets, tools, declared = {
       // A run with tapes never runs a tool, live or sandboxed: what was recorded answers its calls.
       if (await runHasTapes(db, input.runId)) return answerFromTape(db, input, pinOf(input.tool, bundle, local), maxResultChars);
       const { pin, run } = resolveTool(input.tool, bundle, local, declared);
+      // A turn of a thread that started a write can no longer be rolled back; one rolled back starts none (src/db/threads.ts).
+      if (pin.kind !== 'read' && !(await claimWrite(db, input.runId))) throw new RunEndedError(input.runId, 'rolled back');
       const secretNames = bundle ? toolSecretNames(bundle, pin) : [...pin.secrets];
       const secretValues = await resolveSecrets(secrets, secretNames);
       // Defence in depth: whatever logs them by mistake from here on prints [secret].

@@ -20,6 +20,7 @@ import { eventsRouter } from './eventsRouter';
 import { healthRouter } from './health';
 import { memoryRouter } from './memoryRouter';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
+import { threadsRouter } from './threadsRouter';
 import { toolsRouter } from './toolsRouter';
 import { uiRouter } from './uiRouter';
 import { usageRouter } from './usageRouter';
@@ -57,7 +58,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
     '/v1',
     runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
     toolsRouter(deps), evalsRouter(deps), alertsRouter({ db: deps.db, alerts: deps.alerts ?? alertsRouterSettings(defaultAlertSettings()) }),
-    memoryRouter(deps),
+    memoryRouter(deps), threadsRouter(routerDeps),
   );
   app.use('/ui', uiRouter(deps.ui ?? defaultUi));
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));

@@ -24,6 +24,10 @@ export const unauthorized = () =>
   new ApiError(401, 'unauthorized', 'Send a valid API key as "Authorization: Bearer <key>".');
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found.`);
 export const conflict = (message: string) => new ApiError(409, 'conflict', message);
+/** A message on a thread whose run is still active, under the `reject` strategy (docs/conversations.md). */
+export const threadBusy = (message: string) => new ApiError(409, 'thread_busy', message);
+/** A `rollback` of a run that already started a write or destructive tool: what it did cannot be undone. */
+export const rollbackRefused = (message: string) => new ApiError(409, 'rollback_refused', message);
 /** A 503: sent with `Retry-After`, so clients retry (with the same Idempotency-Key when starting a run). */
 export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
 

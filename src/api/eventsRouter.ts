@@ -4,13 +4,16 @@
  * Resumable: a client that reconnects with `Last-Event-ID` (or `?after=<seq>`) gets exactly the
  * events after that seq, because seqs are gapless and commit in order. A stream reads when it opens
  * and then only when the run event listener (src/db/runEventListener.ts) wakes it: an idle stream
- * makes no query, and sends a heartbeat comment now and then.
+ * makes no query, and sends a heartbeat comment now and then. A streamed run's token deltas
+ * (`message.delta`, `message.reset`; src/db/runDeltas.ts) come through the same listener and are
+ * sent as they arrive, without ids: they are not stored.
  */
 import type { Server } from 'node:net';
 import { Router, type Request, type Response } from 'express';
 import type { Db } from '../db/pool';
 import { createRunEventListener, type RunEventListener } from '../db/runEventListener';
 import { readRunEvents, runFinishedEvent, runFinishedSeq, type RunEvent } from '../db/runEvents';
+import type { RunDelta } from '../db/runDeltas';
 import { terminalStatuses } from '../shared/domain';
 import { principalOf } from './auth';
 import { badRequest, notFound } from './errors';
@@ -49,11 +52,19 @@ export function eventsRouter({ db, runEventListener = createRunEventListener(db.
     res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
     const stream = streams.open(req, res);
+    // Token deltas (no rows, no ids) are written as they come, between the events read from rows.
+    const deltas: string[] = [];
+    const onDelta = (delta: RunDelta) => {
+      deltas.push(formatDelta(delta));
+      stream.wake();
+    };
     // Before the first read, so an event committed after that read still wakes the stream.
-    const unsubscribe = runEventListener.subscribe(run.runId, stream.wake);
+    const unsubscribe = runEventListener.subscribe(run.runId, stream.wake, onDelta);
     try {
       await stream.write(`retry: ${reconnectDelayMs}\n\n`);
       while (stream.open()) {
+        // A step's deltas were notified before its reply's transaction committed: they go out before its step.finished.
+        while (deltas.length > 0) await stream.write(deltas.shift()!);
         const events = await readRunEvents(db, run.runId, after, batchSize);
         for (const event of events) {
           await stream.write(format(event));
@@ -93,6 +104,11 @@ function resumePoint(req: Request): number {
 function format(event: RunEvent): string {
   // JSON.stringify escapes newlines, so the data is always one line.
   return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event.data, at: event.createdAt })}\n\n`;
+}
+
+/** A token delta: no `id:`, so a client resuming with Last-Event-ID resumes after the last stored event. */
+function formatDelta(delta: RunDelta): string {
+  return `event: ${delta.type}\ndata: ${JSON.stringify(delta.data)}\n\n`;
 }
 
 /** How often streams check whether their server stopped listening (it has no event for that), in ms. */

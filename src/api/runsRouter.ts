@@ -27,6 +27,9 @@ import { checkToolArguments } from '../shared/toolArguments';
 import { agentRun, approvalDecidedSignal } from '../workflows';
 import { principalOf } from './auth';
 import { ApiError, badRequest, conflict, notFound, unavailable } from './errors';
+import { dropTurn, findThread, threadTurnOf, type ThreadRow } from '../db/threads';
+import { DEFAULT_MULTITASK_STRATEGY } from '../shared/threads';
+import { reserveTurn, supersede } from './threadTurns';
 import { chooseBundle } from './routing';
 import { findRun, findRunByIdempotencyKey, listRuns, loadRunView, recordRun, type RunSummary } from '../db/runs';
 import { listApprovals, lockApproval, recordDecision } from '../db/approvals';
@@ -45,16 +48,32 @@ const accepted = (run: RunSummary): AcceptedRun => ({ ...run, links: { self: `/v
 
 /**
  * What an Idempotency-Key is bound to: the SHA-256 (hex) of the canonical JSON of the whole request,
- * absent optional fields counted as their defaults (no metadata is `{}`). Tapes count only when
- * given, so the fingerprints of runs without them stay what they were.
+ * absent optional fields counted as their defaults (no metadata is `{}`). Tapes, the thread, its
+ * strategy and `stream` count only when given, so the fingerprints of runs without them stay what they were.
  */
 export function requestFingerprint(request: CreateRunRequest): string {
-  const { agent, input, metadata = {}, bundleId = null, routingKey = null, tapes } = request;
-  return createHash('sha256').update(canonicalJson({ agent, input, metadata, bundleId, routingKey, tapes })).digest('hex');
+  const { agent, input, metadata = {}, bundleId = null, routingKey = null, tapes, threadId, multitaskStrategy, stream } = request;
+  return createHash('sha256')
+    .update(canonicalJson({ agent, input, metadata, bundleId, routingKey, tapes, threadId, multitaskStrategy, stream }))
+    .digest('hex');
 }
 
-export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, settings }: RunsRouterDeps): Router {
-  const router = Router();
+/** Who starts a run, and with which request: a run's body, its agent possibly left to its thread. */
+export interface RunLaunch {
+  tenantId: string;
+  keyId: string;
+  request: Omit<CreateRunRequest, 'agent'> & { agent?: string };
+  idempotencyKey?: string;
+}
+
+/**
+ * Starts runs: `POST /v1/runs`, and `POST /v1/threads/:threadId/runs` (./threadsRouter.ts). Temporal
+ * first, then the row, and no transaction open while Temporal is called. A workflow whose row never
+ * comes (this process stopped in between, or PostgreSQL went away) ends by itself as
+ * `run_not_recorded` (see admitRun), and its key, never recorded, stays free for the retry. A run
+ * on a thread takes its turn first (./threadTurns.ts: the double-texting decision, 409s included).
+ */
+export function runLauncher({ db, temporal, taskQueue, approvalTimeoutMs, settings }: RunsRouterDeps) {
   const { idempotencyKeyTtlMs: keyTtlMs, temporalCallTimeoutMs } = settings;
   const temporalCall = <T>(call: () => Promise<T>) => withinDeadline(temporal, temporalCallTimeoutMs, call);
 
@@ -71,42 +90,62 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     return (await findBundle(db, tenantId, bundleId))!;
   }
 
-  /**
-   * Temporal first, then the row, and no transaction open while Temporal is called. A workflow whose
-   * row never comes (this process stopped in between, or PostgreSQL went away) ends by itself as
-   * `run_not_recorded` (see admitRun), and its key, never recorded, stays free for the retry.
-   */
-  router.post('/runs', async (req, res) => {
-    const { tenantId, keyId } = principalOf(req, 'runner');
-    const body = parse(createRunRequestSchema, req.body);
-    const rawKey = req.get('idempotency-key');
-    const idempotencyKey = rawKey === undefined ? undefined : parse(idempotencyKeySchema, rawKey);
+  /** The run's agent (the thread's when the request names none; 400 without either) and its thread, if any (404 for an unknown one). */
+  async function agentAndThread(tenantId: string, request: RunLaunch['request']): Promise<{ agent: string; thread?: ThreadRow }> {
+    const thread = request.threadId ? await findThread(db, tenantId, request.threadId) : undefined;
+    if (request.threadId && !thread) throw notFound('Thread');
+    const agent = request.agent ?? thread?.agent ?? undefined;
+    if (!agent) throw badRequest(['agent: required (the thread names no agent)']);
+    return { agent, thread };
+  }
 
+  async function launch({ tenantId, keyId, request, idempotencyKey }: RunLaunch): Promise<AcceptedRun> {
+    const { agent, thread } = await agentAndThread(tenantId, request);
+    const body: CreateRunRequest = { ...request, agent };
     const earlier = idempotencyKey && (await runHoldingKey(tenantId, idempotencyKey, body));
-    if (earlier) return res.status(202).json(accepted(earlier));
+    if (earlier) return acceptedWithTurn(earlier);
     const runId = randomUUID();
-    const bundle = await bundleForNewRun(tenantId, body, runId);
+    // A conversation stays on one side of a canary: its thread is the routing key unless one is given.
+    const bundle = await bundleForNewRun(tenantId, { ...body, routingKey: body.routingKey ?? thread?.threadId }, runId);
     if (body.tapes) checkTapedTools(bundle, body.tapes);
+    const strategy = body.multitaskStrategy ?? bundle.threads?.multitaskStrategy ?? DEFAULT_MULTITASK_STRATEGY;
+    const turn = thread && (await reserveTurn(db, { tenantId, threadId: thread.threadId, runId, strategy }));
     // A run with tapes is a sandbox run: should an entry be missing, no write reaches a live system.
     await startWorkflow({
-      runId, tenantId, agent: body.agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs, taskQueue),
+      runId, tenantId, agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs, taskQueue),
       ...((body.sandbox || body.tapes) && { sandbox: true }),
-    }, body.input);
+    }, body.input).catch(async (err) => {
+      if (turn) await dropTurn(db, runId);
+      throw err;
+    });
     const run = {
-      runId, tenantId, agent: body.agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey,
-      requestFingerprint: requestFingerprint(body), createdBy: keyId, tapes: body.tapes,
+      runId, tenantId, agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey,
+      requestFingerprint: requestFingerprint(body), createdBy: keyId, tapes: body.tapes, stream: body.stream ?? bundle.model.stream ?? false,
     };
     // Should this fail (PostgreSQL away: 503), the workflow is left to find its row or not: a commit
     // that failed on the wire may still have landed, and then the run must go on.
     const recorded = await recordRun(db, run, keyTtlMs);
-    if (recorded) return res.status(202).json(accepted((await findRun(db, tenantId, runId))!));
+    if (recorded) {
+      // The run is recorded: a superseded run Temporal could not be told of is no reason to fail the
+      // request. Interrupted, it finishes instead and the new run follows; rolled back, its turn is
+      // out of the thread already and any write it attempts is refused (docs/conversations.md).
+      if (turn) await supersede(temporal, temporalCall, turn).catch((err) => console.error(`api: could not supersede the open runs of thread ${turn.threadId}`, err));
+      return { ...accepted((await findRun(db, tenantId, runId))!), ...(turn && { threadId: turn.threadId, turn: turn.turn }) };
+    }
     // Nothing was written: a concurrent request with the same key recorded its run first, or the
     // workflow already gave up on this one.
     await abandonWorkflow(runId);
+    if (turn) await dropTurn(db, runId);
     const winner = idempotencyKey && (await runHoldingKey(tenantId, idempotencyKey, body));
-    if (winner) return res.status(202).json(accepted(winner));
+    if (winner) return acceptedWithTurn(winner);
     throw unavailable('The run was not recorded in time and has been abandoned; retry (with the same Idempotency-Key).');
-  });
+  }
+
+  /** The answer for a run started earlier (the same Idempotency-Key): with its thread and turn, if it is a turn of one. */
+  async function acceptedWithTurn(run: RunSummary): Promise<AcceptedRun> {
+    const at = await threadTurnOf(db, run.runId);
+    return { ...accepted(run), ...(at && { threadId: at.threadId, turn: at.turn }) };
+  }
 
   /** The run that holds the key, when this request is the one that created it; 409 when it is another request. */
   async function runHoldingKey(tenantId: string, key: string, request: CreateRunRequest): Promise<RunSummary | undefined> {
@@ -151,6 +190,22 @@ export function runsRouter({ db, temporal, taskQueue, approvalTimeoutMs, setting
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
   }
+
+  return { launch, temporalCall };
+}
+
+export function runsRouter(deps: RunsRouterDeps): Router {
+  const router = Router();
+  const { db, temporal } = deps;
+  const { launch, temporalCall } = runLauncher(deps);
+
+  router.post('/runs', async (req, res) => {
+    const { tenantId, keyId } = principalOf(req, 'runner');
+    const request = parse(createRunRequestSchema, req.body);
+    const rawKey = req.get('idempotency-key');
+    const idempotencyKey = rawKey === undefined ? undefined : parse(idempotencyKeySchema, rawKey);
+    res.status(202).json(await launch({ tenantId, keyId, request, idempotencyKey }));
+  });
 
   router.get('/runs', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');

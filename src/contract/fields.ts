@@ -19,3 +19,8 @@ export const nextCursor = z.string().nullable();
 
 /** A run's status, as every answer names it. */
 export const runStatusSchema = z.enum(runStatuses);
+
+const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
+
+/** Free-form labels of a run or a thread: at most 50 keys, flat values. */
+export const metadataSchema = z.record(z.string().max(100), metadataValue).refine((m) => Object.keys(m).length <= 50, 'at most 50 keys');

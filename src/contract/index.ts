@@ -14,6 +14,7 @@ export * from './evals';
 export * from './health';
 export * from './memory';
 export * from './runs';
+export * from './threads';
 export * from './tools';
 export * from './usage';
 export * from './ui';

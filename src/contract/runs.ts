@@ -4,10 +4,9 @@
  */
 import { z } from 'zod';
 import { tapesSchema } from '../shared/tapes';
+import { multitaskStrategySchema } from '../shared/threads';
 import { pendingApprovalSchema, runApprovalSchema } from './approvals';
-import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp, runStatusSchema } from './fields';
-
-const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
+import { jsonObject, metadataSchema, nextCursor, pageCursor, pageLimit, timestamp, runStatusSchema } from './fields';
 
 /** Body of `POST /v1/runs`. */
 export const createRunRequestSchema = z
@@ -17,9 +16,7 @@ export const createRunRequestSchema = z
       .string()
       .min(1)
       .describe("The user's request; as long as the request size limit allows (BOSUN_MAX_REQUEST_BYTES, 2 MiB by default). Kept in PostgreSQL, never in workflow history."),
-    metadata: z
-      .record(z.string().max(100), metadataValue)
-      .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')
+    metadata: metadataSchema
       .optional()
       .describe('Free-form labels kept with the run.'),
     bundleId: z.string().max(120).optional().describe("Pin the run to this bundle instead of the agent's deployment (evals, staging)."),
@@ -33,6 +30,11 @@ export const createRunRequestSchema = z
       .boolean()
       .optional()
       .describe("A sandbox run: write and destructive tools run their sandbox implementation, or are refused; never their live handler."),
+    threadId: z.uuid().optional().describe('Run as the next turn of this thread: the run sees the conversation so far (docs/conversations.md).'),
+    multitaskStrategy: multitaskStrategySchema
+      .optional()
+      .describe("With threadId, when the thread's previous run is still active: reject (409), enqueue, interrupt or rollback; the bundle's default, else reject."),
+    stream: z.boolean().optional().describe("Stream the model's tokens as message.delta events of GET /v1/runs/:runId/events; the bundle's model.stream by default."),
     tapes: tapesSchema
       .optional()
       .describe(
@@ -79,6 +81,8 @@ export type RunSummary = z.infer<typeof runSummarySchema>;
 export const acceptedRunSchema = z.strictObject({
   ...summaryFields,
   links: z.strictObject({ self: z.string(), events: z.string() }),
+  threadId: z.uuid().optional().describe('The thread the run is a turn of (runs started on a thread only).'),
+  turn: z.number().int().min(1).optional().describe("The run's turn on its thread, from 1."),
 });
 export type AcceptedRun = z.infer<typeof acceptedRunSchema>;
 

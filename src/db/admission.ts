@@ -4,6 +4,7 @@
  */
 import type { DbClient, Queryable } from './pool';
 import type { RunStatus } from '../shared/domain';
+import { waitsForEarlierTurn } from './threads';
 
 /** How long a queued run counts as having a live workflow (ms): since its last poll, or since its creation before any. */
 export interface LiveWindows {
@@ -14,12 +15,14 @@ export interface LiveWindows {
 /**
  * A queued row with a live workflow behind it, or one whose workflow has not polled yet but soon
  * will ($2, $3: LiveWindows); not one waiting for something other than a slot (`waiting_for`, e.g.
- * a worker with its tools), which neither takes a slot nor holds up its tenant's line. The windows
+ * a worker with its tools, or an earlier turn of its thread: src/db/threads.ts), which neither takes a
+ * slot nor holds up its tenant's line. The windows
  * are the query's parameters `$2` and `$3` unless named otherwise.
  */
 const waiting = (alias: string, live = '$2', grace = '$3') =>
   `(${alias}.waiting_for IS NULL AND (${alias}.admission_polled_at >= now() - ${live} * interval '1 millisecond'
-    OR (${alias}.admission_polled_at IS NULL AND ${alias}.created_at >= now() - ${grace} * interval '1 millisecond')))`;
+    OR (${alias}.admission_polled_at IS NULL AND ${alias}.created_at >= now() - ${grace} * interval '1 millisecond'))
+    AND NOT ${waitsForEarlierTurn(alias)})`;
 
 /**
  * Records why a queued run cannot be admitted yet beyond its turn (null: nothing but its turn).

@@ -24,6 +24,8 @@ export interface NewRun {
   createdBy: string;
   /** Recorded tool results the run is answered from (src/shared/tapes.ts): stored with the row. */
   tapes?: readonly TapeEntry[];
+  /** The run's model calls stream their tokens (message.delta events); false when absent. */
+  stream?: boolean;
 }
 
 export interface RunSummary {
@@ -60,10 +62,10 @@ export async function recordRun(db: Db, run: NewRun, keyTtlMs: number): Promise<
       );
     }
     const { rowCount } = await client.query(
-      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, metadata, idempotency_key, request_fingerprint, created_by)
-       VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, metadata, idempotency_key, request_fingerprint, created_by, stream)
+       VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
       [run.runId, run.tenantId, run.agent, run.bundleId, run.input, JSON.stringify(run.metadata), run.idempotencyKey ?? null,
-       run.requestFingerprint, run.createdBy],
+       run.requestFingerprint, run.createdBy, run.stream ?? false],
     );
     if (rowCount === 0) return false;
     await appendMessage(client, run.runId, { step: 0, ordinal: 0, role: 'user', content: run.input });
@@ -206,6 +208,12 @@ export function usageOf(row: {
 const totalsColumns = 'input_tokens, cached_input_tokens, output_tokens, cost_usd, cache_savings_usd';
 
 /** The tenant a run belongs to; throws for a run without a row. */
+/** Whether the run's model calls stream their tokens (runs.stream, migration 019). */
+export async function runStreams(db: Queryable, runId: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT stream FROM runs WHERE run_id = $1', [runId]);
+  return rows[0]?.stream === true;
+}
+
 export async function tenantOfRun(db: Queryable, runId: string): Promise<string> {
   const { rows } = await db.query('SELECT tenant_id FROM runs WHERE run_id = $1', [runId]);
   return rows[0].tenant_id as string;

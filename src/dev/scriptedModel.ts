@@ -35,6 +35,8 @@ export interface ScriptRule {
    */
   reply: { content?: string; toolCalls?: { name: string; arguments: string }[] };
   latencyMs?: number;
+  /** For a request with `stream: true`: the pause between two chunks of the answer (one word each), in ms. */
+  chunkDelayMs?: number;
 }
 
 export interface ScriptedFault {
@@ -61,6 +63,8 @@ export interface ModelScript {
   rules: ScriptRule[];
   faults?: ScriptedFault[];
   latencyMs?: number;
+  /** The rules' chunkDelayMs when they give none. */
+  chunkDelayMs?: number;
 }
 
 interface ChatMessage {
@@ -75,6 +79,8 @@ interface ChatRequest {
   messages?: ChatMessage[];
   tools?: unknown[];
   prompt_cache_key?: string;
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
 }
 
 export interface RecordedRequest {
@@ -152,7 +158,15 @@ export async function startScriptedModel(script: ModelScript, port = 0, host = '
 
       const rule = current.rules.find((r) => matches(r.when, messages));
       await sleep(rule?.latencyMs ?? current.latencyMs ?? 0);
-      send(200, completion(body, rule, promptCache.cachedTokens(body)));
+      const answer = completion(body, rule, promptCache.cachedTokens(body));
+      if (!body.stream) return send(200, answer);
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      for (const chunk of streamChunks(answer, body.stream_options?.include_usage === true)) {
+        if (res.destroyed) return;
+        res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+        await sleep(rule?.chunkDelayMs ?? current.chunkDelayMs ?? 0);
+      }
+      res.end('data: [DONE]\n\n');
     });
   });
 
@@ -260,6 +274,27 @@ function completion(request: ChatRequest, rule: ScriptRule | undefined, cachedTo
       prompt_tokens_details: { cached_tokens: Math.min(cachedTokens, promptTokens) },
     },
   };
+}
+
+/**
+ * A completion as OpenAI streams it (`chat.completion.chunk`s): the role, the text a word at a time,
+ * the tool calls, the finish reason, and with `include_usage` a last chunk with the usage and no choices.
+ */
+function streamChunks(answer: ReturnType<typeof completion>, includeUsage: boolean) {
+  const { id, created, model, usage } = answer;
+  const { message, finish_reason } = answer.choices[0]!;
+  const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) => ({
+    id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
+  });
+  const words = message.content?.match(/\s*\S+\s*/g) ?? [];
+  const toolCalls = (message.tool_calls ?? []).map((c, index) => ({ index, ...c }));
+  return [
+    chunk({ role: 'assistant', content: '' }),
+    ...words.map((w) => chunk({ content: w })),
+    ...(toolCalls.length ? [chunk({ tool_calls: toolCalls })] : []),
+    chunk({}, finish_reason),
+    ...(includeUsage ? [{ id, object: 'chat.completion.chunk', created, model, choices: [], usage }] : []),
+  ];
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

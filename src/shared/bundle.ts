@@ -14,6 +14,7 @@ import { toolApprovalSchema } from './approvalRules';
 import { toolTaskQueue, type PinnedTool } from './toolSpec';
 import { modelRoutingSchema, routingProblems } from './modelRouting';
 import { contextSettingsSchema, resolveContextSettings } from './contextWindow';
+import { threadSettingsSchema } from './threads';
 import { modelPriceSchema, type ModelPrice, type ModelPrices } from './pricing';
 import { memoryProblems, memorySettingsSchema } from './memory';
 
@@ -46,6 +47,10 @@ export const bundleContentSchema = z
         baseUrl: z.url({ protocol: /^https?$/ }).optional(),
         temperature: z.number().min(0).max(2).optional(),
         maxOutputTokens: z.number().int().positive().max(100_000).optional(),
+        stream: z
+          .boolean()
+          .optional()
+          .describe("Call the model in streaming mode: GET /v1/runs/:runId/events carries message.delta events as tokens arrive (a run's `stream` wins)."),
         /** Each step to the strong or the cheap model by rule; `id` (one of the two) for every step when absent. */
         routing: modelRoutingSchema.optional(),
         prices: z
@@ -88,6 +93,8 @@ export const bundleContentSchema = z
       .optional(),
     /** Past this many prompt tokens older turns are summarised; the whole history is sent when absent. */
     context: contextSettingsSchema.optional(),
+    /** Conversations on threads: the double-texting strategy of this agent's runs (docs/conversations.md). */
+    threads: threadSettingsSchema.optional(),
     /** What http_fetch may reach; no host at all when absent. */
     network: networkPolicySchema.optional(),
     /** The long-term memory namespaces memory_search and memory_save may use (src/shared/memory.ts). */

@@ -12,7 +12,10 @@ export const capErrorCodes = ['step_limit', 'tool_call_limit', 'token_limit', 'c
 /** A failure nothing above names (a tool activity that kept failing, a bug): see the message. */
 export const UNCLASSIFIED = 'unclassified';
 
-export type RunErrorCode = FailureRunErrorCode | (typeof capErrorCodes)[number] | typeof UNCLASSIFIED;
+/** A run on a thread stopped at a safe point by a newer message under the `interrupt` strategy (src/shared/threads.ts). */
+export const INTERRUPTED = 'interrupted';
+
+export type RunErrorCode = FailureRunErrorCode | (typeof capErrorCodes)[number] | typeof UNCLASSIFIED | typeof INTERRUPTED;
 
 /** `error` of `GET /v1/runs/:runId` and of the `run.finished` event. */
 export interface RunError {

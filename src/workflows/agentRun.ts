@@ -18,21 +18,27 @@ import { startOrResume } from './agentRun/admission';
 import { gate } from './agentRun/approvalGate';
 import { checkCalls } from './agentRun/checkCalls';
 import { answered, endOnFailure, finish } from './agentRun/finish';
+import { interruptedEnd, interruptSignal, listenForInterrupt, RunInterrupted } from './agentRun/interrupt';
 import { leanSteps, model } from './agentRun/proxies';
 import { beginRun, type Run } from './agentRun/state';
 
 export const approvalDecidedSignal = defineSignal<[ApprovalDecidedSignal]>('approvalDecided');
 export const progressQuery = defineQuery<RunProgress>('progress');
+export { interruptSignal };
 
 export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
   const run = beginRun(input);
   listenForDecisions(run);
+  listenForInterrupt(run);
   try {
     await startOrResume(run);
     for (;;) {
       const cap = capReached(input.policy, run.counters);
       if (cap) return await finish(run, cap);
       await continueAsNewIfSuggested(run);
+      // A safe point: between steps.
+      const interrupted = interruptedEnd(run);
+      if (interrupted) return await finish(run, interrupted);
       const { reply, endedRun } = await callModel(run);
       if (reply.kind === 'final') return endedRun ? answered(run, reply.text) : await finish(run, { status: 'completed', output: reply.text });
       const toolCap = toolCallCapReached(input.policy, run.counters.toolCalls, reply.toolCalls.length);
@@ -43,6 +49,8 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
       run.counters.toolCalls += reply.toolCalls.length;
     }
   } catch (err) {
+    const interrupted = err instanceof RunInterrupted && interruptedEnd(run);
+    if (interrupted) return await finish(run, interrupted);
     return await endOnFailure(run, err);
   }
 }

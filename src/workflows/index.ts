@@ -1,4 +1,4 @@
-export { agentRun, approvalDecidedSignal, progressQuery } from './agentRun';
+export { agentRun, approvalDecidedSignal, interruptSignal, progressQuery } from './agentRun';
 export { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, rolloutStatusQuery, type RolloutControl } from './rollout';
 export { alertEvaluation, type AlertEvaluationResult } from './alertEvaluation';
 export { purgeMemories } from './memoryPurge';

@@ -41,6 +41,9 @@ import {
   runPageSchema,
   runTapesSchema,
   runViewSchema,
+  threadPageSchema,
+  threadSchema,
+  threadViewSchema,
   usageSchema,
 } from '../../src/contract';
 
@@ -97,6 +100,10 @@ export const answers: Answer[] = [
   { method: 'DELETE', path: route('/v1/memories'), status: [200], schema: deletedMemoriesSchema },
   { method: 'GET', path: route('/v1/memories/:p'), status: [200], schema: memoryRecordSchema },
   { method: 'PATCH', path: route('/v1/memories/:p'), status: [200], schema: memoryRecordSchema },
+  { method: 'POST', path: route('/v1/threads'), status: [201], schema: threadSchema },
+  { method: 'GET', path: route('/v1/threads'), status: [200], schema: threadPageSchema },
+  { method: 'GET', path: route('/v1/threads/:p'), status: [200], schema: threadViewSchema },
+  { method: 'POST', path: route('/v1/threads/:p/runs'), status: [202], schema: acceptedRunSchema },
 ];
 
 /** The schema an answer must match; undefined for answers without a JSON body (204, the event stream). */

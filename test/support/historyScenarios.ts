@@ -17,6 +17,8 @@ export const historyScenarios: {
       { when: { role: 'tool', matches: 'invalid tool call' }, reply: { content: 'I could not look that up.' } },
       // A run that holds its run slot for a while.
       { when: { role: 'user', matches: 'take your time' }, reply: { content: 'Thought it over.' }, latencyMs: 3000 },
+      // A model call still in flight when a newer message on the run's thread interrupts it.
+      { when: { role: 'user', matches: 'look up order (\\d+) slowly' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"$1"}' }] }, latencyMs: 2000 },
       // A model call still in flight when its run is cancelled.
       { when: { role: 'user', matches: 'think it over for a minute' }, reply: { content: 'Thought it over.' }, latencyMs: 60_000 },
       ...supportDemoScript.rules,
@@ -94,6 +96,22 @@ export const historyScenarios: {
   ],
 };
 
+/**
+ * A run on a thread that a newer message interrupts (src/workflows/agentRun/interrupt.ts) once
+ * `until` holds for it: it stops at its next safe point, and the newer run completes.
+ */
+async function interruptOnThread(stack: TestStack, input: string, until: (run: any) => boolean) {
+  const thread = await stack.api('POST', '/v1/threads', { agent: 'support' });
+  const first = await stack.api('POST', `/v1/threads/${thread.body.threadId}/runs`, { input });
+  const runId = first.body.runId as string;
+  await stack.waitForRun(runId, until);
+  const next = await stack.api('POST', `/v1/threads/${thread.body.threadId}/runs`, { input: 'Hello', multitaskStrategy: 'interrupt' });
+  if (next.status !== 202) throw new Error(`interrupting message failed: ${next.status} ${JSON.stringify(next.body)}`);
+  await stack.waitForStatus(runId, 'cancelled');
+  await stack.waitForStatus(next.body.runId, 'completed');
+  return runId;
+}
+
 async function decideFirstApproval(stack: TestStack, input: string, decision: 'approve' | 'reject') {
   const runId = await stack.startRun(input);
   const parked = await stack.waitForStatus(runId, 'awaiting_approval');
@@ -115,6 +133,22 @@ async function runToCompletion(stack: TestStack, input: string) {
   await stack.waitForStatus(runId, 'completed');
   return runId;
 }
+
+historyScenarios.scenarios.push(
+  {
+    // Interrupted during its first model call: the tool it asked for runs, then the run ends before the next model call.
+    name: 'interrupted-between-steps',
+    run: (stack) => {
+      const input = 'Please look up order 1001 slowly';
+      return interruptOnThread(stack, input, () => stack.model.requests.some((r) => r.messages.at(-1)?.content === input));
+    },
+  },
+  {
+    // Interrupted while it waits for an approval: the call is not run, the run ends at once.
+    name: 'interrupted-awaiting-approval',
+    run: (stack) => interruptOnThread(stack, 'Refund order 1002', (run) => run.status === 'awaiting_approval'),
+  },
+);
 
 // The same path since queued runs are woken (each wait: one check, then the `admitted` signal from
 // the run that freed the slot); `queued-for-a-slot` was recorded when they polled by retrying admitRun.

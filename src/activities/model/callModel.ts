@@ -16,7 +16,9 @@ import type { ModelCallGuard } from './callGuard';
 import { readCompletion, type ReadReply, type UnusableReply } from './replies';
 import { countRetries, recordRetry, type AskedAgainReason } from '../../db/modelRetries';
 import { appendMessage, countStepRows, loadTranscript, storedReplyOf } from '../../db/transcript';
-import { tenantOfRun } from '../../db/runs';
+import { runStreams, tenantOfRun } from '../../db/runs';
+import { streamCompletion } from './streaming';
+import { loadThreadContext } from './threadContext';
 import { recordPaidStep, type PaidCall } from './paidCalls';
 import { prepareContext, routeStep } from './stepContext';
 import { worstCaseTokens } from './tokens';
@@ -113,7 +115,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       const price = priceFor(bundle, model);
       // At most once per step, however often the call is retried.
       await appendRunEvent(db, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model });
-      const { tenantId, transcript } = await loadRunContext(db, runId);
+      const { tenantId, transcript, thread, stream } = await loadRunContext(db, runId);
       // The whole transcript, or under a context budget a summary (made and costed here if due) and the recent turns.
       const context = await prepareContext(
         {
@@ -124,7 +126,7 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
           complete: (req) => withHeartbeats((signal) => modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal })),
         },
         {
-          runId, tenantId, step, bundle, systemPrompt: renderSystemPrompt(bundle), tools: toolsOf(bundle), transcript,
+          runId, tenantId, step, bundle, systemPrompt: renderSystemPrompt(bundle), tools: toolsOf(bundle), transcript, thread,
           shrink: bundle.context !== undefined && (await countRetries(db, runId, step, 'context_length_exceeded')) > 0,
         },
       );
@@ -145,8 +147,12 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       const grant = await modelCalls.admit({ runId, step, baseUrl: bundle.model.baseUrl, request });
 
       const started = Date.now();
+      const client = modelClient(bundle.model.baseUrl);
+      const attempt = Context.current().info.attempt;
       const completion = await withHeartbeats((signal) =>
-        modelClient(bundle.model.baseUrl).chat.completions.create(request, { signal }),
+        stream
+          ? streamCompletion(db, client, request, signal, { runId, bundleId: bundle.id, step, attempt })
+          : client.chat.completions.create(request, { signal }),
       ).catch(async (err) => {
         await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
         // Counted per run by reason; retried after Retry-After or a jittered backoff.
@@ -271,9 +277,14 @@ export function worstCaseUsd(request: OpenAI.ChatCompletionCreateParamsNonStream
   return priceBuckets({ uncachedInput: prompt, cachedInput: 0, cacheWrite: 0, output, reasoning: 0 }, price).costUsd;
 }
 
+/**
+ * What a step needs of the run: its tenant, whether it streams, and its transcript; for a turn of a
+ * thread, the earlier turns first (src/activities/model/threadContext.ts), read here, in the
+ * activity, so a conversation never passes through the workflow's inputs or history.
+ */
 async function loadRunContext(db: Db, runId: string) {
-  const [tenantId, transcript] = await Promise.all([tenantOfRun(db, runId), loadTranscript(db, runId)]);
-  return { tenantId, transcript };
+  const [tenantId, own, stream, thread] = await Promise.all([tenantOfRun(db, runId), loadTranscript(db, runId), runStreams(db, runId), loadThreadContext(db, runId)]);
+  return { tenantId, stream, thread, transcript: thread ? [...thread.transcript, ...own] : own };
 }
 
 /** How an answered run ends: what the workflow's finish recorded for it before `lean-steps`. */

@@ -25,6 +25,8 @@ import { readCompletion, type UnusableReply } from './replies';
 import { storableText } from '../../shared/storable';
 import type { ContextMessage } from '../../shared/domain';
 import { buildWindow, planWindow, summaryPrompt, type StoredSummary } from './window';
+import { appendThreadSummary } from '../../db/threads';
+import { threadSummaryAt, threadSummaryOf, type ThreadContext } from './threadContext';
 
 type ChatMessage = OpenAI.ChatCompletionMessageParam;
 
@@ -62,6 +64,8 @@ export interface ContextInput {
   tools: OpenAI.ChatCompletionTool[];
   /** The run's transcript (chat messages only), in (step, ordinal) order. */
   transcript: ContextMessage[];
+  /** For a turn of a thread: the thread, whose summaries the step uses and adds to (./threadContext.ts). */
+  thread?: ThreadContext;
   /**
    * The provider refused this step's prompt as too long, although the estimate fit: plan it again
    * against half the prompt that was refused.
@@ -86,7 +90,7 @@ export async function prepareContext(deps: ContextDeps, input: ContextInput): Pr
   const budget = bundle.context ? resolveContextSettings(bundle.context, bundle.model) : undefined;
   if (!budget) return { messages: buildWindow({ ...windowBase(input), settings: unlimited }).messages };
 
-  const [stored, calibration] = await Promise.all([latestSummary(deps.db, input.runId, input.step), calibrationOf(deps.db, input.runId, input.step)]);
+  const [stored, calibration] = await Promise.all([latestSummary(deps.db, input), calibrationOf(deps.db, input.runId, input.step)]);
   const settings = input.shrink ? halved(budget, buildWindow({ ...windowBase(input), settings: budget, calibration, summary: stored?.summary })) : budget;
   const base = { ...windowBase(input), settings, calibration };
   const plan = planWindow({ ...base, summary: stored?.summary });
@@ -94,7 +98,7 @@ export async function prepareContext(deps: ContextDeps, input: ContextInput): Pr
   if (plan.kind === 'summarise' && stored?.step !== input.step) {
     await summarise(deps, input, settings, plan.evict, plan.throughStep, stored);
     // The stored one: a concurrent attempt may have written it first.
-    summary = await latestSummary(deps.db, input.runId, input.step);
+    summary = await latestSummary(deps.db, input);
   }
   // At most one summary per step: what is left over budget (a huge last turn) is sent as is.
   const window = buildWindow({ ...base, summary: summary?.summary });
@@ -136,8 +140,9 @@ interface SummaryRow {
   summary: StoredSummary;
 }
 
-/** The latest summary made at or before `step`. */
-async function latestSummary(db: Db, runId: string, step: number): Promise<SummaryRow | undefined> {
+/** The latest summary made at or before the step: the run's own, or for a turn of a thread the thread's. */
+async function latestSummary(db: Db, { runId, step, thread }: ContextInput): Promise<SummaryRow | undefined> {
+  if (thread) return threadSummaryAt(db, thread, runId, step);
   const row = await latestSummaryOf(db, runId, step, SUMMARY_ORDINAL);
   return row && { step: row.step, summary: { content: row.content, throughStep: row.throughStep } };
 }
@@ -185,6 +190,7 @@ async function summarise(
   await inTransaction(db, async (client) => {
     await lockOpenRun(client, runId);
     if (!(await appendSummary(client, runId, step, SUMMARY_ORDINAL, content.value))) return;
+    if (input.thread) await appendThreadSummary(client, input.thread.threadId, threadSummaryOf(input.thread, runId, step, throughStep, content.value));
     const call = { runId, tenantId, bundleId: bundle.id, step, model: settings.summaryModel, reservationId, latencyMs, cost };
     await recordPaidStep(client, call, {
       ordinal: SUMMARY_ORDINAL, status: 'ok', replacedCharacters: content.replaced, countsStep: false,

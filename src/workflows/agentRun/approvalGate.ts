@@ -10,6 +10,7 @@ import type { PendingApproval } from '../../shared/domain';
 import { checkToolArguments } from '../../shared/toolArguments';
 import { readmitAfterApprovals } from './admission';
 import { parametersOf, type CheckedCall, type ValidCall } from './checkCalls';
+import { interruptedEnd, RunInterrupted } from './interrupt';
 import { bookkeepingNow } from './proxies';
 import { setStatus, type Run } from './state';
 
@@ -48,7 +49,11 @@ function approvalsFor(run: Run, calls: CheckedCall[]): PendingApproval[] {
 
 async function waitForDecisions(run: Run): Promise<void> {
   const undecided = () => run.pendingApprovals.filter((a) => !run.decisions.has(a.approvalId));
-  if (await condition(() => undecided().length === 0, run.input.policy.approvalTimeoutMs)) return;
+  // An interrupt (./interrupt.ts) ends the wait too: the calls waiting are not run, the run ends.
+  if (await condition(() => undecided().length === 0 || run.interruptedBy !== undefined, run.input.policy.approvalTimeoutMs)) {
+    if (undecided().length > 0 && interruptedEnd(run)) throw new RunInterrupted();
+    return;
+  }
   // Expiry counts as rejection, unless a decision reached the database just in time.
   for (const a of undecided()) {
     run.decisions.set(a.approvalId, await bookkeepingNow().expireApproval({ approvalId: a.approvalId }));

@@ -23,6 +23,8 @@ export interface Run {
   readonly editedArguments: Map<string, Record<string, unknown>>;
   /** How each tool call of the last step ended (`ok`, `error`, `invalid_arguments`, `rejected`): what routes the next model step. */
   lastToolStatuses: string[];
+  /** Set by the interrupt signal (./interrupt.ts): why the run is to stop at its next safe point. */
+  interruptedBy?: string;
 }
 
 /** A new run's state, or where the previous execution left off when the run continued as new. */
