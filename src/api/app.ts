@@ -18,9 +18,11 @@ import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { toolsRouter } from './toolsRouter';
 import { usageRouter } from './usageRouter';
 import { refuseUnstorableText } from './validation';
+import { requestSpans } from './requestSpans';
+import { startTracing } from '../telemetry/tracing';
 
 /** `settings` default to the configuration's defaults. */
-export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings };
+export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & { settings?: ApiSettings; traced?: boolean };
 
 /** `codec` serves /codec for the Temporal Web UI (404 there without it); `codecCorsOrigins` may call it from a browser. */
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
@@ -28,6 +30,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   const routerDeps = { ...deps, settings };
   const app = express();
   app.disable('x-powered-by');
+  if (deps.traced) app.use(requestSpans());
   app.use(healthRouter(deps));
   app.use('/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), refuseUnstorableText);
   app.use(
@@ -46,9 +49,13 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
  * builds the app on that client.
  */
 export async function connectApp(config: Config, db: Db) {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(config.temporal.connection);
   const codec = createEncryptionCodec(config.encryption);
-  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: encryptingDataConverter(codec) });
+  // OTEL_* (docs/observability.md): each request's span, carried into the workflows it starts or signals.
+  const tracing = startTracing(config.tracing, 'bosun-api');
+  const temporal = new Client({
+    connection, namespace: config.temporal.namespace, dataConverter: encryptingDataConverter(codec), plugins: tracing.plugins,
+  });
   const app = createApp({
     db,
     temporal,
@@ -60,6 +67,7 @@ export async function connectApp(config: Config, db: Db) {
     settings: config.api,
     codec,
     codecCorsOrigins: config.codecServer.corsOrigins,
+    traced: tracing.enabled,
   });
-  return { app, temporal, connection };
+  return { app, temporal, connection, tracing };
 }

@@ -25,6 +25,7 @@ import type { BosunTool } from '../sdk/tools';
 import { createSecretStore } from '../secrets/secretStore';
 import { toolTaskQueue } from '../shared/toolSpec';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
+import { startTracing } from '../telemetry/tracing';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
 import { loadToolModules } from './toolModules';
@@ -59,16 +60,19 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
   const tools = withoutDuplicates([createHttpFetchTool(), ...(options.tools ?? []), ...(await loadToolModules(config.tools.modules))]);
   const db = createPool(config.databaseUrl);
   await migrate(db);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await NativeConnection.connect(config.temporal.connection);
   await ensureSearchAttributes(connection, config.temporal.namespace);
+  // OTEL_* (docs/observability.md): the run's trace through this worker's workflows and activities.
+  const tracing = startTracing(config.tracing, 'bosun-worker');
 
-  const shared = sharedWorkerOptions(config);
+  const shared = { ...sharedWorkerOptions(config), ...tracing.workerOptions };
   // One pool of MCP sessions per worker, shared by every run's calls (sessions are keyed by credentials).
   const mcpPool = createMcpPool();
   const toolDeps = {
     db, bundles: createBundleCache(db), tools, secrets: createSecretStore(config.secrets), maxResultChars: config.tools.maxResultChars,
     // Tools the bundles declare: any Bosun worker runs them.
     declared: { http: httpToolExecutor(), mcp: mcpToolExecutor(mcpPool, config.tools.mcpStdioCommands) },
+    genai: tracing.genai,
   };
   const main = await Worker.create({
     ...shared,
@@ -94,7 +98,9 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
       recordGraceMs: config.runRecordGraceMs,
       // A freed slot's allocation signals the runs it admitted, on this worker's own connection.
       admissionWake: {
-        wake: signalAdmitted(new Client({ connection, namespace: config.temporal.namespace, dataConverter: shared.dataConverter })),
+        wake: signalAdmitted(new Client({
+          connection, namespace: config.temporal.namespace, dataConverter: shared.dataConverter, plugins: tracing.plugins,
+        })),
         safetyPollMs: config.admissionSafetyPollMs,
       },
     }),
@@ -123,6 +129,7 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
       } finally {
         clearInterval(refresh);
         await mcpPool.close();
+        await tracing.shutdown();
         await connection.close();
         await db.end();
       }

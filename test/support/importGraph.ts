@@ -76,13 +76,30 @@ interface Rule {
 /** Libraries that do no I/O and run inside Temporal's workflow sandbox; Node built-ins are not among them. */
 const pureLibraries = new Set(['zod', '@temporalio/common', '@cfworker/json-schema']);
 
+/**
+ * workflows/tracing is loaded into the workflow sandbox as an interceptor module beside Temporal's
+ * OpenTelemetry ones and uses their tracer through the OTel API (pure: no I/O; spans leave through a
+ * sink); no other workflow code may.
+ */
+const isWorkflowTracingApi = (i: SourceImport) => i.to === '@opentelemetry/api' && i.from === path.join('workflows', 'tracing');
+
 export const rules: Rule[] = [
   {
     name: 'workflows import only @temporalio/workflow, shared code and `import type` of activities',
     applies: (i) => folderOf(i.from) === 'workflows',
     allowed: (i) => i.project
       ? ['workflows', 'shared'].includes(folderOf(i.to)) || (i.typeOnly && i.to === path.join('activities', 'index'))
-      : i.to === '@temporalio/workflow' || pureLibraries.has(i.to),
+      : i.to === '@temporalio/workflow' || pureLibraries.has(i.to) || isWorkflowTracingApi(i),
+  },
+  {
+    name: 'telemetry (process-level observability I/O) imports only telemetry, config and shared',
+    applies: (i) => folderOf(i.from) === 'telemetry' && i.project,
+    allowed: (i) => ['telemetry', 'shared', 'config'].includes(folderOf(i.to)),
+  },
+  {
+    name: 'telemetry is imported only by the API, the worker, activities and the dev tools',
+    applies: (i) => i.project && folderOf(i.to) === 'telemetry' && folderOf(i.from) !== 'telemetry',
+    allowed: (i) => ['api', 'worker', 'activities', 'dev'].includes(folderOf(i.from)),
   },
   {
     name: 'shared imports only shared and pure libraries',

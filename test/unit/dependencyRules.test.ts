@@ -42,6 +42,9 @@ describe('each rule catches what it forbids', () => {
     ['db imports code above it', project('db/transcript', 'activities/model/window')],
     ['config imports the secret store', project('config', 'secrets/secretStore')],
     ['the contract imports the API', project('contract/runs', 'api/errors')],
+    ['a workflow other than the tracing interceptors imports the OpenTelemetry API', pkg('workflows/agentRun', '@opentelemetry/api')],
+    ['telemetry imports an activity', project('telemetry/tracing', 'activities/index')],
+    ['the bundle store imports telemetry', project('bundles/bundleStore', 'telemetry/tracing')],
   ])('%s', (_, violation) => {
     expect(ruleViolations([violation])).toHaveLength(1);
   });
@@ -51,6 +54,9 @@ describe('each rule catches what it forbids', () => {
       project('workflows/agentRun', 'activities/index', true),
       project('workflows/agentRun/act', 'shared/tools'),
       pkg('workflows/agentRun', '@temporalio/workflow'),
+      pkg('workflows/tracing', '@opentelemetry/api'),
+      project('activities/toolCalls', 'telemetry/tracing'),
+      project('telemetry/tracing', 'config'),
       project('cli/runCommands', 'contract/index'),
       project('db/runs', 'shared/domain'),
       project('api/runsRouter', 'db/runs'),
