@@ -153,7 +153,7 @@ export function createModelActivities({
       const grant = await modelCalls.admit({ runId, step, baseUrl: bundle.model.baseUrl, request });
 
       const started = Date.now();
-      const chatCall = { runId, tenantId, bundleId: bundle.id, step, baseUrl: bundle.model.baseUrl, request };
+      const chatCall = { runId, tenantId, bundleId: bundle.id, step, baseUrl: modelClient(bundle.model.baseUrl).baseURL, request };
       const completion = await tracedChat(genai, chatCall, (usage) => callCost(usage, price).usage.costUsd, () => withHeartbeats((signal) =>
         modelClient(bundle.model.baseUrl).chat.completions.create(request, { signal }),
       )).catch(async (err) => {

@@ -10,13 +10,13 @@ import { Bosun, GenAi, GenAiOperation, OPENAI_PROVIDER, Otel, providerAttributes
 import { redact } from '../../shared/redaction';
 import { bosunTracer, type GenAiSpanSettings } from '../../telemetry/tracing';
 
-/** Which request of which run: `baseUrl` undefined is the OpenAI API. */
+/** Which request of which run, sent to the provider at `baseUrl` (the client's). */
 export interface ChatCall {
   runId: string;
   tenantId: string;
   bundleId: string;
   step: number;
-  baseUrl: string | undefined;
+  baseUrl: string;
   request: OpenAI.ChatCompletionCreateParamsNonStreaming;
 }
 
@@ -75,8 +75,8 @@ function recordCompletion(span: Span, completion: OpenAI.ChatCompletion, costUsd
 }
 
 /** server.address and server.port of the provider's endpoint. */
-function serverOf(baseUrl: string | undefined): Attributes {
-  const url = new URL(baseUrl ?? 'https://api.openai.com/v1');
+function serverOf(baseUrl: string): Attributes {
+  const url = new URL(baseUrl);
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
   return { [Otel.serverAddress]: url.hostname, [Otel.serverPort]: port };
 }
