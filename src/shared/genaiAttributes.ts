@@ -1,9 +1,9 @@
 /**
  * Every span name and attribute name Bosun's traces use, in one place. The OpenTelemetry GenAI
  * semantic conventions (gen_ai.*) are still marked Development and keep moving, and their names left
- * @opentelemetry/semantic-conventions, so Bosun pins its own copy here: the names of the GenAI
- * conventions as of semantic-conventions v1.38 (gen_ai.provider.name, gen_ai.input.messages,
- * gen_ai.usage.cache_read.input_tokens). Pure: the workflow's interceptors import it too.
+ * @opentelemetry/semantic-conventions, so Bosun pins its own copy here: the current names, those that
+ * replaced the v1.36 ones (gen_ai.provider.name, gen_ai.input.messages, ...), and
+ * gen_ai.usage.cache_read.input_tokens. Pure: the workflow's interceptors import it too.
  *
  * OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental emits only these names; without it a
  * span also carries the v1.36 name where one was renamed (`gen_ai.system` beside
