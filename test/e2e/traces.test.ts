@@ -160,3 +160,47 @@ describe('traces: one trace per run, with the GenAI spans', () => {
     }
   });
 });
+
+describe('traces with message content captured', () => {
+  let receiver: OtlpReceiver;
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+    stack = await startTestStack({
+      env: {
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`,
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true',
+      },
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await receiver?.close();
+  });
+
+  it('puts the messages and tool calls on spans, through the redaction', async () => {
+    const runId = await stack.startRun('Refund order 1001');
+    await stack.waitForStatus(runId, 'awaiting_approval');
+    const deadline = Date.now() + 90_000;
+    const ofRun = () => receiver.spans.filter((s) => s.attributes['bosun.run.id'] === runId);
+    while (!(ofRun().some((s) => s.name === 'execute_tool lookup_order') && ofRun().filter((s) => s.name === 'chat gpt-4o-mini').length >= 2)) {
+      if (Date.now() > deadline) throw new Error(`spans missing; got ${ofRun().map((s) => s.name).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const [firstChat] = ofRun().filter((s) => s.name === 'chat gpt-4o-mini').sort((a, b) => a.startMs - b.startMs);
+    const input = JSON.parse(firstChat!.attributes['gen_ai.input.messages'] as string);
+    expect(input).toContainEqual({ role: 'user', parts: [{ type: 'text', content: 'Refund order 1001' }] });
+    expect(JSON.parse(firstChat!.attributes['gen_ai.output.messages'] as string)[0].parts[0]).toMatchObject({ type: 'tool_call', name: 'lookup_order' });
+    // Without the semconv opt-in the v1.36 name rides along.
+    expect(firstChat!.attributes['gen_ai.system']).toBe('openai');
+
+    const lookup = ofRun().find((s) => s.name === 'execute_tool lookup_order')!;
+    expect(JSON.parse(lookup.attributes['gen_ai.tool.call.arguments'] as string)).toEqual({ order_id: '1001' });
+    const result = JSON.parse(lookup.attributes['gen_ai.tool.call.result'] as string);
+    // lookup_order's own redaction rule (examples/support-tools) hides the customer, as in the audit log.
+    expect(result).toMatchObject({ order_id: '1001', customer: '[redacted]' });
+    expect(receiver.raw.join('\n')).not.toContain('Ada Lovelace');
+  });
+});

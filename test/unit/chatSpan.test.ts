@@ -71,6 +71,30 @@ describe('the chat span', () => {
     ]);
   });
 
+  it('redacts tool calls and results in the messages by the tool\'s own rules', async () => {
+    const lookup: ChatCall = {
+      ...call,
+      request: {
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup_order', arguments: '{"order_id":"1001","email":"ada@example.com"}' } }] },
+          { role: 'tool', tool_call_id: 'c1', content: '{"order_id":"1001","customer":"Ada Lovelace"}' },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'c2', type: 'function', function: { name: 'lookup_order', arguments: '{"order_id":"1002"}' } }] },
+          { role: 'tool', tool_call_id: 'c2', content: 'Grace Hopper … (cut for the model)' },
+        ],
+      },
+      toolRedaction: (tool) => (tool === 'lookup_order' ? { arguments: { paths: ['email'] }, result: { paths: ['customer'] } } : undefined),
+    };
+    await tracedChat({ captureMessageContent: true, latestOnly: true }, lookup, () => 0, send());
+    const text = exporter.getFinishedSpans()[0]!.attributes['gen_ai.input.messages'] as string;
+    const input = JSON.parse(text);
+    expect(input[0].parts[0].arguments).toEqual({ order_id: '1001', email: '[redacted]' });
+    expect(input[1].parts[0]).toEqual({ type: 'tool_call_response', id: 'c1', response: { order_id: '1001', customer: '[redacted]' } });
+    // Not JSON, so the path rule cannot be applied: hidden whole.
+    expect(input[3].parts[0].response).toBe('[redacted]');
+    expect(text).not.toMatch(/Ada Lovelace|Grace Hopper|ada@example.com/);
+  });
+
   it('records a provider failure as error.type and rethrows it', async () => {
     const failure = Object.assign(new Error('rate limited'), { status: 429 });
     await expect(tracedChat({ captureMessageContent: false, latestOnly: true }, call, () => 0, () => Promise.reject(failure))).rejects.toBe(failure);

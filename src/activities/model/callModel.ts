@@ -153,7 +153,10 @@ export function createModelActivities({
       const grant = await modelCalls.admit({ runId, step, baseUrl: bundle.model.baseUrl, request });
 
       const started = Date.now();
-      const chatCall = { runId, tenantId, bundleId: bundle.id, step, baseUrl: modelClient(bundle.model.baseUrl).baseURL, request };
+      const chatCall = {
+        runId, tenantId, bundleId: bundle.id, step, baseUrl: modelClient(bundle.model.baseUrl).baseURL, request,
+        toolRedaction: (tool: string) => pinsOf(bundle).find((pin) => pin.name === tool)?.redact,
+      };
       const completion = await tracedChat(genai, chatCall, (usage) => callCost(usage, price).usage.costUsd, () => withHeartbeats((signal) =>
         modelClient(bundle.model.baseUrl).chat.completions.create(request, { signal }),
       )).catch(async (err) => {

@@ -7,7 +7,7 @@
 import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
 import type OpenAI from 'openai';
 import { Bosun, GenAi, GenAiOperation, OPENAI_PROVIDER, Otel, providerAttributes, runAttributes, spanNames } from '../../shared/genaiAttributes';
-import { redact } from '../../shared/redaction';
+import { redact, REDACTED, type RedactionRules } from '../../shared/redaction';
 import { bosunTracer, type GenAiSpanSettings } from '../../telemetry/tracing';
 
 /** Which request of which run, sent to the provider at `baseUrl` (the client's). */
@@ -18,6 +18,8 @@ export interface ChatCall {
   step: number;
   baseUrl: string;
   request: OpenAI.ChatCompletionCreateParamsNonStreaming;
+  /** A tool's redaction rules as its pin gives them (src/shared/toolSpec.ts), for the calls and results in the messages. */
+  toolRedaction?: (tool: string) => { arguments?: RedactionRules; result?: RedactionRules } | undefined;
 }
 
 /**
@@ -41,12 +43,12 @@ export function tracedChat(
     ...runAttributes(call),
     ...(request.max_completion_tokens != null && { [GenAi.requestMaxTokens]: request.max_completion_tokens }),
     ...(request.temperature != null && { [GenAi.requestTemperature]: request.temperature }),
-    ...(settings.captureMessageContent && { [GenAi.inputMessages]: JSON.stringify(redact(request.messages.map(asConventionMessage))) }),
+    ...(settings.captureMessageContent && { [GenAi.inputMessages]: JSON.stringify(conventionMessages(request.messages, call.toolRedaction)) }),
   };
   return bosunTracer().startActiveSpan(spanNames.chat(request.model), { kind: SpanKind.CLIENT, attributes }, async (span) => {
     try {
       const completion = await send();
-      recordCompletion(span, completion, costUsd(completion.usage), settings.captureMessageContent);
+      recordCompletion(span, completion, costUsd(completion.usage), settings.captureMessageContent && call);
       return completion;
     } catch (err) {
       span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute(Otel.errorType, errorTypeOf(err));
@@ -57,7 +59,8 @@ export function tracedChat(
   });
 }
 
-function recordCompletion(span: Span, completion: OpenAI.ChatCompletion, costUsd: number, withContent: boolean): void {
+/** `content`: the call when its messages are captured, else false. */
+function recordCompletion(span: Span, completion: OpenAI.ChatCompletion, costUsd: number, content: ChatCall | false): void {
   const usage = completion.usage;
   span.setAttributes({
     [GenAi.responseModel]: completion.model,
@@ -68,9 +71,10 @@ function recordCompletion(span: Span, completion: OpenAI.ChatCompletion, costUsd
     [GenAi.usageCacheReadInputTokens]: usage?.prompt_tokens_details?.cached_tokens ?? 0,
     [Bosun.costUsd]: costUsd,
   });
-  if (withContent) {
-    const output = completion.choices.map((c) => ({ ...asConventionMessage(c.message), finish_reason: c.finish_reason }));
-    span.setAttribute(GenAi.outputMessages, JSON.stringify(redact(output)));
+  if (content) {
+    const messages = conventionMessages(completion.choices.map((c) => c.message), content.toolRedaction);
+    const output = messages.map((m, i) => ({ ...m, finish_reason: completion.choices[i]!.finish_reason }));
+    span.setAttribute(GenAi.outputMessages, JSON.stringify(output));
   }
 }
 
@@ -82,23 +86,53 @@ function serverOf(baseUrl: string): Attributes {
 }
 
 type AnyMessage = OpenAI.ChatCompletionMessageParam | OpenAI.ChatCompletionMessage;
+type ToolRedaction = ChatCall['toolRedaction'];
+type ConventionMessage = { role: string; parts: Record<string, unknown>[] };
 
-/** A chat message in the conventions' shape: `{ role, parts: [{ type: text | tool_call | tool_call_response, ... }] }`. */
-function asConventionMessage(message: AnyMessage): { role: string; parts: Record<string, unknown>[] } {
+/**
+ * Messages in the conventions' shape, `{ role, parts: [{ type: text | tool_call | tool_call_response, ... }] }`,
+ * redacted as people see them elsewhere: every tool call's arguments and result by that tool's own
+ * rules (a result that is not JSON, e.g. one cut for the model, is hidden whole when the tool has
+ * result rules), and Bosun's always-redacted keys (`password`, `api_key`, ...) everywhere.
+ */
+function conventionMessages(messages: readonly AnyMessage[], toolRedaction: ToolRedaction): ConventionMessage[] {
+  const toolOfCall = new Map<string, string>();
+  for (const message of messages) {
+    for (const call of ('tool_calls' in message && message.tool_calls) || []) if (call.type === 'function') toolOfCall.set(call.id, call.function.name);
+  }
+  const rulesOf = (tool: string | undefined) => (tool === undefined ? undefined : toolRedaction?.(tool));
+  return messages.map((message) => redact(asConventionMessage(message, toolOfCall, rulesOf)) as ConventionMessage);
+}
+
+function asConventionMessage(
+  message: AnyMessage, toolOfCall: ReadonlyMap<string, string>, rulesOf: (tool: string | undefined) => ReturnType<NonNullable<ToolRedaction>>,
+): ConventionMessage {
   const parts: Record<string, unknown>[] = [];
   const content = 'content' in message ? message.content : undefined;
-  if (typeof content === 'string' && content) parts.push(message.role === 'tool' ? { type: 'tool_call_response', id: message.tool_call_id, response: content } : { type: 'text', content });
-  if (Array.isArray(content)) {
+  if (message.role === 'tool' && typeof content === 'string') {
+    const rules = rulesOf(toolOfCall.get(message.tool_call_id))?.result;
+    parts.push({ type: 'tool_call_response', id: message.tool_call_id, response: redactedResult(content, rules) });
+  } else if (typeof content === 'string' && content) {
+    parts.push({ type: 'text', content });
+  } else if (Array.isArray(content)) {
     for (const part of content) if (part.type === 'text') parts.push({ type: 'text', content: part.text });
   }
   for (const call of ('tool_calls' in message && message.tool_calls) || []) {
-    if (call.type === 'function') parts.push({ type: 'tool_call', id: call.id, name: call.function.name, arguments: parseArguments(call.function.arguments) });
+    if (call.type !== 'function') continue;
+    const args = redact(parseJson(call.function.arguments), rulesOf(call.function.name)?.arguments);
+    parts.push({ type: 'tool_call', id: call.id, name: call.function.name, arguments: args });
   }
   return { role: message.role, parts };
 }
 
-/** Arguments as an object where they parse, so redaction can mask their keys (`password`, `api_key`, ...). */
-function parseArguments(text: string): unknown {
+function redactedResult(content: string, rules: RedactionRules | undefined): unknown {
+  const parsed = parseJson(content);
+  if (typeof parsed === 'string' && rules) return REDACTED;
+  return redact(parsed, rules);
+}
+
+/** JSON where it parses (so redaction can mask its keys), else the text. */
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
