@@ -7,7 +7,7 @@
  * leave the workflow sandbox through the `exporter` sink into the same span processor, and only when
  * not replaying, so a worker restart never exports a span twice.
  */
-import { trace, type Tracer } from '@opentelemetry/api';
+import { context, propagation, trace, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter as OtlpHttpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpHttpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -46,21 +46,20 @@ let current: Tracing | undefined;
 
 /**
  * Starts tracing for this process as `config` says, `serviceName` (e.g. `bosun-worker`) naming it
- * unless OTEL_SERVICE_NAME does. Registers the global tracer provider, so it is done once per
- * process: a second call returns the first one's Tracing.
+ * unless OTEL_SERVICE_NAME does. When enabled it registers the global tracer provider, so until its
+ * shutdown a second call returns the first one's Tracing.
  */
 export function startTracing(config: TracingConfig, serviceName: string): Tracing {
-  if (current) return current;
   const genai = { captureMessageContent: config.captureMessageContent, latestOnly: config.genaiLatestOnly };
   const resource = resourceFromAttributes({ ...config.export?.resourceAttributes, 'service.name': config.export?.serviceName ?? serviceName });
   if (!config.export) {
-    current = {
+    return {
       enabled: false, genai, plugins: [],
       workerOptions: { sinks: { exporter: makeWorkflowExporter(new NoopSpanProcessor(), resource) } },
       shutdown: async () => undefined,
     };
-    return current;
   }
+  if (current) return current;
   const spanProcessor = new BatchSpanProcessor(exporterFor(config.export));
   const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
   // The global provider, context manager (AsyncLocalStorage) and W3C propagator.
@@ -70,6 +69,10 @@ export function startTracing(config: TracingConfig, serviceName: string): Tracin
     enabled: true, genai, plugins: [plugin], workerOptions: { plugins: [plugin] },
     shutdown: async () => {
       await provider.shutdown();
+      // Unregistered, so a later startTracing in this process (a test's next stack) can register its own.
+      trace.disable();
+      context.disable();
+      propagation.disable();
       current = undefined;
     },
   };

@@ -185,7 +185,8 @@ describe('traces with message content captured', () => {
     await stack.waitForStatus(runId, 'awaiting_approval');
     const deadline = Date.now() + 90_000;
     const ofRun = () => receiver.spans.filter((s) => s.attributes['bosun.run.id'] === runId);
-    while (!(ofRun().some((s) => s.name === 'execute_tool lookup_order') && ofRun().filter((s) => s.name === 'chat gpt-4o-mini').length >= 2)) {
+    const apiSpan = () => receiver.spans.some((s) => s.name === 'POST /v1/runs' && s.resource['service.name'] === 'bosun-api');
+    while (!(apiSpan() && ofRun().some((s) => s.name === 'execute_tool lookup_order') && ofRun().filter((s) => s.name === 'chat gpt-4o-mini').length >= 2)) {
       if (Date.now() > deadline) throw new Error(`spans missing; got ${ofRun().map((s) => s.name).join(', ')}`);
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -202,5 +203,6 @@ describe('traces with message content captured', () => {
     // lookup_order's own redaction rule (examples/support-tools) hides the customer, as in the audit log.
     expect(result).toMatchObject({ order_id: '1001', customer: '[redacted]' });
     expect(receiver.raw.join('\n')).not.toContain('Ada Lovelace');
+    // The API's own spans arrived too (the wait above): tracing started again in this process after the first stack's ended.
   });
 });
