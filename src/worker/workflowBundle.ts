@@ -25,14 +25,12 @@ export const prebuiltBundlePath = path.join(__dirname, 'workflow-bundle.js');
 const workflowsModule = (): string => path.join(__dirname, '../workflows', `index${path.extname(__filename)}`);
 
 /**
- * The workflow interceptors every bundle has, in order: Temporal's OpenTelemetry ones (the trace
- * through the workflow into its activities), then Bosun's run and approval spans
- * (src/workflows/tracing.ts), which need the first ones' tracer. Always bundled, tracing on or off:
- * with tracing off the worker's sink drops their spans (src/telemetry/tracing.ts). They add no
- * commands, so runs replay the same with or without them.
+ * The workflow interceptor modules every bundle has: src/workflows/tracing.ts, Temporal's
+ * OpenTelemetry interceptors and Bosun's run and approval spans, active only in workflows started
+ * with a trace context. Always bundled, tracing on or off (with tracing off the worker's sink drops
+ * their spans, src/telemetry/tracing.ts); they add no commands, so runs replay the same with or without them.
  */
 export const workflowInterceptorModules = (): string[] => [
-  require.resolve('@temporalio/interceptors-opentelemetry-v2/lib/workflow-interceptors'),
   // Beside the workflow module, in its form (.ts from sources, .js compiled).
   path.join(path.dirname(workflowsModule()), `tracing${path.extname(workflowsModule())}`),
 ];

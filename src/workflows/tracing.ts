@@ -1,7 +1,7 @@
 /**
- * Workflow interceptors (a `workflowInterceptorModules` entry of the workflow bundle, after
- * Temporal's OpenTelemetry ones, src/worker/workflowBundle.ts) that give an agent run its GenAI
- * spans inside the workflow:
+ * The workflow interceptors of every bundle (src/worker/workflowBundle.ts): Temporal's OpenTelemetry
+ * ones, which carry the trace through the workflow into its activities, and Bosun's, which give an
+ * agent run its GenAI spans inside the workflow:
  *
  * - `invoke_agent {agent}`, the run, child of Temporal's `RunWorkflow:agentRun` span and parent of
  *   every activity the run schedules, with the run's usage and cost at its end;
@@ -13,6 +13,10 @@
  * which is not called while replaying. A worker that replays a run after a restart rebuilds the same
  * open spans with the same IDs and ends them once, when the run gets there.
  * Commands are untouched (no activity, timer or yield is added), so recorded histories replay.
+ *
+ * Only a workflow started with a trace context (by a client that traces, such as the API with OTEL_*
+ * set) is traced: any other runs as if none of this were there, writing no trace headers into its
+ * history, so a deployment without tracing keeps the histories it had.
  */
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import {
@@ -29,6 +33,8 @@ import {
 } from '@temporalio/workflow';
 import type { AgentRunInput, ApprovalDecidedSignal, ApprovalDecision, PendingApproval, RunOutcome } from '../shared/domain';
 import { Bosun, GenAi, GenAiOperation, Otel, runAttributes, spanNames } from '../shared/genaiAttributes';
+import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry-v2/lib/instrumentation';
+import { interceptors as openTelemetryInterceptors } from '@temporalio/interceptors-opentelemetry-v2/lib/workflow-interceptors';
 
 /** The tracer Temporal's workflow interceptors registered in this workflow's sandbox (they come first). */
 const tracer = () => trace.getTracer('bosun-workflow');
@@ -40,10 +46,43 @@ interface RunTrace {
 }
 
 export const interceptors = (): WorkflowInterceptors => {
-  if (workflowInfo().workflowType !== 'agentRun') return {};
+  const traced = { yes: false };
+  const otel = openTelemetryInterceptors();
+  const gated: WorkflowInterceptors = {
+    inbound: [new TraceGate(traced), ...(otel.inbound ?? []).map((i) => onlyWhenTraced(i, traced))],
+    outbound: (otel.outbound ?? []).map((i) => onlyWhenTraced(i, traced)),
+    internals: (otel.internals ?? []).map((i) => onlyWhenTraced(i, traced)),
+  };
+  if (workflowInfo().workflowType !== 'agentRun') return gated;
   const state: RunTrace = { runContext: undefined, approvals: new Map() };
-  return { inbound: [new RunSpan(state)], outbound: [new ApprovalRequests(state)] };
+  return {
+    ...gated,
+    inbound: [...gated.inbound!, onlyWhenTraced(new RunSpan(state), traced)],
+    outbound: [...gated.outbound!, onlyWhenTraced(new ApprovalRequests(state), traced)],
+  };
 };
+
+/** Decides, from the start's headers, whether this workflow is traced (it runs first, before any other interceptor). */
+class TraceGate implements WorkflowInboundCallsInterceptor {
+  constructor(private readonly traced: { yes: boolean }) {}
+
+  execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    this.traced.yes = TRACE_HEADER in input.headers;
+    return next(input);
+  }
+}
+
+/** `interceptor` with each of its methods passing straight on (`next(input)`) unless the workflow is traced. */
+function onlyWhenTraced<T extends object>(interceptor: T, traced: { yes: boolean }): T {
+  const methods = Object.getOwnPropertyNames(Object.getPrototypeOf(interceptor)).filter((name) => name !== 'constructor');
+  const gated: Record<string, unknown> = {};
+  for (const name of methods) {
+    const method = (interceptor as Record<string, unknown>)[name];
+    if (typeof method !== 'function') continue;
+    gated[name] = (input: unknown, next: (input: unknown) => unknown) => (traced.yes ? method.call(interceptor, input, next) : next(input));
+  }
+  return gated as T;
+}
 
 class RunSpan implements WorkflowInboundCallsInterceptor {
   constructor(private readonly state: RunTrace) {}

@@ -4,7 +4,10 @@
  * through the workflow into every model and tool call, with the GenAI spans and attributes of
  * src/shared/genaiAttributes.ts; and by default no message content nor secret is on any span.
  */
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workflowInterceptorModules } from '../../src/worker/workflowBundle';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlpReceiver';
 import { startTestStack, type TestStack } from '../support/testStack';
 
@@ -137,6 +140,13 @@ describe('traces: one trace per run, with the GenAI spans', () => {
     expect(approval.startMs).toBe(Date.parse(parked.pendingApprovals[0].requestedAt));
     expect(approval.endMs).toBeGreaterThanOrEqual(approval.startMs);
     expect(one('execute_tool issue_refund').startMs).toBeGreaterThanOrEqual(approval.endMs);
+
+    // The traced run's history (trace context in its headers) replays with the interceptors: tracing adds no command.
+    const history = await stack.temporal.workflow.getHandle(runId).fetchHistory();
+    expect(history.events!.some((e) => e.activityTaskScheduledEventAttributes?.header?.fields?.['_tracer-data'])).toBe(true);
+    await Worker.runReplayHistory({
+      workflowsPath: path.resolve(__dirname, '../../src/workflows/index.ts'), interceptors: { workflowModules: workflowInterceptorModules() },
+    }, history, runId);
 
     // OTEL_EXPORTER_OTLP_HEADERS reached the receiver.
     expect(receiver.requests.every((h) => h.authorization === `Bearer ${OTLP_TOKEN}`)).toBe(true);

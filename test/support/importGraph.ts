@@ -77,11 +77,12 @@ interface Rule {
 const pureLibraries = new Set(['zod', '@temporalio/common', '@cfworker/json-schema']);
 
 /**
- * workflows/tracing is loaded into the workflow sandbox as an interceptor module beside Temporal's
- * OpenTelemetry ones and uses their tracer through the OTel API (pure: no I/O; spans leave through a
- * sink); no other workflow code may.
+ * workflows/tracing is loaded into the workflow sandbox as an interceptor module: it wraps Temporal's
+ * OpenTelemetry workflow interceptors and uses their tracer through the OTel API (pure: no I/O;
+ * spans leave through a sink); no other workflow code may.
  */
-const isWorkflowTracingApi = (i: SourceImport) => i.to === '@opentelemetry/api' && i.from === path.join('workflows', 'tracing');
+const isWorkflowTracingApi = (i: SourceImport) => i.from === path.join('workflows', 'tracing')
+  && ['@opentelemetry/api', '@temporalio/interceptors-opentelemetry-v2/lib/instrumentation', '@temporalio/interceptors-opentelemetry-v2/lib/workflow-interceptors'].includes(i.to);
 
 export const rules: Rule[] = [
   {
