@@ -12,6 +12,9 @@
  *   [5] BENCH_IDLE_STREAMS (1000) idle SSE streams on parked runs: database transactions per second
  *   [6] BENCH_STREAMED_RUNS (10) streamed runs one at a time: time to first token (POST to the first
  *       message.delta on the event stream) and to run.finished, the model sending a word every 20 ms
+ *   [T] tracing off and on, side by side: Bosun alone, one at a time and BENCH_CONCURRENCY concurrent
+ *       (BENCH_TRACING_RUNS runs each, 100 by default, 0 skips it), the second time on a stack whose
+ *       API and worker export every span over OTLP/HTTP to a receiver the bench runs
  *
  * Each of [1]–[3] runs Bosun, the bare workflow with regular activities and with local activities
  * (bench/bare), in turn, and prints the CPU time each process spent per run, read from /proc.
@@ -27,6 +30,7 @@ import { provisionBenchServices, startBenchStack, type BenchServices, type Bench
 import { cleanUpOnInterrupt, envInt } from './env';
 import { cpuMeter, describeMachine, fixedPid, loadAverage, postgresBackends, residentMemory } from './procStats';
 import { fixed, mapLimit, ms, percentile, ratio, sleep } from './stats';
+import { startOtlpReceiver } from '../test/support/otlpReceiver';
 
 const SEQUENTIAL_RUNS = envInt('BENCH_SEQUENTIAL_RUNS', 30);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 20);
@@ -41,6 +45,7 @@ const APPROVE_CONCURRENCY = envInt('BENCH_APPROVE_CONCURRENCY', 50);
 const IDLE_STREAMS = envInt('BENCH_IDLE_STREAMS', 1000);
 const IDLE_WINDOW_S = envInt('BENCH_IDLE_WINDOW_S', 10);
 const STREAMED_RUNS = envInt('BENCH_STREAMED_RUNS', 10);
+const TRACING_RUNS = envInt('BENCH_TRACING_RUNS', 100);
 const TEMPORAL_STORE = process.env.BENCH_TEMPORAL_STORE === 'memory' ? 'memory' : 'file';
 if (PARKED_SIZES.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error('BENCH_PARKED_SIZES must be positive whole numbers, e.g. "1000,10000"');
 
@@ -131,6 +136,39 @@ async function runScenarios(stack: BenchStack, services: BenchServices, db: Db, 
   for (const system of systems) results[system] = await scenario(stack, services, db, system, lanes, total);
   printScenario(title, results, headline);
   return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tracing off and on
+
+/**
+ * [T]: the same Bosun runs on `untraced` and on a second stack that traces (OTEL_* set, every span
+ * exported as OTLP/JSON to a receiver of the bench's), one at a time and `CONCURRENCY` at once.
+ */
+async function tracingOverhead(untraced: BenchStack, services: BenchServices, db: Db, env: NodeJS.ProcessEnv): Promise<void> {
+  console.log(`\n[T] Tracing off and on (Bosun, ${TRACING_RUNS} runs per figure, model at 0 ms; on: OTLP/HTTP JSON to a local receiver)`);
+  untraced.model.setScript(threeStepScript(0));
+  const receiver = await startOtlpReceiver();
+  const traced = await startBenchStack(services, {
+    script: threeStepScript(0),
+    env: { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
+  });
+  try {
+    for (const [label, lanes] of [['one at a time', 1], [`${CONCURRENCY} concurrent`, CONCURRENCY]] as const) {
+      const off = await scenario(untraced, services, db, 'Bosun', lanes, TRACING_RUNS);
+      const on = await scenario(traced, services, db, 'Bosun', lanes, TRACING_RUNS);
+      const cpu = (r: ScenarioResult) => `${fixed(r.cpuPerRun['Bosun worker']!)}/${fixed(r.cpuPerRun.API!)}`;
+      console.log(`  ${label.padEnd(14)} off: ${fixed(off.runsPerSecond).padStart(6)} runs/s, p50 ${ms(off.p50).padStart(9)}, CPU ms/run worker/API ${cpu(off)}` +
+        `   on: ${fixed(on.runsPerSecond).padStart(6)} runs/s, p50 ${ms(on.p50).padStart(9)}, CPU ms/run worker/API ${cpu(on)}` +
+        `   on ÷ off: ${ratio(on.p50, off.p50)} the p50 run`);
+    }
+  } finally {
+    await traced.close();
+    await receiver.close();
+  }
+  // Warm-up runs included (scenario()): 2 one at a time, up to 20 concurrent.
+  const tracedRuns = 2 * TRACING_RUNS + 2 + Math.min(20, CONCURRENCY * 2);
+  console.log(`  ${receiver.spans.length} spans received (≈${fixed(receiver.spans.length / tracedRuns, 0)} per run)`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,12 +321,10 @@ async function main() {
     console.log(`  Temporal dev server: ${TEMPORAL_STORE === 'file' ? `SQLite file (as npm start runs it)` : 'in memory'}; PostgreSQL database ${services.databaseName}`);
     console.log(`  settings: BENCH_SEQUENTIAL_RUNS=${SEQUENTIAL_RUNS} BENCH_CONCURRENCY=${CONCURRENCY} BENCH_CONCURRENT_RUNS=${CONCURRENT_RUNS} ` +
       `BENCH_WIDE_CONCURRENCY=${WIDE_CONCURRENCY} BENCH_WIDE_RUNS=${WIDE_RUNS} BENCH_WIDE_MODEL_MS=${WIDE_MODEL_MS} BENCH_TENANT_LIMIT=${TENANT_LIMIT} ` +
-      `BENCH_PARKED_SIZES=${PARKED_SIZES.join(',') || 'none'} BENCH_IDLE_STREAMS=${IDLE_STREAMS} BENCH_TEMPORAL_STORE=${TEMPORAL_STORE}`);
+      `BENCH_PARKED_SIZES=${PARKED_SIZES.join(',') || 'none'} BENCH_TRACING_RUNS=${TRACING_RUNS} BENCH_IDLE_STREAMS=${IDLE_STREAMS} BENCH_TEMPORAL_STORE=${TEMPORAL_STORE}`);
 
-    stack = await startBenchStack(services, {
-      script: threeStepScript(0),
-      env: { BOSUN_MAX_RUNNING_PER_TENANT: String(TENANT_LIMIT), BOSUN_MAX_RUNNING_GLOBAL: String(TENANT_LIMIT) },
-    });
+    const limits = { BOSUN_MAX_RUNNING_PER_TENANT: String(TENANT_LIMIT), BOSUN_MAX_RUNNING_GLOBAL: String(TENANT_LIMIT) };
+    stack = await startBenchStack(services, { script: threeStepScript(0), env: limits });
     const one = await runScenarios(stack, services, db, `[1] One run at a time (${SEQUENTIAL_RUNS} runs), model at 0 ms`, 1, SEQUENTIAL_RUNS, 'latency');
     const twenty = await runScenarios(stack, services, db, `[2] ${CONCURRENCY} concurrent (${CONCURRENT_RUNS} runs), model at 0 ms`, CONCURRENCY, CONCURRENT_RUNS, 'throughput');
     stack.model.setScript(threeStepScript(WIDE_MODEL_MS));
@@ -296,6 +332,8 @@ async function main() {
     const wide = await runScenarios(stack, services, db,
       `[3] ${WIDE_CONCURRENCY} concurrent (${WIDE_RUNS} runs), model at ${WIDE_MODEL_MS} ms, per-tenant limit ${TENANT_LIMIT} (ideal ${fixed(ideal, 0)} runs/s)`,
       WIDE_CONCURRENCY, WIDE_RUNS, 'throughput');
+
+    if (TRACING_RUNS > 0) await tracingOverhead(stack, services, db, limits);
 
     stack.model.setScript(supportDemoScript);
     const parked: ParkedResult[] = [];

@@ -1,3 +1,5 @@
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { NativeConnectionOptions } from '@temporalio/worker';
 import { z } from 'zod';
 import { parseDuration } from './shared/duration';
 import { parseHostPattern } from './shared/hostPatterns';
@@ -17,8 +19,13 @@ function durationSchema(defaultValue: string) {
  */
 export const configSchema = z.object({
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/bosun'),
-  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /**
+   * The Temporal connection is read by @temporalio/envconfig from these and the other `TEMPORAL_*`
+   * variables (TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE,
+   * TEMPORAL_GRPC_META_*), over a TOML profile when one is found; 127.0.0.1:7233 and `default` when none says.
+   */
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('bosun-agents'),
   BOSUN_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Largest request body the API reads, in bytes; larger ones answer 413. The default leaves room for a 1 MiB run input. */
@@ -142,6 +149,27 @@ export const configSchema = z.object({
    */
   BOSUN_EMBEDDINGS_MODEL: z.string().min(1).max(200).optional(),
   BOSUN_EMBEDDINGS_BASE_URL: z.string().url().optional(),
+  // Traces (docs/observability.md): the standard OpenTelemetry variables. Off unless an OTLP endpoint
+  // or OTEL_TRACES_EXPORTER=otlp is set; `none` (or OTEL_SDK_DISABLED=true) turns them off whatever else says.
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false'),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json', 'grpc']).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.enum(['http/protobuf', 'http/json', 'grpc']).optional(),
+  /** `key=value,key2=value2` (values URL-encoded), e.g. an Authorization header; never logged. */
+  OTEL_EXPORTER_OTLP_HEADERS: z.string().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: z.string().optional(),
+  /** Milliseconds an export may take. */
+  OTEL_EXPORTER_OTLP_TIMEOUT: z.coerce.number().int().min(1).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: z.coerce.number().int().min(1).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  /** `key=value,...` added to every span's resource. */
+  OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
+  /** Comma-separated; `gen_ai_latest_experimental` emits only the latest GenAI names (src/shared/genaiAttributes.ts). */
+  OTEL_SEMCONV_STABILITY_OPT_IN: z.string().default(''),
+  /** `true` puts prompts, replies, tool arguments and results on spans, after Bosun's redaction. */
+  OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: z.enum(['true', 'false']).default('false'),
 });
 
 export type Env = z.infer<typeof configSchema>;
@@ -171,9 +199,41 @@ export interface ApiSettings {
   temporalCallTimeoutMs: number;
 }
 
+/**
+ * Where Temporal is and how to reach it (from @temporalio/envconfig): `connection` is what
+ * `NativeConnection.connect` and the client's `Connection.connect` take (address, TLS, API key, gRPC metadata).
+ */
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  connection: NativeConnectionOptions & { address: string };
+}
+
+/** Where spans go: an OTLP/HTTP endpoint (the full URL of its traces path) and how to talk to it. */
+export interface TraceExport {
+  url: string;
+  protocol: 'http/protobuf' | 'http/json';
+  /** Sent with every export (e.g. an API key of the tracing backend): never logged. */
+  headers: Record<string, string>;
+  timeoutMs: number | undefined;
+  serviceName: string | undefined;
+  resourceAttributes: Record<string, string>;
+}
+
+/** Traces: where they go (undefined: tracing is off) and what GenAI spans carry. */
+export interface TracingConfig {
+  export: TraceExport | undefined;
+  /** OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: messages and tool arguments on spans, redacted. */
+  captureMessageContent: boolean;
+  /** OTEL_SEMCONV_STABILITY_OPT_IN has `gen_ai_latest_experimental`: only the latest GenAI attribute names. */
+  genaiLatestOnly: boolean;
+}
+
 export interface Config {
   databaseUrl: string;
-  temporal: { address: string; namespace: string; taskQueue: string };
+  temporal: TemporalConfig;
+  tracing: TracingConfig;
   workerVersion: { deploymentName: string; buildId: string; promote: boolean } | undefined;
   api: ApiSettings & { port: number; keys: ApiKeySeed[] };
   agentsDir: string;
@@ -259,7 +319,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const e = parsed.data;
   return {
     databaseUrl: e.DATABASE_URL,
-    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    temporal: temporalConfigOf(given, e.TEMPORAL_TASK_QUEUE),
+    tracing: tracingConfigOf(e),
     workerVersion: e.BOSUN_BUILD_ID
       ? { deploymentName: e.BOSUN_DEPLOYMENT_NAME, buildId: e.BOSUN_BUILD_ID, promote: e.BOSUN_PROMOTE_BUILD === 'true' }
       : undefined,
@@ -321,6 +382,73 @@ function alertSettingsOf(e: Env): AlertSettings {
 
 /** The alert settings when none are configured (apps and workers built without a configuration, tests). */
 export const defaultAlertSettings = (): AlertSettings => alertSettingsOf(defaults);
+/**
+ * The Temporal connection as @temporalio/envconfig reads it from `env`: the TOML profile
+ * (TEMPORAL_PROFILE, default `default`) of TEMPORAL_CONFIG_FILE or the `temporal` CLI's default file,
+ * overridden by TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_GRPC_META_*.
+ * An API key turns TLS on. Throws ConfigError for a missing profile, an unreadable file or bad TLS settings.
+ */
+export function temporalConfigOf(env: Record<string, string | undefined>, taskQueue: string): TemporalConfig {
+  const defined = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  let loaded: ReturnType<typeof loadClientConnectConfig>;
+  try {
+    loaded = loadClientConnectConfig({ overrideEnvVars: defined });
+  } catch (err) {
+    throw new ConfigError([`Temporal connection (TEMPORAL_* variables, TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE): ${(err as Error).message}`]);
+  }
+  const address = loaded.connectionOptions.address ?? '127.0.0.1:7233';
+  const { apiKey, tls, metadata } = loaded.connectionOptions;
+  // Only what is set: the SDK treats a present-but-undefined option differently from an absent one.
+  const connection = { address, ...(apiKey !== undefined && { apiKey }), ...(tls !== undefined && { tls }), ...(metadata !== undefined && { metadata }) };
+  return { address, namespace: loaded.namespace ?? 'default', taskQueue, connection };
+}
+
+function tracingConfigOf(e: Env): TracingConfig {
+  const optIn = splitList(e.OTEL_SEMCONV_STABILITY_OPT_IN);
+  return {
+    export: traceExportOf(e),
+    captureMessageContent: e.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT === 'true',
+    genaiLatestOnly: optIn.includes('gen_ai_latest_experimental'),
+  };
+}
+
+/** The OTLP exporter's settings, by the OpenTelemetry specification's rules for these variables; undefined when tracing is off. */
+function traceExportOf(e: Env): TraceExport | undefined {
+  const endpointGiven = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? e.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (e.OTEL_SDK_DISABLED === 'true' || e.OTEL_TRACES_EXPORTER === 'none') return undefined;
+  if (!endpointGiven && e.OTEL_TRACES_EXPORTER !== 'otlp') return undefined;
+  const protocol = e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
+  if (protocol === 'grpc') {
+    throw new ConfigError(['OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported; use http/protobuf or http/json (collectors take both on port 4318)']);
+  }
+  // A signal-specific endpoint is the whole URL; the generic one gets the signal's path appended.
+  const url = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+    ?? `${(e.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318').replace(/\/+$/, '')}/v1/traces`;
+  return {
+    url,
+    protocol,
+    headers: { ...parseKeyValues('OTEL_EXPORTER_OTLP_HEADERS', e.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyValues('OTEL_EXPORTER_OTLP_TRACES_HEADERS', e.OTEL_EXPORTER_OTLP_TRACES_HEADERS) },
+    timeoutMs: e.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? e.OTEL_EXPORTER_OTLP_TIMEOUT,
+    serviceName: e.OTEL_SERVICE_NAME,
+    resourceAttributes: parseKeyValues('OTEL_RESOURCE_ATTRIBUTES', e.OTEL_RESOURCE_ATTRIBUTES),
+  };
+}
+
+/** `key=value,key2=value2` with URL-encoded values (the W3C Baggage form the OTel variables use). Problems name the entry's position, never a value. */
+function parseKeyValues(variable: string, raw: string | undefined): Record<string, string> {
+  const entries = splitList(raw ?? '');
+  const pairs = entries.map((entry, index) => {
+    const eq = entry.indexOf('=');
+    const key = eq > 0 ? entry.slice(0, eq).trim() : '';
+    if (!key) throw new ConfigError([`${variable}: entry ${index + 1} must look like key=value`]);
+    try {
+      return [key, decodeURIComponent(entry.slice(eq + 1).trim())] as const;
+    } catch {
+      throw new ConfigError([`${variable}: entry ${index + 1} ("${key}") has a value that is not URL-encoded correctly`]);
+    }
+  });
+  return Object.fromEntries(pairs);
+}
 
 function splitList(text: string): string[] {
   return text.split(',').map((item) => item.trim()).filter(Boolean);

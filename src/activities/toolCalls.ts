@@ -25,6 +25,9 @@ import { createMemoryService, memoryScope, type MemoryCall, type MemoryService }
 import { resolveNamespaces, type ResolvedNamespace } from '../shared/memory';
 import { logger, maskInLogs } from '../telemetry/logger';
 import { recordToolCall } from '../telemetry/metrics';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { Bosun, GenAi, GenAiOperation, Otel, runAttributes, spanNames } from '../shared/genaiAttributes';
+import { bosunTracer, type GenAiSpanSettings } from '../telemetry/tracing';
 
 /** Where a tool call sits in the run: the result lands at (step, ordinal) of the transcript. */
 export interface ToolCallRef {
@@ -67,14 +70,21 @@ export interface ToolDeps {
   maxResultChars?: number;
   /** Long-term memory for `memory:namespaces` tools; full-text and trigram search only (no embeddings) when absent. */
   memory?: MemoryService;
+  /** Whether `execute_tool` spans carry the (redacted) arguments and result; off by default. */
+  genai?: Pick<GenAiSpanSettings, 'captureMessageContent'>;
 }
 
 /** The PostgreSQL role tool code runs as: row-level security keeps it to the run's tenant (migration 006). */
 export const TOOL_ROLE = 'bosun_tool';
 
-export function createToolActivities({ db, bundles, secrets, tools, declared = {}, maxResultChars = DEFAULT_MAX_RESULT_CHARS, memory }: ToolDeps) {
+export function createToolActivities({
+  db, bundles, secrets, tools, declared = {}, maxResultChars = DEFAULT_MAX_RESULT_CHARS, memory, genai = { captureMessageContent: false },
+}: ToolDeps) {
   const local = new Map(tools.map((t) => [t.manifest.name, t]));
   const memoryService = memory ?? createMemoryService(db);
+  const showContent = (shown: { arguments: unknown; result: unknown }) => {
+    if (genai.captureMessageContent) recordToolContent(shown);
+  };
   return {
     /**
      * Runs a tool and records its result in one transaction, so a retried or duplicated attempt
@@ -89,62 +99,7 @@ export function createToolActivities({ db, bundles, secrets, tools, declared = {
      * possible for runs from before pinning, which share the run's task queue) fails the attempt,
      * retryable, so a worker that has it takes the call.
      */
-    async executeTool(input: ExecuteToolInput): Promise<ToolCallStatus> {
-      // A retry of a recorded call neither loads the bundle nor touches a secret.
-      const already = await recordedStatus(db, input);
-      if (already) return already;
-      await assertRunOpen(db, input.runId);
-      // Before the transaction: these may need a connection of their own, or the network.
-      const bundle = bundles ? await bundles.get(input.bundleId) : undefined;
-      if (bundles && !bundle) throw unknownBundle(input.bundleId);
-      // A run with tapes never runs a tool, live or sandboxed: what was recorded answers its calls.
-      if (await runHasTapes(db, input.runId)) return answerFromTape(db, input, pinOf(input.tool, bundle, local), maxResultChars);
-      const { pin, run } = resolveTool(input.tool, bundle, local, declared);
-      // A turn of a thread that started a write can no longer be rolled back; one rolled back starts none (src/db/threads.ts).
-      if (pin.kind !== 'read' && !(await claimWrite(db, input.runId))) throw new RunEndedError(input.runId, 'rolled back');
-      const secretNames = bundle ? toolSecretNames(bundle, pin) : [...pin.secrets];
-      const secretValues = await resolveSecrets(secrets, secretNames);
-      // Defence in depth: whatever logs them by mistake from here on prints [secret].
-      maskInLogs(Object.values(secretValues));
-      // The arguments as the approver saw them (src/activities/runs.ts) and as they are recorded:
-      // without U+0000 or lone surrogates, which the tool could not store either.
-      const args = storableJson(input.args);
-      const tenantScoped = pin.scope.some((s) => s.startsWith('tenant:'));
-      const memoryGrant = pin.scope.includes('memory:namespaces') ? await memoryGrantOf(db, input, bundle) : undefined;
-
-      let outcome: ToolCallStatus | undefined;
-      return inTransaction(db, async (client) => {
-        const recorded = await recordedStatus(client, input);
-        if (recorded) return recorded;
-        const started = Date.now();
-        if (tenantScoped) await enterToolScope(client, input.tenantId);
-        let result: ToolOutcome;
-        try {
-          const memoryOfCall = memoryGrant && memoryScope(client, memoryService, memoryGrant.call, memoryGrant.resolved);
-          result = await withHeartbeats((signal) => run(args.value, toolContext(input, client, tenantScoped, secretValues, signal, bundle, memoryOfCall)));
-        } catch (err) {
-          // A failure message reaches Temporal history unencrypted: no secret may ride along.
-          throw withoutSecrets(err, secretValues);
-        }
-        if (tenantScoped) await leaveToolScope(client, input.tenantId);
-        const status = result.ok ? 'ok' : 'error';
-        outcome = status;
-        // Holds the run open until this commits; a run that ended meanwhile rolls the tool's work back.
-        await lockOpenRun(client, input.runId);
-        const latencyMs = Date.now() - started;
-        // A server that echoes a credential back must not hand it to the model or the rows.
-        const output = maskValues(result.output, secretValues);
-        const rules = pin.redact ?? {};
-        const shown = { arguments: redact(args.value, rules.arguments), result: redact(output, rules.result) };
-        await record(client, input, status, output, shown, latencyMs, {
-          scope: pin.scope, secrets: secretNames, toolVersion: pin.version, schemaHash: pin.schemaHash, ...(input.sandbox && { sandbox: true }),
-        }, args.replaced, maxResultChars);
-        return status;
-      }).catch(async (err) => {
-        if (err instanceof RunEndedError && outcome) await discardToolResult(db, input, err, outcome);
-        throw err;
-      });
-    },
+    executeTool: (input: ExecuteToolInput): Promise<ToolCallStatus> => tracedTool(input, () => executeTool(input)),
 
     /** Tells the model a tool call did not run (bad arguments, or a human said no); discarded once the run has ended. */
     async recordToolError(input: RecordToolErrorInput): Promise<void> {
@@ -159,6 +114,101 @@ export function createToolActivities({ db, bundles, secrets, tools, declared = {
       });
     },
   };
+
+  async function executeTool(input: ExecuteToolInput): Promise<ToolCallStatus> {
+    // A retry of a recorded call neither loads the bundle nor touches a secret.
+    const already = await recordedStatus(db, input);
+    if (already) return already;
+    await assertRunOpen(db, input.runId);
+    // Before the transaction: these may need a connection of their own, or the network.
+    const bundle = bundles ? await bundles.get(input.bundleId) : undefined;
+    if (bundles && !bundle) throw unknownBundle(input.bundleId);
+    // A run with tapes never runs a tool, live or sandboxed: what was recorded answers its calls.
+    if (await runHasTapes(db, input.runId)) return answerFromTape(db, input, pinOf(input.tool, bundle, local), maxResultChars, showContent);
+    const { pin, run } = resolveTool(input.tool, bundle, local, declared);
+    // A turn of a thread that started a write can no longer be rolled back; one rolled back starts none (src/db/threads.ts).
+    if (pin.kind !== 'read' && !(await claimWrite(db, input.runId))) throw new RunEndedError(input.runId, 'rolled back');
+    const secretNames = bundle ? toolSecretNames(bundle, pin) : [...pin.secrets];
+    const secretValues = await resolveSecrets(secrets, secretNames);
+    // Defence in depth: whatever logs them by mistake from here on prints [secret].
+    maskInLogs(Object.values(secretValues));
+    // The arguments as the approver saw them (src/activities/runs.ts) and as they are recorded:
+    // without U+0000 or lone surrogates, which the tool could not store either.
+    const args = storableJson(input.args);
+    const tenantScoped = pin.scope.some((s) => s.startsWith('tenant:'));
+    const memoryGrant = pin.scope.includes('memory:namespaces') ? await memoryGrantOf(db, input, bundle) : undefined;
+
+    let outcome: ToolCallStatus | undefined;
+    return inTransaction(db, async (client) => {
+      const recorded = await recordedStatus(client, input);
+      if (recorded) return recorded;
+      const started = Date.now();
+      if (tenantScoped) await enterToolScope(client, input.tenantId);
+      let result: ToolOutcome;
+      try {
+        const memoryOfCall = memoryGrant && memoryScope(client, memoryService, memoryGrant.call, memoryGrant.resolved);
+        result = await withHeartbeats((signal) => run(args.value, toolContext(input, client, tenantScoped, secretValues, signal, bundle, memoryOfCall)));
+      } catch (err) {
+        // A failure message reaches Temporal history unencrypted: no secret may ride along.
+        throw withoutSecrets(err, secretValues);
+      }
+      if (tenantScoped) await leaveToolScope(client, input.tenantId);
+      const status = result.ok ? 'ok' : 'error';
+      outcome = status;
+      // Holds the run open until this commits; a run that ended meanwhile rolls the tool's work back.
+      await lockOpenRun(client, input.runId);
+      const latencyMs = Date.now() - started;
+      // A server that echoes a credential back must not hand it to the model or the rows.
+      const output = maskValues(result.output, secretValues);
+      const rules = pin.redact ?? {};
+      const shown = { arguments: redact(args.value, rules.arguments), result: redact(output, rules.result) };
+      showContent(shown);
+      await record(client, input, status, output, shown, latencyMs, {
+        scope: pin.scope, secrets: secretNames, toolVersion: pin.version, schemaHash: pin.schemaHash, ...(input.sandbox && { sandbox: true }),
+      }, args.replaced, maxResultChars);
+      return status;
+    }).catch(async (err) => {
+      if (err instanceof RunEndedError && outcome) await discardToolResult(db, input, err, outcome);
+      throw err;
+    });
+  }
+}
+
+/**
+ * Runs a tool call inside its `execute_tool {tool}` span (GenAI conventions, src/shared/genaiAttributes.ts),
+ * a child of the executeTool activity's span. A tool that answered with an error sets error.type
+ * `tool_error`; a failure sets its name (RunEnded, a retryable failure, ...) and is rethrown.
+ */
+function tracedTool(input: ExecuteToolInput, execute: () => Promise<ToolCallStatus>): Promise<ToolCallStatus> {
+  const attributes = {
+    [GenAi.operationName]: GenAiOperation.executeTool,
+    [GenAi.toolName]: input.tool,
+    [GenAi.toolCallId]: input.toolCallId,
+    [GenAi.toolType]: 'function',
+    [Bosun.step]: input.step,
+    ...runAttributes(input),
+  };
+  return bosunTracer().startActiveSpan(spanNames.executeTool(input.tool), { kind: SpanKind.INTERNAL, attributes }, async (span) => {
+    try {
+      const status = await execute();
+      span.setAttribute(Bosun.toolStatus, status);
+      if (status === 'error') span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute(Otel.errorType, 'tool_error');
+      return status;
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute(Otel.errorType, err instanceof Error ? (('type' in err && typeof err.type === 'string' && err.type) || err.name) : 'unknown');
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** The call's arguments and result as the audit log shows them (the pin's redaction applied) on the active execute_tool span. */
+function recordToolContent(shown: { arguments: unknown; result: unknown }): void {
+  trace.getActiveSpan()?.setAttributes({
+    [GenAi.toolCallArguments]: JSON.stringify(shown.arguments) ?? 'null',
+    [GenAi.toolCallResult]: JSON.stringify(shown.result) ?? 'null',
+  });
 }
 
 type ToolRunner = (args: unknown, ctx: ToolContext) => Promise<ToolOutcome>;
@@ -173,7 +223,9 @@ type ToolRunner = (args: unknown, ctx: ToolContext) => Promise<ToolOutcome>;
  * of one step) take entries in the order they get here: entries with distinguishing `args` match
  * the same calls whatever that order.
  */
-async function answerFromTape(db: Db, input: ExecuteToolInput, pin: PinnedTool, maxResultChars: number): Promise<ToolCallStatus> {
+async function answerFromTape(
+  db: Db, input: ExecuteToolInput, pin: PinnedTool, maxResultChars: number, showContent: (shown: { arguments: unknown; result: unknown }) => void,
+): Promise<ToolCallStatus> {
   const args = storableJson(input.args);
   const rules = pin.redact ?? {};
   const shownArgs = redact(args.value, rules.arguments);
@@ -192,6 +244,7 @@ async function answerFromTape(db: Db, input: ExecuteToolInput, pin: PinnedTool, 
     await lockOpenRun(client, input.runId);
     if (index !== undefined) await recordTapeUse(client, input.runId, input, index);
     const detail = { arguments: shownArgs, result: redact(output, rules.result), tape };
+    showContent(detail);
     await record(client, input, status, output, detail, 0, {
       scope: pin.scope, toolVersion: pin.version, schemaHash: pin.schemaHash, sandbox: true,
     }, args.replaced, maxResultChars);

@@ -32,13 +32,16 @@ import { queuedRunsByTenant } from '../db/runs';
 import { configureLogger, logger, type Logger } from '../telemetry/logger';
 import { createApiRegistry, metricsHandler, type GaugeSources } from '../telemetry/metrics';
 
+import { requestSpans } from './requestSpans';
+import { startTracing } from '../telemetry/tracing';
+
 /**
  * `settings` and `alerts` default to the configuration's defaults; `memory` to full-text and trigram memory search (no embeddings);
  * `ui` to the Temporal dev server's UI and the default namespace; `metricsToken` guards `GET /metrics` (open
- * without one); `logger` writes the access log (the process's root logger by default).
+ * without one); `logger` writes the access log (the process's root logger by default); `traced` adds a server span per request.
  */
 export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & {
-  settings?: ApiSettings; alerts?: AlertsRouterSettings; memory?: MemoryService; ui?: UiConfig; metricsToken?: string; logger?: Logger;
+  settings?: ApiSettings; alerts?: AlertsRouterSettings; memory?: MemoryService; ui?: UiConfig; metricsToken?: string; logger?: Logger; traced?: boolean;
 };
 
 const defaultUi: UiConfig = { temporalUiUrl: 'http://127.0.0.1:8233', namespace: 'default' };
@@ -50,6 +53,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   const app = express();
   app.disable('x-powered-by');
   app.use(accessLog(deps.logger ?? logger));
+  if (deps.traced) app.use(requestSpans());
   app.use(healthRouter(deps));
   // Before authentication: Prometheus scrapes with BOSUN_METRICS_TOKEN, not an API key.
   app.get('/metrics', metricsHandler(createApiRegistry(gaugeSourcesOf(deps.db)), { token: deps.metricsToken }));
@@ -78,9 +82,13 @@ function gaugeSourcesOf(db: Db): GaugeSources {
  */
 export async function connectApp(config: Config, db: Db) {
   const log = configureLogger(config, 'api');
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(config.temporal.connection);
   const codec = createEncryptionCodec(config.encryption);
-  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: encryptingDataConverter(codec) });
+  // OTEL_* (docs/observability.md): each request's span, carried into the workflows it starts or signals.
+  const tracing = startTracing(config.tracing, 'bosun-api');
+  const temporal = new Client({
+    connection, namespace: config.temporal.namespace, dataConverter: encryptingDataConverter(codec), plugins: tracing.plugins,
+  });
   const app = createApp({
     db,
     temporal,
@@ -97,8 +105,9 @@ export async function connectApp(config: Config, db: Db) {
     ui: { temporalUiUrl: config.temporalUiUrl, namespace: config.temporal.namespace },
     metricsToken: config.metrics.token,
     logger: log,
+    traced: tracing.enabled,
   });
-  return { app, temporal, connection };
+  return { app, temporal, connection, tracing };
 }
 
 function alertsRouterSettings(alerts: AlertSettings): AlertsRouterSettings {

@@ -13,12 +13,13 @@ runMain('api', async () => {
   const db = createPool(config.databaseUrl, 20, { connectionTimeoutMs: 5_000 });
   await migrate(db);
   await seedApiKeys(db, config.api.keys);
-  const { app, connection } = await connectApp(config, db);
+  const { app, connection, tracing } = await connectApp(config, db);
   const server = app.listen(config.api.port, () => announce(`api listening on http://127.0.0.1:${config.api.port}`));
 
   const shutdown = () => {
     // Stop accepting, let in-flight requests finish, then close connections.
     server.close(async () => {
+      await tracing.shutdown();
       await connection.close();
       await db.end();
       process.exit(0);

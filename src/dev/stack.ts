@@ -41,7 +41,9 @@ runMain('stack', async () => {
 
   let temporalAddress = given.temporal.address;
   let uiUrl = 'your Temporal UI';
-  if (!isSet('TEMPORAL_ADDRESS')) {
+  // A Temporal named by address or by a profile (envconfig, src/config.ts) is used as it is, TLS and API key included.
+  const temporalGiven = ['TEMPORAL_ADDRESS', 'TEMPORAL_PROFILE', 'TEMPORAL_CONFIG_FILE'].some(isSet);
+  if (!temporalGiven) {
     const cliPath = findOrBuildTemporalCli(env.TEMPORAL_CLI, log);
     if (!cliPath) log('no Temporal CLI and no Go: downloading the dev server through the Temporal SDK');
     const server = await startTemporalDevServer({
@@ -64,7 +66,7 @@ runMain('stack', async () => {
   const apiKeys = isSet('BOSUN_API_KEYS') ? process.env.BOSUN_API_KEYS : `${devApiKey()}:demo`;
   const serviceEnv: NodeJS.ProcessEnv = {
     ...process.env,
-    TEMPORAL_ADDRESS: temporalAddress,
+    ...(!temporalGiven && { TEMPORAL_ADDRESS: temporalAddress }),
     DATABASE_URL: databaseUrl,
     BOSUN_API_KEYS: apiKeys,
     // The demo support agent's tools (lookup_order, issue_refund), unless the shell names others.

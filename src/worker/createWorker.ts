@@ -29,6 +29,7 @@ import { createSecretStore } from '../secrets/secretStore';
 import { toolTaskQueue } from '../shared/toolSpec';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { ensureMemoryPurgeSchedule } from '../temporal/memoryPurgeSchedule';
+import { startTracing } from '../telemetry/tracing';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { ensureAlertSchedule } from '../temporal/alertSchedule';
 import { makeCurrentVersion } from '../temporal/workerVersioning';
@@ -71,11 +72,13 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
   ]);
   const db = createPool(config.databaseUrl);
   await migrate(db);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await NativeConnection.connect(config.temporal.connection);
   await ensureSearchAttributes(connection, config.temporal.namespace);
+  // OTEL_* (docs/observability.md): the run's trace through this worker's workflows and activities.
+  const tracing = startTracing(config.tracing, 'bosun-worker');
 
-  const shared = sharedWorkerOptions(config);
-  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: shared.dataConverter });
+  const shared = { ...sharedWorkerOptions(config), ...tracing.workerOptions };
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: shared.dataConverter, plugins: tracing.plugins });
   // The rules file into PostgreSQL, then the schedule that evaluates every rule there.
   await syncAlertRulesFile(db, config.alerts.rulesFile);
   await ensureAlertSchedule(client, config.temporal.taskQueue, config.alerts.intervalMs);
@@ -86,6 +89,7 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
     memory: createMemoryService(db, config.memory.embeddings && createEmbedder(config.memory.embeddings)),
     // Tools the bundles declare: any Bosun worker runs them.
     declared: { http: httpToolExecutor(), mcp: mcpToolExecutor(mcpPool, config.tools.mcpStdioCommands) },
+    genai: tracing.genai,
   };
   await ensureMemoryPurgeSchedule(client, config.temporal.taskQueue, config.memory.purgeIntervalMs);
   const main = await Worker.create({
@@ -147,6 +151,7 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
         clearInterval(refresh);
         await metrics?.close();
         await mcpPool.close();
+        await tracing.shutdown();
         await connection.close();
         await db.end();
       }

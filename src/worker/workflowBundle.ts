@@ -23,13 +23,26 @@ import { announce } from '../telemetry/logger';
 export const prebuiltBundlePath = path.join(__dirname, 'workflow-bundle.js');
 
 /** The workflow module this worker runs: src/workflows/index.ts from sources, dist/src/workflows/index.js compiled. */
-const workflowsModule = (): string => require.resolve('../workflows');
+const workflowsModule = (): string => path.join(__dirname, '../workflows', `index${path.extname(__filename)}`);
+
+/**
+ * The workflow interceptor modules every bundle has: src/workflows/tracing.ts, Temporal's
+ * OpenTelemetry interceptors and Bosun's run and approval spans, active only in workflows started
+ * with a trace context. Always bundled, tracing on or off (with tracing off the worker's sink drops
+ * their spans, src/telemetry/tracing.ts); they add no commands, so runs replay the same with or without them.
+ */
+export const workflowInterceptorModules = (): string[] => [
+  // Beside the workflow module, in its form (.ts from sources, .js compiled).
+  path.join(path.dirname(workflowsModule()), `tracing${path.extname(workflowsModule())}`),
+];
 
 const inputsSchema = z.object({
   /** The bundled workflow module, relative to the bundle's folder. */
   workflowsModule: z.string(),
   /** Every file webpack read, relative to the bundle's folder → its SHA-256 (hex). */
   files: z.record(z.string(), z.string()),
+  /** The workflow interceptor modules bundled, relative to the bundle's folder (absent: none, a bundle from before tracing). */
+  interceptorModules: z.array(z.string()).default([]),
 });
 type BundleInputs = z.infer<typeof inputsSchema>;
 
@@ -65,6 +78,10 @@ export function staleness(bundlePath: string): string | undefined {
   const dir = path.dirname(bundlePath);
   const built = path.resolve(dir, parsed.data.workflowsModule);
   if (built !== workflowsModule()) return `it was built from ${built}, and this worker runs ${workflowsModule()}`;
+  const interceptors = parsed.data.interceptorModules.map((file) => path.resolve(dir, file));
+  if (interceptors.join('\n') !== workflowInterceptorModules().join('\n')) {
+    return `it was built with the workflow interceptors [${interceptors.join(', ')}], and this worker needs [${workflowInterceptorModules().join(', ')}]`;
+  }
   for (const [file, hash] of Object.entries(parsed.data.files)) {
     const absolute = path.resolve(dir, file);
     if (!existsSync(absolute)) return `${absolute}, which it was built from, is gone`;
@@ -81,6 +98,7 @@ export async function writeWorkflowBundle(outFile: string, recordInputs: boolean
   let read: string[] = [];
   const { code } = await bundleWorkflowCode({
     workflowsPath: workflowsModule(),
+    workflowInterceptorModules: workflowInterceptorModules(),
     logger: new DefaultLogger('WARN'),
     webpackConfigHook: (config) => ({ ...config, plugins: [...(config.plugins ?? []), { apply: (compiler) => {
       compiler.hooks.done.tap('bosun-bundle-inputs', (stats) => { read = [...stats.compilation.fileDependencies]; });
@@ -97,7 +115,11 @@ function inputsOf(outFile: string, read: readonly string[]): BundleInputs {
   for (const file of [...read].sort()) {
     if (existsSync(file) && statSync(file).isFile()) files[path.relative(dir, file)] = sha256(file);
   }
-  return { workflowsModule: path.relative(dir, workflowsModule()), files };
+  return {
+    workflowsModule: path.relative(dir, workflowsModule()),
+    files,
+    interceptorModules: workflowInterceptorModules().map((file) => path.relative(dir, file)),
+  };
 }
 
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');

@@ -76,13 +76,32 @@ interface Rule {
 /** Libraries that do no I/O and run inside Temporal's workflow sandbox; Node built-ins are not among them. */
 const pureLibraries = new Set(['zod', '@temporalio/common', '@cfworker/json-schema']);
 
+/**
+ * workflows/tracing is loaded into the workflow sandbox as an interceptor module: it wraps Temporal's
+ * OpenTelemetry workflow interceptors and uses their tracer through the OTel API (pure: no I/O;
+ * spans leave through a sink); no other workflow code may.
+ */
+const isWorkflowTracingApi = (i: SourceImport) => i.from === path.join('workflows', 'tracing')
+  && ['@opentelemetry/api', '@temporalio/interceptors-opentelemetry-v2/lib/instrumentation', '@temporalio/interceptors-opentelemetry-v2/lib/workflow-interceptors'].includes(i.to);
+
 export const rules: Rule[] = [
   {
     name: 'workflows import only @temporalio/workflow, shared code and `import type` of activities',
     applies: (i) => folderOf(i.from) === 'workflows',
     allowed: (i) => i.project
       ? ['workflows', 'shared'].includes(folderOf(i.to)) || (i.typeOnly && i.to === path.join('activities', 'index'))
-      : i.to === '@temporalio/workflow' || pureLibraries.has(i.to),
+      : i.to === '@temporalio/workflow' || pureLibraries.has(i.to) || isWorkflowTracingApi(i),
+  },
+  {
+    // Process-level observability: it reads no table itself.
+    name: 'telemetry (process-level observability I/O) imports only telemetry, config and shared',
+    applies: (i) => folderOf(i.from) === 'telemetry' && i.project,
+    allowed: (i) => ['telemetry', 'shared', 'config'].includes(folderOf(i.to)),
+  },
+  {
+    name: 'telemetry is imported only by the API, the worker, activities, the dev tools and the process entry (runMain)',
+    applies: (i) => i.project && folderOf(i.to) === 'telemetry' && folderOf(i.from) !== 'telemetry',
+    allowed: (i) => ['api', 'worker', 'activities', 'dev'].includes(folderOf(i.from)) || i.from === 'runMain',
   },
   {
     name: 'shared imports only shared and pure libraries',
@@ -113,12 +132,6 @@ export const rules: Rule[] = [
     name: 'memory (long-term memory over the store) imports only memory, db and shared',
     applies: (i) => folderOf(i.from) === 'memory' && i.project,
     allowed: (i) => ['memory', 'db', 'shared'].includes(folderOf(i.to)),
-  },
-  {
-    // Process-level observability: the API, the worker, activities and dev tools use it; it reads no table itself.
-    name: 'telemetry imports only telemetry, config and shared',
-    applies: (i) => folderOf(i.from) === 'telemetry' && i.project,
-    allowed: (i) => ['telemetry', 'config', 'shared'].includes(folderOf(i.to)),
   },
   {
     name: 'config is a leaf: it imports only shared',

@@ -91,7 +91,7 @@ export async function startTestStack(options: TestStackOptions = {}) {
   await seedDemoOrders(db, tenantId);
 
   // The same keys as the worker's, so the client encodes and decodes what the worker does.
-  const { app, temporal, connection } = await connectApp(config, db);
+  const { app, temporal, connection, tracing } = await connectApp(config, db);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -155,6 +155,8 @@ export async function startTestStack(options: TestStackOptions = {}) {
     await Promise.all(workers.map((w) => w.stop()));
     await new Promise((resolve) => server.close(resolve));
     await model.close();
+    // Exports the API's spans still batched (only when OTEL_* turned tracing on).
+    await tracing.shutdown();
     await connection.close();
     await db.end();
     await services.dropDatabase?.();

@@ -5,7 +5,10 @@ import { parseDuration } from '../../src/shared/duration';
 describe('loadConfig', () => {
   it('fills in local defaults', () => {
     const config = loadConfig({});
-    expect(config.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'bosun-agents' });
+    expect(config.temporal).toEqual({
+      address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'bosun-agents', connection: { address: '127.0.0.1:7233' },
+    });
+    expect(config.tracing).toEqual({ export: undefined, captureMessageContent: false, genaiLatestOnly: false });
     expect(config.approvalTimeoutMs).toBe(24 * 3600 * 1000);
     expect(config.api.keys).toEqual([]);
     expect(config.model.prices['gpt-4o-mini']).toEqual({ input: 0.15, cachedInput: 0.075, output: 0.6 });

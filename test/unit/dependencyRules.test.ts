@@ -45,8 +45,9 @@ describe('each rule catches what it forbids', () => {
     ['memory imports config', project('memory/embeddings', 'config')],
     ['the contract imports the API', project('contract/runs', 'api/errors')],
     ['telemetry reads a table itself', project('telemetry/metrics', 'db/approvals')],
-    ['db logs through telemetry', project('db/runs', 'telemetry/logger')],
-    ['a workflow imports telemetry', project('workflows/agentRun', 'telemetry/logger')],
+    ['a workflow other than the tracing interceptors imports the OpenTelemetry API', pkg('workflows/agentRun', '@opentelemetry/api')],
+    ['telemetry imports an activity', project('telemetry/tracing', 'activities/index')],
+    ['the bundle store imports telemetry', project('bundles/bundleStore', 'telemetry/tracing')],
   ])('%s', (_, violation) => {
     expect(ruleViolations([violation])).toHaveLength(1);
   });
@@ -56,6 +57,9 @@ describe('each rule catches what it forbids', () => {
       project('workflows/agentRun', 'activities/index', true),
       project('workflows/agentRun/act', 'shared/tools'),
       pkg('workflows/agentRun', '@temporalio/workflow'),
+      pkg('workflows/tracing', '@opentelemetry/api'),
+      project('activities/toolCalls', 'telemetry/tracing'),
+      project('telemetry/tracing', 'config'),
       project('cli/runCommands', 'contract/index'),
       project('db/runs', 'shared/domain'),
       project('api/runsRouter', 'db/runs'),

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
+import { workflowInterceptorModules } from '../../src/worker/workflowBundle';
 import { historyScenarios } from '../support/historyScenarios';
 
 const historiesDir = path.resolve(__dirname, '../fixtures/histories');
@@ -24,7 +25,9 @@ describe('workflow replay', () => {
     }));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowsPath: path.resolve(__dirname, '../../src/workflows/index.ts') }, histories)) {
+    // With the workflow interceptors every worker bundles (tracing), which must not change what a run does.
+    const options = { workflowsPath: path.resolve(__dirname, '../../src/workflows/index.ts'), interceptors: { workflowModules: workflowInterceptorModules() } };
+    for await (const result of Worker.runReplayHistories(options, histories)) {
       replayed += 1;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }

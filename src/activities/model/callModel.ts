@@ -14,6 +14,8 @@ import { discardLateReply, withHeartbeats } from '../runEnded';
 import { reserveBudget, settleBudget } from '../../db/budgets';
 import type { ModelCallGuard } from './callGuard';
 import { readCompletion, type ReadReply, type UnusableReply } from './replies';
+import { tracedChat } from './chatSpan';
+import type { GenAiSpanSettings } from '../../telemetry/tracing';
 import { countRetries, recordRetry, type AskedAgainReason } from '../../db/modelRetries';
 import { appendMessage, countStepRows, loadTranscript, storedReplyOf } from '../../db/transcript';
 import { runStreams, tenantOfRun } from '../../db/runs';
@@ -35,6 +37,8 @@ export interface ModelDeps {
   modelCalls: ModelCallGuard;
   /** After a final answer ended its run (and on every retry that finds it so): gives the run's slot to the next queued run. */
   afterRunEnded?: () => Promise<void>;
+  /** How the `chat {model}` spans look (src/activities/model/chatSpan.ts); default: no content, both name versions. */
+  genai?: GenAiSpanSettings;
 }
 
 export interface CallModelInput {
@@ -57,7 +61,11 @@ const LAST_UNUSABLE_ORDINAL = -2;
 /** The pause before asking again after an unusable reply or a prompt that was too long: no backoff, nothing is overloaded. */
 const ASK_AGAIN_DELAY_MS = 1000;
 
-export function createModelActivities({ db, bundles, modelClient, prices, modelCalls, afterRunEnded = async () => undefined }: ModelDeps) {
+const defaultGenAi: GenAiSpanSettings = { captureMessageContent: false, latestOnly: false };
+
+export function createModelActivities({
+  db, bundles, modelClient, prices, modelCalls, afterRunEnded = async () => undefined, genai = defaultGenAi,
+}: ModelDeps) {
   const toolSchemas = new Map<string, OpenAI.ChatCompletionTool[]>();
   const toolsOf = (bundle: Bundle) => {
     let tools = toolSchemas.get(bundle.id);
@@ -149,11 +157,15 @@ export function createModelActivities({ db, bundles, modelClient, prices, modelC
       const started = Date.now();
       const client = modelClient(bundle.model.baseUrl);
       const attempt = Context.current().info.attempt;
-      const completion = await withHeartbeats((signal) =>
+      const chatCall = {
+        runId, tenantId, bundleId: bundle.id, step, baseUrl: client.baseURL, request,
+        toolRedaction: (tool: string) => pinsOf(bundle).find((pin) => pin.name === tool)?.redact,
+      };
+      const completion = await tracedChat(genai, chatCall, (usage) => callCost(usage, price).usage.costUsd, () => withHeartbeats((signal) =>
         stream
           ? streamCompletion(db, client, request, signal, { runId, bundleId: bundle.id, step, attempt })
           : client.chat.completions.create(request, { signal }),
-      ).catch(async (err) => {
+      )).catch(async (err) => {
         await inTransaction(db, (client) => settleBudget(client, tenantId, reservationId, 0));
         // Counted per run by reason; retried after Retry-After or a jittered backoff.
         const failure = await modelCalls.attemptFailed({ runId, step, grant, err, target: { baseUrl: bundle.model.baseUrl, model } });
