@@ -2,7 +2,7 @@
  * The API's access log (pino-http): one JSON line per answered request, with its status and time,
  * the run it concerns (`runId`, from the path) and the caller's `tenantId` once authenticated.
  * Authorization and cookie headers are redacted (src/telemetry/logger.ts). Scrapes of `/metrics`
- * and health checks log at debug level only, so they do not drown the rest.
+ * and health checks log at debug level only, so they do not drown the rest; 5xx at error, the rest at info.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pinoHttp } from 'pino-http';
@@ -27,7 +27,8 @@ export function accessLog(logger: Logger) {
     customLogLevel: (req: ExpressRequest, res: ServerResponse, err?: Error) => {
       if (err || res.statusCode >= 500) return 'error';
       if (quietPaths.test(pathOf(req))) return 'debug';
-      return res.statusCode >= 400 ? 'warn' : 'info';
+      // A 4xx is the caller's mistake, answered as designed: not something an operator must act on.
+      return 'info';
     },
   });
 }
