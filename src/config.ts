@@ -27,6 +27,11 @@ export const configSchema = z.object({
   /** The longest the API waits for Temporal in one call before answering 503, e.g. `5s`. */
   BOSUN_TEMPORAL_CALL_TIMEOUT: durationSchema('5s'),
   /**
+   * Requests per minute each API key may send, counted in PostgreSQL across every API replica; more
+   * answer 429 with Retry-After. 0 (the default) turns the limit off. A key's own limit: docs/deploy.md.
+   */
+  BOSUN_API_RATE_LIMIT: z.coerce.number().int().min(0).default(0),
+  /**
    * How long a new run's workflow waits for the API to record its row before it ends as failed with
    * `run_not_recorded` (the API stopped between starting the workflow and recording the run).
    */
@@ -128,11 +133,13 @@ export interface RunLimits {
   maxRunningGlobal: number;
 }
 
-/** How the API treats requests: body size, idempotency keys, and how long it waits for Temporal. */
+/** How the API treats requests: body size, idempotency keys, how long it waits for Temporal, and rate limits. */
 export interface ApiSettings {
   maxRequestBytes: number;
   idempotencyKeyTtlMs: number;
   temporalCallTimeoutMs: number;
+  /** Requests per minute per API key; 0: no limit. */
+  rateLimitPerMinute: number;
 }
 
 export interface Config {
@@ -230,6 +237,7 @@ function apiSettingsOf(e: Env): ApiSettings {
     maxRequestBytes: e.BOSUN_MAX_REQUEST_BYTES,
     idempotencyKeyTtlMs: parseDuration(e.BOSUN_IDEMPOTENCY_KEY_TTL)!,
     temporalCallTimeoutMs: parseDuration(e.BOSUN_TEMPORAL_CALL_TIMEOUT)!,
+    rateLimitPerMinute: e.BOSUN_API_RATE_LIMIT,
   };
 }
 

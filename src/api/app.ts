@@ -14,6 +14,7 @@ import { ApiError, errorHandler } from './errors';
 import { evalsRouter } from './evalsRouter';
 import { eventsRouter } from './eventsRouter';
 import { healthRouter } from './health';
+import { rateLimitPerKey } from './rateLimit';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { toolsRouter } from './toolsRouter';
 import { usageRouter } from './usageRouter';
@@ -29,7 +30,9 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   const app = express();
   app.disable('x-powered-by');
   app.use(healthRouter(deps));
-  app.use('/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), refuseUnstorableText);
+  app.use(
+    '/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), rateLimitPerKey(deps.db, settings.rateLimitPerMinute), refuseUnstorableText,
+  );
   app.use(
     '/v1',
     runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),

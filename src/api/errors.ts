@@ -9,6 +9,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly problems: string[] = [],
+    /** Sent as `Retry-After`; every 503 has one anyway. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -23,6 +25,12 @@ export const unauthorized = () =>
   new ApiError(401, 'unauthorized', 'Send a valid API key as "Authorization: Bearer <key>".');
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found.`);
 export const conflict = (message: string) => new ApiError(409, 'conflict', message);
+/** A 429: the key sent more requests this minute than its limit; `Retry-After` says when the minute ends. */
+export const rateLimited = (limitPerMinute: number, retryAfterSeconds: number) =>
+  new ApiError(
+    429, 'rate_limited',
+    `This API key sent more than ${limitPerMinute} requests this minute; retry in ${retryAfterSeconds} s.`, [], retryAfterSeconds,
+  );
 /** A 503: sent with `Retry-After`, so clients retry (with the same Idempotency-Key when starting a run). */
 export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
 
@@ -34,7 +42,8 @@ export function zodProblems(error: ZodError): string[] {
 export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
   const apiError = toApiError(err);
   if (apiError.status >= 500 && apiError.status !== 503) console.error('api: unexpected error', err);
-  if (apiError.status === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+  const retryAfter = apiError.retryAfterSeconds ?? (apiError.status === 503 ? RETRY_AFTER_SECONDS : undefined);
+  if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
   res.status(apiError.status).json({ error: { code: apiError.code, message: apiError.message, problems: apiError.problems } });
 };
 
