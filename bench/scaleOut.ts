@@ -7,10 +7,11 @@
  * finished in a BENCH_SCALE_WINDOW_S window after BENCH_SCALE_WARMUP_S of ramp-up, the p50 run, and
  * the CPU each group of processes spent per run. Prints, never asserts; exits 0 unless the bench broke.
  *
- * A worker runs at most 100 activities at once (the SDK's default maxConcurrentActivityTaskExecutions),
- * so with slow model calls one worker caps throughput at 100 ÷ (model calls a run × model latency);
- * each worker added raises that cap, until the machine's CPU (shared here by Temporal, PostgreSQL,
- * the APIs and the workers) is the limit instead.
+ * A worker runs at most BOSUN_MAX_CONCURRENT_ACTIVITIES activities at once (BENCH_SCALE_SLOTS here,
+ * standing for one machine's share), so with slow model calls one worker caps throughput at
+ * slots ÷ (model calls a run × model latency); each worker added raises that cap, until the
+ * machine's CPU (shared here by Temporal, PostgreSQL, the APIs and the workers) is the limit instead.
+ * The Temporal dev server keeps its data in memory unless BENCH_TEMPORAL_STORE=file.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -22,13 +23,13 @@ import { cpuMeter, describeMachine, loadAverage, postgresBackends, fixedPid, typ
 import { fixed, ms, percentile, sleep } from './stats';
 
 const WORKER_COUNTS = (process.env.BENCH_SCALE_WORKERS || '1,2,3').split(',').map((s) => Number(s.trim()));
-const CONCURRENCY = envInt('BENCH_SCALE_CONCURRENCY', 400);
-const MODEL_MS = envInt('BENCH_SCALE_MODEL_MS', 10_000);
-const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 30);
+const CONCURRENCY = envInt('BENCH_SCALE_CONCURRENCY', 60);
+const MODEL_MS = envInt('BENCH_SCALE_MODEL_MS', 2_000);
+const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 20);
 const WINDOW_S = envInt('BENCH_SCALE_WINDOW_S', 60);
 const API_PROCESSES = 2;
-/** The SDK's default maxConcurrentActivityTaskExecutions, which Bosun's worker keeps. */
-const ACTIVITY_SLOTS_PER_WORKER = 100;
+/** Each worker's BOSUN_MAX_CONCURRENT_ACTIVITIES. */
+const ACTIVITY_SLOTS_PER_WORKER = envInt('BENCH_SCALE_SLOTS', 10);
 if (WORKER_COUNTS.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= WORKER_COUNTS[i - 1]!))) {
   throw new Error('BENCH_SCALE_WORKERS must be increasing whole numbers, e.g. "1,2,3"');
 }
@@ -100,6 +101,8 @@ async function measure(stack: BenchStack, services: BenchServices, db: Db, worke
   const finished: { at: number; latency: number }[] = [];
   let failed = 0;
   const client = async (lane: number) => {
+    // Clients join over the first half of the warm-up, so the starts do not all land at once.
+    await sleep((lane * WARMUP_S * 500) / CONCURRENCY);
     for (let i = lane; performance.now() < windowEnd; i += CONCURRENCY) {
       const t0 = performance.now();
       try {
@@ -108,6 +111,7 @@ async function measure(stack: BenchStack, services: BenchServices, db: Db, worke
       } catch (err) {
         failed += 1;
         if (failed === 1) console.log(`    a run failed: ${(err as Error).message}`);
+        await sleep(1_000); // as a client would back off, rather than spin on a 503
       }
     }
   };
@@ -168,12 +172,13 @@ export async function runScaleOut(): Promise<void> {
   };
   const stopListening = cleanUpOnInterrupt(cleanup);
   try {
-    services = await provisionBenchServices(process.env.BENCH_TEMPORAL_STORE === 'memory' ? 'memory' : 'file');
+    services = await provisionBenchServices(process.env.BENCH_TEMPORAL_STORE === 'file' ? 'file' : 'memory');
     db = createPool(services.databaseUrl, 3);
     console.log('Bosun scale-out bench: the same model-bound load on 1, 2, 3 worker processes, 2 API processes behind one address');
     for (const line of await describeMachine(services.temporalCli, db)) console.log(`  ${line}`);
     console.log(`  ${new Date().toISOString()}, load average ${loadAverage()} (other work on the machine skews every figure)`);
     console.log(`  settings: BENCH_SCALE_WORKERS=${WORKER_COUNTS.join(',')} BENCH_SCALE_CONCURRENCY=${CONCURRENCY} BENCH_SCALE_MODEL_MS=${MODEL_MS} ` +
+      `BENCH_SCALE_SLOTS=${ACTIVITY_SLOTS_PER_WORKER} BENCH_TEMPORAL_STORE=${process.env.BENCH_TEMPORAL_STORE === 'file' ? 'file' : 'memory'} ` +
       `BENCH_SCALE_WARMUP_S=${WARMUP_S} BENCH_SCALE_WINDOW_S=${WINDOW_S}; ${MODEL_CALLS_PER_RUN} model calls and one lookup_order a run`);
     stack = await startBenchStack(services, {
       script: lookupThenAnswer(MODEL_MS),
@@ -184,6 +189,7 @@ export async function runScaleOut(): Promise<void> {
         BOSUN_MAX_RUNNING_GLOBAL: String(CONCURRENCY * 2),
         // Every run in flight stays cached on its worker, whatever the number of workers.
         BOSUN_MAX_CACHED_WORKFLOWS: String(CONCURRENCY * 2),
+        BOSUN_MAX_CONCURRENT_ACTIVITIES: String(ACTIVITY_SLOTS_PER_WORKER),
       },
     });
     const results: StepResult[] = [];

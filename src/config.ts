@@ -52,6 +52,11 @@ export const configSchema = z.object({
   /** Runs whose workflow state a worker keeps in memory; the rest replay from history when they wake. */
   BOSUN_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(100),
   /**
+   * Activities (model calls, tool calls) one worker runs at once; more wait on the task queue for any
+   * worker with a free slot. The SDK's default, 100. Size with docs/deploy.md.
+   */
+  BOSUN_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
+  /**
    * A workflow bundle built ahead of time (`npm run build` makes dist/src/worker/workflow-bundle.js,
    * which the compiled worker finds by itself). Used only if built from this worker's exact workflow
    * code (its `.inputs.json` record); otherwise the worker refuses to start. Unset: the prebuilt one
@@ -157,6 +162,7 @@ export interface Config {
   /** How long a new run's workflow waits for its row before ending as `run_not_recorded`, in ms (the worker). */
   runRecordGraceMs: number;
   maxCachedWorkflows: number;
+  maxConcurrentActivities: number;
   /** BOSUN_WORKFLOW_BUNDLE: a prebuilt workflow bundle's path (the worker). */
   workflowBundle: string | undefined;
   model: { apiKey: string; baseUrl: string | undefined; prices: ModelPrices };
@@ -215,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     admissionSafetyPollMs: parseDuration(e.BOSUN_ADMISSION_SAFETY_POLL)!,
     runRecordGraceMs: parseDuration(e.BOSUN_RUN_RECORD_GRACE)!,
     maxCachedWorkflows: e.BOSUN_MAX_CACHED_WORKFLOWS,
+    maxConcurrentActivities: e.BOSUN_MAX_CONCURRENT_ACTIVITIES,
     workflowBundle: e.BOSUN_WORKFLOW_BUNDLE,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
     model: { apiKey: e.OPENAI_API_KEY ?? 'not-needed', baseUrl: e.OPENAI_BASE_URL, prices: parsePrices(e.BOSUN_MODEL_PRICES) },
