@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { chartValueSets, checkChart, renderChart, validateManifests } from '../../deploy/tools/chartCheck';
+import { configSchema } from '../../src/config';
 
 interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }
 interface Container {
@@ -42,6 +43,15 @@ const find = (manifests: Manifest[], kind: string, name: string) => {
 };
 const containerOf = (deployment: Manifest) => deployment.spec.template!.spec.containers[0]!;
 const envOf = (deployment: Manifest) => new Map(containerOf(deployment).env.map((e) => [e.name, e]));
+
+/**
+ * Variables the chart sets that src/config.ts does not read: the Temporal client's own (read by
+ * @temporalio/envconfig) and the worker's metrics port (BOSUN_METRICS_PORT, the metrics endpoint).
+ */
+const readElsewhere = [
+  'TEMPORAL_API_KEY', 'TEMPORAL_TLS', 'TEMPORAL_TLS_CLIENT_CERT_PATH', 'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'TEMPORAL_TLS_SERVER_NAME', 'BOSUN_METRICS_PORT',
+];
 
 // helm and kubeconform are built with go install the first time (minutes); later runs take seconds.
 describe('deploy/helm/bosun', { timeout: 900_000 }, () => {
@@ -88,6 +98,14 @@ describe('deploy/helm/bosun', { timeout: 900_000 }, () => {
     expect(envOf(worker).get('BOSUN_METRICS_PORT')?.value).toBe(String(metricsPort));
     expect(worker.spec.template!.metadata.annotations).toMatchObject({ 'prometheus.io/port': String(metricsPort), 'prometheus.io/path': '/metrics' });
     expect(find(manifests, 'PodDisruptionBudget', 'bosun-worker').spec).toMatchObject({ maxUnavailable: 1, selector: worker.spec.selector });
+  });
+
+  it('sets only variables Bosun reads', () => {
+    const known = [...Object.keys(configSchema.shape), ...readElsewhere];
+    const manifests = render('full');
+    for (const name of ['bosun-api', 'bosun-worker']) {
+      for (const variable of envOf(find(manifests, 'Deployment', name)).keys()) expect(known, `${name}: ${variable}`).toContain(variable);
+    }
   });
 
   it('takes every secret from an existing Kubernetes Secret, never as a value', () => {
