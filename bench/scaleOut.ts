@@ -29,7 +29,7 @@ const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 20);
 const WINDOW_S = envInt('BENCH_SCALE_WINDOW_S', 60);
 const API_PROCESSES = 2;
 /** Each worker's BOSUN_MAX_CONCURRENT_ACTIVITIES. */
-const ACTIVITY_SLOTS_PER_WORKER = envInt('BENCH_SCALE_SLOTS', 10);
+const ACTIVITY_SLOTS_PER_WORKER = envInt('BENCH_SCALE_SLOTS', 4);
 if (WORKER_COUNTS.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= WORKER_COUNTS[i - 1]!))) {
   throw new Error('BENCH_SCALE_WORKERS must be increasing whole numbers, e.g. "1,2,3"');
 }
@@ -174,7 +174,7 @@ export async function runScaleOut(): Promise<void> {
   try {
     services = await provisionBenchServices(process.env.BENCH_TEMPORAL_STORE === 'file' ? 'file' : 'memory');
     db = createPool(services.databaseUrl, 3);
-    console.log('Bosun scale-out bench: the same model-bound load on 1, 2, 3 worker processes, 2 API processes behind one address');
+    console.log(`Bosun scale-out bench: the same model-bound load on ${WORKER_COUNTS.join(', ')} worker processes, ${API_PROCESSES} API processes behind one address`);
     for (const line of await describeMachine(services.temporalCli, db)) console.log(`  ${line}`);
     console.log(`  ${new Date().toISOString()}, load average ${loadAverage()} (other work on the machine skews every figure)`);
     console.log(`  settings: BENCH_SCALE_WORKERS=${WORKER_COUNTS.join(',')} BENCH_SCALE_CONCURRENCY=${CONCURRENCY} BENCH_SCALE_MODEL_MS=${MODEL_MS} ` +
