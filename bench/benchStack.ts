@@ -15,7 +15,7 @@ import { startScriptedModel, type ModelScript } from '../src/dev/scriptedModel';
 import { spawnService, type Service } from '../src/dev/services';
 import { findOrBuildTemporalCli, startTemporalDevServer } from '../src/dev/temporalServer';
 import { dropDatabase, freshDatabase } from '../test/support/provision';
-import { findPid } from './procStats';
+import { findPid, findPids } from './procStats';
 
 const unique = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
 
@@ -75,6 +75,10 @@ export interface BenchStackOptions {
   script: ModelScript;
   /** Extra environment of the API and the Bosun worker (e.g. raised tenant limits). */
   env?: NodeJS.ProcessEnv;
+  /** API processes (1 by default), all on the same database and queue. */
+  apis?: number;
+  /** The address clients call, given the APIs' (a balancer in front of them); the first API's by default. */
+  front?: (apiUrls: string[]) => Promise<string>;
 }
 
 /** Bosun (API and worker processes) and the bare baseline's worker, on `services`. */
@@ -82,7 +86,7 @@ export async function startBenchStack(services: BenchServices, options: BenchSta
   const tenantId = unique('tenant');
   const apiKey = unique('key');
   const model = await startScriptedModel(options.script);
-  const apiPort = await freePort();
+  const apiPorts = await Promise.all(Array.from({ length: options.apis ?? 1 }, () => freePort()));
   const taskQueue = unique('queue');
   const bareTaskQueue = unique('bare');
   const env: NodeJS.ProcessEnv = {
@@ -91,7 +95,6 @@ export async function startBenchStack(services: BenchServices, options: BenchSta
     TEMPORAL_ADDRESS: services.temporalAddress,
     TEMPORAL_TASK_QUEUE: taskQueue,
     OPENAI_BASE_URL: model.url,
-    BOSUN_API_PORT: String(apiPort),
     BOSUN_APPROVAL_TIMEOUT: '24h',
     BOSUN_AGENTS_DIR: 'agents',
     BOSUN_API_KEYS: `${apiKey}:${tenantId}`,
@@ -112,18 +115,26 @@ export async function startBenchStack(services: BenchServices, options: BenchSta
     await service.ready;
     return service;
   };
-  await Promise.all([start('api', 'src/api/main.ts'), start('worker', 'src/worker/main.ts'), start('bare-worker', 'bench/bare/workerMain.ts')]);
+  await Promise.all([
+    ...apiPorts.map((port, i) => start(i === 0 ? 'api' : `api-${i + 1}`, 'src/api/main.ts', { BOSUN_API_PORT: String(port) })),
+    start('worker', 'src/worker/main.ts'),
+    start('bare-worker', 'bench/bare/workerMain.ts'),
+  ]);
   // After the worker: publishing pins the tools it registered.
   await seedAgents(db, tenantId, 'agents');
   const connection = await Connection.connect({ address: services.temporalAddress });
   const client = new Client({ connection });
 
+  const queueEnv = `TEMPORAL_TASK_QUEUE=${taskQueue}`;
   const pids = {
-    api: findPid('API', ['src/api/main.ts'], `TEMPORAL_TASK_QUEUE=${taskQueue}`),
-    worker: () => findPid('Bosun worker', ['src/worker/main.ts'], `TEMPORAL_TASK_QUEUE=${taskQueue}`),
+    api: findPids(['src/api/main.ts'], queueEnv)[0]!,
+    apis: () => findPids(['src/api/main.ts'], queueEnv),
+    worker: () => findPid('Bosun worker', ['src/worker/main.ts'], queueEnv),
+    workers: () => findPids(['src/worker/main.ts'], queueEnv),
     bareWorker: findPid('bare worker', ['bench/bare/workerMain.ts'], `TEMPORAL_TASK_QUEUE=${taskQueue}`),
   };
-  const baseUrl = `http://127.0.0.1:${apiPort}`;
+  const apiUrls = apiPorts.map((port) => `http://127.0.0.1:${port}`);
+  const baseUrl = options.front ? await options.front(apiUrls) : apiUrls[0]!;
   const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
 
   /** POST /v1/runs; returns the run ID, throws on anything but 202. */
@@ -184,6 +195,11 @@ export async function startBenchStack(services: BenchServices, options: BenchSta
     await start('worker', 'src/worker/main.ts', extraEnv);
   }
 
+  /** One more Bosun worker process on the same queue (workers scale out by simply polling it too). */
+  async function addWorker(): Promise<Service> {
+    return start(`worker-${services_.filter((s) => s.name.startsWith('worker')).length + 1}`, 'src/worker/main.ts');
+  }
+
   async function close() {
     await Promise.all(services_.map((s) => s.stop()));
     await model.close();
@@ -191,7 +207,7 @@ export async function startBenchStack(services: BenchServices, options: BenchSta
     await db.end();
   }
 
-  return { tenantId, db, model, pids, baseUrl, headers, startRun, followUntilFinished, holdStream, approve, runBare, restartWorker, close };
+  return { tenantId, db, model, pids, baseUrl, headers, startRun, followUntilFinished, holdStream, approve, runBare, restartWorker, addWorker, close };
 }
 
 export type BenchStack = Awaited<ReturnType<typeof startBenchStack>>;

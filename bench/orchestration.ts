@@ -29,6 +29,7 @@ import { terminalStatuses } from '../src/shared/domain';
 import { provisionBenchServices, startBenchStack, type BenchServices, type BenchStack } from './benchStack';
 import { cleanUpOnInterrupt, envInt } from './env';
 import { cpuMeter, describeMachine, fixedPid, loadAverage, postgresBackends, residentMemory } from './procStats';
+import { runScaleOut } from './scaleOut';
 import { fixed, mapLimit, ms, percentile, ratio, sleep } from './stats';
 import { startOtlpReceiver } from '../test/support/otlpReceiver';
 
@@ -371,7 +372,8 @@ async function main() {
   }
 }
 
-main().catch((err) => {
+// BENCH_SCENARIO=scale-out: bench/scaleOut.ts (npm run bench:scale-out) instead.
+(process.env.BENCH_SCENARIO === 'scale-out' ? runScaleOut() : main()).catch((err) => {
   console.error('bench failed:', err);
   process.exit(1);
 });

@@ -35,6 +35,11 @@ export const configSchema = z.object({
   /** The longest the API waits for Temporal in one call before answering 503, e.g. `5s`. */
   BOSUN_TEMPORAL_CALL_TIMEOUT: durationSchema('5s'),
   /**
+   * Requests per minute each API key may send, counted in PostgreSQL across every API replica; more
+   * answer 429 with Retry-After. 0 (the default) turns the limit off. A key's own limit: docs/deploy.md.
+   */
+  BOSUN_API_RATE_LIMIT: z.coerce.number().int().min(0).default(0),
+  /**
    * How long a new run's workflow waits for the API to record its row before it ends as failed with
    * `run_not_recorded` (the API stopped between starting the workflow and recording the run).
    */
@@ -54,6 +59,11 @@ export const configSchema = z.object({
   BOSUN_PROMOTE_BUILD: z.enum(['true', 'false']).default('true'),
   /** Runs whose workflow state a worker keeps in memory; the rest replay from history when they wake. */
   BOSUN_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(100),
+  /**
+   * Activities (model calls, tool calls) one worker runs at once; more wait on the task queue for any
+   * worker with a free slot. The SDK's default, 100. Size with docs/deploy.md.
+   */
+  BOSUN_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
   /**
    * A workflow bundle built ahead of time (`npm run build` makes dist/src/worker/workflow-bundle.js,
    * which the compiled worker finds by itself). Used only if built from this worker's exact workflow
@@ -192,11 +202,13 @@ export interface RunLimits {
   maxRunningGlobal: number;
 }
 
-/** How the API treats requests: body size, idempotency keys, and how long it waits for Temporal. */
+/** How the API treats requests: body size, idempotency keys, how long it waits for Temporal, and rate limits. */
 export interface ApiSettings {
   maxRequestBytes: number;
   idempotencyKeyTtlMs: number;
   temporalCallTimeoutMs: number;
+  /** Requests per minute per API key; 0: no limit. */
+  rateLimitPerMinute: number;
 }
 
 /**
@@ -248,6 +260,7 @@ export interface Config {
   /** How long a new run's workflow waits for its row before ending as `run_not_recorded`, in ms (the worker). */
   runRecordGraceMs: number;
   maxCachedWorkflows: number;
+  maxConcurrentActivities: number;
   /** BOSUN_WORKFLOW_BUNDLE: a prebuilt workflow bundle's path (the worker). */
   workflowBundle: string | undefined;
   model: { apiKey: string; baseUrl: string | undefined; prices: ModelPrices };
@@ -333,6 +346,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     admissionSafetyPollMs: parseDuration(e.BOSUN_ADMISSION_SAFETY_POLL)!,
     runRecordGraceMs: parseDuration(e.BOSUN_RUN_RECORD_GRACE)!,
     maxCachedWorkflows: e.BOSUN_MAX_CACHED_WORKFLOWS,
+    maxConcurrentActivities: e.BOSUN_MAX_CONCURRENT_ACTIVITIES,
     workflowBundle: e.BOSUN_WORKFLOW_BUNDLE,
     // The OpenAI SDK insists on a key; the scripted model server ignores it.
     model: { apiKey: e.OPENAI_API_KEY ?? 'not-needed', baseUrl: e.OPENAI_BASE_URL, prices: parsePrices(e.BOSUN_MODEL_PRICES) },
@@ -459,6 +473,7 @@ function apiSettingsOf(e: Env): ApiSettings {
     maxRequestBytes: e.BOSUN_MAX_REQUEST_BYTES,
     idempotencyKeyTtlMs: parseDuration(e.BOSUN_IDEMPOTENCY_KEY_TTL)!,
     temporalCallTimeoutMs: parseDuration(e.BOSUN_TEMPORAL_CALL_TIMEOUT)!,
+    rateLimitPerMinute: e.BOSUN_API_RATE_LIMIT,
   };
 }
 

@@ -19,6 +19,7 @@ import { evalsRouter } from './evalsRouter';
 import { eventsRouter } from './eventsRouter';
 import { healthRouter } from './health';
 import { memoryRouter } from './memoryRouter';
+import { rateLimitPerKey } from './rateLimit';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { threadsRouter } from './threadsRouter';
 import { toolsRouter } from './toolsRouter';
@@ -57,7 +58,9 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   app.use(healthRouter(deps));
   // Before authentication: Prometheus scrapes with BOSUN_METRICS_TOKEN, not an API key.
   app.get('/metrics', metricsHandler(createApiRegistry(gaugeSourcesOf(deps.db)), { token: deps.metricsToken }));
-  app.use('/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), refuseUnstorableText);
+  app.use(
+    '/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), rateLimitPerKey(deps.db, settings.rateLimitPerMinute), refuseUnstorableText,
+  );
   app.use(
     '/v1',
     runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),

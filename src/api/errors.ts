@@ -10,6 +10,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly problems: string[] = [],
+    /** Sent as `Retry-After`; every 503 has one anyway. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -28,6 +30,12 @@ export const conflict = (message: string) => new ApiError(409, 'conflict', messa
 export const threadBusy = (message: string) => new ApiError(409, 'thread_busy', message);
 /** A `rollback` of a run that already started a write or destructive tool: what it did cannot be undone. */
 export const rollbackRefused = (message: string) => new ApiError(409, 'rollback_refused', message);
+/** A 429: the key sent more requests this minute than its limit; `Retry-After` says when the minute ends. */
+export const rateLimited = (limitPerMinute: number, retryAfterSeconds: number) =>
+  new ApiError(
+    429, 'rate_limited',
+    `This API key sent more than ${limitPerMinute} requests this minute; retry in ${retryAfterSeconds} s.`, [], retryAfterSeconds,
+  );
 /** A 503: sent with `Retry-After`, so clients retry (with the same Idempotency-Key when starting a run). */
 export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
 
@@ -39,7 +47,8 @@ export function zodProblems(error: ZodError): string[] {
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const apiError = toApiError(err);
   if (apiError.status >= 500 && apiError.status !== 503) (req.log ?? logger).error({ err }, 'api: unexpected error');
-  if (apiError.status === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+  const retryAfter = apiError.retryAfterSeconds ?? (apiError.status === 503 ? RETRY_AFTER_SECONDS : undefined);
+  if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
   res.status(apiError.status).json({ error: { code: apiError.code, message: apiError.message, problems: apiError.problems } });
 };
 

@@ -1,7 +1,9 @@
 /**
  * Probes: `/healthz` is liveness (the process answers; nothing else is checked), `/readyz` is
  * readiness: 200 when PostgreSQL and Temporal both answer within READY_CHECK_TIMEOUT_MS, else 503
- * with `Retry-After`, naming the dependency that is away.
+ * with `Retry-After`, naming the dependency that is away. Temporal counts as up only when the client's
+ * namespace answers (DescribeNamespace), so a wrong TEMPORAL_NAMESPACE, or an API key without access
+ * to it, keeps the pod out of service instead of failing every request.
  */
 import { Router } from 'express';
 import type { Client } from '@temporalio/client';
@@ -23,7 +25,7 @@ export function healthRouter({ db, temporal }: { db: Db; temporal: Client }): Ro
   router.get('/readyz', async (_req, res) => {
     const [postgres, temporalState] = await Promise.all([
       stateOf(() => ping(db)),
-      stateOf(() => withinDeadline(temporal, READY_CHECK_TIMEOUT_MS, () => temporal.workflowService.getSystemInfo({}))),
+      stateOf(() => withinDeadline(temporal, READY_CHECK_TIMEOUT_MS, () => temporal.workflowService.describeNamespace({ namespace: temporal.options.namespace }))),
     ]);
     const ready = postgres === 'up' && temporalState === 'up';
     if (!ready) res.set('Retry-After', String(RETRY_AFTER_SECONDS));

@@ -106,6 +106,8 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
     // cache per run), zod with them: ~0.8 MB of live heap a run, and more garbage the idle workflow
     // thread keeps until its next collection.
     maxCachedWorkflows: config.maxCachedWorkflows,
+    // A worker's share of the load: with slow model calls its slots, not its CPU, bound what it runs.
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     activities: createActivities({
       ...toolDeps,
       modelClient: modelClients(config.model.apiKey, config.model.baseUrl),

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configSchema, loadConfig } from '../../src/config';
+import { lowLatencyDynamicConfig } from '../../src/dev/temporalServer';
 
 const root = path.resolve(__dirname, '../..');
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as ComposeFile;
@@ -27,6 +28,7 @@ interface ComposeService {
   environment?: Record<string, string | number | boolean | null> | string[];
   ports?: (string | number | { target: number | string; published?: number | string })[];
   depends_on?: string[] | Record<string, { condition?: string }>;
+  volumes?: string[];
 }
 interface ComposeFile {
   services?: Record<string, ComposeService>;
@@ -83,6 +85,34 @@ function dependsOn(service: ComposeService): string[] {
   const deps = service.depends_on ?? [];
   return Array.isArray(deps) ? deps : Object.keys(deps);
 }
+
+/** Every service `service` starts after, directly or through the ones it depends on. */
+function startsAfter(service: ComposeService): Set<string> {
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    for (const next of dependsOn(services[name] ?? {})) visit(next);
+  };
+  for (const name of dependsOn(service)) visit(name);
+  return seen;
+}
+
+/** The condition `service` waits for on `dependency` (compose's default: service_started). */
+function conditionOn(service: ComposeService, dependency: string): string | undefined {
+  const deps = service.depends_on ?? [];
+  if (Array.isArray(deps)) return deps.includes(dependency) ? 'service_started' : undefined;
+  return deps[dependency] ? (deps[dependency].condition ?? 'service_started') : undefined;
+}
+
+/** The tag of an image reference after interpolation (`temporalio/server:1.30.1` → 1.30.1). */
+const imageOf = (service: ComposeService) => {
+  const [name, tag] = interpolate(service.image ?? '').split(':');
+  return { name, tag };
+};
+
+/** The text of a service's command after interpolation (a list joins with newlines: a `sh -ec` script). */
+const scriptOf = (service: ComposeService) => interpolate(Array.isArray(service.command) ? service.command.join('\n') : (service.command ?? ''));
 
 /** Host of a URL, or of a bare `host:port` address such as TEMPORAL_ADDRESS. */
 function hostAndPort(value: string): { host: string; port: string } {
@@ -172,7 +202,7 @@ function service(name: string): ComposeService {
 
 describe('docker-compose.yml', () => {
   it('defines the deployment services', () => {
-    for (const name of ['postgres', 'temporal', 'temporal-ui', 'api', 'worker', 'scripted-model']) {
+    for (const name of ['postgres', 'temporal-schema', 'temporal', 'temporal-namespace', 'temporal-ui', 'api', 'worker', 'scripted-model']) {
       expect(serviceNames, name).toContain(name);
     }
   });
@@ -203,9 +233,65 @@ describe('docker-compose.yml', () => {
         if (!value) continue;
         const { host } = hostAndPort(value);
         expect(serviceNames, `${name}: ${variable}=${value}`).toContain(host);
-        expect(dependsOn(svc), `${name} uses ${host}`).toContain(host);
+        expect([...startsAfter(svc)], `${name} uses ${host}`).toContain(host);
       }
     }
+  });
+
+  it('runs temporalio/server after admin-tools set up both of its databases, never the deprecated auto-setup image', () => {
+    for (const svc of Object.values(services)) expect(svc.image ?? '').not.toMatch(/auto-setup/);
+    const server = service('temporal');
+    const schema = service('temporal-schema');
+    expect(imageOf(server).name).toBe('temporalio/server');
+    expect(imageOf(schema)).toEqual({ name: 'temporalio/admin-tools', tag: imageOf(server).tag });
+    expect(conditionOn(server, 'temporal-schema')).toBe('service_completed_successfully');
+    const env = environmentOf(server);
+    const script = scriptOf(schema);
+    for (const [db, schemaDir] of [[env.get('DBNAME'), 'temporal'], [env.get('VISIBILITY_DBNAME'), 'visibility']] as const) {
+      expect(db).toBeTruthy();
+      for (const step of ['create', 'setup-schema -v 0.0', `update-schema -d $schemas/${schemaDir}/versioned`]) {
+        expect(script, `${db}: ${step}`).toContain(`--db ${db} ${step}`);
+      }
+    }
+    expect(env.get('POSTGRES_SEEDS')).toBe('postgres');
+    expect(env.get('POSTGRES_PWD')).toBe(environmentOf(service('postgres')).get('POSTGRES_PASSWORD'));
+  });
+
+  it("starts the api and the worker only after the namespace they use is registered", () => {
+    const namespaceService = service('temporal-namespace');
+    expect(imageOf(namespaceService).name).toBe('temporalio/admin-tools');
+    expect(scriptOf(namespaceService)).toMatch(/temporal operator namespace create/);
+    for (const name of configured) {
+      expect(conditionOn(service(name), 'temporal-namespace'), name).toBe('service_completed_successfully');
+      expect(environmentOf(service(name)).get('TEMPORAL_NAMESPACE')).toBe(environmentOf(namespaceService).get('TEMPORAL_NAMESPACE'));
+    }
+  });
+
+  it("gives the Temporal server the dev server's low-latency dynamic config", () => {
+    const server = service('temporal');
+    const target = environmentOf(server).get('DYNAMIC_CONFIG_FILE_PATH');
+    const mount = (server.volumes ?? []).map((v) => v.split(':')).find(([, inContainer]) => inContainer === target);
+    expect(mount, `a volume mounted at ${target}`).toBeDefined();
+    const file = parse(readFileSync(path.resolve(root, mount![0]!), 'utf8')) as Record<string, { value: unknown }[]>;
+    for (const setting of lowLatencyDynamicConfig) {
+      const [key, value] = setting.split('=');
+      expect(String(file[key!]?.[0]?.value), key).toBe(value);
+    }
+  });
+
+  it("points the Temporal UI at the API's codec server, from an origin the API allows", () => {
+    const endpoint = new URL(environmentOf(service('temporal-ui')).get('TEMPORAL_CODEC_ENDPOINT')!);
+    const api = loadConfig(processEnvOf(service('api')));
+    expect(endpoint.pathname).toBe('/codec');
+    expect(publishedPorts(service('api')).map((p) => p.published?.split('-')[0])).toContain(endpoint.port);
+    const uiPort = publishedPorts(service('temporal-ui'))[0]!.published;
+    expect(api.codecServer.corsOrigins).toContain(`${endpoint.protocol}//${endpoint.hostname}:${uiPort}`);
+  });
+
+  it('lets the api and the worker scale: no fixed container names, and a host port for each api replica', () => {
+    for (const name of configured) expect((services[name] as { container_name?: string }).container_name, name).toBeUndefined();
+    const apiPorts = publishedPorts(service('api')).filter((p) => p.published);
+    expect(apiPorts.some((p) => /^\d+-\d+$/.test(p.published!))).toBe(true);
   });
 
   it('points the model client at the port the scripted model listens on', () => {
