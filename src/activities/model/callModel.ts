@@ -10,7 +10,7 @@ import { runErrorCodeOf } from '../../shared/runErrors';
 import { storableJson } from '../../shared/storable';
 import { assertRunOpen, holdRunEnd, lockOpenRun, RunEndedError } from '../../db/runEnd';
 import { finishRunIn, type FinishRunInput } from '../runs';
-import { discardLateReply, withHeartbeats } from '../runEnded';
+import { activityContext, discardLateReply, withHeartbeats } from '../runEnded';
 import { reserveBudget, settleBudget } from '../../db/budgets';
 import type { ModelCallGuard } from './callGuard';
 import { readCompletion, type ReadReply, type UnusableReply } from './replies';
@@ -156,7 +156,8 @@ export function createModelActivities({
 
       const started = Date.now();
       const client = modelClient(bundle.model.baseUrl);
-      const attempt = Context.current().info.attempt;
+      // The attempt numbers a streamed reply's deltas (a retry starts with message.reset); 1 outside an activity (tests calling it directly).
+      const attempt = activityContext()?.info.attempt ?? 1;
       const chatCall = {
         runId, tenantId, bundleId: bundle.id, step, baseUrl: client.baseURL, request,
         toolRedaction: (tool: string) => pinsOf(bundle).find((pin) => pin.name === tool)?.redact,
