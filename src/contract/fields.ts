@@ -19,3 +19,10 @@ export const nextCursor = z.string().nullable();
 
 /** A run's status, as every answer names it. */
 export const runStatusSchema = z.enum(runStatuses);
+
+/**
+ * The path parameters of a route, each a string as the URL carries it (a malformed ID names no
+ * stored row, so routes answer 404 for it rather than 400).
+ */
+export const pathParams = <K extends string>(described: Record<K, string>) =>
+  z.object(Object.fromEntries(Object.entries(described).map(([name, what]) => [name, z.string().describe(what as string)])) as Record<K, z.ZodString>);

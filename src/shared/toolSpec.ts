@@ -17,9 +17,11 @@ export type ToolKind = z.infer<typeof toolKindSchema>;
  * the hosts the bundle's `network.allowHosts` names.
  */
 export type DataScope = `tenant:${string}` | 'network:allow-list';
-const dataScopeSchema = z.custom<DataScope>((v) => typeof v === 'string' && (/^tenant:[a-z_][a-z0-9_]{0,62}$/.test(v) || v === 'network:allow-list'), {
+const dataScopePattern = /^(tenant:[a-z_][a-z0-9_]{0,62}|network:allow-list)$/;
+// The metadata describes the check in JSON Schema terms, for the OpenAPI document.
+const dataScopeSchema = z.custom<DataScope>((v) => typeof v === 'string' && dataScopePattern.test(v), {
   message: 'tenant:<table> or network:allow-list',
-});
+}).meta({ type: 'string', pattern: dataScopePattern.source });
 
 /** A JSON Schema document (draft 2020-12), as zod 4's `z.toJSONSchema` or an MCP server gives it. */
 export type JsonSchema = Record<string, unknown>;
