@@ -10,7 +10,8 @@ export type BudgetPeriod = (typeof budgetPeriods)[number];
 /** Body of `PUT /v1/budgets/:period`. */
 export const budgetRequestSchema = z
   .object({
-    limitUsd: z.number().positive().max(1e9),
+    // The column keeps 6 decimals: a smaller ceiling would be stored as 0, which it refuses.
+    limitUsd: z.number().min(0.000001).max(1e9),
     mode: z.enum(['hard', 'soft']).describe('hard: model calls past the ceiling are refused; soft: recorded only.'),
     onExceeded: z.enum(['fail', 'wait']).default('fail').describe('For hard ceilings: end the run as budget_exceeded, or wait for the next period.'),
   })
