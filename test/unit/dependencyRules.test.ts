@@ -42,6 +42,8 @@ describe('each rule catches what it forbids', () => {
     ['db imports code above it', project('db/transcript', 'activities/model/window')],
     ['config imports the secret store', project('config', 'secrets/secretStore')],
     ['the contract imports the API', project('contract/runs', 'api/errors')],
+    ['a contract file other than openapi imports the OpenAPI generator', pkg('contract/runs', '@asteasolutions/zod-to-openapi')],
+    ['the CLI imports the OpenAPI generator instead of the generated types', project('cli/apiClient', 'contract/openapi')],
   ])('%s', (_, violation) => {
     expect(ruleViolations([violation])).toHaveLength(1);
   });
@@ -54,6 +56,8 @@ describe('each rule catches what it forbids', () => {
       project('cli/runCommands', 'contract/index'),
       project('db/runs', 'shared/domain'),
       project('api/runsRouter', 'db/runs'),
+      pkg('contract/openapi', '@asteasolutions/zod-to-openapi'),
+      project('cli/apiClient', 'cli/generated/openapi'),
     ])).toEqual([]);
   });
 

@@ -1272,7 +1272,7 @@ export interface components {
             /** @description System prompt; `{{variable}}` placeholders are filled from `variables`. */
             systemPrompt: string;
             /** @default {} */
-            variables: {
+            variables?: {
                 [key: string]: string;
             };
             model: {
@@ -1467,7 +1467,7 @@ export interface components {
                 timeoutMs?: number;
             }[];
             /** @default [] */
-            secrets: string[];
+            secrets?: string[];
             id: string;
             /** @description Each granted tool as pinned at publish; absent in bundles from before pinning. */
             pinnedTools?: {
@@ -1536,7 +1536,7 @@ export interface components {
             /** @description System prompt; `{{variable}}` placeholders are filled from `variables`. */
             systemPrompt: string;
             /** @default {} */
-            variables: {
+            variables?: {
                 [key: string]: string;
             };
             model: {
@@ -1731,7 +1731,7 @@ export interface components {
                 timeoutMs?: number;
             }[];
             /** @default [] */
-            secrets: string[];
+            secrets?: string[];
             /** @description Ignored: Bosun pins the tools from its registry. Accepted so a fetched bundle can be posted again as it is. */
             pinnedTools?: unknown[];
         };
@@ -1824,34 +1824,34 @@ export interface components {
                  * @description How long the stage lasts at least.
                  * @default 600
                  */
-                holdSeconds: number;
+                holdSeconds?: number;
                 /**
                  * @description Finished runs each arm needs before the stage is judged.
                  * @default 50
                  */
-                minRuns: number;
+                minRuns?: number;
             }[];
             thresholds: {
                 /**
                  * @description Canary failure rate minus stable failure rate (0.05 = 5 points).
                  * @default 0.05
                  */
-                maxFailureRateIncrease: number;
+                maxFailureRateIncrease?: number;
                 /**
                  * @description Canary p95 run latency over stable p95.
                  * @default 1.5
                  */
-                maxP95LatencyRatio: number;
+                maxP95LatencyRatio?: number;
                 /**
                  * @description Canary mean cost per run over stable.
                  * @default 1.25
                  */
-                maxCostPerRunRatio: number;
+                maxCostPerRunRatio?: number;
                 /**
                  * @description Canary tool error rate minus stable tool error rate.
                  * @default 0.05
                  */
-                maxToolErrorRateIncrease: number;
+                maxToolErrorRateIncrease?: number;
             };
             checkIntervalSeconds: number;
             /** @enum {string} */
@@ -1919,48 +1919,48 @@ export interface components {
              *       }
              *     ]
              */
-            stages: {
+            stages?: {
                 /** @description Percent of new runs that go to the canary during this stage. */
                 weight: number;
                 /**
                  * @description How long the stage lasts at least.
                  * @default 600
                  */
-                holdSeconds: number;
+                holdSeconds?: number;
                 /**
                  * @description Finished runs each arm needs before the stage is judged.
                  * @default 50
                  */
-                minRuns: number;
+                minRuns?: number;
             }[];
             /** @default {} */
-            thresholds: {
+            thresholds?: {
                 /**
                  * @description Canary failure rate minus stable failure rate (0.05 = 5 points).
                  * @default 0.05
                  */
-                maxFailureRateIncrease: number;
+                maxFailureRateIncrease?: number;
                 /**
                  * @description Canary p95 run latency over stable p95.
                  * @default 1.5
                  */
-                maxP95LatencyRatio: number;
+                maxP95LatencyRatio?: number;
                 /**
                  * @description Canary mean cost per run over stable.
                  * @default 1.25
                  */
-                maxCostPerRunRatio: number;
+                maxCostPerRunRatio?: number;
                 /**
                  * @description Canary tool error rate minus stable tool error rate.
                  * @default 0.05
                  */
-                maxToolErrorRateIncrease: number;
+                maxToolErrorRateIncrease?: number;
             };
             /**
              * @description How often a stage that has held long enough checks whether both arms have enough runs.
              * @default 30
              */
-            checkIntervalSeconds: number;
+            checkIntervalSeconds?: number;
         };
         RolloutControl: {
             /** Format: uuid */
@@ -2024,7 +2024,7 @@ export interface components {
              * @default fail
              * @enum {string}
              */
-            onExceeded: "fail" | "wait";
+            onExceeded?: "fail" | "wait";
             /** @enum {string} */
             period: "day" | "month";
         };
@@ -2040,7 +2040,7 @@ export interface components {
              * @default fail
              * @enum {string}
              */
-            onExceeded: "fail" | "wait";
+            onExceeded?: "fail" | "wait";
         };
         BudgetList: {
             budgets: {
@@ -2055,7 +2055,7 @@ export interface components {
                  * @default fail
                  * @enum {string}
                  */
-                onExceeded: "fail" | "wait";
+                onExceeded?: "fail" | "wait";
                 /** @enum {string} */
                 period: "day" | "month";
                 spentUsd: number;
