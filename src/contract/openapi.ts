@@ -46,15 +46,15 @@ export const apiRoutes: readonly RouteSpec[] = [
  */
 function commonErrors(route: RouteSpec): Record<number, string> {
   if (route.role === null) return { 500: 'Something went wrong on our side; the error has been logged.' };
-  const errors: Record<number, string> = {
+  return {
     400: 'The request is invalid; `problems` lists each problem as `path: what is wrong`.',
     401: 'No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`.',
     403: `The API key lacks the ${route.role} role.`,
+    // Every keyed route reads a JSON body when one is sent, whether it uses it or not.
+    413: 'The body is larger than BOSUN_MAX_REQUEST_BYTES.',
     500: 'Something went wrong on our side; the error has been logged.',
     503: 'PostgreSQL or Temporal is away for the moment; retry after `Retry-After` seconds.',
   };
-  if (route.body) errors[413] = 'The body is larger than BOSUN_MAX_REQUEST_BYTES.';
-  return errors;
 }
 
 /** `/v1/runs/:runId` → `/v1/runs/{runId}`. */

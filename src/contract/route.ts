@@ -37,8 +37,8 @@ export interface RouteSpec {
   /** The answers other than errors, by status. */
   answers: Record<number, RouteAnswer>;
   /**
-   * Error statuses of this route beyond those ./openapi.ts gives every route of its kind (400, 401,
-   * 403, 413, 500, 503), by status, with when they happen: e.g. `{ 404: 'No such run.' }`.
+   * Error statuses of this route beyond those ./openapi.ts gives every keyed route (400, 401, 403,
+   * 413, 500, 503), by status, with when they happen: e.g. `{ 404: 'No such run.' }`.
    */
   errors?: Record<number, string>;
   /** The body of this route's errors when it is not the API's error body (the OpenAI-compatible route). */

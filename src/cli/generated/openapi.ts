@@ -2480,6 +2480,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -2651,6 +2660,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -2732,6 +2750,15 @@ export interface operations {
             };
             /** @description The run has already ended. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2824,6 +2851,15 @@ export interface operations {
             };
             /** @description No such run for this tenant. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3000,6 +3036,15 @@ export interface operations {
             };
             /** @description The API key lacks the approver role. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3286,6 +3331,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -3367,6 +3421,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -3430,6 +3493,15 @@ export interface operations {
             };
             /** @description The API key lacks the runner role. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3509,6 +3581,15 @@ export interface operations {
             };
             /** @description The agent has no deployment. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3705,6 +3786,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -3891,6 +3981,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -3951,6 +4050,15 @@ export interface operations {
             };
             /** @description The API key lacks the admin role. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4115,6 +4223,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -4179,6 +4296,15 @@ export interface operations {
             };
             /** @description The API key lacks the admin role. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4335,6 +4461,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -4399,6 +4534,15 @@ export interface operations {
             };
             /** @description The API key lacks the runner role. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4473,6 +4617,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -4538,6 +4691,15 @@ export interface operations {
             };
             /** @description The API key lacks the runner role. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4788,6 +4950,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Something went wrong on our side; the error has been logged. */
             500: {
                 headers: {
@@ -4860,6 +5031,15 @@ export interface operations {
             };
             /** @description No such run for this tenant. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
