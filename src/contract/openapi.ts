@@ -87,14 +87,14 @@ function nameTopLevelSchemas(): void {
   }
 }
 
-const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
+const json = (schema: z.ZodType, mediaType = 'application/json') => ({ [mediaType]: { schema } });
 
-function answerOf({ description, schema, stream, headers }: RouteAnswer) {
+function answerOf({ description, schema, mediaType, stream, headers }: RouteAnswer) {
   return {
     description,
     ...((schema || stream) && {
       content: {
-        ...(schema && json(schema)),
+        ...(schema && json(schema, mediaType)),
         // OpenAPI 3.1 has no schema for each event of a stream (3.2's itemSchema): here the schema
         // is that of one event's `data`, as the answer's description says.
         ...(stream && { 'text/event-stream': { schema: stream } }),

@@ -11,8 +11,10 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'delete';
 /** One answer of a route. */
 export interface RouteAnswer {
   description: string;
-  /** The JSON body's schema; absent for an answer without one (204, an event stream only). */
+  /** The body's schema; absent for an answer without one (204, an event stream only). */
   schema?: z.ZodType;
+  /** The body's media type when it is not JSON, e.g. `text/plain` (Prometheus metrics) or `text/html`. */
+  mediaType?: string;
   /** For an answer of Server-Sent Events (`text/event-stream`): the schema of each event's `data`. */
   stream?: z.ZodType;
   /** Headers the answer carries, by name, with what they mean. */
