@@ -38,6 +38,8 @@ export interface ChatCompletionsRouterDeps {
 }
 
 const path = '/v1/chat/completions';
+/** Run events read at once. */
+const batchSize = 100;
 
 /**
  * Mounted at the app's root, before the other /v1 routes, so that its own authentication and
@@ -116,11 +118,14 @@ async function followRun(
     let after = 0;
     while (!gone()) {
       woken = false;
-      for (const event of await readRunEvents(db, runId, after, 100)) {
+      const events = await readRunEvents(db, runId, after, batchSize);
+      for (const event of events) {
         after = event.seq;
         onEvent(event);
         if (event.type === runFinishedEvent || event.type === 'approval.requested') return;
       }
+      // A full batch: more are there already (token deltas come in hundreds).
+      if (events.length === batchSize) continue;
       const left = deadline - Date.now();
       if (left <= 0) break;
       if (!woken) await new Promise<void>((resolve) => {
@@ -138,7 +143,7 @@ async function followRun(
 }
 
 async function loadView(db: Db, tenantId: string, runId: string): Promise<RunView> {
-  return (await loadRunView(db, tenantId, runId)) as RunView;
+  return (await loadRunView(db, tenantId, runId))!;
 }
 
 interface Reply {
