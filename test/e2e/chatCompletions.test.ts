@@ -7,13 +7,17 @@
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatCompletionChunkSchema, chatCompletionSchema } from '../../src/contract';
+import { supportDemoScript } from '../../src/dev/demoScript';
+import { appendRunEvent, type RunEventType } from '../../src/db/runEvents';
 import { startTestStack, type TestStack } from '../support/testStack';
 
 describe('the OpenAI-compatible endpoint', () => {
   let stack: TestStack;
   let client: OpenAI;
   beforeAll(async () => {
-    stack = await startTestStack();
+    // A slow reply, for the worker's token deltas to be seen before the run ends.
+    const slow = { when: { role: 'user' as const, matches: 'Stream slowly' }, reply: { content: 'Hello there.' }, latencyMs: 5_000 };
+    stack = await startTestStack({ script: { ...supportDemoScript, rules: [slow, ...supportDemoScript.rules] } });
     // No retries: a retried request would start another run and hide what the first answered.
     client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.baseUrl}/v1`, maxRetries: 0 });
   });
@@ -77,6 +81,22 @@ describe('the OpenAI-compatible endpoint', () => {
     expect(last.choices[0]!.finish_reason).toBe('stop');
     expect(last.usage).toMatchObject({ prompt_tokens: run.usage.inputTokens, completion_tokens: run.usage.outputTokens });
     expect(new Set(chunks.map((c) => c.id))).toEqual(new Set([`chatcmpl-${run.runId}`]));
+  });
+
+  it('streams the model\'s token deltas as they come, instead of the whole output at the end', async () => {
+    const stream = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Stream slowly' }], stream: true });
+    const chunks = [];
+    for await (const chunk of stream) {
+      chunks.push(chatCompletionChunkSchema.parse(chunk));
+      if (chunks.length > 1) continue;
+      // The worker's deltas (docs/conversations.md), as it appends them while the model answers.
+      const runId = chunk.id.replace('chatcmpl-', '');
+      for (const [index, delta] of ['Hello', ' there.'].entries()) {
+        await appendRunEvent(stack.db, runId, 'message.delta' as RunEventType, `delta:1:1:${index}`, { step: 1, attempt: 1, index, delta });
+      }
+    }
+    expect(chunks.map((c) => c.choices[0]!.delta.content)).toEqual(['', 'Hello', ' there.', undefined]);
+    expect(chunks.at(-1)!.bosun!.status).toBe('completed');
   });
 
   it('answers a run that waits for approval with its link instead of waiting, streaming or not', async () => {
