@@ -35,6 +35,11 @@ export const configSchema = z.object({
   /** The longest the API waits for Temporal in one call before answering 503, e.g. `5s`. */
   BOSUN_TEMPORAL_CALL_TIMEOUT: durationSchema('5s'),
   /**
+   * The longest `POST /v1/chat/completions` waits for its run to answer or to wait for approval, e.g.
+   * `5m`; after that it answers with the run's link and the run goes on (docs/openai-compatible.md).
+   */
+  BOSUN_CHAT_COMPLETION_WAIT: durationSchema('5m'),
+  /**
    * How long a new run's workflow waits for the API to record its row before it ends as failed with
    * `run_not_recorded` (the API stopped between starting the workflow and recording the run).
    */
@@ -197,6 +202,8 @@ export interface ApiSettings {
   maxRequestBytes: number;
   idempotencyKeyTtlMs: number;
   temporalCallTimeoutMs: number;
+  /** How long `POST /v1/chat/completions` waits for its run before answering with its link. */
+  chatCompletionWaitMs: number;
 }
 
 /**
@@ -459,6 +466,7 @@ function apiSettingsOf(e: Env): ApiSettings {
     maxRequestBytes: e.BOSUN_MAX_REQUEST_BYTES,
     idempotencyKeyTtlMs: parseDuration(e.BOSUN_IDEMPOTENCY_KEY_TTL)!,
     temporalCallTimeoutMs: parseDuration(e.BOSUN_TEMPORAL_CALL_TIMEOUT)!,
+    chatCompletionWaitMs: parseDuration(e.BOSUN_CHAT_COMPLETION_WAIT)!,
   };
 }
 
