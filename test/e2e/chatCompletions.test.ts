@@ -1,23 +1,31 @@
 /**
  * `POST /v1/chat/completions` with the `openai` package as the client, against the whole stack: a
- * deployed agent answers as a chat model, streaming and not; a run that waits for approval answers
- * with its link instead of hanging; bad requests and unknown models answer in OpenAI's error shape;
- * and the run is started as `POST /v1/runs` starts one (same runs, same Idempotency-Key, same budgets).
+ * deployed agent answers as a chat model, streaming (the worker's token deltas as they come) and not;
+ * a run that waits for approval answers with its link instead of hanging; bad requests and unknown
+ * models answer in OpenAI's error shape; the run is started as `POST /v1/runs` starts one (same runs,
+ * same Idempotency-Key, same budgets); and `thread_id` continues a thread, as a thread's runs do.
  */
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatCompletionChunkSchema, chatCompletionSchema } from '../../src/contract';
 import { supportDemoScript } from '../../src/dev/demoScript';
-import { appendRunEvent, type RunEventType } from '../../src/db/runEvents';
 import { startTestStack, type TestStack } from '../support/testStack';
 
 describe('the OpenAI-compatible endpoint', () => {
+  const slowStory = 'Once upon a time a bosun steered a durable ship through a stormy sea, and every sailor of the crew got home.';
   let stack: TestStack;
   let client: OpenAI;
   beforeAll(async () => {
-    // A slow reply, for the worker's token deltas to be seen before the run ends.
-    const slow = { when: { role: 'user' as const, matches: 'Stream slowly' }, reply: { content: 'Hello there.' }, latencyMs: 5_000 };
-    stack = await startTestStack({ script: { ...supportDemoScript, rules: [slow, ...supportDemoScript.rules] } });
+    const rules = [
+      // A reply streamed a word every 300 ms: its deltas reach the client while the run still runs.
+      { when: { role: 'user' as const, matches: 'Stream slowly' }, reply: { content: slowStory }, chunkDelayMs: 300 },
+      // A thread's memory, as test/e2e/threads.test.ts drives it: the answer needs the earlier turn.
+      { when: { role: 'user' as const, matches: 'What is my secret word', seen: 'secret word is (\\w+)' }, reply: { content: 'Your secret word is $S1.' } },
+      { when: { role: 'user' as const, matches: 'What is my secret word' }, reply: { content: 'I do not know your secret word.' } },
+      { when: { role: 'user' as const, matches: 'secret word is' }, reply: { content: 'Noted.' } },
+    ];
+    const faults = [{ when: { role: 'user' as const, matches: 'Stream a retried story' }, status: 500, times: 1 }];
+    stack = await startTestStack({ script: { ...supportDemoScript, rules: [...rules, ...supportDemoScript.rules], faults } });
     // No retries: a retried request would start another run and hide what the first answered.
     client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.baseUrl}/v1`, maxRetries: 0 });
   });
@@ -83,21 +91,55 @@ describe('the OpenAI-compatible endpoint', () => {
     expect(new Set(chunks.map((c) => c.id))).toEqual(new Set([`chatcmpl-${run.runId}`]));
   });
 
-  it('streams the model\'s token deltas as they come, instead of the whole output at the end', async () => {
+  it('streams the model\'s token deltas as the worker streams them, while the run still runs', async () => {
     const stream = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Stream slowly' }], stream: true });
     const chunks = [];
+    let statusAtFirstDelta: string | undefined;
     for await (const chunk of stream) {
       chunks.push(chatCompletionChunkSchema.parse(chunk));
-      if (chunks.length > 1) continue;
-      // The worker's deltas (docs/conversations.md), as it appends them while the model answers.
-      const runId = chunk.id.replace('chatcmpl-', '');
-      for (const [index, delta] of ['Hello', ' there.'].entries()) {
-        await appendRunEvent(stack.db, runId, 'message.delta' as RunEventType, `delta:1:1:${index}`, { step: 1, attempt: 1, index, delta });
-      }
+      if (statusAtFirstDelta || !chunk.choices[0]?.delta.content) continue;
+      statusAtFirstDelta = (await stack.api('GET', `/v1/runs/${chunk.id.replace('chatcmpl-', '')}`)).body.status;
     }
-    expect(chunks.map((c) => c.choices[0]!.delta.content)).toEqual(['', 'Hello', ' there.', undefined]);
-    expect(chunks.at(-1)!.bosun!.status).toBe('completed');
-  });
+    const runId = chunks.at(-1)!.bosun!.runId;
+    const run = (await stack.api('GET', `/v1/runs/${runId}`)).body;
+    // The first words came before the model had finished its reply: the run had not completed.
+    expect(statusAtFirstDelta).toBe('running');
+    const contents = chunks.map((c) => c.choices[0]!.delta.content ?? '');
+    // A chunk per delta (a word each), not the whole output at the end; together exactly the output.
+    expect(contents.filter(Boolean).length).toBeGreaterThan(10);
+    expect(contents.join('')).toBe(slowStory);
+    expect(run).toMatchObject({ status: 'completed', output: slowStory });
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('stop');
+  }, 120_000);
+
+  it('streams a retried model call once: its text after the reset, nothing twice', async () => {
+    const chunks = await streamChunks({ model, messages: [{ role: 'user', content: 'Stream a retried story' }] });
+    const runId = chunks.at(-1)!.bosun!.runId;
+    const run = (await stack.api('GET', `/v1/runs/${runId}`)).body;
+    expect(run.status).toBe('completed');
+    expect(stack.model.requests.filter((r) => r.messages.some((m) => m.content === 'Stream a retried story'))).toHaveLength(2);
+    expect(chunks.map((c) => c.choices[0]!.delta.content ?? '').join('')).toBe(run.output);
+  }, 120_000);
+
+  it('continues a thread with thread_id: the second answer uses a fact from the first', async () => {
+    const thread = await stack.api('POST', '/v1/threads', { agent: 'support' });
+    expect(thread.status).toBe(201);
+    const { threadId } = thread.body;
+    // `thread_id` is Bosun's extension: the openai client sends extra fields as they are.
+    const onThread = (content: string) => ({ model, messages: [{ role: 'user' as const, content }], thread_id: threadId });
+    const first = await complete(onThread('My secret word is mango'));
+    expect(first.choices[0]!.message.content).toBe('Noted.');
+    const second = await complete(onThread('What is my secret word?'));
+    expect(second.choices[0]!.message.content).toBe('Your secret word is mango.');
+    // The same question without the thread: the model has no earlier turn to remember.
+    expect((await complete({ model, messages: [{ role: 'user', content: 'What is my secret word?' }] })).choices[0]!.message.content)
+      .toBe('I do not know your secret word.');
+    const view = (await stack.api('GET', `/v1/threads/${threadId}`)).body;
+    expect(view.runs.map((r: { runId: string }) => r.runId)).toEqual([first.bosun.runId, second.bosun.runId]);
+    expect(await failure(client.chat.completions.create(
+      { ...onThread('hi'), thread_id: '00000000-0000-4000-8000-000000000000' } as Request[0],
+    ))).toMatchObject({ status: 404, type: 'not_found_error' });
+  }, 120_000);
 
   it('answers a run that waits for approval with its link instead of waiting, streaming or not', async () => {
     const completion = await complete({ model, messages: [{ role: 'user', content: 'Refund order 1001' }] });
