@@ -162,11 +162,14 @@ const runParams = pathParams({ runId: 'The run ID (a UUID).' });
 export const runRoutes = routes([
   {
     method: 'post', path: '/v1/runs', tag: 'Runs', role: 'runner', summary: 'Start a run',
-    description: "Starts a run of the agent's deployed bundle (or the pinned `bundleId`). A request repeated with the same `Idempotency-Key` answers the run it started.",
+    description: "Starts a run of the agent's deployed bundle (or the pinned `bundleId`); with `threadId`, as the thread's next message (docs/conversations.md). A request repeated with the same `Idempotency-Key` answers the run it started.",
     headers: z.object({ 'idempotency-key': idempotencyKeySchema.optional().describe('Makes retries safe: the same key and request answer the same run (kept 24 h by default).') }),
     body: createRunRequestSchema,
-    answers: { 202: { description: 'The run is accepted (or was, for a repeated Idempotency-Key).', schema: acceptedRunSchema } },
-    errors: { 409: 'The Idempotency-Key belongs to a different request.' },
+    answers: { 202: { description: 'The run is accepted (or was, for a repeated Idempotency-Key); with `threadId` and `turn` for a run on a thread.', schema: acceptedRunSchema } },
+    errors: {
+      404: 'No thread `threadId` for this tenant.',
+      409: 'The Idempotency-Key belongs to a different request; or the thread is busy (`thread_busy` under reject, `rollback_refused` once its active run started a write).',
+    },
   },
   {
     method: 'get', path: '/v1/runs', tag: 'Runs', role: 'runner', summary: "List the tenant's runs, newest first",

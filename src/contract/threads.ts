@@ -106,6 +106,9 @@ export const threadRoutes = routes([
     params: threadParams,
     body: threadRunRequestSchema,
     answers: { 202: { description: 'The run is accepted, with its thread and turn.', schema: acceptedRunSchema } },
-    errors: { 404: 'No such thread for this tenant.', 409: '`thread_busy`: a run of the thread is active and the strategy is reject.' },
+    errors: {
+      404: 'No such thread for this tenant.',
+      409: '`thread_busy`: a run of the thread is active and the strategy is reject; `rollback_refused`: the active run started a write.',
+    },
   },
 ]);

@@ -101,7 +101,7 @@ export interface paths {
         put?: never;
         /**
          * Start a run
-         * @description Starts a run of the agent's deployed bundle (or the pinned `bundleId`). A request repeated with the same `Idempotency-Key` answers the run it started.
+         * @description Starts a run of the agent's deployed bundle (or the pinned `bundleId`); with `threadId`, as the thread's next message (docs/conversations.md). A request repeated with the same `Idempotency-Key` answers the run it started.
          *
          *     Needs an API key with the `runner` role.
          */
@@ -3294,7 +3294,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The run is accepted (or was, for a repeated Idempotency-Key). */
+            /** @description The run is accepted (or was, for a repeated Idempotency-Key); with `threadId` and `turn` for a run on a thread. */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -3330,7 +3330,16 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The Idempotency-Key belongs to a different request. */
+            /** @description No thread `threadId` for this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The Idempotency-Key belongs to a different request; or the thread is busy (`thread_busy` under reject, `rollback_refused` once its active run started a write). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3959,7 +3968,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description `thread_busy`: a run of the thread is active and the strategy is reject. */
+            /** @description `thread_busy`: a run of the thread is active and the strategy is reject; `rollback_refused`: the active run started a write. */
             409: {
                 headers: {
                     [name: string]: unknown;
