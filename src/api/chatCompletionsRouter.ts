@@ -216,22 +216,27 @@ function completionOf(view: RunView, { model, waitMs }: Reply): ChatCompletion {
 
 /**
  * What of a streamed run's token deltas goes out as chunks: each step's text as it grows. A retried
- * model call (`message.reset`) starts its text over: its deltas go out only past the text already
- * sent for the step, and none once it differs from that text (a chunk cannot be taken back).
+ * model call (a new attempt, announced by `message.reset`) starts its text over: its deltas go out
+ * only past the text already sent for the step, and none once it differs from that text (a chunk
+ * cannot be taken back). An attempt whose delta went missing (an `index` skipped, e.g. sent before
+ * the answer subscribed) sends nothing more: the end of the answer brings the rest.
  */
 function deltaChunks(send: (text: string) => void) {
-  const steps = new Map<number, { sent: string; attempt: string }>();
+  const steps = new Map<number, { sent: string; attempt: number; reply: string; next: number }>();
   let lastStep: number | undefined;
   return {
     onDelta(delta: RunDelta): void {
-      const text = steps.get(delta.data.step) ?? { sent: '', attempt: '' };
-      steps.set(delta.data.step, text);
-      if (delta.type === 'message.reset') return void (text.attempt = '');
-      text.attempt += delta.data.delta;
-      if (!text.attempt.startsWith(text.sent) || text.attempt.length === text.sent.length) return;
-      send(text.attempt.slice(text.sent.length));
-      text.sent = text.attempt;
-      lastStep = delta.data.step;
+      const { step, attempt } = delta.data;
+      let text = steps.get(step);
+      if (!text || text.attempt !== attempt) steps.set(step, (text = { sent: text?.sent ?? '', attempt, reply: '', next: 0 }));
+      if (delta.type === 'message.reset') return;
+      if (delta.data.index !== text.next) return void (text.next = -1);
+      text.next += 1;
+      text.reply += delta.data.delta;
+      if (!text.reply.startsWith(text.sent) || text.reply.length === text.sent.length) return;
+      send(text.reply.slice(text.sent.length));
+      text.sent = text.reply;
+      lastStep = step;
     },
     /** The text the chunks of the last step that streamed carry; '' when no delta went out. */
     lastStepText: (): string => (lastStep === undefined ? '' : steps.get(lastStep)!.sent),
