@@ -40,6 +40,11 @@ export const configSchema = z.object({
    */
   BOSUN_API_RATE_LIMIT: z.coerce.number().int().min(0).default(0),
   /**
+   * The longest `POST /v1/chat/completions` waits for its run to answer or to wait for approval, e.g.
+   * `5m`; after that it answers with the run's link and the run goes on (docs/openai-compatible.md).
+   */
+  BOSUN_CHAT_COMPLETION_WAIT: durationSchema('5m'),
+  /**
    * How long a new run's workflow waits for the API to record its row before it ends as failed with
    * `run_not_recorded` (the API stopped between starting the workflow and recording the run).
    */
@@ -209,6 +214,8 @@ export interface ApiSettings {
   temporalCallTimeoutMs: number;
   /** Requests per minute per API key; 0: no limit. */
   rateLimitPerMinute: number;
+  /** How long `POST /v1/chat/completions` waits for its run before answering with its link. */
+  chatCompletionWaitMs: number;
 }
 
 /**
@@ -474,6 +481,7 @@ function apiSettingsOf(e: Env): ApiSettings {
     idempotencyKeyTtlMs: parseDuration(e.BOSUN_IDEMPOTENCY_KEY_TTL)!,
     temporalCallTimeoutMs: parseDuration(e.BOSUN_TEMPORAL_CALL_TIMEOUT)!,
     rateLimitPerMinute: e.BOSUN_API_RATE_LIMIT,
+    chatCompletionWaitMs: parseDuration(e.BOSUN_CHAT_COMPLETION_WAIT)!,
   };
 }
 

@@ -3,7 +3,9 @@ import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { defaultAlertSettings, defaultApiSettings, type AlertSettings, type ApiSettings, type Config } from '../config';
 import type { UiConfig } from '../contract';
+import { openApiDocument } from '../contract/openapi';
 import type { Db } from '../db/pool';
+import { createRunEventListener, type RunEventListener } from '../db/runEventListener';
 import { createEmbedder } from '../memory/embeddings';
 import { createMemoryService, type MemoryService } from '../memory/service';
 import { createSecretStore } from '../secrets/secretStore';
@@ -13,6 +15,7 @@ import { agentsRouter } from './agentsRouter';
 import { alertsRouter, type AlertsRouterSettings } from './alertsRouter';
 import { authenticate } from './auth';
 import { bundlesRouter, type BundlesRouterDeps } from './bundlesRouter';
+import { chatCompletionsRouter } from './chatCompletionsRouter';
 import { codecRouter } from './codecRouter';
 import { ApiError, errorHandler } from './errors';
 import { evalsRouter } from './evalsRouter';
@@ -20,6 +23,7 @@ import { eventsRouter } from './eventsRouter';
 import { healthRouter } from './health';
 import { memoryRouter } from './memoryRouter';
 import { rateLimitPerKey } from './rateLimit';
+import { runStarter } from './runStarter';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { threadsRouter } from './threadsRouter';
 import { toolsRouter } from './toolsRouter';
@@ -39,10 +43,12 @@ import { startTracing } from '../telemetry/tracing';
 /**
  * `settings` and `alerts` default to the configuration's defaults; `memory` to full-text and trigram memory search (no embeddings);
  * `ui` to the Temporal dev server's UI and the default namespace; `metricsToken` guards `GET /metrics` (open
- * without one); `logger` writes the access log (the process's root logger by default); `traced` adds a server span per request.
+ * without one); `logger` writes the access log (the process's root logger by default); `traced` adds a server span per request;
+ * `runEventListener` wakes event streams and chat completions (by default one on the pool's database).
  */
 export type AppDeps = Omit<RunsRouterDeps, 'settings'> & BundlesRouterDeps & {
   settings?: ApiSettings; alerts?: AlertsRouterSettings; memory?: MemoryService; ui?: UiConfig; metricsToken?: string; logger?: Logger; traced?: boolean;
+  runEventListener?: RunEventListener;
 };
 
 const defaultUi: UiConfig = { temporalUiUrl: 'http://127.0.0.1:8233', namespace: 'default' };
@@ -50,7 +56,9 @@ const defaultUi: UiConfig = { temporalUiUrl: 'http://127.0.0.1:8233', namespace:
 /** `codec` serves /codec for the Temporal Web UI (404 there without it); `codecCorsOrigins` may call it from a browser. */
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
   const settings = deps.settings ?? defaultApiSettings;
-  const routerDeps = { ...deps, settings };
+  const runEventListener = deps.runEventListener ?? createRunEventListener(deps.db.options);
+  const startRun = runStarter({ ...deps, settings });
+  const routerDeps = { ...deps, settings, startRun, runEventListener };
   const app = express();
   app.disable('x-powered-by');
   app.use(accessLog(deps.logger ?? logger));
@@ -58,12 +66,16 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   app.use(healthRouter(deps));
   // Before authentication: Prometheus scrapes with BOSUN_METRICS_TOKEN, not an API key.
   app.get('/metrics', metricsHandler(createApiRegistry(gaugeSourcesOf(deps.db)), { token: deps.metricsToken }));
+  // Open without a key, like the probes: what a client generator reads first.
+  app.get('/v1/openapi.json', (_req, res) => void res.json(openApiDocument()));
+  // Before the other /v1 routes: it authenticates and parses itself, to answer OpenAI-shaped errors.
+  app.use(chatCompletionsRouter(routerDeps));
   app.use(
     '/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), rateLimitPerKey(deps.db, settings.rateLimitPerMinute), refuseUnstorableText,
   );
   app.use(
     '/v1',
-    runsRouter(routerDeps), eventsRouter(deps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
+    runsRouter(routerDeps), eventsRouter(routerDeps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
     toolsRouter(deps), evalsRouter(deps), alertsRouter({ db: deps.db, alerts: deps.alerts ?? alertsRouterSettings(defaultAlertSettings()) }),
     memoryRouter(deps), threadsRouter(routerDeps),
   );

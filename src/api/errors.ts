@@ -1,5 +1,6 @@
 import { isGrpcServiceError } from '@temporalio/client';
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import type { ApiErrorBody, ChatCompletionError } from '../contract';
 import type { ZodError } from 'zod';
 import { logger } from '../telemetry/logger';
 
@@ -43,16 +44,41 @@ export function zodProblems(error: ZodError): string[] {
   return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`);
 }
 
-/** The one place errors become HTTP statuses. Every 503 carries `Retry-After`. */
-export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+/** The one place errors become HTTP statuses, with the body `bodyOf` gives. Every 503 carries `Retry-After`. */
+function answerError(err: unknown, req: Request, res: Response, bodyOf: (error: ApiError) => unknown): void {
   const apiError = toApiError(err);
   if (apiError.status >= 500 && apiError.status !== 503) (req.log ?? logger).error({ err }, 'api: unexpected error');
   const retryAfter = apiError.retryAfterSeconds ?? (apiError.status === 503 ? RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
-  res.status(apiError.status).json({ error: { code: apiError.code, message: apiError.message, problems: apiError.problems } });
+  res.status(apiError.status).json(bodyOf(apiError));
+}
+
+/** Errors as the API's error body (`{ error: { code, message, problems } }`). */
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  answerError(err, req, res, (e): ApiErrorBody => ({ error: { code: e.code, message: e.message, problems: e.problems } }));
 };
 
-function toApiError(err: unknown): ApiError {
+/** OpenAI's error `type` for each status an OpenAI client may meet. */
+const openAiErrorTypes: Record<number, string> = {
+  400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error',
+  409: 'invalid_request_error', 413: 'invalid_request_error', 422: 'run_failed', 429: 'rate_limit_error', 503: 'server_error',
+};
+
+/** An error in OpenAI's shape (the OpenAI-compatible route); `param` is the first problem's field. */
+export function openAiErrorBody(e: ApiError): ChatCompletionError {
+  const param = e.code === 'model_not_found' ? 'model' : (e.problems[0]?.split(':')[0] ?? null);
+  return {
+    error: { message: e.message, type: openAiErrorTypes[e.status] ?? 'server_error', param, code: e.code, problems: e.problems },
+  };
+}
+
+/** Errors as OpenAI's error body, for the OpenAI-compatible route. */
+export const openAiErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  answerError(err, req, res, openAiErrorBody);
+};
+
+/** The ApiError an error answers as: itself, a 503 for a dependency away, a 4xx for a bad body, else a 500. */
+export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   const away = unavailableDependency(err);
   if (away) return unavailable(`${away} is unavailable for the moment; retry in a few seconds (a run with the same Idempotency-Key).`);

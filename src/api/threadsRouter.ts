@@ -5,18 +5,17 @@
 import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { createThreadRequestSchema, listThreadsQuerySchema, threadRunRequestSchema, type ThreadView } from '../contract';
-import { inTransaction } from '../db/pool';
+import { inTransaction, type Db } from '../db/pool';
 import { createThread, deleteThread, findThread, listThreads, lockThread, messagesOfThread, openTurns, turnsOfThread } from '../db/threads';
 import { terminalStatuses } from '../shared/domain';
 import { principalOf } from './auth';
 import { notFound, threadBusy } from './errors';
-import { runLauncher, type RunsRouterDeps } from './runsRouter';
+import type { StartRun } from './runStarter';
 import { decodeCursor, encodeCursor, parse, uuidParam } from './validation';
 
-export function threadsRouter(deps: RunsRouterDeps): Router {
+/** `startRun` (./runStarter.ts) starts a thread's runs, as it starts every run. */
+export function threadsRouter({ db, startRun }: { db: Db; startRun: StartRun }): Router {
   const router = Router();
-  const { db } = deps;
-  const { launch } = runLauncher(deps);
 
   router.post('/threads', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'runner');
@@ -56,10 +55,10 @@ export function threadsRouter(deps: RunsRouterDeps): Router {
 
   /** The thread's next message: a run that sees the conversation so far; double-texting as the request (or the bundle) says. */
   router.post('/threads/:threadId/runs', async (req, res) => {
-    const { tenantId, keyId } = principalOf(req, 'runner');
+    const principal = principalOf(req, 'runner');
     const threadId = uuidParam(req, 'threadId', 'Thread');
     const body = parse(threadRunRequestSchema, req.body);
-    res.status(202).json(await launch({ tenantId, keyId, request: { ...body, threadId } }));
+    res.status(202).json(await startRun(principal, { ...body, threadId }));
   });
 
   return router;

@@ -1,5 +1,10 @@
-/** The CLI's only way to the REST API: JSON over fetch, error bodies turned into a typed CliError. */
+/**
+ * The CLI's only way to the REST API: the openapi-fetch client typed by the types generated from the
+ * API's OpenAPI document (./generated/openapi.ts), error answers turned into a typed CliError.
+ */
+import createClient, { type Client } from 'openapi-fetch';
 import type { ApiErrorBody } from '../contract';
+import type { components, paths } from './generated/openapi';
 
 /** Something the user should read on stderr; `exitCode` 1 for API and runtime errors. */
 export class CliError extends Error {
@@ -22,16 +27,26 @@ export class UsageError extends CliError {
   }
 }
 
-export interface ApiClient {
+/** The API's request and answer types, generated from its OpenAPI document (`npm run openapi`). */
+export type Schemas = components['schemas'];
+
+/**
+ * The typed client of the API (openapi-fetch over the generated `paths`): `api.GET('/v1/runs/{runId}',
+ * { params: { path: { runId } } })`. An error answer or a network failure throws CliError, so a call
+ * that returns has the route's success answer (read it with `answer`).
+ */
+export type ApiClient = Client<paths> & {
   readonly baseUrl: string;
-  get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
-  post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
-  delete<T>(path: string): Promise<T>;
   /**
    * GET whose answer is read as it arrives (Server-Sent Events): the body of a 2xx `text/event-stream`
-   * answer, undefined for 204; other answers and network failures throw CliError as `get` does.
+   * answer, undefined for 204; other answers and network failures throw CliError as the typed calls do.
    */
   stream(path: string, headers?: Record<string, string>): Promise<ReadableStream<Uint8Array> | undefined>;
+};
+
+/** The body of a call's success answer (undefined for 204): its errors were thrown as CliError. */
+export async function answer<T>(call: Promise<{ data?: T }>): Promise<T> {
+  return (await call).data as T;
 }
 
 /** A path with every interpolated value URL-encoded: route`/v1/runs/${runId}`. */
@@ -41,28 +56,26 @@ export function route(parts: TemplateStringsArray, ...values: string[]): string 
 
 export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
   const base = baseUrl.replace(/\/+$/, '');
-
-  async function send(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<Response> {
-    try {
-      return await fetch(`${base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new CliError(`cannot reach Bosun at ${base} (${networkReason(err)}); is it running? Set BOSUN_URL or --url.`);
-    }
-  }
-
-  async function request<T>(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<T> {
-    const res = await send(method, path, body, headers);
-    const parsed = parseJson(await res.text());
-    if (res.ok) return parsed as T;
-    throw errorFrom(res.status, method, path, parsed);
-  }
+  const unreachable = (err: unknown) =>
+    new CliError(`cannot reach Bosun at ${base} (${networkReason(err)}); is it running? Set BOSUN_URL or --url.`);
+  const client = createClient<paths>({ baseUrl: base, headers: { authorization: `Bearer ${apiKey}` } });
+  client.use({
+    async onResponse({ request, response }) {
+      const path = new URL(request.url).pathname;
+      if (!response.ok) throw errorFrom(response.status, request.method, path, parseJson(await response.text()));
+      if (response.status !== 204 && !response.headers.get('content-type')?.startsWith('application/json')) {
+        throw new CliError(`${request.method} ${path} answered HTTP ${response.status} without JSON; is BOSUN_URL right?`, [], response.status);
+      }
+      return undefined;
+    },
+    onError: ({ error }) => unreachable(error),
+  });
 
   async function stream(path: string, headers: Record<string, string> = {}): Promise<ReadableStream<Uint8Array> | undefined> {
-    const res = await send('GET', path, undefined, { accept: 'text/event-stream', ...headers });
+    const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${apiKey}`, accept: 'text/event-stream', ...headers } })
+      .catch((err: unknown) => {
+        throw unreachable(err);
+      });
     if (!res.ok) throw errorFrom(res.status, 'GET', path, parseJson(await res.text()));
     if (res.status !== 204 && !res.headers.get('content-type')?.startsWith('text/event-stream')) {
       await res.body?.cancel();
@@ -71,20 +84,7 @@ export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
     return res.body ?? undefined;
   }
 
-  return {
-    baseUrl: base,
-    get: (path, query = {}) => request('GET', path + queryString(query), undefined, {}),
-    post: (path, body = {}, headers = {}) => request('POST', path, body, headers),
-    delete: (path) => request('DELETE', path, undefined, {}),
-    stream,
-  };
-}
-
-function queryString(query: Record<string, string | number | undefined>): string {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, String(value));
-  const text = params.toString();
-  return text ? `?${text}` : '';
+  return Object.assign(client, { baseUrl: base, stream });
 }
 
 function parseJson(text: string): unknown {

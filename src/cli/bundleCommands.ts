@@ -1,13 +1,13 @@
 /** `bosun bundle …`: publish bundle directories and look at published bundles. */
 import { BundleFileError, readBundleDir } from './bundleFiles';
-import type { BundleDiff, BundleList, BundleView, PublishedBundle } from '../contract';
-import { CliError, route } from './apiClient';
+import { CliError, answer, type Schemas } from './apiClient';
 import { show, type Command, type CommandContext } from './command';
 import { fields, jsonValue, table, timestamp } from './format';
 
-function readBundle(dir: string): Record<string, unknown> {
+/** The bundle in `dir`, as the API takes it (the API checks it: the files are the user's). */
+function readBundle(dir: string): Schemas['PublishBundleRequest'] {
   try {
-    return readBundleDir(dir);
+    return readBundleDir(dir) as Schemas['PublishBundleRequest'];
   } catch (err) {
     if (err instanceof BundleFileError) throw new CliError(`cannot read the bundle in ${err.file}:`, err.problems);
     throw err;
@@ -15,12 +15,12 @@ function readBundle(dir: string): Record<string, unknown> {
 }
 
 async function publish(ctx: CommandContext, [dir]: string[]) {
-  const result = await ctx.api.post<PublishedBundle>('/v1/bundles', readBundle(dir!));
+  const result = await answer(ctx.api.POST('/v1/bundles', { body: readBundle(dir!) }));
   show(ctx, result, (r) => (r.created ? `published ${r.bundleId} (new)` : `${r.bundleId} was already published (unchanged)`));
 }
 
 async function list(ctx: CommandContext, [agent]: string[]) {
-  const result = await ctx.api.get<BundleList>(route`/v1/agents/${agent!}/bundles`);
+  const result = await answer(ctx.api.GET('/v1/agents/{agent}/bundles', { params: { path: { agent: agent! } } }));
   show(ctx, result, ({ bundles }) =>
     bundles.length === 0
       ? `no bundles published for agent "${agent}"`
@@ -31,6 +31,8 @@ async function list(ctx: CommandContext, [agent]: string[]) {
   );
 }
 
+type BundleView = Schemas['Bundle'];
+
 function describeBundle(bundle: BundleView): string {
   const { model } = bundle;
   const modelLine = [model.id, model.temperature !== undefined && `temperature ${model.temperature}`,
@@ -38,7 +40,8 @@ function describeBundle(bundle: BundleView): string {
   const approvalOf = (a: NonNullable<BundleView['tools'][number]['approval']>) =>
     typeof a === 'string' ? a : `above ${a.above.field} > ${a.above.value}`;
   const tools = bundle.tools.map((t) => `${t.name} v${t.version}${t.approval ? ` (approval: ${approvalOf(t.approval)})` : ''}`);
-  const variables = Object.entries(bundle.variables).map(([name, value]) => `${name}=${jsonValue(value, 40)}`);
+  // The document leaves fields with defaults optional; the API sends them filled in.
+  const variables = Object.entries(bundle.variables ?? {}).map(([name, value]) => `${name}=${jsonValue(value, 40)}`);
   return [
     fields([
       ['bundle', bundle.id],
@@ -48,7 +51,7 @@ function describeBundle(bundle: BundleView): string {
       ['tools', tools.join(', ') || '(none)'],
       ['max steps', bundle.limits.maxSteps],
       ['variables', variables.join(', ') || undefined],
-      ['secrets', bundle.secrets.join(', ') || undefined],
+      ['secrets', bundle.secrets?.join(', ') || undefined],
     ]),
     '',
     'system prompt:',
@@ -57,11 +60,11 @@ function describeBundle(bundle: BundleView): string {
 }
 
 async function showBundle(ctx: CommandContext, [bundleId]: string[]) {
-  show(ctx, await ctx.api.get<BundleView>(route`/v1/bundles/${bundleId!}`), describeBundle);
+  show(ctx, await answer(ctx.api.GET('/v1/bundles/{bundleId}', { params: { path: { bundleId: bundleId! } } })), describeBundle);
 }
 
 async function diff(ctx: CommandContext, [from, to]: string[]) {
-  const result = await ctx.api.get<BundleDiff>(route`/v1/bundles/${from!}/diff/${to!}`);
+  const result = await answer(ctx.api.GET('/v1/bundles/{bundleId}/diff/{otherBundleId}', { params: { path: { bundleId: from!, otherBundleId: to! } } }));
   show(ctx, result, ({ changes }) =>
     changes.length === 0
       ? `${from} and ${to} have the same content`

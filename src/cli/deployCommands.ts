@@ -1,22 +1,14 @@
 /** `bosun deploy`, `bosun rollback` and `bosun rollout …`: which bundle an agent's new runs use. */
-import type { z } from 'zod';
-import type {
-  ActiveRollout,
-  AgentView,
-  Deployment,
-  deploymentRequestSchema,
-  RolloutControlAnswer,
-  RolloutControlRequest,
-  RolloutView,
-} from '../contract';
-import { type RolloutStage } from '../shared/rollout';
 import { defaultRolloutStages } from '../shared/rolloutSettings';
-import { UsageError, route } from './apiClient';
+import { UsageError, answer, type Schemas } from './apiClient';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { fields, timestamp } from './format';
 
-type DeploymentRequest = z.input<typeof deploymentRequestSchema>;
-type StageRequest = Partial<RolloutStage> & Pick<RolloutStage, 'weight'>;
+type AgentView = Schemas['AgentView'];
+type Deployment = Schemas['Deployment'];
+type RolloutView = Schemas['RolloutView'];
+type DeploymentRequest = Schemas['DeploymentRequest'];
+type StageRequest = NonNullable<Extract<DeploymentRequest, { strategy: 'canary' }>['stages']>[number];
 
 const defaultWeights = defaultRolloutStages.map((s) => s.weight).join(',');
 
@@ -49,7 +41,7 @@ function deploymentRequest(bundleId: string, options: OptionValues): DeploymentR
   return { bundleId, strategy: 'immediate' };
 }
 
-function describeActiveRollout(r: ActiveRollout): [string, string | undefined][] {
+function describeActiveRollout(r: NonNullable<AgentView['rollout']>): [string, string | undefined][] {
   const last = r.lastDecision;
   return [
     ['rollout', `${r.rolloutId}: ${r.status}, stage ${r.stage + 1} of ${r.stages}`],
@@ -70,7 +62,7 @@ function describeDeployment(d: Deployment | AgentView): string {
   ]);
 }
 
-const stageText = (s: RolloutStage) => `${s.weight}% for ${s.holdSeconds}s and ${s.minRuns} runs`;
+const stageText = (s: RolloutView['stages'][number]) => `${s.weight}% for ${s.holdSeconds}s and ${s.minRuns} runs`;
 
 function describeStartedRollout(r: RolloutView): string {
   return [
@@ -82,19 +74,19 @@ function describeStartedRollout(r: RolloutView): string {
 
 async function deploy(ctx: CommandContext, [agent, bundleId]: string[], options: OptionValues) {
   const body = deploymentRequest(bundleId!, options);
-  const result = await ctx.api.post<Deployment | RolloutView>(route`/v1/agents/${agent!}/deployments`, body);
+  const result = await answer(ctx.api.POST('/v1/agents/{agent}/deployments', { params: { path: { agent: agent! } }, body }));
   show(ctx, result, (r) =>
     'stages' in r ? describeStartedRollout(r) : `deployed ${bundleId} to ${agent}\n${describeDeployment(r)}`,
   );
 }
 
 async function rollback(ctx: CommandContext, [agent]: string[]) {
-  const deployment = await ctx.api.post<Deployment>(route`/v1/agents/${agent!}/rollback`);
+  const deployment = await answer(ctx.api.POST('/v1/agents/{agent}/rollback', { params: { path: { agent: agent! } } }));
   show(ctx, deployment, (d) => `rolled back ${agent}: new runs use ${d.stableBundleId}\n${describeDeployment(d)}`);
 }
 
 async function rolloutStatus(ctx: CommandContext, [agent]: string[]) {
-  show(ctx, await ctx.api.get<AgentView>(route`/v1/agents/${agent!}`), describeDeployment);
+  show(ctx, await answer(ctx.api.GET('/v1/agents/{agent}', { params: { path: { agent: agent! } } })), describeDeployment);
 }
 
 function rolloutControl(action: 'pause' | 'resume' | 'abort'): Command {
@@ -104,8 +96,8 @@ function rolloutControl(action: 'pause' | 'resume' | 'abort'): Command {
     summary: `${action} the agent's canary rollout`,
     options: { reason: { type: 'string', value: '<text>', description: "kept in the rollout's decisions" } },
     async run(ctx, [agent], options) {
-      const body: RolloutControlRequest = { reason: stringOption(options, 'reason') };
-      const result = await ctx.api.post<RolloutControlAnswer>(route`/v1/agents/${agent!}/rollout/${action}`, body);
+      const body = { reason: stringOption(options, 'reason') };
+      const result = await answer(ctx.api.POST('/v1/agents/{agent}/rollout/{action}', { params: { path: { agent: agent!, action } }, body }));
       show(ctx, result, (r) => `asked rollout ${r.rolloutId} of ${agent} to ${action}; see it with: bosun rollout status ${agent}`);
     },
   };

@@ -1,8 +1,10 @@
 /** `bosun keys …`: a tenant admin's API keys. */
-import { roles, type ApiKeyInfo, type CreatedKey, type CreateKeyRequest } from '../contract';
-import { UsageError, route } from './apiClient';
+import { roles } from '../contract';
+import { UsageError, answer, type Schemas } from './apiClient';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { table, timestamp } from './format';
+
+type CreateKeyRequest = Schemas['CreateKeyRequest'];
 
 function requestedRoles(options: OptionValues): CreateKeyRequest['roles'] {
   const raw = stringOption(options, 'roles') ?? 'runner';
@@ -14,13 +16,13 @@ function requestedRoles(options: OptionValues): CreateKeyRequest['roles'] {
 
 async function createKey(ctx: CommandContext, _args: string[], options: OptionValues) {
   const body: CreateKeyRequest = { roles: requestedRoles(options), name: stringOption(options, 'name') };
-  const created = await ctx.api.post<CreatedKey>('/v1/keys', body);
+  const created = await answer(ctx.api.POST('/v1/keys', { body }));
   // The one time the key is shown: this output is meant for the person who creates it.
   show(ctx, created, (k) => `created ${k.keyId} (${k.roles.join(', ')})\n${k.key}\nStore it now: Bosun keeps only its hash.`);
 }
 
 async function listKeys(ctx: CommandContext) {
-  const { keys } = await ctx.api.get<{ keys: ApiKeyInfo[] }>('/v1/keys');
+  const { keys } = await answer(ctx.api.GET('/v1/keys'));
   show(ctx, { keys }, () =>
     table(
       ['KEY', 'NAME', 'ROLES', 'CREATED', 'REVOKED'],
@@ -30,7 +32,7 @@ async function listKeys(ctx: CommandContext) {
 }
 
 async function revokeKey(ctx: CommandContext, [keyId]: string[]) {
-  await ctx.api.delete(route`/v1/keys/${keyId!}`);
+  await ctx.api.DELETE('/v1/keys/{keyId}', { params: { path: { keyId: keyId! } } });
   show(ctx, { keyId, revoked: true }, () => `revoked ${keyId}; it stops working on its next request`);
 }
 

@@ -1,28 +1,20 @@
 /** `bosun runs …`: start runs, follow them, and decide their approvals. */
-import type { z } from 'zod';
-import type {
-  AcceptedRun,
-  ApprovalDecisionRequest,
-  ApprovalDecisionView,
-  CreateRunRequest,
-  listRunsQuerySchema,
-  RunApproval,
-  RunErrorView,
-  RunListItem,
-  RunPage,
-  RunStep,
-  RunView,
-} from '../contract';
 import { createParser } from 'eventsource-parser';
 import { runStatuses, terminalStatuses } from '../shared/domain';
-import { CliError, route } from './apiClient';
+import { CliError, answer, route, type Schemas } from './apiClient';
+import type { paths } from './generated/openapi';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { clock, fields, jsonValue, oneLine, table, timestamp, usd } from './format';
 
-/** `GET /v1/runs` query parameters as the user typed them; the API validates them with the contract's schema. */
-type ListRunsQuery = Record<keyof z.input<typeof listRunsQuerySchema>, string | undefined>;
+type RunView = Schemas['RunView'];
+type RunPage = Schemas['RunPage'];
+type RunErrorView = NonNullable<RunView['error']>;
+type ApprovalDecisionRequest = Schemas['ApprovalDecisionRequest'];
+type RunsQuery = NonNullable<paths['/v1/runs']['get']['parameters']['query']>;
+/** `GET /v1/runs` query parameters as the user typed them: sent as they are, the API validates them (400 listing the problems). */
+type ListRunsQuery = Record<keyof RunsQuery, string | undefined>;
 
-const getRun = (ctx: CommandContext, runId: string) => ctx.api.get<RunView>(route`/v1/runs/${runId}`);
+const getRun = (ctx: CommandContext, runId: string) => answer(ctx.api.GET('/v1/runs/{runId}', { params: { path: { runId } } }));
 
 // ── runs list ──────────────────────────────────────────────────────────────────────────────────
 
@@ -37,17 +29,17 @@ function listQuery(options: OptionValues): ListRunsQuery {
 }
 
 async function fetchRuns(ctx: CommandContext, query: ListRunsQuery, all: boolean): Promise<RunPage> {
-  const runs: RunListItem[] = [];
+  const runs: RunPage['runs'] = [];
   let cursor: string | undefined;
   for (;;) {
-    const page = await ctx.api.get<RunPage>('/v1/runs', { ...query, cursor });
+    const page = await answer(ctx.api.GET('/v1/runs', { params: { query: { ...query, cursor } as RunsQuery } }));
     runs.push(...page.runs);
     if (!all || !page.nextCursor) return { runs, nextCursor: page.nextCursor };
     cursor = page.nextCursor;
   }
 }
 
-const runsTable = (runs: RunListItem[]) =>
+const runsTable = (runs: RunPage['runs']) =>
   table(
     ['RUN', 'AGENT', 'BUNDLE', 'STATUS', 'COST', 'CREATED', 'INPUT'],
     runs.map((r) => [r.runId, r.agent, r.bundleId, r.status, usd(r.costUsd), timestamp(r.createdAt), oneLine(r.input, 40)]),
@@ -61,15 +53,15 @@ async function listRunsCommand(ctx: CommandContext, _args: string[], options: Op
 
 // ── runs show ──────────────────────────────────────────────────────────────────────────────────
 
-const stepLabel = (s: RunStep) => `${s.step}.${s.ordinal}`;
+const stepLabel = (s: RunView['steps'][number]) => `${s.step}.${s.ordinal}`;
 
-const stepsTable = (steps: RunStep[]) =>
+const stepsTable = (steps: RunView['steps']) =>
   table(
     ['STEP', 'KIND', 'NAME', 'STATUS', 'LATENCY', 'TOKENS'],
     steps.map((s) => [stepLabel(s), s.kind, s.name, s.status, `${s.latencyMs} ms`, s.kind === 'model' ? `${s.inputTokens}→${s.outputTokens}` : '']),
   );
 
-const approvalsTable = (approvals: RunApproval[]) =>
+const approvalsTable = (approvals: RunView['approvals']) =>
   table(
     ['APPROVAL', 'TOOL', 'STATUS', 'ARGUMENTS', 'DECIDED BY', 'COMMENT'],
     approvals.map((a) => [a.approvalId, a.tool, a.status, jsonValue(a.arguments, 40), a.decidedBy, a.comment]),
@@ -300,7 +292,7 @@ function decisionCommand(decision: ApprovalDecisionRequest['decision']): Command
     async run(ctx, [runId, given], options) {
       const approvalId = given ?? (await onlyPendingApproval(ctx, runId!));
       const body: ApprovalDecisionRequest = { decision, comment: stringOption(options, 'comment') };
-      const result = await ctx.api.post<ApprovalDecisionView>(route`/v1/runs/${runId!}/approvals/${approvalId}`, body);
+      const result = await answer(ctx.api.POST('/v1/runs/{runId}/approvals/{approvalId}', { params: { path: { runId: runId!, approvalId } }, body }));
       show(ctx, result, (r) => `${past} ${r.approvalId} on run ${runId} (as ${r.decidedBy})`);
     },
   };
@@ -309,9 +301,9 @@ function decisionCommand(decision: ApprovalDecisionRequest['decision']): Command
 // ── runs start ─────────────────────────────────────────────────────────────────────────────────
 
 async function start(ctx: CommandContext, [agent, input]: string[], options: OptionValues) {
-  const body: CreateRunRequest = { agent: agent!, input: input! };
+  const body: Schemas['CreateRunRequest'] = { agent: agent!, input: input! };
   const key = stringOption(options, 'idempotency-key');
-  const run = await ctx.api.post<AcceptedRun>('/v1/runs', body, key === undefined ? {} : { 'idempotency-key': key });
+  const run = await answer(ctx.api.POST('/v1/runs', { body, params: { header: { 'idempotency-key': key } } }));
   show(ctx, run, (r) => `started run ${r.runId} on ${r.bundleId} (${r.status})\nfollow it with: bosun runs watch ${r.runId}`);
 }
 

@@ -1,7 +1,8 @@
 /** A tenant admin's API keys and audit log: `POST|GET /v1/keys`, `DELETE /v1/keys/:keyId`, `GET /v1/audit`. */
 import { z } from 'zod';
 import { roles } from '../shared/roles';
-import { jsonObject, timestamp } from './fields';
+import { jsonObject, pathParams, timestamp } from './fields';
+import { routes } from './route';
 
 export { roles, type Role } from '../shared/roles';
 
@@ -64,3 +65,27 @@ export type AuditEntryView = z.infer<typeof auditEntrySchema>;
 
 /** Answer of `GET /v1/audit`: oldest first. */
 export const auditPageSchema = z.strictObject({ entries: z.array(auditEntrySchema) });
+
+/** The routes of keys and the audit log (the document's `Admin` tag; see ./route.ts). */
+export const adminRoutes = routes([
+  {
+    method: 'post', path: '/v1/keys', tag: 'Admin', role: 'admin', summary: 'Create an API key for the tenant',
+    body: createKeyRequestSchema,
+    answers: { 201: { description: 'The key; the only time its secret is shown.', schema: createdKeySchema } },
+  },
+  {
+    method: 'get', path: '/v1/keys', tag: 'Admin', role: 'admin', summary: "The tenant's API keys (never their secrets)",
+    answers: { 200: { description: 'The keys.', schema: keyListSchema } },
+  },
+  {
+    method: 'delete', path: '/v1/keys/:keyId', tag: 'Admin', role: 'admin', summary: 'Revoke an API key',
+    params: pathParams({ keyId: 'The key ID.' }),
+    answers: { 204: { description: 'Revoked; the key stops working at once.' } },
+    errors: { 404: 'No such key for this tenant.' },
+  },
+  {
+    method: 'get', path: '/v1/audit', tag: 'Admin', role: 'admin', summary: "The tenant's audit log, oldest first",
+    query: auditQuerySchema,
+    answers: { 200: { description: 'Audit entries.', schema: auditPageSchema } },
+  },
+]);

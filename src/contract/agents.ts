@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { rolloutDecisionKinds, rolloutStatuses } from '../shared/rollout';
 import { defaultCheckIntervalSeconds, defaultRolloutStages, rolloutStageSchema, rolloutStagesSchema, rolloutThresholdsSchema } from '../shared/rolloutSettings';
-import { jsonObject, timestamp } from './fields';
+import { jsonObject, pathParams, timestamp } from './fields';
+import { routes } from './route';
 
 const bundleIdField = z.string().min(1).max(120);
 
@@ -108,3 +109,44 @@ export const rolloutControlSchema = z.strictObject({
   requestedBy: z.string(),
 });
 export type RolloutControlAnswer = z.infer<typeof rolloutControlSchema>;
+
+const agentParam = { agent: 'The agent name.' };
+
+/** The routes of agents: deployments and rollouts (the document's `Agents` tag; see ./route.ts). */
+export const agentRoutes = routes([
+  {
+    method: 'get', path: '/v1/agents/:agent', tag: 'Agents', role: 'runner', summary: "An agent's deployment and the rollout in progress",
+    params: pathParams(agentParam),
+    answers: { 200: { description: 'The agent.', schema: agentViewSchema } },
+    errors: { 404: 'The agent has no deployment.' },
+  },
+  {
+    method: 'post', path: '/v1/agents/:agent/deployments', tag: 'Agents', role: 'admin', summary: 'Deploy a bundle, at once or as a canary',
+    params: pathParams(agentParam),
+    body: deploymentRequestSchema,
+    answers: {
+      201: { description: 'strategy immediate: the bundle is deployed.', schema: deploymentSchema },
+      202: { description: 'strategy canary: the rollout has started.', schema: rolloutViewSchema },
+    },
+    errors: { 409: 'A rollout is in progress, there is no stable bundle for a canary, or the bundle is already stable.' },
+  },
+  {
+    method: 'post', path: '/v1/agents/:agent/rollback', tag: 'Agents', role: 'admin', summary: 'Deploy the previous stable bundle again',
+    params: pathParams(agentParam),
+    answers: { 200: { description: 'The deployment after the rollback.', schema: deploymentSchema } },
+    errors: { 404: 'The agent has no deployment.', 409: 'There is no earlier bundle.' },
+  },
+  {
+    method: 'post', path: '/v1/agents/:agent/rollout/:action', tag: 'Agents', role: 'admin', summary: 'Pause, resume or abort the rollout in progress',
+    params: pathParams({ ...agentParam, action: 'pause, resume or abort.' }),
+    body: rolloutControlRequestSchema.optional(),
+    answers: { 202: { description: 'The request reached the rollout.', schema: rolloutControlSchema } },
+    errors: { 404: 'No such action, or no rollout in progress.', 409: 'The rollout has already ended.' },
+  },
+  {
+    method: 'get', path: '/v1/agents/:agent/rollouts/:rolloutId', tag: 'Agents', role: 'runner', summary: 'A rollout with its decisions',
+    params: pathParams({ ...agentParam, rolloutId: 'The rollout ID.' }),
+    answers: { 200: { description: 'The rollout.', schema: rolloutViewSchema } },
+    errors: { 404: 'No such rollout.' },
+  },
+]);

@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { alertRuleFields, alertSignals, oneLimit } from '../shared/alerts';
-import { timestamp } from './fields';
+import { pathParams, timestamp } from './fields';
+import { routes } from './route';
 
 const { tenantId: _tenantOfFileRules, ...apiRuleFields } = alertRuleFields;
 
@@ -71,3 +72,30 @@ export type AlertView = z.infer<typeof alertViewSchema>;
 
 /** Answer of `GET /v1/alerts`: newest change first. */
 export const alertListSchema = z.strictObject({ alerts: z.array(alertViewSchema) });
+
+const ruleParams = pathParams({ ruleId: 'The alert rule ID.' });
+
+/** The alerts routes (admin): a tenant's admin sees its tenant's; an operator's admin every tenant's. */
+export const alertRoutes = routes([
+  {
+    method: 'get', path: '/v1/alerts', tag: 'Alerts', role: 'admin', summary: 'List alerts, firing and resolved',
+    query: alertsQuerySchema,
+    answers: { 200: { description: 'The alerts the caller may see.', schema: alertListSchema } },
+  },
+  {
+    method: 'get', path: '/v1/alerts/rules', tag: 'Alerts', role: 'admin', summary: 'List alert rules (from the API and the rules file)',
+    answers: { 200: { description: 'The rules the caller may see.', schema: alertRuleListSchema } },
+  },
+  {
+    method: 'post', path: '/v1/alerts/rules', tag: 'Alerts', role: 'admin', summary: "Add an alert rule over the tenant's runs",
+    description: 'A webhook URL must be on a host of BOSUN_ALERT_WEBHOOK_HOSTS.',
+    body: createAlertRuleRequestSchema,
+    answers: { 201: { description: 'The rule, as stored.', schema: alertRuleViewSchema } },
+  },
+  {
+    method: 'delete', path: '/v1/alerts/rules/:ruleId', tag: 'Alerts', role: 'admin', summary: 'Delete an alert rule',
+    params: ruleParams,
+    answers: { 204: { description: 'Deleted.' } },
+    errors: { 404: 'No such rule the caller may see.', 409: 'The rule comes from the rules file (BOSUN_ALERT_RULES): change it there.' },
+  },
+]);

@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { approvalStatuses } from '../shared/domain';
-import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp } from './fields';
+import { jsonObject, nextCursor, pageCursor, pageLimit, pathParams, timestamp } from './fields';
+import { routes } from './route';
 
 /** Body of `POST /v1/runs/:runId/approvals/:approvalId`. */
 export const approvalDecisionRequestSchema = z
@@ -98,3 +99,23 @@ export type InboxApproval = z.infer<typeof inboxApprovalSchema>;
 /** Answer of `GET /v1/approvals`: newest first. */
 export const approvalPageSchema = z.strictObject({ approvals: z.array(inboxApprovalSchema), nextCursor });
 export type ApprovalPage = z.infer<typeof approvalPageSchema>;
+
+/** The routes of approvals (the document's `Approvals` tag; see ./route.ts). */
+export const approvalRoutes = routes([
+  {
+    method: 'post', path: '/v1/runs/:runId/approvals/:approvalId', tag: 'Approvals', role: 'approver', summary: 'Approve, reject or edit a waiting tool call',
+    description: 'With `arguments`, approves the call with those arguments instead, checked against the tool schema the bundle pinned.',
+    params: pathParams({ runId: 'The run ID (a UUID).', approvalId: 'The approval ID (a UUID).' }),
+    body: approvalDecisionRequestSchema,
+    answers: { 202: { description: 'The decision reached the run.', schema: approvalDecisionSchema } },
+    errors: {
+      404: 'No such run or approval for this tenant.',
+      409: 'The approval is already decided or has expired.',
+    },
+  },
+  {
+    method: 'get', path: '/v1/approvals', tag: 'Approvals', role: 'approver', summary: "The tenant's approvals across runs, newest first",
+    query: listApprovalsQuerySchema,
+    answers: { 200: { description: 'A page of approvals.', schema: approvalPageSchema } },
+  },
+]);

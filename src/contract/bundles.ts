@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { bundleContentSchema } from '../shared/bundle';
 import { pinnedToolSchema } from '../shared/toolSpec';
-import { timestamp } from './fields';
+import { pathParams, timestamp } from './fields';
+import { routes } from './route';
 
 /**
  * Body of `POST /v1/bundles`; src/shared/bundle.ts (bundleProblems, pricingProblems) checks what a
@@ -51,3 +52,33 @@ export const bundleDiffSchema = z.strictObject({
   changes: z.array(z.strictObject({ path: z.string(), from: z.unknown(), to: z.unknown() })),
 });
 export type BundleDiff = z.infer<typeof bundleDiffSchema>;
+
+/** The routes of bundles (the document's `Bundles` tag; see ./route.ts). */
+export const bundleRoutes = routes([
+  {
+    method: 'post', path: '/v1/bundles', tag: 'Bundles', role: 'admin', summary: 'Publish a bundle',
+    description: "Validates the bundle, pins its tools from the registry and stores it under the ID its content hashes to. Publishing changes no agent's deployment.",
+    body: publishBundleRequestSchema,
+    answers: {
+      201: { description: 'The bundle is new.', schema: publishedBundleSchema },
+      200: { description: 'The tenant already had this content.', schema: publishedBundleSchema },
+    },
+  },
+  {
+    method: 'get', path: '/v1/bundles/:bundleId', tag: 'Bundles', role: 'runner', summary: 'Show a bundle',
+    params: pathParams({ bundleId: 'The bundle ID.' }),
+    answers: { 200: { description: 'The bundle.', schema: bundleSchema } },
+    errors: { 404: 'No such bundle for this tenant.' },
+  },
+  {
+    method: 'get', path: '/v1/bundles/:bundleId/diff/:otherBundleId', tag: 'Bundles', role: 'runner', summary: 'What differs between two bundles',
+    params: pathParams({ bundleId: 'The bundle to compare from.', otherBundleId: 'The bundle to compare to.' }),
+    answers: { 200: { description: 'The leaf values that differ.', schema: bundleDiffSchema } },
+    errors: { 404: 'Either bundle is unknown to this tenant.' },
+  },
+  {
+    method: 'get', path: '/v1/agents/:agent/bundles', tag: 'Bundles', role: 'runner', summary: "An agent's bundles, newest first",
+    params: pathParams({ agent: 'The agent name.' }),
+    answers: { 200: { description: 'The bundles.', schema: bundleListSchema } },
+  },
+]);

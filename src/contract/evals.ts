@@ -7,7 +7,8 @@
 import { z } from 'zod';
 import { tapeEntrySchema } from '../shared/tapes';
 import { runErrorSchema } from './runs';
-import { jsonObject, nextCursor, pageCursor, pageLimit, timestamp, runStatusSchema } from './fields';
+import { jsonObject, nextCursor, pageCursor, pageLimit, pathParams, timestamp, runStatusSchema } from './fields';
+import { routes } from './route';
 
 export { MAX_TAPE_ENTRIES, tapeEntrySchema, tapesSchema, type TapeEntry } from '../shared/tapes';
 
@@ -133,3 +134,37 @@ export type ReviewPage = z.infer<typeof reviewPageSchema>;
  */
 export const runTapesSchema = z.strictObject({ tapes: z.array(tapeEntrySchema) });
 export type RunTapes = z.infer<typeof runTapesSchema>;
+
+const runParam = pathParams({ runId: 'The run ID (a UUID).' });
+
+/** The routes of evals, feedback and review (the document's `Evals` tag; see ./route.ts). */
+export const evalRoutes = routes([
+  {
+    method: 'post', path: '/v1/evals', tag: 'Evals', role: 'runner', summary: "Store an eval's results",
+    body: createEvalRequestSchema,
+    answers: { 201: { description: 'Stored.', schema: createdEvalSchema } },
+  },
+  {
+    method: 'get', path: '/v1/evals', tag: 'Evals', role: 'runner', summary: 'Stored evals, newest first',
+    query: listEvalsQuerySchema,
+    answers: { 200: { description: 'The evals.', schema: evalListSchema } },
+  },
+  {
+    method: 'post', path: '/v1/runs/:runId/feedback', tag: 'Evals', role: 'runner', summary: 'Score a run',
+    params: runParam,
+    body: feedbackRequestSchema,
+    answers: { 201: { description: 'The feedback entry.', schema: feedbackSchema } },
+    errors: { 404: 'No such run for this tenant.' },
+  },
+  {
+    method: 'get', path: '/v1/review', tag: 'Evals', role: 'runner', summary: 'Runs worth a golden case, newest first',
+    query: reviewQuerySchema,
+    answers: { 200: { description: 'A page of candidate runs.', schema: reviewPageSchema } },
+  },
+  {
+    method: 'get', path: '/v1/runs/:runId/tapes', tag: 'Evals', role: 'runner', summary: "A run's tool calls as tapes",
+    params: runParam,
+    answers: { 200: { description: 'The tapes, in the run order.', schema: runTapesSchema } },
+    errors: { 404: 'No such run for this tenant.' },
+  },
+]);

@@ -24,3 +24,10 @@ const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.
 
 /** Free-form labels of a run or a thread: at most 50 keys, flat values. */
 export const metadataSchema = z.record(z.string().max(100), metadataValue).refine((m) => Object.keys(m).length <= 50, 'at most 50 keys');
+
+/**
+ * The path parameters of a route, each a string as the URL carries it (a malformed ID names no
+ * stored row, so routes answer 404 for it rather than 400).
+ */
+export const pathParams = <K extends string>(described: Record<K, string>) =>
+  z.object(Object.fromEntries(Object.entries(described).map(([name, what]) => [name, z.string().describe(what as string)])) as Record<K, z.ZodString>);

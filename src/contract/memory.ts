@@ -7,7 +7,8 @@
 import { z } from 'zod';
 import { parseDuration } from '../shared/duration';
 import { memorySourceSchema, memoryTrusts } from '../shared/memory';
-import { nextCursor, pageCursor, pageLimit, timestamp } from './fields';
+import { nextCursor, pageCursor, pageLimit, pathParams, timestamp } from './fields';
+import { routes } from './route';
 
 const namespace = z
   .string()
@@ -94,3 +95,51 @@ export const deleteSubjectQuerySchema = z.strictObject({
 
 /** Answer of `DELETE /v1/memories`: the records deleted (with their search index entries). */
 export const deletedMemoriesSchema = z.strictObject({ deleted: z.array(z.uuid()) });
+
+const memoryParams = pathParams({ memoryId: 'The memory record ID (a UUID).' });
+
+/** The operator API of long-term memory (admin). */
+export const memoryRoutes = routes([
+  {
+    method: 'post', path: '/v1/memories', tag: 'Memory', role: 'admin', summary: 'Write a memory record (trust operator)',
+    body: createMemoryRequestSchema,
+    answers: {
+      201: { description: 'A new record.', schema: savedMemorySchema },
+      200: { description: 'The text repeated a live record of the namespace: that record, updated.', schema: savedMemorySchema },
+    },
+  },
+  {
+    method: 'get', path: '/v1/memories', tag: 'Memory', role: 'admin', summary: "List the tenant's live records, newest first",
+    query: listMemoriesQuerySchema,
+    answers: { 200: { description: 'A page of records.', schema: memoryPageSchema } },
+  },
+  {
+    method: 'get', path: '/v1/memories/search', tag: 'Memory', role: 'admin', summary: 'Search records as memory_search does',
+    query: searchMemoriesQuerySchema,
+    answers: { 200: { description: 'The best matches, best first.', schema: memorySearchSchema } },
+  },
+  {
+    method: 'delete', path: '/v1/memories', tag: 'Memory', role: 'admin', summary: "Delete every record about a data subject",
+    query: deleteSubjectQuerySchema,
+    answers: { 200: { description: 'The records deleted.', schema: deletedMemoriesSchema } },
+  },
+  {
+    method: 'get', path: '/v1/memories/:memoryId', tag: 'Memory', role: 'admin', summary: 'Show a record',
+    params: memoryParams,
+    answers: { 200: { description: 'The record.', schema: memoryRecordSchema } },
+    errors: { 404: 'No such live record for this tenant.' },
+  },
+  {
+    method: 'patch', path: '/v1/memories/:memoryId', tag: 'Memory', role: 'admin', summary: "Correct a record's text or expiry",
+    params: memoryParams,
+    body: correctMemoryRequestSchema,
+    answers: { 200: { description: 'The corrected record.', schema: memoryRecordSchema } },
+    errors: { 404: 'No such live record for this tenant.' },
+  },
+  {
+    method: 'delete', path: '/v1/memories/:memoryId', tag: 'Memory', role: 'admin', summary: 'Delete a record',
+    params: memoryParams,
+    answers: { 204: { description: 'Deleted.' } },
+    errors: { 404: 'No such live record for this tenant.' },
+  },
+]);

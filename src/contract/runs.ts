@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { tapesSchema } from '../shared/tapes';
 import { multitaskStrategySchema } from '../shared/threads';
 import { pendingApprovalSchema, runApprovalSchema } from './approvals';
-import { jsonObject, metadataSchema, nextCursor, pageCursor, pageLimit, timestamp, runStatusSchema } from './fields';
+import { jsonObject, metadataSchema, nextCursor, pageCursor, pageLimit, pathParams, timestamp, runStatusSchema } from './fields';
+import { routes } from './route';
 
 /** Body of `POST /v1/runs`. */
 export const createRunRequestSchema = z
@@ -154,3 +155,37 @@ export const cancelRunSchema = z.strictObject({
   cancelRequested: z.literal(true),
 });
 export type CancelRunAnswer = z.infer<typeof cancelRunSchema>;
+
+const runParams = pathParams({ runId: 'The run ID (a UUID).' });
+
+/** The routes of runs (the document's `Runs` tag; see ./route.ts). */
+export const runRoutes = routes([
+  {
+    method: 'post', path: '/v1/runs', tag: 'Runs', role: 'runner', summary: 'Start a run',
+    description: "Starts a run of the agent's deployed bundle (or the pinned `bundleId`); with `threadId`, as the thread's next message (docs/conversations.md). A request repeated with the same `Idempotency-Key` answers the run it started.",
+    headers: z.object({ 'idempotency-key': idempotencyKeySchema.optional().describe('Makes retries safe: the same key and request answer the same run (kept 24 h by default).') }),
+    body: createRunRequestSchema,
+    answers: { 202: { description: 'The run is accepted (or was, for a repeated Idempotency-Key); with `threadId` and `turn` for a run on a thread.', schema: acceptedRunSchema } },
+    errors: {
+      404: 'No thread `threadId` for this tenant.',
+      409: 'The Idempotency-Key belongs to a different request; or the thread is busy (`thread_busy` under reject, `rollback_refused` once its active run started a write).',
+    },
+  },
+  {
+    method: 'get', path: '/v1/runs', tag: 'Runs', role: 'runner', summary: "List the tenant's runs, newest first",
+    query: listRunsQuerySchema,
+    answers: { 200: { description: 'A page of runs.', schema: runPageSchema } },
+  },
+  {
+    method: 'get', path: '/v1/runs/:runId', tag: 'Runs', role: 'runner', summary: 'Show a run: steps, approvals, usage',
+    params: runParams,
+    answers: { 200: { description: 'The run.', schema: runViewSchema } },
+    errors: { 404: 'No such run for this tenant.' },
+  },
+  {
+    method: 'post', path: '/v1/runs/:runId/cancel', tag: 'Runs', role: 'runner', summary: 'Cancel a run',
+    params: runParams,
+    answers: { 202: { description: 'The cancellation reached the run.', schema: cancelRunSchema } },
+    errors: { 404: 'No such run for this tenant.', 409: 'The run has already ended.' },
+  },
+]);

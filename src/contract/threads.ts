@@ -4,8 +4,9 @@
  * deletes one, `POST /v1/threads/:threadId/runs` sends the next message (a run).
  */
 import { z } from 'zod';
-import { createRunRequestSchema } from './runs';
-import { jsonObject, metadataSchema, nextCursor, pageCursor, pageLimit, runStatusSchema, timestamp } from './fields';
+import { acceptedRunSchema, createRunRequestSchema } from './runs';
+import { jsonObject, metadataSchema, nextCursor, pageCursor, pageLimit, pathParams, runStatusSchema, timestamp } from './fields';
+import { routes } from './route';
 import { multitaskStrategySchema } from '../shared/threads';
 
 /** Body of `POST /v1/threads`. */
@@ -72,3 +73,42 @@ export const threadViewSchema = z.strictObject({
   runs: z.array(threadRunSchema),
 });
 export type ThreadView = z.infer<typeof threadViewSchema>;
+
+const threadParams = pathParams({ threadId: 'The thread ID (a UUID).' });
+
+/** The threads routes (runner). */
+export const threadRoutes = routes([
+  {
+    method: 'post', path: '/v1/threads', tag: 'Threads', role: 'runner', summary: 'Open a thread (a conversation)',
+    body: createThreadRequestSchema,
+    answers: { 201: { description: 'The new thread.', schema: threadSchema } },
+  },
+  {
+    method: 'get', path: '/v1/threads', tag: 'Threads', role: 'runner', summary: "List the tenant's threads, newest first",
+    query: listThreadsQuerySchema,
+    answers: { 200: { description: 'A page of threads.', schema: threadPageSchema } },
+  },
+  {
+    method: 'get', path: '/v1/threads/:threadId', tag: 'Threads', role: 'runner', summary: 'Show a thread: its messages and runs',
+    params: threadParams,
+    answers: { 200: { description: 'The thread.', schema: threadViewSchema } },
+    errors: { 404: 'No such thread for this tenant.' },
+  },
+  {
+    method: 'delete', path: '/v1/threads/:threadId', tag: 'Threads', role: 'runner', summary: 'Delete an idle thread (its runs stay)',
+    params: threadParams,
+    answers: { 204: { description: 'Deleted.' } },
+    errors: { 404: 'No such thread for this tenant.', 409: '`thread_busy`: a run of the thread is still active.' },
+  },
+  {
+    method: 'post', path: '/v1/threads/:threadId/runs', tag: 'Threads', role: 'runner', summary: "Send the thread's next message (a run)",
+    description: 'The run sees the conversation so far. While a run of the thread is active, `multitaskStrategy` (or the bundle\'s) decides: reject, enqueue, interrupt or rollback (docs/conversations.md).',
+    params: threadParams,
+    body: threadRunRequestSchema,
+    answers: { 202: { description: 'The run is accepted, with its thread and turn.', schema: acceptedRunSchema } },
+    errors: {
+      404: 'No such thread for this tenant.',
+      409: '`thread_busy`: a run of the thread is active and the strategy is reject; `rollback_refused`: the active run started a write.',
+    },
+  },
+]);

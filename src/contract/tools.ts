@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { pinnedToolSchema } from '../shared/toolSpec';
 import { timestamp } from './fields';
+import { routes } from './route';
 
 export const registeredToolSchema = z.strictObject({
   name: z.string(),
@@ -24,3 +25,11 @@ export type RegisteredToolView = z.infer<typeof registeredToolSchema>;
 /** Answer of `GET /v1/tools`: by name, newest version first. */
 export const toolListSchema = z.strictObject({ tools: z.array(registeredToolSchema) });
 export type ToolList = z.infer<typeof toolListSchema>;
+
+/** The routes of the tool registry (the document's `Tools` tag; see ./route.ts). */
+export const toolRoutes = routes([
+  {
+    method: 'get', path: '/v1/tools', tag: 'Tools', role: 'runner', summary: 'Every tool the workers have registered',
+    answers: { 200: { description: 'The tools.', schema: toolListSchema } },
+  },
+]);

@@ -1,6 +1,7 @@
 /** Budgets and usage: `PUT /v1/budgets/:period`, `GET /v1/budgets`, `GET /v1/usage`. */
 import { z } from 'zod';
 import { timestamp } from './fields';
+import { routes } from './route';
 
 /** `:period` of `PUT /v1/budgets/:period`. */
 export const budgetPeriods = ['day', 'month'] as const;
@@ -9,7 +10,8 @@ export type BudgetPeriod = (typeof budgetPeriods)[number];
 /** Body of `PUT /v1/budgets/:period`. */
 export const budgetRequestSchema = z
   .object({
-    limitUsd: z.number().positive().max(1e9),
+    // The column keeps 6 decimals: a smaller ceiling would be stored as 0, which it refuses.
+    limitUsd: z.number().min(0.000001).max(1e9),
     mode: z.enum(['hard', 'soft']).describe('hard: model calls past the ceiling are refused; soft: recorded only.'),
     onExceeded: z.enum(['fail', 'wait']).default('fail').describe('For hard ceilings: end the run as budget_exceeded, or wait for the next period.'),
   })
@@ -57,3 +59,22 @@ export const usageTotalSchema = z.strictObject({
 /** Answer of `GET /v1/usage`. */
 export const usageSchema = z.strictObject({ groupBy: usageQuerySchema.shape.groupBy.unwrap(), totals: z.array(usageTotalSchema) });
 export type UsageReport = z.infer<typeof usageSchema>;
+
+/** The routes of budgets and usage (the document's `Usage` tag; see ./route.ts). */
+export const usageRoutes = routes([
+  {
+    method: 'put', path: '/v1/budgets/:period', tag: 'Usage', role: 'admin', summary: "Set the tenant's spending ceiling for a UTC day or month",
+    params: z.object({ period: z.enum(budgetPeriods) }),
+    body: budgetRequestSchema,
+    answers: { 200: { description: 'The ceiling as stored.', schema: budgetSchema } },
+  },
+  {
+    method: 'get', path: '/v1/budgets', tag: 'Usage', role: 'admin', summary: "The tenant's ceilings with what each window has spent",
+    answers: { 200: { description: 'The budgets.', schema: budgetListSchema } },
+  },
+  {
+    method: 'get', path: '/v1/usage', tag: 'Usage', role: 'runner', summary: 'Tokens and cost of model steps, grouped',
+    query: usageQuerySchema,
+    answers: { 200: { description: 'The totals.', schema: usageSchema } },
+  },
+]);

@@ -20,9 +20,11 @@ export type ToolKind = z.infer<typeof toolKindSchema>;
 export type DataScope = `tenant:${string}` | 'network:allow-list' | 'memory:namespaces';
 /** The scopes that are not `tenant:<table>`. */
 export const namedScopes: readonly string[] = ['network:allow-list', 'memory:namespaces'];
-const dataScopeSchema = z.custom<DataScope>((v) => typeof v === 'string' && (/^tenant:[a-z_][a-z0-9_]{0,62}$/.test(v) || namedScopes.includes(v)), {
+const dataScopePattern = new RegExp(`^(tenant:[a-z_][a-z0-9_]{0,62}|${namedScopes.join('|')})$`);
+// The metadata describes the check in JSON Schema terms, for the OpenAPI document.
+const dataScopeSchema = z.custom<DataScope>((v) => typeof v === 'string' && dataScopePattern.test(v), {
   message: 'tenant:<table>, network:allow-list or memory:namespaces',
-});
+}).meta({ type: 'string', pattern: dataScopePattern.source });
 
 /** A JSON Schema document (draft 2020-12), as zod 4's `z.toJSONSchema` or an MCP server gives it. */
 export type JsonSchema = Record<string, unknown>;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { recordRun } from '../../src/db/runs';
-import { requestFingerprint } from '../../src/api/runsRouter';
+import { requestFingerprint } from '../../src/api/runStarter';
 import { runPolicyOf } from '../../src/shared/bundle';
 import { AgentNameKey, BundleIdKey, RunStatusKey, TenantIdKey } from '../../src/shared/searchAttributes';
 import { agentRun } from '../../src/workflows';

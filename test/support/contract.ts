@@ -1,128 +1,93 @@
 /**
- * The API's answers checked against src/contract: which answer schema each route has, and a check
- * that throws naming every field that does not match. The test stack's `api()` runs it on every
- * answer, so each e2e file that calls a route also checks its shape.
+ * The API's answers checked against src/contract and the OpenAPI document made from it: which
+ * route and answer each request has, and a check that throws naming every field that does not
+ * match. The test stack's `api()` runs it on every answer, so each e2e file that calls a route also
+ * checks its shape twice: with the route's zod schema, and with the document's JSON Schema for the
+ * route and status (so a status or a field the document does not describe fails too).
  */
+import { Validator, type OutputUnit } from '@cfworker/json-schema';
 import type { z } from 'zod';
-import {
-  acceptedRunSchema,
-  agentViewSchema,
-  alertListSchema,
-  alertRuleListSchema,
-  alertRuleViewSchema,
-  apiErrorBodySchema,
-  approvalDecisionSchema,
-  approvalPageSchema,
-  auditPageSchema,
-  budgetListSchema,
-  budgetSchema,
-  bundleDiffSchema,
-  bundleListSchema,
-  bundleSchema,
-  cancelRunSchema,
-  codecResponseSchema,
-  createdEvalSchema,
-  createdKeySchema,
-  deploymentSchema,
-  evalListSchema,
-  feedbackSchema,
-  healthSchema,
-  keyListSchema,
-  deletedMemoriesSchema,
-  memoryPageSchema,
-  memoryRecordSchema,
-  memorySearchSchema,
-  savedMemorySchema,
-  publishedBundleSchema,
-  readinessSchema,
-  reviewPageSchema,
-  rolloutControlSchema,
-  rolloutViewSchema,
-  runPageSchema,
-  runTapesSchema,
-  runViewSchema,
-  threadPageSchema,
-  threadSchema,
-  threadViewSchema,
-  usageSchema,
-} from '../../src/contract';
+import { apiErrorBodySchema, type RouteSpec } from '../../src/contract';
+import { apiRoutes, openApiDocument, openApiPath } from '../../src/contract/openapi';
 
-interface Answer {
-  method: string;
-  /** Matched against the path without its query string. */
-  path: RegExp;
-  /** Success statuses this schema describes; an error status always has the error body. */
-  status: number[];
-  schema: z.ZodType;
-}
+const document = openApiDocument();
 
-const segment = '[^/]+';
-const route = (pattern: string) => new RegExp(`^${pattern.replaceAll(':p', segment)}$`);
+/** A route's path as a pattern: `{param}` matches one segment. */
+const pathPattern = (path: string) => new RegExp(`^${openApiPath(path).replace(/\{\w+\}/g, '[^/]+').replace(/\./g, '\\.')}$`);
+const routePatterns = apiRoutes.map((route) => ({ route, pattern: pathPattern(route.path) }));
 
-/** Every JSON answer of the API, by route. */
-export const answers: Answer[] = [
-  { method: 'GET', path: route('/healthz'), status: [200], schema: healthSchema },
-  { method: 'GET', path: route('/readyz'), status: [200, 503], schema: readinessSchema },
-  { method: 'POST', path: route('/v1/runs'), status: [202], schema: acceptedRunSchema },
-  { method: 'GET', path: route('/v1/runs'), status: [200], schema: runPageSchema },
-  { method: 'GET', path: route('/v1/runs/:p'), status: [200], schema: runViewSchema },
-  { method: 'POST', path: route('/v1/runs/:p/approvals/:p'), status: [202], schema: approvalDecisionSchema },
-  { method: 'POST', path: route('/v1/runs/:p/cancel'), status: [202], schema: cancelRunSchema },
-  { method: 'GET', path: route('/v1/approvals'), status: [200], schema: approvalPageSchema },
-  { method: 'POST', path: route('/v1/bundles'), status: [200, 201], schema: publishedBundleSchema },
-  { method: 'GET', path: route('/v1/bundles/:p'), status: [200], schema: bundleSchema },
-  { method: 'GET', path: route('/v1/bundles/:p/diff/:p'), status: [200], schema: bundleDiffSchema },
-  { method: 'GET', path: route('/v1/agents/:p/bundles'), status: [200], schema: bundleListSchema },
-  { method: 'GET', path: route('/v1/agents/:p'), status: [200], schema: agentViewSchema },
-  { method: 'POST', path: route('/v1/agents/:p/deployments'), status: [201], schema: deploymentSchema },
-  { method: 'POST', path: route('/v1/agents/:p/deployments'), status: [202], schema: rolloutViewSchema },
-  { method: 'POST', path: route('/v1/agents/:p/rollback'), status: [200], schema: deploymentSchema },
-  { method: 'POST', path: route('/v1/agents/:p/rollout/:p'), status: [202], schema: rolloutControlSchema },
-  { method: 'GET', path: route('/v1/agents/:p/rollouts/:p'), status: [200], schema: rolloutViewSchema },
-  { method: 'POST', path: route('/v1/keys'), status: [201], schema: createdKeySchema },
-  { method: 'GET', path: route('/v1/keys'), status: [200], schema: keyListSchema },
-  { method: 'GET', path: route('/v1/audit'), status: [200], schema: auditPageSchema },
-  { method: 'PUT', path: route('/v1/budgets/:p'), status: [200], schema: budgetSchema },
-  { method: 'GET', path: route('/v1/budgets'), status: [200], schema: budgetListSchema },
-  { method: 'GET', path: route('/v1/usage'), status: [200], schema: usageSchema },
-  { method: 'POST', path: route('/codec/(encode|decode)'), status: [200], schema: codecResponseSchema },
-  { method: 'POST', path: route('/v1/evals'), status: [201], schema: createdEvalSchema },
-  { method: 'GET', path: route('/v1/evals'), status: [200], schema: evalListSchema },
-  { method: 'POST', path: route('/v1/runs/:p/feedback'), status: [201], schema: feedbackSchema },
-  { method: 'GET', path: route('/v1/review'), status: [200], schema: reviewPageSchema },
-  { method: 'GET', path: route('/v1/runs/:p/tapes'), status: [200], schema: runTapesSchema },
-  { method: 'GET', path: route('/v1/alerts'), status: [200], schema: alertListSchema },
-  { method: 'GET', path: route('/v1/alerts/rules'), status: [200], schema: alertRuleListSchema },
-  { method: 'POST', path: route('/v1/alerts/rules'), status: [201], schema: alertRuleViewSchema },
-  { method: 'POST', path: route('/v1/memories'), status: [200, 201], schema: savedMemorySchema },
-  { method: 'GET', path: route('/v1/memories'), status: [200], schema: memoryPageSchema },
-  { method: 'GET', path: route('/v1/memories/search'), status: [200], schema: memorySearchSchema },
-  { method: 'DELETE', path: route('/v1/memories'), status: [200], schema: deletedMemoriesSchema },
-  { method: 'GET', path: route('/v1/memories/:p'), status: [200], schema: memoryRecordSchema },
-  { method: 'PATCH', path: route('/v1/memories/:p'), status: [200], schema: memoryRecordSchema },
-  { method: 'POST', path: route('/v1/threads'), status: [201], schema: threadSchema },
-  { method: 'GET', path: route('/v1/threads'), status: [200], schema: threadPageSchema },
-  { method: 'GET', path: route('/v1/threads/:p'), status: [200], schema: threadViewSchema },
-  { method: 'POST', path: route('/v1/threads/:p/runs'), status: [202], schema: acceptedRunSchema },
-];
-
-/** The schema an answer must match; undefined for answers without a JSON body (204, the event stream). */
-export function answerSchemaOf(method: string, url: string, status: number): z.ZodType | undefined {
+/** The route a request goes to, undefined for one the API has no route for. */
+export function routeOf(method: string, url: string): RouteSpec | undefined {
   const path = url.split('?')[0]!;
-  if (status >= 400 && !(path === '/readyz' && status === 503)) return apiErrorBodySchema;
-  return answers.find((a) => a.method === method && a.status.includes(status) && a.path.test(path))?.schema;
+  return routePatterns.find(({ route, pattern }) => route.method === method.toLowerCase() && pattern.test(path))?.route;
 }
 
 /**
- * Parses an answer with its contract schema and returns it; throws listing every field that does
- * not match (a renamed, missing, extra or mistyped field). Answers no entry of `answers` describes
- * pass unchecked.
+ * The zod schema an answer must match: the route's answer for the status, its error body for an
+ * error; undefined for answers without a JSON body (204, the event stream). Unknown routes answer
+ * the API's error body (404, or 401 before the router looks).
+ */
+export function answerSchemaOf(method: string, url: string, status: number): z.ZodType | undefined {
+  const route = routeOf(method, url);
+  const answer = route?.answers[status];
+  if (answer) return answer.schema;
+  return status >= 400 ? (route?.errorSchema ?? apiErrorBodySchema) : undefined;
+}
+
+/** The component schemas under `$defs`, so that a schema of the document validates on its own. */
+const definitions = JSON.parse(JSON.stringify(document.components?.schemas ?? {}).replaceAll('#/components/schemas/', '#/$defs/'));
+const validators = new Map<string, Validator>();
+
+function validatorOf(schema: object): Validator {
+  const key = JSON.stringify(schema);
+  let validator = validators.get(key);
+  if (!validator) {
+    const root = { ...JSON.parse(key.replaceAll('#/components/schemas/', '#/$defs/')), $defs: definitions };
+    validator = new Validator(root, '2020-12', false);
+    validators.set(key, validator);
+  }
+  return validator;
+}
+
+/**
+ * The problems of a JSON answer against the document: its route's operation must list the status
+ * and describe the body. Requests to no route must answer an error with the API's error body (404,
+ * or 401, 400 or 413 from the checks every /v1 request passes before routing).
+ */
+export function documentProblems(method: string, url: string, status: number, body: unknown): string[] {
+  const route = routeOf(method, url);
+  if (!route) {
+    if (status < 400 || status >= 500) return [`no route of the document matches ${method} ${url}, which answered ${status}`];
+    return schemaProblems(document.components!.schemas!.ApiErrorBody!, body);
+  }
+  const operation = (document.paths?.[openApiPath(route.path)] as Record<string, any> | undefined)?.[route.method];
+  const answer = operation?.responses?.[String(status)];
+  if (!answer) return [`the document lists no ${status} answer for ${route.method.toUpperCase()} ${route.path}`];
+  const schema = answer.content?.['application/json']?.schema;
+  if (!schema) return body === undefined ? [] : [`the document gives the ${status} answer of ${route.method.toUpperCase()} ${route.path} no JSON body`];
+  return schemaProblems(schema, body);
+}
+
+function schemaProblems(schema: object, body: unknown): string[] {
+  const { valid, errors } = validatorOf(schema).validate(body);
+  if (valid) return [];
+  // The innermost errors say what is wrong; the outer ones only repeat that something below is.
+  const leaves = errors.filter((e: OutputUnit) => !errors.some((other) => other !== e && other.instanceLocation.startsWith(`${e.instanceLocation}/`)));
+  return leaves.slice(0, 10).map((e) => `document: ${e.instanceLocation || '#'}: ${e.error}`);
+}
+
+/**
+ * Parses an answer with its contract schema and checks it against the OpenAPI document, and returns
+ * it; throws listing every field that does not match (a renamed, missing, extra or mistyped field),
+ * or the status the document does not list for the route.
  */
 export function checkAnswer(method: string, url: string, status: number, body: unknown): unknown {
   const schema = answerSchemaOf(method, url, status);
-  if (!schema) return body;
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return body;
-  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  const parsed = schema?.safeParse(body);
+  const problems = [
+    ...(parsed && !parsed.success ? parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`) : []),
+    ...documentProblems(method, url, status, body),
+  ];
+  if (problems.length === 0) return body;
   throw new Error(`${method} ${url} answered ${status} with a body the contract does not describe:\n  - ${problems.join('\n  - ')}\n${JSON.stringify(body).slice(0, 2000)}`);
 }

@@ -109,14 +109,16 @@ export const rules: Rule[] = [
     allowed: (i) => (i.project ? folderOf(i.to) === 'shared' : pureLibraries.has(i.to)),
   },
   {
-    name: 'contract imports only contract, shared and zod',
+    name: 'contract imports only contract, shared and zod (and contract/openapi the OpenAPI generator)',
     applies: (i) => folderOf(i.from) === 'contract',
-    allowed: (i) => (i.project ? ['contract', 'shared'].includes(folderOf(i.to)) : i.to === 'zod'),
+    allowed: (i) => (i.project
+      ? ['contract', 'shared'].includes(folderOf(i.to))
+      : i.to === 'zod' || (i.from === path.join('contract', 'openapi') && i.to === '@asteasolutions/zod-to-openapi')),
   },
   {
-    name: 'the CLI imports only the contract, shared and its own files',
+    name: 'the CLI imports only the contract (not its OpenAPI generator: the CLI uses the generated types), shared and its own files',
     applies: (i) => folderOf(i.from) === 'cli' && i.project,
-    allowed: (i) => ['cli', 'contract', 'shared'].includes(folderOf(i.to)),
+    allowed: (i) => ['cli', 'contract', 'shared'].includes(folderOf(i.to)) && i.to !== path.join('contract', 'openapi'),
   },
   {
     name: 'db imports only db and shared',

@@ -48,6 +48,8 @@ describe('each rule catches what it forbids', () => {
     ['a workflow other than the tracing interceptors imports the OpenTelemetry API', pkg('workflows/agentRun', '@opentelemetry/api')],
     ['telemetry imports an activity', project('telemetry/tracing', 'activities/index')],
     ['the bundle store imports telemetry', project('bundles/bundleStore', 'telemetry/tracing')],
+    ['a contract file other than openapi imports the OpenAPI generator', pkg('contract/runs', '@asteasolutions/zod-to-openapi')],
+    ['the CLI imports the OpenAPI generator instead of the generated types', project('cli/apiClient', 'contract/openapi')],
   ])('%s', (_, violation) => {
     expect(ruleViolations([violation])).toHaveLength(1);
   });
@@ -68,6 +70,8 @@ describe('each rule catches what it forbids', () => {
       project('api/app', 'telemetry/metrics'),
       project('activities/toolCalls', 'telemetry/logger'),
       project('telemetry/logger', 'config'),
+      pkg('contract/openapi', '@asteasolutions/zod-to-openapi'),
+      project('cli/apiClient', 'cli/generated/openapi'),
     ])).toEqual([]);
   });
 

@@ -22,6 +22,15 @@ describe('run summaries', () => {
     expect(inputHeadline('x'.repeat(200))).toHaveLength(80);
   });
 
+  it('reads a long input\'s headline from its beginning, never from a token cut in two', () => {
+    const token = 'ab12cd34'.repeat(128 * 1024);
+    // test/e2e/apiEdges.test.ts starts a run with a 1 MiB input: its headline comes without redacting all of it.
+    expect(inputHeadline(`Where is order 1001? ${token}`)).toBe('Where is order 1001? …');
+    expect(inputHeadline(`${'word '.repeat(399)}${'x'.repeat(10)}@example.com ${token}`)).not.toContain('example');
+    expect(inputHeadline(token)).toBe('…');
+    expect(inputHeadline(`\n{"password":"hunter2",${'"k":1,'.repeat(1000)}"z":0}`)).toBe('{…');
+  });
+
   it('gives the workflow a one-line summary and Markdown details', () => {
     const { staticSummary, staticDetails } = runStaticMetadata({ agent: 'support', bundleId: 'support@abc', tenantId: 'demo', input: 'Refund order 1001' });
     expect(staticSummary).toBe('support · Refund order 1001');

@@ -5,14 +5,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { AgentView, BundleView, PublishedBundle, RunView } from '../../contract';
 import { scoreRun, type RunScore } from '../../shared/evals/scorers';
 import { caseResultOf, exitCodeOf, metricsOf, verdictOf, type Baseline } from '../../shared/evals/verdict';
-import { CliError, route, type ApiClient } from '../apiClient';
+import { CliError, answer, type ApiClient, type Schemas } from '../apiClient';
 import { BundleFileError, readBundleDir } from '../bundleFiles';
 import { stringOption, type Command, type CommandContext, type OptionValues } from '../command';
 import { runCase, type CaseTarget } from './caseRunner';
-import type { CreateEvalRequest, CreatedEval, EvalList } from '../../contract';
 import { GateFileError, loadGate, type LoadedGate } from './gateLoader';
 import { addGoldenCase } from './goldenAdd';
 import { htmlReport } from './htmlReport';
@@ -32,17 +30,18 @@ export const defaultGateFile = 'evals/eval_gate.yaml';
 
 async function resolveTarget(ctx: CommandContext, bundle: LoadedGate['bundle']): Promise<CaseTarget> {
   if ('id' in bundle) {
-    await ctx.api.get<BundleView>(route`/v1/bundles/${bundle.id}`);
+    await ctx.api.GET('/v1/bundles/{bundleId}', { params: { path: { bundleId: bundle.id } } });
     return { agent: bundle.id.split('@')[0]!, bundleId: bundle.id };
   }
-  let body: Record<string, unknown>;
+  let body: Schemas['PublishBundleRequest'];
   try {
-    body = readBundleDir(bundle.dir);
+    // The files are the user's: the API checks them.
+    body = readBundleDir(bundle.dir) as Schemas['PublishBundleRequest'];
   } catch (err) {
     if (err instanceof BundleFileError) throw new EvalSetupError(`cannot read the bundle in ${err.file}:`, err.problems);
     throw err;
   }
-  const published = await ctx.api.post<PublishedBundle>('/v1/bundles', body);
+  const published = await answer(ctx.api.POST('/v1/bundles', { body }));
   ctx.note(`bundle under test: ${published.bundleId}${published.created ? ' (published now)' : ''}`);
   return { agent: published.bundle.name, bundleId: published.bundleId };
 }
@@ -55,8 +54,9 @@ async function resolveTarget(ctx: CommandContext, bundle: LoadedGate['bundle']):
 async function findBaseline(api: ApiClient, loaded: LoadedGate, target: CaseTarget): Promise<{ baseline?: Baseline & { createdAt: string }; note: string }> {
   const wanted = loaded.gate.baseline;
   if (wanted === 'none') return { note: 'none asked for (baseline: none)' };
-  const bundleId = wanted === 'stable' ? (await api.get<AgentView>(route`/v1/agents/${target.agent}`)).stableBundleId : wanted;
-  const { evals } = await api.get<EvalList>('/v1/evals', { agent: target.agent, bundleId, suiteHash: loaded.suiteHash, limit: 20 });
+  const agent = () => answer(api.GET('/v1/agents/{agent}', { params: { path: { agent: target.agent } } }));
+  const bundleId = wanted === 'stable' ? (await agent()).stableBundleId : wanted;
+  const { evals } = await answer(api.GET('/v1/evals', { params: { query: { agent: target.agent, bundleId, suiteHash: loaded.suiteHash, limit: 20 } } }));
   const last = evals.find((e) => e.summary.passed);
   if (!last) return { note: `no passing stored eval of ${bundleId} on suite ${loaded.suiteHash}: thresholds only` };
   return { baseline: { evalId: last.evalId, bundleId, metrics: last.summary.metrics, createdAt: last.createdAt }, note: '' };
@@ -84,7 +84,7 @@ async function runSuite(ctx: CommandContext, loaded: LoadedGate, target: CaseTar
   const progress = createProgress(jobs.length, { status: ctx.status, line: ctx.note, interactive: ctx.interactive });
   try {
     await inParallel(jobs, concurrency, async ({ c, repeat }) => {
-      const run: RunView = await runCase(ctx.api, c, target);
+      const run = await runCase(ctx.api, c, target);
       const score = scoreRun(run, c, judge ? await judge.grade(run, c) : {});
       scores.get(c.id)![repeat] = score;
       progress.runFinished(c.id, repeat, score.passed);
@@ -102,7 +102,7 @@ function writeReports(dir: string, report: EvalReport): void {
   writeFileSync(path.join(dir, 'report.html'), htmlReport(report));
 }
 
-function storeRequest(report: EvalReport, loaded: LoadedGate): CreateEvalRequest {
+function storeRequest(report: EvalReport, loaded: LoadedGate): Schemas['CreateEvalRequest'] {
   return {
     agent: report.agent,
     bundleId: report.bundleId,
@@ -162,7 +162,7 @@ async function evaluate(ctx: CommandContext, [file = defaultGateFile]: string[],
   const reportDir = path.resolve(ctx.cwd, stringOption(options, 'out') ?? 'eval-results');
   writeReports(reportDir, report);
   // Stored after the reports are written, so an API that cannot store still leaves them behind.
-  const stored = await ctx.api.post<CreatedEval>('/v1/evals', storeRequest(report, loaded));
+  const stored = await answer(ctx.api.POST('/v1/evals', { body: storeRequest(report, loaded) }));
   report.evalId = stored.evalId;
   writeReports(reportDir, report);
   ctx.print(ctx.json ? JSON.stringify(report, null, 2) : summaryText(report, path.relative(ctx.cwd, reportDir) || '.'));

@@ -6,13 +6,14 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RunTapes, RunView } from '../../contract';
 import { goldenCaseSchema, outcomes, type CaseApproval, type GoldenCase, type Outcome } from '../../shared/evals/goldenCase';
-import { CliError, route } from '../apiClient';
+import { CliError, answer, type Schemas } from '../apiClient';
 import { show, stringOption, type CommandContext, type OptionValues } from '../command';
 import { inputHashOf, readSuite } from './gateLoader';
 
 export const defaultSuite = 'evals/golden_set.jsonl';
+
+type RunView = Schemas['RunView'];
 
 /** Why a run is a candidate, as the review list names it (the first that applies). */
 export function reasonOf(run: RunView): string {
@@ -46,7 +47,7 @@ function expectedOutcome(run: RunView, given: string | undefined): Outcome {
  * The case for `run`. The trajectory is the run's calls as they ran (edited arguments included),
  * when the run completed; a run that failed states no trajectory, since its calls are suspect.
  */
-export function caseFromRun(run: RunView, tapes: RunTapes['tapes'], options: { id?: string; reason?: string; outcome?: string; contains?: string }): GoldenCase {
+export function caseFromRun(run: RunView, tapes: Schemas['RunTapes']['tapes'], options: { id?: string; reason?: string; outcome?: string; contains?: string }): GoldenCase {
   const completed = run.status === 'completed';
   return goldenCaseSchema.parse({
     id: options.id ?? `${run.agent}-${run.runId.slice(0, 8)}`,
@@ -66,8 +67,9 @@ export function caseFromRun(run: RunView, tapes: RunTapes['tapes'], options: { i
 export async function addGoldenCase(ctx: CommandContext, [runId]: string[], options: OptionValues) {
   const suite = path.resolve(ctx.cwd, stringOption(options, 'suite') ?? defaultSuite);
   const existing = existsSync(suite) && readFileSync(suite, 'utf8').trim() ? readSuite(suite) : [];
-  const run = await ctx.api.get<RunView>(route`/v1/runs/${runId!}`);
-  const { tapes } = await ctx.api.get<RunTapes>(route`/v1/runs/${runId!}/tapes`);
+  const params = { path: { runId: runId! } };
+  const run = await answer(ctx.api.GET('/v1/runs/{runId}', { params }));
+  const { tapes } = await answer(ctx.api.GET('/v1/runs/{runId}/tapes', { params }));
   const c = caseFromRun(run, tapes, {
     id: stringOption(options, 'id'), reason: stringOption(options, 'reason'), outcome: stringOption(options, 'outcome'), contains: stringOption(options, 'contains'),
   });

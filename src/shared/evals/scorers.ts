@@ -16,7 +16,8 @@ export interface ScoredRun {
   startedAt: string | null;
   finishedAt: string | null;
   steps: { step: number; ordinal: number; kind: 'model' | 'tool'; name: string; status: string; detail: Record<string, unknown> }[];
-  approvals: { approvalId: string; tool: string; status: string; arguments: unknown; editedArguments: Record<string, unknown> | null; requestedAt: string; decidedAt: string | null }[];
+  // `arguments?`: any JSON, so the OpenAPI document (and the CLI's generated types) cannot mark it required.
+  approvals: { approvalId: string; tool: string; status: string; arguments?: unknown; editedArguments: Record<string, unknown> | null; requestedAt: string; decidedAt: string | null }[];
   usage: { costUsd: number };
 }
 
