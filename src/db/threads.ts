@@ -230,14 +230,23 @@ export async function turnsOfThread(db: Queryable, threadId: string) {
   return rows as { turn: number; runId: string; strategy: string; status: string; input: string | null; createdAt: string; rolledBack: boolean }[];
 }
 
-/** The conversation: the messages of the thread's turns that are part of it, in order, as a client reads them. */
+/**
+ * The conversation: the messages of the thread's turns that are part of it, in order, as a client reads them.
+ * A tool's result shows as its step row shows it (JSON text of detail.result: redacted by the tool's pinned
+ * rules, as `GET /v1/runs/:runId`, the audit log and the events show it), never as the model was shown it.
+ */
 export async function messagesOfThread(db: Queryable, threadId: string) {
   const { rows } = await db.query(
     `SELECT t.turn, t.run_id AS "runId", m.step, m.role, m.content,
-            CASE WHEN m.tool_calls IS NULL THEN NULL ELSE (SELECT jsonb_agg(c->>'name') FROM jsonb_array_elements(m.tool_calls) c) END AS "toolCalls"
+            CASE WHEN m.tool_calls IS NULL THEN NULL ELSE (SELECT jsonb_agg(c->>'name') FROM jsonb_array_elements(m.tool_calls) c) END AS "toolCalls",
+            CASE WHEN s.detail ? 'result' THEN jsonb_build_array(s.detail->'result') END AS "shownResult"
      FROM thread_turns t JOIN run_messages m ON m.run_id = t.run_id AND m.ordinal >= 0
+     LEFT JOIN run_steps s ON m.role = 'tool' AND s.kind = 'tool' AND (s.run_id, s.step, s.ordinal) = (m.run_id, m.step, m.ordinal)
      WHERE t.thread_id = $1 AND t.rolled_back_at IS NULL ORDER BY t.turn, m.step, m.ordinal`,
     [threadId],
   );
-  return rows as { turn: number; runId: string; step: number; role: string; content: string | null; toolCalls: string[] | null }[];
+  // shownResult wraps the result in an array: a JSON null result stays apart from "no step row".
+  return rows.map(({ shownResult, ...message }) => ({ ...message, content: shownResult ? JSON.stringify(shownResult[0]) : message.content })) as {
+    turn: number; runId: string; step: number; role: string; content: string | null; toolCalls: string[] | null;
+  }[];
 }

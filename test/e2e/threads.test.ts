@@ -114,6 +114,26 @@ describe('threads', () => {
     expect(view.body.messages.filter((m: any) => m.role === 'user').map((m: any) => m.content)).toEqual(turns);
   }, 240_000);
 
+  it('shows a tool result on the thread as the run view does: redacted by the tool\'s rules, while the model saw it whole', async () => {
+    const threadId = await newThread();
+    const sent = await send(threadId, { input: 'Look up order 1003' });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(202);
+    expect((await done(sent.body.runId)).status).toBe('completed');
+
+    const run = await stack.api('GET', `/v1/runs/${sent.body.runId}`);
+    const step = run.body.steps.find((s: any) => s.kind === 'tool' && s.name === 'lookup_order');
+    expect(step.detail.result.customer).toBe('[redacted]');
+    const view = await stack.api('GET', `/v1/threads/${threadId}`);
+    const toolMessages = view.body.messages.filter((m: any) => m.role === 'tool');
+    expect(toolMessages).toHaveLength(1);
+    expect(JSON.parse(toolMessages[0].content)).toEqual(step.detail.result);
+    // What the model was shown is unchanged: the customer's name, for it to answer with.
+    const toolTurn = stack.model.requests.find((r) => r.messages.some((m) => m.role === 'tool' && m.content?.includes('1003')));
+    const shownToModel = JSON.parse(toolTurn!.messages.find((m) => m.role === 'tool')!.content!);
+    expect(shownToModel.customer).not.toBe('[redacted]');
+    expect(shownToModel.customer.length).toBeGreaterThan(0);
+  }, 120_000);
+
   it('reject: of two messages 10 ms apart one is accepted, the other answers 409, and the thread goes on once the first has finished', async () => {
     const threadId = await newThread();
     const [a, b] = await twoMessages(threadId, 'reject', ['Slow task R1', 'Slow task R2']);
