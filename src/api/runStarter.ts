@@ -69,6 +69,16 @@ export function requestFingerprint(request: CreateRunRequest): string {
     .digest('hex');
 }
 
+/**
+ * The agent's deployment in the tenant: what a new run (or a new thread) needs its agent to have.
+ * Throws a 400 ApiError naming the agent when it has none.
+ */
+export async function deploymentFor(db: Db, tenantId: string, agent: string) {
+  const deployment = await getDeployment(db, tenantId, agent);
+  if (!deployment) throw badRequest([`agent: unknown agent "${agent}" (publish and deploy a bundle for it first)`]);
+  return deployment;
+}
+
 export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, settings }: RunStarterDeps): StartRun {
   const { idempotencyKeyTtlMs: keyTtlMs, temporalCallTimeoutMs } = settings;
   const temporalCall = <T>(call: () => Promise<T>) => withinDeadline(temporal, temporalCallTimeoutMs, call);
@@ -80,8 +90,7 @@ export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, setting
       if (!pinned || pinned.name !== request.agent) throw badRequest([`bundleId: no bundle ${request.bundleId} for agent "${request.agent}"`]);
       return pinned;
     }
-    const deployment = await getDeployment(db, tenantId, request.agent);
-    if (!deployment) throw badRequest([`agent: unknown agent "${request.agent}" (publish and deploy a bundle for it first)`]);
+    const deployment = await deploymentFor(db, tenantId, request.agent);
     const { bundleId } = chooseBundle(deployment, request.routingKey ?? runId);
     return (await findBundle(db, tenantId, bundleId))!;
   }

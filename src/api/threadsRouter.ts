@@ -10,7 +10,7 @@ import { createThread, deleteThread, findThread, listThreads, lockThread, messag
 import { terminalStatuses } from '../shared/domain';
 import { principalOf } from './auth';
 import { notFound, threadBusy } from './errors';
-import type { StartRun } from './runStarter';
+import { deploymentFor, type StartRun } from './runStarter';
 import { decodeCursor, encodeCursor, parse, uuidParam } from './validation';
 
 /** `startRun` (./runStarter.ts) starts a thread's runs, as it starts every run. */
@@ -20,6 +20,7 @@ export function threadsRouter({ db, startRun }: { db: Db; startRun: StartRun }):
   router.post('/threads', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'runner');
     const { agent, metadata = {} } = parse(createThreadRequestSchema, req.body);
+    if (agent !== undefined) await deploymentFor(db, tenantId, agent);
     res.status(201).json(await createThread(db, { threadId: randomUUID(), tenantId, agent, metadata, createdBy: keyId }));
   });
 

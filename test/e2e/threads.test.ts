@@ -114,6 +114,15 @@ describe('threads', () => {
     expect(view.body.messages.filter((m: any) => m.role === 'user').map((m: any) => m.content)).toEqual(turns);
   }, 240_000);
 
+  it('refuses a thread for an agent without a deployment with the 400 POST /v1/runs answers', async () => {
+    const thread = await stack.api('POST', '/v1/threads', { agent: 'nope' });
+    const run = await stack.api('POST', '/v1/runs', { agent: 'nope', input: 'Hello' });
+    expect(run.status).toBe(400);
+    expect(thread.status).toBe(400);
+    expect(thread.body.error).toEqual(run.body.error);
+    expect(thread.body.error.problems).toEqual([expect.stringContaining('agent: unknown agent "nope"')]);
+  });
+
   it('shows a tool result on the thread as the run view does: redacted by the tool\'s rules, while the model saw it whole', async () => {
     const threadId = await newThread();
     const sent = await send(threadId, { input: 'Look up order 1003' });
