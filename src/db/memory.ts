@@ -33,7 +33,7 @@ export interface NewMemory {
   text: string;
   trust: MemoryTrust;
   source: MemorySource;
-  /** Null or absent: kept until deleted. */
+  /** The expiry the save names (from its ttl or its namespace's); absent or null when it names none. */
   expiresAt?: Date | null;
   /** Only where pgvector is installed (see vectorSearchAvailable). */
   embedding?: number[];
@@ -65,7 +65,9 @@ export async function vectorSearchAvailable(db: Queryable): Promise<boolean> {
  * Saves a record, curating: under a lock on (tenant, namespace), a live record with the same text
  * (case and surrounding blanks aside) is refreshed (expiry, last writer; its trust raised to the
  * writer's if higher), and one at least NEAR_TWIN_SIMILARITY alike takes the new text, trust and
- * expiry; otherwise a record is created. Runs in the caller's transaction.
+ * expiry; otherwise a record is created. A save naming no expiry keeps the record's (a repeat never
+ * makes an expiring record permanent); a new record without one is kept until deleted.
+ * Runs in the caller's transaction.
  */
 export async function saveMemory(client: DbClient, m: NewMemory): Promise<{ record: MemoryRecord; action: SaveAction }> {
   await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`memory:${m.tenantId}:${m.namespace}`]);
@@ -77,10 +79,11 @@ export async function saveMemory(client: DbClient, m: NewMemory): Promise<{ reco
   );
   const twin = twins[0] as { memory_id: string; same: boolean } | undefined;
   const expiresAt = m.expiresAt ?? null;
+  const keptExpiry = (named: number) => `expires_at = coalesce($${named}::timestamptz, expires_at)`;
   const embedding = m.embedding ? vectorLiteral(m.embedding) : null;
   if (twin?.same) {
     const { rows } = await client.query(
-      `UPDATE memories SET updated_at = now(), expires_at = $2, updated_source = $3,
+      `UPDATE memories SET updated_at = now(), ${keptExpiry(2)}, updated_source = $3,
          trust = CASE WHEN ${trustRank} >= (CASE $4::text WHEN 'operator' THEN 3 WHEN 'approved' THEN 2 ELSE 1 END) THEN trust ELSE $4 END
        WHERE memory_id = $1 RETURNING ${columns}`,
       [twin.memory_id, expiresAt, m.source, m.trust],
@@ -89,7 +92,7 @@ export async function saveMemory(client: DbClient, m: NewMemory): Promise<{ reco
   }
   if (twin) {
     const { rows } = await client.query(
-      `UPDATE memories SET text = $2, trust = $3, updated_at = now(), expires_at = $4, updated_source = $5
+      `UPDATE memories SET text = $2, trust = $3, updated_at = now(), ${keptExpiry(4)}, updated_source = $5
          ${embedding ? ', embedding = $6::vector' : ''}
        WHERE memory_id = $1 RETURNING ${columns}`,
       [twin.memory_id, m.text, m.trust, expiresAt, m.source, ...(embedding ? [embedding] : [])],

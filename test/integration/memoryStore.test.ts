@@ -73,6 +73,26 @@ describe('the memory store', () => {
     expect((await save({ namespace: `${ns}:other`, text: 'The user is allergic to peanuts.' })).action).toBe('created');
   });
 
+  it('keeps a record\'s expiry on a repeat that names none, and takes the one a repeat names', async () => {
+    const ns = `expiry:${randomUUID()}`;
+    const in30Days = new Date(Date.now() + 30 * 86_400_000);
+    const first = await save({ namespace: ns, text: 'The gate code is 2210.', expiresAt: in30Days });
+    expect(first.record.expiresAt).toEqual(in30Days);
+
+    const repeated = await save({ namespace: ns, text: 'the gate code is 2210.' });
+    expect(repeated).toMatchObject({ action: 'repeated', record: { memoryId: first.record.memoryId, expiresAt: in30Days } });
+    const near = await save({ namespace: ns, text: 'The gate code is 2210!' });
+    expect(near).toMatchObject({ action: 'updated', record: { memoryId: first.record.memoryId, expiresAt: in30Days } });
+
+    const in7Days = new Date(Date.now() + 7 * 86_400_000);
+    const renamed = await save({ namespace: ns, text: 'The gate code is 2210!', expiresAt: in7Days });
+    expect(renamed).toMatchObject({ action: 'repeated', record: { expiresAt: in7Days } });
+
+    // A permanent record stays permanent.
+    await save({ namespace: ns, text: 'Deliveries go to the back door.' });
+    expect((await save({ namespace: ns, text: 'Deliveries go to the back door.' })).record.expiresAt).toBeNull();
+  });
+
   it('never returns an expired record, and the purge deletes it', async () => {
     const ns = `expiry:${randomUUID()}`;
     const gone = await save({ namespace: ns, text: 'Temporary door code 4411.', expiresAt: new Date(Date.now() - 1000) });
