@@ -29,7 +29,7 @@ import { threadsRouter } from './threadsRouter';
 import { toolsRouter } from './toolsRouter';
 import { uiRouter } from './uiRouter';
 import { usageRouter } from './usageRouter';
-import { refuseUnstorableText } from './validation';
+import { refuseUnstorableText, requireJsonBody } from './validation';
 import { accessLog } from './accessLog';
 import { pendingApprovalsByTenant } from '../db/approvals';
 import { budgetsRemaining } from '../db/budgets';
@@ -71,7 +71,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
   // Before the other /v1 routes: it authenticates and parses itself, to answer OpenAI-shaped errors.
   app.use(chatCompletionsRouter(routerDeps));
   app.use(
-    '/v1', express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), rateLimitPerKey(deps.db, settings.rateLimitPerMinute), refuseUnstorableText,
+    '/v1', requireJsonBody, express.json({ limit: settings.maxRequestBytes }), authenticate(deps.db), rateLimitPerKey(deps.db, settings.rateLimitPerMinute), refuseUnstorableText,
   );
   app.use(
     '/v1',

@@ -40,6 +40,19 @@ export const refuseUnstorableText: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/**
+ * Refuses a /v1 request that carries a body without a JSON content type (400 naming the header to
+ * send): the JSON parser leaves such a body unread, and the route would only see "no body".
+ */
+export const requireJsonBody: RequestHandler = (req, _res, next) => {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (hasBody && !req.is('application/json')) {
+    const sent = req.headers['content-type'] ? `Content-Type ${req.headers['content-type']}` : 'no Content-Type';
+    throw badRequest([`body: sent with ${sent}; send Content-Type: application/json`]);
+  }
+  next();
+};
+
 /** Deeper JSON than any request needs; bounding it keeps recursive code (zod, JSON.stringify) safe. */
 export const MAX_NESTING = 32;
 /** A body of a million NULs gets a short answer. */

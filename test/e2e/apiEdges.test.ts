@@ -85,6 +85,29 @@ describe('API edges', () => {
     });
   });
 
+  describe('content type', () => {
+    const post = (route: string, headers: Record<string, string>) => fetch(`${stack.baseUrl}${route}`, {
+      // Bytes, not a string: fetch adds no Content-Type of its own to them.
+      method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}`, ...headers }, body: new TextEncoder().encode(JSON.stringify({ agent: 'support', input: 'Hello' })),
+    });
+
+    it.each([
+      ['no Content-Type', {}, /^body: sent with no Content-Type; send Content-Type: application\/json$/],
+      ['text/plain', { 'content-type': 'text/plain' }, /^body: sent with Content-Type text\/plain; send Content-Type: application\/json$/],
+    ] as const)('answers 400 asking for JSON to a body sent with %s', async (_name, headers, problem) => {
+      const res = await post('/v1/runs', headers);
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as any;
+      expect(body.error.code).toBe('bad_request');
+      expect(body.error.problems).toEqual([expect.stringMatching(problem)]);
+    });
+
+    it('takes a JSON body whose content type names a charset', async () => {
+      const res = await post('/v1/runs', { 'content-type': 'application/json; charset=utf-8' });
+      expect(res.status).toBe(202);
+    });
+  });
+
   describe('request size', () => {
     it('answers 413 naming the limit for a body over it', async () => {
       const limit = defaultApiSettings.maxRequestBytes;
