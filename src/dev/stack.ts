@@ -16,12 +16,13 @@ import { seedAgents, seedDemoOrders } from './demoData';
 import { supportDemoScript } from './demoScript';
 import { spawnService, type Service } from './services';
 import { startScriptedModel } from './scriptedModel';
-import { findOrBuildTemporalCli, startTemporalDevServer } from './temporalServer';
+import { findOrBuildTemporalCli, requireFreePorts, startTemporalDevServer } from './temporalServer';
 
 /** Settings only the local stack reads; the services' own settings are in src/config.ts. */
 const stackEnvSchema = z.object({
   TEMPORAL_CLI: z.string().optional(),
   BOSUN_MODEL_PORT: z.coerce.number().int().min(1).max(65535).default(8300),
+  BOSUN_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   BOSUN_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   BOSUN_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(5439),
 });
@@ -46,8 +47,12 @@ runMain('stack', async () => {
   if (!temporalGiven) {
     const cliPath = findOrBuildTemporalCli(env.TEMPORAL_CLI, log);
     if (!cliPath) log('no Temporal CLI and no Go: downloading the dev server through the Temporal SDK');
+    await requireFreePorts([
+      { what: "Temporal's", port: env.BOSUN_TEMPORAL_PORT, setting: 'BOSUN_TEMPORAL_PORT' },
+      { what: "Temporal UI's", port: env.BOSUN_UI_PORT, setting: 'BOSUN_UI_PORT' },
+    ]);
     const server = await startTemporalDevServer({
-      cliPath, dbFilename: path.join(dataDir, 'temporal.db'), port: 7233, uiPort: env.BOSUN_UI_PORT,
+      cliPath, dbFilename: path.join(dataDir, 'temporal.db'), port: env.BOSUN_TEMPORAL_PORT, uiPort: env.BOSUN_UI_PORT,
     });
     cleanups.push(server.stop);
     temporalAddress = server.address;

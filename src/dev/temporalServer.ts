@@ -1,6 +1,7 @@
 /** Finds (or builds) the Temporal CLI and runs its dev server, for `npm start` and the tests. */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -60,6 +61,35 @@ export interface DevServerOptions {
 export interface DevServer {
   address: string;
   stop(): Promise<void>;
+}
+
+/** A port the dev server is to listen on, and the setting that moves it. */
+export interface WantedPort {
+  what: string;
+  port: number;
+  setting: string;
+}
+
+/**
+ * Resolves when every port can be bound on 127.0.0.1; rejects naming each one that cannot (and
+ * its setting). Checked before the dev server starts: on a taken port it only logs an error, and
+ * the stack would go on to use whatever server already listens there (another stack's).
+ */
+export async function requireFreePorts(ports: WantedPort[]): Promise<void> {
+  const taken = [];
+  for (const wanted of ports) if (!(await canBind(wanted.port))) taken.push(wanted);
+  if (taken.length === 0) return;
+  const lines = taken.map((t) => `${t.what} port ${t.port} on 127.0.0.1 is in use (another Temporal or Bosun stack?); stop it or set ${t.setting}`);
+  throw new Error(lines.join('\n'));
+}
+
+/** True when a server can listen on 127.0.0.1:port (it is closed again at once). */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /** Starts `temporal server start-dev` with Bosun's search attributes registered, and waits until it answers. */
