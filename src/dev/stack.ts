@@ -157,13 +157,13 @@ Bosun is up.
 
 Try the demo support agent:
 
-  export BOSUN=${apiUrl} KEY=${apiKey}
-  RUN=$(curl -s -X POST $BOSUN/v1/runs -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
+  export BOSUN_URL=${apiUrl} BOSUN_API_KEY=${apiKey}
+  RUN=$(curl -s -X POST $BOSUN_URL/v1/runs -H "Authorization: Bearer $BOSUN_API_KEY" -H 'Content-Type: application/json' \\
         -d '{"agent":"support","input":"Refund order 1001"}' | sed -E 's/.*"runId":"([^"]+)".*/\\1/')
-  sleep 2; curl -s $BOSUN/v1/runs/$RUN -H "Authorization: Bearer $KEY"
-  APPROVAL=$(curl -s $BOSUN/v1/runs/$RUN -H "Authorization: Bearer $KEY" | sed -E 's/.*"pendingApprovals":\\[\\{"approvalId":"([^"]+)".*/\\1/')
-  curl -s -X POST $BOSUN/v1/runs/$RUN/approvals/$APPROVAL -H "Authorization: Bearer $KEY" \\
+  sleep 2; curl -s $BOSUN_URL/v1/runs/$RUN -H "Authorization: Bearer $BOSUN_API_KEY"
+  APPROVAL=$(curl -s $BOSUN_URL/v1/runs/$RUN -H "Authorization: Bearer $BOSUN_API_KEY" | sed -E 's/.*"pendingApprovals":\\[\\{"approvalId":"([^"]+)".*/\\1/')
+  curl -s -X POST $BOSUN_URL/v1/runs/$RUN/approvals/$APPROVAL -H "Authorization: Bearer $BOSUN_API_KEY" \\
        -H 'Content-Type: application/json' -d '{"decision":"approve","comment":"looks right"}'
-  sleep 2; curl -s $BOSUN/v1/runs/$RUN -H "Authorization: Bearer $KEY"
+  sleep 2; curl -s $BOSUN_URL/v1/runs/$RUN -H "Authorization: Bearer $BOSUN_API_KEY"
 ${yourWorker}`);
 }
