@@ -125,7 +125,7 @@ describe('threads', () => {
 
   it('shows a tool result on the thread as the run view does: redacted by the tool\'s rules, while the model saw it whole', async () => {
     const threadId = await newThread();
-    const sent = await send(threadId, { input: 'Look up order 1003' });
+    const sent = await send(threadId, { input: 'Look up order 1004' });
     expect(sent.status, JSON.stringify(sent.body)).toBe(202);
     expect((await done(sent.body.runId)).status).toBe('completed');
 
@@ -137,7 +137,7 @@ describe('threads', () => {
     expect(toolMessages).toHaveLength(1);
     expect(JSON.parse(toolMessages[0].content)).toEqual(step.detail.result);
     // What the model was shown is unchanged: the customer's name, for it to answer with.
-    const toolTurn = stack.model.requests.find((r) => r.messages.some((m) => m.role === 'tool' && m.content?.includes('1003')));
+    const toolTurn = stack.model.requests.find((r) => r.messages.some((m) => m.role === 'tool' && m.content?.includes('1004')));
     const shownToModel = JSON.parse(toolTurn!.messages.find((m) => m.role === 'tool')!.content!);
     expect(shownToModel.customer).not.toBe('[redacted]');
     expect(shownToModel.customer.length).toBeGreaterThan(0);
