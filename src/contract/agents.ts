@@ -97,8 +97,32 @@ export const activeRolloutSchema = z.strictObject({
 });
 export type ActiveRollout = z.infer<typeof activeRolloutSchema>;
 
-/** Answer of `GET /v1/agents/:agent`: its deployment and the rollout in progress, if any. */
-export const agentViewSchema = deploymentSchema.extend({ rollout: activeRolloutSchema.nullable() });
+/** Body of `PUT /v1/agents/:agent/staging`: the bundle the agent's staging runs use. */
+export const stagingDeploymentRequestSchema = z.object({ bundleId: bundleIdField }).strict();
+export type StagingDeploymentRequest = z.infer<typeof stagingDeploymentRequestSchema>;
+
+/** The agent's staging deployment: answer of `PUT /v1/agents/:agent/staging`. */
+export const stagingDeploymentSchema = z.strictObject({
+  agent: z.string(),
+  bundleId: z.string().describe('The bundle staging runs use unless they pin one.'),
+  updatedBy: z.string(),
+  updatedAt: timestamp,
+});
+export type StagingDeploymentView = z.infer<typeof stagingDeploymentSchema>;
+
+/** Body and answer of `PUT /v1/agents/:agent/promotion-gate`: what a deployment to production requires of its bundle. */
+export const promotionGateSchema = z.strictObject({
+  requireStaging: z.boolean().describe('The bundle has completed at least one staging run.'),
+  requireEval: z.boolean().describe("The bundle's latest stored eval (POST /v1/evals) passed its gate."),
+});
+export type PromotionGateView = z.infer<typeof promotionGateSchema>;
+
+/** Answer of `GET /v1/agents/:agent`: its production deployment, the rollout in progress, its staging deployment and promotion gate. */
+export const agentViewSchema = deploymentSchema.extend({
+  rollout: activeRolloutSchema.nullable(),
+  staging: stagingDeploymentSchema.nullable(),
+  promotionGate: promotionGateSchema,
+});
 export type AgentView = z.infer<typeof agentViewSchema>;
 
 /** Answer of `POST /v1/agents/:agent/rollout/{pause,resume,abort}` (202): the request reached the rollout's workflow. */
