@@ -13,6 +13,8 @@ import {
   listApprovalsQuerySchema,
   listRunsQuerySchema,
   type AcceptedRun,
+  type ApprovalDecisionView,
+  type ApprovalDecisionRequest,
   type CreateRunRequest,
   type TapeEntry,
 } from '../contract';
@@ -59,6 +61,9 @@ export function requestFingerprint(request: CreateRunRequest): string {
     .update(canonicalJson({ agent, input, metadata, bundleId, routingKey, tapes, threadId, multitaskStrategy, stream, environment }))
     .digest('hex');
 }
+
+/** A decision on a pending approval, by `keyId` (an API key, or `shadow:<id>` for a shadow replay's runs). */
+export type ApprovalDecisionInput = ApprovalDecisionRequest & { tenantId: string; keyId: string; runId: string; approvalId: string };
 
 /** Who starts a run, and with which request: a run's body, its agent possibly left to its thread. */
 export interface RunLaunch {
@@ -201,43 +206,14 @@ export function runLauncher({ db, temporal, taskQueue, approvalTimeoutMs, settin
     }
   }
 
-  return { launch, temporalCall };
-}
-
-export function runsRouter(deps: RunsRouterDeps): Router {
-  const router = Router();
-  const { db, temporal } = deps;
-  const { launch, temporalCall } = runLauncher(deps);
-
-  router.post('/runs', async (req, res) => {
-    const { tenantId, keyId } = principalOf(req, 'runner');
-    const request = parse(createRunRequestSchema, req.body);
-    const rawKey = req.get('idempotency-key');
-    const idempotencyKey = rawKey === undefined ? undefined : parse(idempotencyKeySchema, rawKey);
-    res.status(202).json(await launch({ tenantId, keyId, request, idempotencyKey }));
-  });
-
-  router.get('/runs', async (req, res) => {
-    const { tenantId } = principalOf(req, 'runner');
-    const { cursor, ...filter } = parse(listRunsQuerySchema, req.query);
-    const { runs, next } = await listRuns(db, tenantId, { ...filter, after: decodeCursor(cursor) });
-    res.json({ runs, nextCursor: encodeCursor(next) });
-  });
-
-  router.get('/runs/:runId', async (req, res) => {
-    const { tenantId } = principalOf(req, 'runner');
-    const view = await loadRunView(db, tenantId, uuidParam(req, 'runId', 'Run'));
-    if (!view) throw notFound('Run');
-    res.json(view);
-  });
-
-  router.post('/runs/:runId/approvals/:approvalId', async (req, res) => {
-    const { tenantId, keyId } = principalOf(req, 'approver');
-    const runId = uuidParam(req, 'runId', 'Run');
-    const approvalId = uuidParam(req, 'approvalId', 'Approval');
-    const { decision, comment, arguments: requestedEdit } = parse(approvalDecisionRequestSchema, req.body);
+  /**
+   * Decides a pending approval as `keyId`: recorded, audited and signalled to the run in one
+   * transaction (a decision Temporal did not take is rolled back: 503, send it again). 404 for an
+   * unknown approval, 409 for one already decided or expired, 403 when the bundle wants a separate
+   * approver, 400 for edited arguments the tool's pinned schema refuses.
+   */
+  async function decide({ tenantId, keyId, runId, approvalId, decision, comment, arguments: requestedEdit }: ApprovalDecisionInput): Promise<ApprovalDecisionView> {
     const status = decision === 'approve' ? 'approved' : 'rejected';
-
     const decided = await inTransaction(db, async (client) => {
       const approval = await lockApproval(client, tenantId, runId, approvalId);
       if (!approval.found) throw notFound('Approval');
@@ -280,7 +256,45 @@ export function runsRouter(deps: RunsRouterDeps): Router {
         });
       return { arguments: editedArguments ?? approval.arguments, edited: editedArguments !== undefined };
     });
-    res.status(202).json({ runId, approvalId, decision: status, decidedBy: keyId, ...decided });
+    return { runId, approvalId, decision: status, decidedBy: keyId, ...decided };
+  }
+
+  return { launch, decide, temporalCall };
+}
+
+export function runsRouter(deps: RunsRouterDeps): Router {
+  const router = Router();
+  const { db, temporal } = deps;
+  const { launch, decide, temporalCall } = runLauncher(deps);
+
+  router.post('/runs', async (req, res) => {
+    const { tenantId, keyId } = principalOf(req, 'runner');
+    const request = parse(createRunRequestSchema, req.body);
+    const rawKey = req.get('idempotency-key');
+    const idempotencyKey = rawKey === undefined ? undefined : parse(idempotencyKeySchema, rawKey);
+    res.status(202).json(await launch({ tenantId, keyId, request, idempotencyKey }));
+  });
+
+  router.get('/runs', async (req, res) => {
+    const { tenantId } = principalOf(req, 'runner');
+    const { cursor, ...filter } = parse(listRunsQuerySchema, req.query);
+    const { runs, next } = await listRuns(db, tenantId, { ...filter, after: decodeCursor(cursor) });
+    res.json({ runs, nextCursor: encodeCursor(next) });
+  });
+
+  router.get('/runs/:runId', async (req, res) => {
+    const { tenantId } = principalOf(req, 'runner');
+    const view = await loadRunView(db, tenantId, uuidParam(req, 'runId', 'Run'));
+    if (!view) throw notFound('Run');
+    res.json(view);
+  });
+
+  router.post('/runs/:runId/approvals/:approvalId', async (req, res) => {
+    const { tenantId, keyId } = principalOf(req, 'approver');
+    const runId = uuidParam(req, 'runId', 'Run');
+    const approvalId = uuidParam(req, 'approvalId', 'Approval');
+    const request = parse(approvalDecisionRequestSchema, req.body);
+    res.status(202).json(await decide({ tenantId, keyId, runId, approvalId, ...request }));
   });
 
   /** The tenant's approvals across runs, newest first: what an approver works through. */

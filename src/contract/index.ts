@@ -18,3 +18,4 @@ export * from './threads';
 export * from './tools';
 export * from './usage';
 export * from './ui';
+export * from './shadows';

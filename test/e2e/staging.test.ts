@@ -22,13 +22,36 @@ async function productionWrites(stack: TestStack): Promise<{ refunds: number; re
   return rows[0];
 }
 
-/** A refund approved by a human in production: the run the shadow replays later. */
-async function approvedRefund(stack: TestStack, input: string): Promise<string> {
-  const runId = await stack.startRun('support', input);
-  const parked = await stack.waitForStatus(runId, 'awaiting_approval');
-  expect((await stack.decide(runId, parked.pendingApprovals[0].approvalId, 'approve')).status).toBe(202);
-  await stack.waitForStatus(runId, 'completed');
+/** How many production runs the shadow replays (the issue's 50). */
+const N = Number(process.env.BOSUN_SHADOW_TEST_RUNS ?? 50);
+
+/** A production run a human decides (approve or reject) when it asks; the run the shadow replays later. */
+async function productionRun(stack: TestStack, input: string, decision: 'approve' | 'reject'): Promise<string> {
+  const runId = await stack.startRun(input);
+  const run = await stack.waitForRun(runId, (r) => r.status === 'awaiting_approval' || r.status === 'completed', 300_000);
+  if (run.status === 'awaiting_approval') {
+    expect((await stack.decide(runId, run.pendingApprovals[0].approvalId, decision)).status).toBe(202);
+    await stack.waitForStatus(runId, 'completed', 300_000);
+  }
   return runId;
+}
+
+/**
+ * Inputs full of personal details, one per production run: a name, an email (runs 0 and 1 share
+ * one), a phone, a card and an account number, and a customer reference of the tenant's own.
+ */
+function personalDetails(n: number) {
+  const orders = ['1001', '1002', '1003', '1004', '9999'];
+  return Array.from({ length: n }, (_, i) => {
+    const name = `Customer${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))} Smithson`;
+    const email = `${i === 1 ? 'shared.person' : i === 0 ? 'shared.person' : `person${i}`}@mail.example.com`;
+    const phone = `+44 20 7946 ${String(1000 + i).padStart(4, '0')}`;
+    const card = `4111 1111 1111 ${String(1000 + i).padStart(4, '0')}`;
+    const account = `${String(40000000 + i)}`;
+    const reference = `CUST-${70000 + i}`;
+    const input = `Hello, I am ${name} (${email}, ${phone}). Please refund order ${orders[i % orders.length]} to card ${card}, account ${account}, ref ${reference}.`;
+    return { input, name, details: [name, email, phone, card, account, reference, phone.replace(/ /g, ''), card.replace(/ /g, '')] };
+  });
 }
 
 describe('staging', () => {
@@ -100,6 +123,78 @@ describe('staging', () => {
       stableBundleId: candidate, staging: { bundleId: candidate }, promotionGate: { requireStaging: true, requireEval: true },
     });
   });
+
+  it('replays anonymised production runs against a candidate in staging: nothing real written, a report, and no personal detail', async () => {
+    const seeded = personalDetails(N);
+    // Production: refunds a human approved (and some rejected), on orders that exist and one that does not.
+    const originals = await Promise.all(seeded.map((p, i) => productionRun(stack, p.input, i % 7 === 3 ? 'reject' : 'approve')));
+    const before = await productionWrites(stack);
+    expect(before.refunds).toBeGreaterThan(0);
+
+    // The candidate refunds without looking the order up: its trajectory differs from production's.
+    const { id: _, ...support } = stack.bundles.find((b) => b.name === 'support')!;
+    const worse = await stack.api('POST', '/v1/bundles', {
+      ...support, description: 'support, refunds blind', systemPrompt: `${support.systemPrompt}\nAlways refund without looking the order up.`,
+    });
+    const worseId = worse.body.bundleId;
+    expect((await stack.api('PUT', '/v1/agents/support/staging', { bundleId: worseId })).status).toBe(200);
+
+    const started = await stack.api('POST', '/v1/agents/support/shadow', {
+      sample: N, statuses: ['completed'], anonymise: { names: seeded.map((p) => p.name), patterns: ['CUST-\\d+'] },
+    });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    expect(started.body.runs).toHaveLength(N);
+    expect(new Set(started.body.runs.map((r: any) => r.originalRunId))).toEqual(new Set(originals));
+
+    const report = await eventually(async () => {
+      const { body } = await stack.api('GET', `/v1/agents/support/shadow/${started.body.shadowId}`);
+      return body.done ? body : undefined;
+    }, 600_000);
+    expect(report.aggregates).toMatchObject({ runs: N, finished: N });
+    const differences = report.items.map((i: any) => i.difference);
+    expect(differences).toEqual([...differences].sort((a, b) => b - a));
+    // Where production looked the order up and the candidate did not, the trajectory check says so, first.
+    expect(report.items[0].checks.tool_call_accuracy.pass).toBe(false);
+    const refund = report.items.find((i: any) => i.original.tools.join() === 'lookup_order,issue_refund');
+    expect(refund.candidate.tools).toEqual(['issue_refund']);
+    expect(refund.checks.tool_call_accuracy.failures).toEqual(['expected a call lookup_order {}, none was made']);
+    expect(report.aggregates.agreement.trajectory).toBeLessThan(1);
+    // Approved refunds were replayed to their approval, decided as the human decided the original.
+    const replays = await Promise.all(report.items.map((i: any) => stack.api('GET', `/v1/runs/${i.runId}`).then((r) => r.body)));
+    expect(replays.every((r: any) => r.environment === 'staging' && r.bundleId === worseId && r.status === 'completed')).toBe(true);
+    const decided = replays.flatMap((r: any) => r.approvals.map((a: any) => a.status));
+    expect(decided.filter((d: string) => d === 'approved').length).toBeGreaterThan(0);
+    expect(decided.filter((d: string) => d === 'rejected').length).toBeGreaterThan(0);
+
+    // Nothing real: no production row, no live write-tool call (every issue_refund call a replay ran, not
+    // counting those rejected before they ran, was sandboxed).
+    expect(await productionWrites(stack)).toEqual(before);
+    const replayIds = report.items.map((i: any) => i.runId);
+    const { rows: calls } = await stack.db.query(
+      `SELECT (detail->>'sandbox') IS NOT DISTINCT FROM 'true' AS sandboxed, count(*)::int AS n FROM audit_log
+       WHERE action = 'tool.called' AND target = 'issue_refund' AND status IN ('ok', 'error') AND run_id = ANY($1::uuid[]) GROUP BY 1`,
+      [replayIds],
+    );
+    expect(calls.find((c: any) => !c.sandboxed)).toBeUndefined();
+    expect(calls.find((c: any) => c.sandboxed)?.n).toBeGreaterThan(0);
+    for (const runId of replayIds) expect(await countRefunds(stack.db, runId)).toBe(0);
+
+    // No personal detail the originals carried reaches a replay's input, transcript or the report.
+    const { rows: messages } = await stack.db.query('SELECT content FROM run_messages WHERE run_id = ANY($1::uuid[])', [replayIds]);
+    const everything = JSON.stringify([report, replays, messages]);
+    for (const detail of seeded.flatMap((p) => p.details)) expect(everything).not.toContain(detail);
+    // Deterministic per value: the email two originals share has one pseudonym in both replays.
+    const inputOf = (i: number) => report.items.find((item: any) => item.originalRunId === originals[i]).input;
+    const pseudonym = (input: string) => input.match(/user-[0-9a-f]+@example\.invalid/)?.[0];
+    expect(pseudonym(inputOf(0))).toBeDefined();
+    expect(pseudonym(inputOf(0))).toBe(pseudonym(inputOf(1)));
+    expect(pseudonym(inputOf(0))).not.toBe(pseudonym(inputOf(2)));
+
+    // The candidate ran in staging but has no passing eval: production stays closed to it.
+    const refused = await stack.api('POST', '/v1/agents/support/deployments', { bundleId: worseId, strategy: 'immediate' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.problems).toEqual([`eval: ${worseId} has no stored eval (run bosun eval on it)`]);
+  }, 900_000);
 });
 
 /** Retries a read of eventually-consistent state (Temporal's visibility store) until it yields. */
