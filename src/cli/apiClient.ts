@@ -26,6 +26,7 @@ export interface ApiClient {
   readonly baseUrl: string;
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
   post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
+  put<T>(path: string, body: unknown): Promise<T>;
   delete<T>(path: string): Promise<T>;
   /**
    * GET whose answer is read as it arrives (Server-Sent Events): the body of a 2xx `text/event-stream`
@@ -75,6 +76,7 @@ export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
     baseUrl: base,
     get: (path, query = {}) => request('GET', path + queryString(query), undefined, {}),
     post: (path, body = {}, headers = {}) => request('POST', path, body, headers),
+    put: (path, body) => request('PUT', path, body, {}),
     delete: (path) => request('DELETE', path, undefined, {}),
     stream,
   };

@@ -4,7 +4,17 @@
  * its comparison report. "Nothing real is written" is checked by counting rows and live calls.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
+
+/** Runs the CLI in this process against the stack. */
+async function bosun(stack: TestStack, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const env = { BOSUN_URL: stack.baseUrl, BOSUN_API_KEY: stack.apiKey };
+  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, cwd: process.cwd() });
+  return { code, stdout, stderr };
+}
 
 const evalOf = (bundleId: string, passed: boolean) => ({
   agent: 'support', bundleId, suiteHash: 'suite-1', gate: {},
@@ -189,6 +199,14 @@ describe('staging', () => {
     expect(pseudonym(inputOf(0))).toBeDefined();
     expect(pseudonym(inputOf(0))).toBe(pseudonym(inputOf(1)));
     expect(pseudonym(inputOf(0))).not.toBe(pseudonym(inputOf(2)));
+
+    // The CLI's summary: aggregates, then the most different inputs.
+    const cli = await bosun(stack, ['shadow', 'report', 'support', started.body.shadowId, '--top', '3']);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toContain(`${started.body.shadowId} (done)`);
+    expect(cli.stdout).toMatch(/agreement\s+outcome \d+%, trajectory \d+%/);
+    expect(cli.stdout).toContain('tool_call_accuracy');
+    for (const detail of seeded.flatMap((p) => p.details)) expect(cli.stdout).not.toContain(detail);
 
     // The candidate ran in staging but has no passing eval: production stays closed to it.
     const refused = await stack.api('POST', '/v1/agents/support/deployments', { bundleId: worseId, strategy: 'immediate' });
