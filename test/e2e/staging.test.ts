@@ -3,6 +3,7 @@
  * promotion gate, sandboxed tools in staging, and shadow replay of anonymised production runs with
  * its comparison report. "Nothing real is written" is checked by counting rows and live calls.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
@@ -148,6 +149,13 @@ describe('staging', () => {
     });
     const worseId = worse.body.bundleId;
     expect((await stack.api('PUT', '/v1/agents/support/staging', { bundleId: worseId })).status).toBe(200);
+
+    const bad = await stack.api('POST', '/v1/agents/support/shadow', { sample: 0, statuses: ['done'], anonymise: { patterns: ['('] }, extra: 1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.problems.map((p: string) => p.split(':')[0])).toEqual(
+      expect.arrayContaining(['sample', 'statuses.0', 'anonymise.patterns', 'body']),
+    );
+    expect((await stack.api('GET', `/v1/agents/support/shadow/${randomUUID()}`)).status).toBe(404);
 
     const started = await stack.api('POST', '/v1/agents/support/shadow', {
       sample: N, statuses: ['completed'], anonymise: { names: seeded.map((p) => p.name), patterns: ['CUST-\\d+'] },
