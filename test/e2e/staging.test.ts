@@ -81,7 +81,9 @@ describe('staging', () => {
   });
 
   it('runs a candidate in staging first, sandboxed, and refuses its promotion until it ran there and its eval passed', async () => {
-    expect((await stack.api('PUT', '/v1/agents/support/promotion-gate', { requireStaging: true, requireEval: true })).status).toBe(200);
+    const gate = await bosun(stack, ['gate', 'support', '--require-staging', '--require-eval']);
+    expect(gate.code, gate.stderr).toBe(0);
+    expect(gate.stdout).toContain('promotion of support requires: a staging run and a passing eval');
     const refused = await stack.api('POST', '/v1/agents/support/deployments', { bundleId: candidate, strategy: 'immediate' });
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('promotion_refused');
@@ -93,7 +95,9 @@ describe('staging', () => {
     const early = await stack.api('POST', '/v1/runs', { agent: 'support', input: 'Refund order 1002', environment: 'staging' });
     expect(early.status).toBe(400);
 
-    expect((await stack.api('PUT', '/v1/agents/support/staging', { bundleId: candidate })).body).toMatchObject({ agent: 'support', bundleId: candidate });
+    const staged = await bosun(stack, ['stage', 'support', candidate]);
+    expect(staged.code, staged.stderr).toBe(0);
+    expect(staged.stdout).toContain(`staged ${candidate} for support`);
     const started = await stack.api('POST', '/v1/runs', { agent: 'support', input: 'Refund order 1002', environment: 'staging' });
     expect(started.status).toBe(202);
     expect(started.body).toMatchObject({ environment: 'staging', bundleId: candidate });
@@ -112,6 +116,9 @@ describe('staging', () => {
     const staging = await stack.api('GET', '/v1/runs?environment=staging');
     expect(staging.body.runs.map((r: any) => r.runId)).toEqual([runId]);
     expect((await stack.api('GET', '/v1/runs?environment=production')).body.runs.map((r: any) => r.runId)).not.toContain(runId);
+    const listed = await bosun(stack, ['runs', 'list', '--environment', 'staging', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(runId);
     const query = `Environment = "staging" AND TenantId = "${stack.tenantId}"`;
     const found = await eventually(async () => {
       const ids: string[] = [];
