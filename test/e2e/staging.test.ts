@@ -119,6 +119,8 @@ describe('staging', () => {
     const listed = await bosun(stack, ['runs', 'list', '--environment', 'staging', '--json']);
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toContain(runId);
+    const listedProduction = await bosun(stack, ['runs', 'list', '--environment', 'production', '--json']);
+    expect(listedProduction.stdout).not.toContain(runId);
     const query = `Environment = "staging" AND TenantId = "${stack.tenantId}"`;
     const found = await eventually(async () => {
       const ids: string[] = [];
