@@ -2,7 +2,7 @@ import type { BundleCache } from '../bundles/bundleStore';
 import { appendAudit } from '../db/audit';
 import { afterCommit, inTransaction, type Db, type DbClient, type Queryable } from '../db/pool';
 import { touchRun } from '../db/runs';
-import { lockRunTapes, recordTapeUse, runHasTapes } from '../db/runTapes';
+import { lockRunTapes, recordTapeUse, runToolMode } from '../db/runTapes';
 import { storeWholeToolOutput } from '../db/toolOutputs';
 import type { BosunTool, ToolContext, ToolLogger } from '../sdk/tools';
 import { resolveSecrets, type SecretStore } from '../secrets/secretStore';
@@ -123,13 +123,18 @@ export function createToolActivities({
     // Before the transaction: these may need a connection of their own, or the network.
     const bundle = bundles ? await bundles.get(input.bundleId) : undefined;
     if (bundles && !bundle) throw unknownBundle(input.bundleId);
-    // A run with tapes never runs a tool, live or sandboxed: what was recorded answers its calls.
-    if (await runHasTapes(db, input.runId)) return answerFromTape(db, input, pinOf(input.tool, bundle, local), maxResultChars, showContent);
+    // A run with tapes never runs a tool live: what was recorded answers its calls. In staging
+    // (a shadow replay), only its reads: a write or destructive call runs its sandbox implementation.
+    const mode = await runToolMode(db, input.runId);
+    if (mode.tapes) {
+      const taped = pinOf(input.tool, bundle, local);
+      if (mode.environment !== 'staging' || taped.kind === 'read') return answerFromTape(db, input, taped, maxResultChars, showContent);
+    }
     const { pin, run } = resolveTool(input.tool, bundle, local, declared);
     // A turn of a thread that started a write can no longer be rolled back; one rolled back starts none (src/db/threads.ts).
     if (pin.kind !== 'read' && !(await claimWrite(db, input.runId))) throw new RunEndedError(input.runId, 'rolled back');
     const secretNames = bundle ? toolSecretNames(bundle, pin) : [...pin.secrets];
-    const secretValues = await resolveSecrets(secrets, secretNames);
+    const secretValues = await resolveSecrets(secrets, secretNames, mode.environment);
     // Defence in depth: whatever logs them by mistake from here on prints [secret].
     maskInLogs(Object.values(secretValues));
     // The arguments as the approver saw them (src/activities/runs.ts) and as they are recorded:
@@ -147,7 +152,9 @@ export function createToolActivities({
       let result: ToolOutcome;
       try {
         const memoryOfCall = memoryGrant && memoryScope(client, memoryService, memoryGrant.call, memoryGrant.resolved);
-        result = await withHeartbeats((signal) => run(args.value, toolContext(input, client, tenantScoped, secretValues, signal, bundle, memoryOfCall)));
+        // Whatever the workflow passed, a staging run is a sandbox run.
+        const call = mode.environment === 'staging' ? { ...input, sandbox: true } : input;
+        result = await withHeartbeats((signal) => run(args.value, toolContext(call, client, tenantScoped, secretValues, signal, bundle, memoryOfCall)));
       } catch (err) {
         // A failure message reaches Temporal history unencrypted: no secret may ride along.
         throw withoutSecrets(err, secretValues);
@@ -165,6 +172,7 @@ export function createToolActivities({
       showContent(shown);
       await record(client, input, status, output, shown, latencyMs, {
         scope: pin.scope, secrets: secretNames, toolVersion: pin.version, schemaHash: pin.schemaHash, ...(input.sandbox && { sandbox: true }),
+        ...(mode.environment === 'staging' && { environment: 'staging' }),
       }, args.replaced, maxResultChars);
       return status;
     }).catch(async (err) => {

@@ -7,7 +7,9 @@ import { findBundle } from '../bundles/bundleStore';
 import type { ApiSettings } from '../config';
 import {
   deploymentRequestSchema,
+  promotionGateSchema,
   rolloutControlRequestSchema,
+  stagingDeploymentRequestSchema,
   type ActiveRollout,
   type CanaryRequest,
   type RolloutView as RolloutAnswer,
@@ -19,7 +21,9 @@ import type { RolloutDecision, RolloutInput, RolloutView } from '../shared/rollo
 import { ownerSearchAttributes } from '../shared/searchAttributes';
 import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, type RolloutControl } from '../workflows';
 import { principalOf } from './auth';
-import { badRequest, conflict, notFound, unavailable } from './errors';
+import { badRequest, conflict, notFound, promotionRefused, unavailable } from './errors';
+import { getPromotionGate, getStagingDeployment, setPromotionGate, setStagingDeployment, stagingEvidence } from '../db/environments';
+import { promotionRefusals } from '../shared/environments';
 import { withinDeadline } from './temporalDeadline';
 import { parse, stringParam, uuidParam } from './validation';
 
@@ -47,15 +51,51 @@ export function agentsRouter({ db, temporal, taskQueue, settings }: AgentsRouter
     const { tenantId } = principalOf(req, 'runner');
     const deployment = await getDeployment(db, tenantId, stringParam(req, 'agent'));
     if (!deployment) throw notFound('Agent');
-    res.json({ ...deployment, rollout: await activeRolloutSummary(tenantId, deployment) });
+    res.json({
+      ...deployment,
+      rollout: await activeRolloutSummary(tenantId, deployment),
+      staging: (await getStagingDeployment(db, tenantId, deployment.agent)) ?? null,
+      promotionGate: await getPromotionGate(db, tenantId, deployment.agent),
+    });
+  });
+
+  /** Staging first: the bundle the agent's staging runs use (docs/staging.md). Needs no gate. */
+  router.put('/agents/:agent/staging', async (req, res) => {
+    const { tenantId, keyId } = principalOf(req, 'admin');
+    const agent = stringParam(req, 'agent');
+    const { bundleId } = parse(stagingDeploymentRequestSchema, req.body);
+    await bundleOfAgent(tenantId, agent, bundleId);
+    const staged = await inTransaction(db, async (client) => {
+      const before = await getStagingDeployment(client, tenantId, agent);
+      const next = await setStagingDeployment(client, tenantId, agent, bundleId, keyId);
+      await appendAudit(client, {
+        tenantId, actor: keyId, action: 'deployment.staged', bundleId, target: agent, status: 'staging',
+        detail: { agent, environment: 'staging', fromBundleId: before?.bundleId ?? null, toBundleId: bundleId },
+      });
+      return next;
+    });
+    res.json(staged);
+  });
+
+  /** What a deployment to production (immediate or canary) requires of its bundle, per agent. */
+  router.put('/agents/:agent/promotion-gate', async (req, res) => {
+    const { tenantId, keyId } = principalOf(req, 'admin');
+    const agent = stringParam(req, 'agent');
+    const gate = parse(promotionGateSchema, req.body);
+    const stored = await inTransaction(db, async (client) => {
+      const next = await setPromotionGate(client, tenantId, agent, gate, keyId);
+      await appendAudit(client, { tenantId, actor: keyId, action: 'promotion_gate.set', target: agent, detail: { agent, ...gate } });
+      return next;
+    });
+    res.json(stored);
   });
 
   router.post('/agents/:agent/deployments', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
     const agent = stringParam(req, 'agent');
     const request = parse(deploymentRequestSchema, req.body);
-    const bundle = await findBundle(db, tenantId, request.bundleId);
-    if (!bundle || bundle.name !== agent) throw badRequest([`bundleId: no bundle ${request.bundleId} for agent "${agent}"`]);
+    await bundleOfAgent(tenantId, agent, request.bundleId);
+    await checkPromotionGate(tenantId, agent, request.bundleId);
     if (request.strategy === 'canary') {
       const rollout = await startRollout(tenantId, agent, keyId, request);
       return res.status(202).json(rolloutResponse(rollout, []));
@@ -188,6 +228,20 @@ export function agentsRouter({ db, temporal, taskQueue, settings }: AgentsRouter
     ).catch(() => {
       throw unavailable('The rollout could not be started because Temporal is unavailable; nothing changed, send it again.');
     });
+  }
+
+  /** 400 unless `bundleId` is a bundle of `agent` the tenant published. */
+  async function bundleOfAgent(tenantId: string, agent: string, bundleId: string): Promise<void> {
+    const bundle = await findBundle(db, tenantId, bundleId);
+    if (!bundle || bundle.name !== agent) throw badRequest([`bundleId: no bundle ${bundleId} for agent "${agent}"`]);
+  }
+
+  /** 409 `promotion_refused` naming each requirement of the agent's promotion gate the bundle does not meet. */
+  async function checkPromotionGate(tenantId: string, agent: string, bundleId: string): Promise<void> {
+    const gate = await getPromotionGate(db, tenantId, agent);
+    if (!gate.requireStaging && !gate.requireEval) return;
+    const missing = promotionRefusals(bundleId, gate, await stagingEvidence(db, tenantId, agent, bundleId));
+    if (missing.length > 0) throw promotionRefused(agent, missing);
   }
 
   async function signalRollout(rolloutId: string, signal: SignalDefinition<[RolloutControl]>, control: RolloutControl): Promise<void> {

@@ -12,6 +12,7 @@ import { createSecretStore } from '../secrets/secretStore';
 import { createEncryptionCodec, encryptingDataConverter } from '../temporal/encryptionCodec';
 import { adminRouter } from './adminRouter';
 import { agentsRouter } from './agentsRouter';
+import { shadowRouter } from './shadowRouter';
 import { alertsRouter, type AlertsRouterSettings } from './alertsRouter';
 import { authenticate } from './auth';
 import { bundlesRouter, type BundlesRouterDeps } from './bundlesRouter';
@@ -77,7 +78,7 @@ export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigi
     '/v1',
     runsRouter(routerDeps), eventsRouter(routerDeps), bundlesRouter(deps), agentsRouter(routerDeps), adminRouter(deps), usageRouter(deps),
     toolsRouter(deps), evalsRouter(deps), alertsRouter({ db: deps.db, alerts: deps.alerts ?? alertsRouterSettings(defaultAlertSettings()) }),
-    memoryRouter(deps), threadsRouter(routerDeps),
+    memoryRouter(deps), threadsRouter(routerDeps), shadowRouter(routerDeps),
   );
   app.use('/ui', uiRouter(deps.ui ?? defaultUi));
   app.use('/codec', codecRouter({ db: deps.db, codec: deps.codec, corsOrigins: deps.codecCorsOrigins ?? [] }));

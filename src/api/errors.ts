@@ -30,6 +30,9 @@ export const conflict = (message: string) => new ApiError(409, 'conflict', messa
 /** A message on a thread whose run is still active, under the `reject` strategy (docs/conversations.md). */
 export const threadBusy = (message: string) => new ApiError(409, 'thread_busy', message);
 /** A `rollback` of a run that already started a write or destructive tool: what it did cannot be undone. */
+/** A deployment to production whose bundle does not meet the agent's promotion gate; `problems` names each requirement missing. */
+export const promotionRefused = (agent: string, missing: string[]) =>
+  new ApiError(409, 'promotion_refused', `The promotion to production of agent "${agent}" is refused: ${missing.join('; ')}.`, missing);
 export const rollbackRefused = (message: string) => new ApiError(409, 'rollback_refused', message);
 /** A 429: the key sent more requests this minute than its limit; `Retry-After` says when the minute ends. */
 export const rateLimited = (limitPerMinute: number, retryAfterSeconds: number) =>

@@ -16,13 +16,13 @@ import {
 import { appendAudit } from '../db/audit';
 import { insertEval, listEvals } from '../db/evals';
 import { insertFeedback } from '../db/feedback';
-import { inTransaction, type Db } from '../db/pool';
+import { inTransaction, type Db, type Queryable } from '../db/pool';
 import { listReviewCandidates } from '../db/review';
 import { findRun } from '../db/runs';
 import { ranToolCallsOf } from '../db/transcript';
 import { pinsOf } from '../shared/bundle';
 import { redact } from '../shared/redaction';
-import { tapeOfRecordedCall } from '../shared/tapes';
+import { tapeOfRecordedCall, type TapeEntry } from '../shared/tapes';
 import { principalOf } from './auth';
 import { badRequest, notFound } from './errors';
 import { decodeCursor, encodeCursor, parse, uuidParam } from './validation';
@@ -79,15 +79,7 @@ export function evalsRouter({ db }: { db: Db }): Router {
     const { tenantId } = principalOf(req, 'runner');
     const run = await findRun(db, tenantId, uuidParam(req, 'runId', 'Run'));
     if (!run) throw notFound('Run');
-    const bundle = await findBundle(db, tenantId, run.bundleId);
-    const pins = new Map((bundle ? pinsOf(bundle) : []).map((p) => [p.name, p]));
-    const tapes = (await ranToolCallsOf(db, run.runId)).map(({ tool, args, status, output, shownResult }) => {
-      const pin = pins.get(tool);
-      const seen = pin && jsonOf(output);
-      const result = seen ? redact(seen.value, pin.redact?.result) : shownResult;
-      return tapeOfRecordedCall({ tool, args, status, result });
-    });
-    res.json({ tapes });
+    res.json({ tapes: await recordedTapesOf(db, tenantId, run) });
   });
 
   return router;
@@ -100,4 +92,20 @@ function jsonOf(text: string): { value: unknown } | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A run's tool calls as tape entries: each result as the model saw it (its keys in their order,
+ * which a replay keeps) redacted by the tool's pinned `redact.result`, or the step row's redacted
+ * copy for a tool the bundle does not pin. Shadow replays serve them to the replayed run.
+ */
+export async function recordedTapesOf(db: Queryable, tenantId: string, run: { runId: string; bundleId: string }): Promise<TapeEntry[]> {
+  const bundle = await findBundle(db, tenantId, run.bundleId);
+  const pins = new Map((bundle ? pinsOf(bundle) : []).map((p) => [p.name, p]));
+  return (await ranToolCallsOf(db, run.runId)).map(({ tool, args, status, output, shownResult }) => {
+    const pin = pins.get(tool);
+    const seen = pin && jsonOf(output);
+    const result = seen ? redact(seen.value, pin.redact?.result) : shownResult;
+    return tapeOfRecordedCall({ tool, args, status, result });
+  });
 }

@@ -13,11 +13,13 @@ import type { ApiSettings } from '../config';
 import { idempotencyKeySchema, type AcceptedRun, type CreateRunRequest, type TapeEntry } from '../contract';
 import type { Db } from '../db/pool';
 import { findRun, findRunByIdempotencyKey, recordRun, type RunSummary } from '../db/runs';
+import { getStagingDeployment } from '../db/environments';
 import { dropTurn, findThread, threadTurnOf, type ThreadRow } from '../db/threads';
 import { pinsOf, runPolicyOf, type Bundle } from '../shared/bundle';
 import type { AgentRunInput } from '../shared/domain';
 import { runStaticMetadata } from '../shared/runSummaries';
-import { ownerSearchAttributes, RunStatusKey } from '../shared/searchAttributes';
+import type { Environment } from '../shared/environments';
+import { EnvironmentKey, ownerSearchAttributes, RunStatusKey } from '../shared/searchAttributes';
 import { DEFAULT_MULTITASK_STRATEGY } from '../shared/threads';
 import { logger } from '../telemetry/logger';
 import { agentRun } from '../workflows';
@@ -60,12 +62,12 @@ const accepted = (run: RunSummary): AcceptedRun => ({ ...run, links: { self: `/v
 /**
  * What an Idempotency-Key is bound to: the SHA-256 (hex) of the canonical JSON of the whole request,
  * absent optional fields counted as their defaults (no metadata is `{}`). Tapes, the thread, its
- * strategy and `stream` count only when given, so the fingerprints of runs without them stay what they were.
+ * strategy, `stream` and `environment` count only when given, so the fingerprints of runs without them stay what they were.
  */
 export function requestFingerprint(request: CreateRunRequest): string {
-  const { agent, input, metadata = {}, bundleId = null, routingKey = null, tapes, threadId, multitaskStrategy, stream } = request;
+  const { agent, input, metadata = {}, bundleId = null, routingKey = null, tapes, threadId, multitaskStrategy, stream, environment } = request;
   return createHash('sha256')
-    .update(canonicalJson({ agent, input, metadata, bundleId, routingKey, tapes, threadId, multitaskStrategy, stream }))
+    .update(canonicalJson({ agent, input, metadata, bundleId, routingKey, tapes, threadId, multitaskStrategy, stream, environment }))
     .digest('hex');
 }
 
@@ -83,12 +85,17 @@ export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, setting
   const { idempotencyKeyTtlMs: keyTtlMs, temporalCallTimeoutMs } = settings;
   const temporalCall = <T>(call: () => Promise<T>) => withinDeadline(temporal, temporalCallTimeoutMs, call);
 
-  /** The bundle a new run is pinned to for its whole life: the caller's pin, or the deployment's pick. */
+  /** The bundle a new run is pinned to for its whole life: the caller's pin, or the deployment's pick (its environment's). */
   async function bundleForNewRun(tenantId: string, request: CreateRunRequest, runId: string): Promise<Bundle> {
     if (request.bundleId) {
       const pinned = await findBundle(db, tenantId, request.bundleId);
       if (!pinned || pinned.name !== request.agent) throw badRequest([`bundleId: no bundle ${request.bundleId} for agent "${request.agent}"`]);
       return pinned;
+    }
+    if (request.environment === 'staging') {
+      const staging = await getStagingDeployment(db, tenantId, request.agent);
+      if (!staging) throw badRequest([`environment: agent "${request.agent}" has no staging deployment (PUT /v1/agents/${request.agent}/staging first, or pin bundleId)`]);
+      return (await findBundle(db, tenantId, staging.bundleId))!;
     }
     const deployment = await deploymentFor(db, tenantId, request.agent);
     const { bundleId } = chooseBundle(deployment, request.routingKey ?? runId);
@@ -121,16 +128,19 @@ export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     const strategy = body.multitaskStrategy ?? bundle.threads?.multitaskStrategy ?? DEFAULT_MULTITASK_STRATEGY;
     const turn = thread && (await reserveTurn(db, { tenantId, threadId: thread.threadId, runId, strategy }));
     // A run with tapes is a sandbox run: should an entry be missing, no write reaches a live system.
+    // So is every staging run: its write and destructive tools never run their live handler.
+    const environment = body.environment ?? 'production';
     await startWorkflow({
       runId, tenantId, agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs, taskQueue),
-      ...((body.sandbox || body.tapes) && { sandbox: true }),
-    }, body.input).catch(async (err) => {
+      ...((body.sandbox || body.tapes || environment === 'staging') && { sandbox: true }),
+    }, body.input, environment).catch(async (err) => {
       if (turn) await dropTurn(db, runId);
       throw err;
     });
     const run = {
       runId, tenantId, agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey,
       requestFingerprint: requestFingerprint(body), createdBy: keyId, tapes: body.tapes, stream: body.stream ?? bundle.model.stream ?? false,
+      environment,
     };
     // Should this fail (PostgreSQL away: 503), the workflow is left to find its row or not: a commit
     // that failed on the wire may still have landed, and then the run must go on.
@@ -187,7 +197,7 @@ export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, setting
    * Temporal UI lists it by its static summary (agent and the first line of `userInput`, redacted)
    * and shows its details (agent, bundle, tenant): of the input, only that line enters history.
    */
-  async function startWorkflow(input: AgentRunInput, userInput: string): Promise<void> {
+  async function startWorkflow(input: AgentRunInput, userInput: string, environment: Environment): Promise<void> {
     try {
       await temporalCall(() =>
         temporal.workflow.start(agentRun, {
@@ -195,7 +205,7 @@ export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, setting
           taskQueue,
           args: [input],
           ...runStaticMetadata({ ...input, input: userInput }),
-          typedSearchAttributes: [...ownerSearchAttributes(input), { key: RunStatusKey, value: 'queued' }],
+          typedSearchAttributes: [...ownerSearchAttributes(input), { key: RunStatusKey, value: 'queued' }, { key: EnvironmentKey, value: environment }],
         }),
       );
     } catch (err) {

@@ -1,7 +1,14 @@
 import { Router } from 'express';
 import { findBundle } from '../bundles/bundleStore';
 import { appendAudit } from '../db/audit';
-import { approvalDecisionRequestSchema, createRunRequestSchema, listApprovalsQuerySchema, listRunsQuerySchema } from '../contract';
+import {
+  approvalDecisionRequestSchema,
+  createRunRequestSchema,
+  listApprovalsQuerySchema,
+  listRunsQuerySchema,
+  type ApprovalDecisionRequest,
+  type ApprovalDecisionView,
+} from '../contract';
 import { inTransaction } from '../db/pool';
 import { appendRunEvent, eventKeys } from '../db/runEvents';
 import { pinsOf, type Bundle } from '../shared/bundle';
@@ -23,6 +30,7 @@ export type RunsRouterDeps = RunStarterDeps;
 export function runsRouter({ db, temporal, settings, startRun }: RunsRouterDeps & { startRun: StartRun }): Router {
   const router = Router();
   const temporalCall = <T>(call: () => Promise<T>) => withinDeadline(temporal, settings.temporalCallTimeoutMs, call);
+  const decide = approvalDecider({ db, temporal, settings });
 
   router.post('/runs', async (req, res) => {
     const principal = principalOf(req, 'runner');
@@ -48,9 +56,47 @@ export function runsRouter({ db, temporal, settings, startRun }: RunsRouterDeps 
     const { tenantId, keyId } = principalOf(req, 'approver');
     const runId = uuidParam(req, 'runId', 'Run');
     const approvalId = uuidParam(req, 'approvalId', 'Approval');
-    const { decision, comment, arguments: requestedEdit } = parse(approvalDecisionRequestSchema, req.body);
-    const status = decision === 'approve' ? 'approved' : 'rejected';
+    const request = parse(approvalDecisionRequestSchema, req.body);
+    res.status(202).json(await decide({ tenantId, keyId, runId, approvalId, ...request }));
+  });
 
+  /** The tenant's approvals across runs, newest first: what an approver works through. */
+  router.get('/approvals', async (req, res) => {
+    const { tenantId } = principalOf(req, 'approver');
+    const { cursor, ...filter } = parse(listApprovalsQuerySchema, req.query);
+    const { approvals, next } = await listApprovals(db, tenantId, { ...filter, after: decodeCursor(cursor) });
+    res.json({ approvals, nextCursor: encodeCursor(next) });
+  });
+
+  router.post('/runs/:runId/cancel', async (req, res) => {
+    const { tenantId } = principalOf(req, 'runner');
+    const run = await findRun(db, tenantId, uuidParam(req, 'runId', 'Run'));
+    if (!run) throw notFound('Run');
+    if (terminalStatuses.includes(run.status)) throw conflict(`The run is already ${run.status}.`);
+    await temporalCall(() => temporal.workflow.getHandle(run.runId).cancel()).catch(() => {
+        throw unavailable('The cancellation could not be delivered because Temporal is unavailable; send it again.');
+      });
+    res.status(202).json({ runId: run.runId, status: run.status, cancelRequested: true });
+  });
+
+  return router;
+}
+
+/** A decision on a pending approval, by `keyId` (an API key, or `shadow:<id>` for a shadow replay's runs). */
+export type ApprovalDecisionInput = ApprovalDecisionRequest & { tenantId: string; keyId: string; runId: string; approvalId: string };
+
+/** Decides approvals: `POST /v1/runs/:runId/approvals/:approvalId`, and a shadow replay's runs (./shadowRouter.ts). */
+export function approvalDecider({ db, temporal, settings }: Pick<RunsRouterDeps, 'db' | 'temporal' | 'settings'>) {
+  const temporalCall = <T>(call: () => Promise<T>) => withinDeadline(temporal, settings.temporalCallTimeoutMs, call);
+
+  /**
+   * Decides a pending approval as `keyId`: recorded, audited and signalled to the run in one
+   * transaction (a decision Temporal did not take is rolled back: 503, send it again). 404 for an
+   * unknown approval, 409 for one already decided or expired, 403 when the bundle wants a separate
+   * approver, 400 for edited arguments the tool's pinned schema refuses.
+   */
+  return async function decide({ tenantId, keyId, runId, approvalId, decision, comment, arguments: requestedEdit }: ApprovalDecisionInput): Promise<ApprovalDecisionView> {
+    const status = decision === 'approve' ? 'approved' : 'rejected';
     const decided = await inTransaction(db, async (client) => {
       const approval = await lockApproval(client, tenantId, runId, approvalId);
       if (!approval.found) throw notFound('Approval');
@@ -93,29 +139,8 @@ export function runsRouter({ db, temporal, settings, startRun }: RunsRouterDeps 
         });
       return { arguments: editedArguments ?? approval.arguments, edited: editedArguments !== undefined };
     });
-    res.status(202).json({ runId, approvalId, decision: status, decidedBy: keyId, ...decided });
-  });
-
-  /** The tenant's approvals across runs, newest first: what an approver works through. */
-  router.get('/approvals', async (req, res) => {
-    const { tenantId } = principalOf(req, 'approver');
-    const { cursor, ...filter } = parse(listApprovalsQuerySchema, req.query);
-    const { approvals, next } = await listApprovals(db, tenantId, { ...filter, after: decodeCursor(cursor) });
-    res.json({ approvals, nextCursor: encodeCursor(next) });
-  });
-
-  router.post('/runs/:runId/cancel', async (req, res) => {
-    const { tenantId } = principalOf(req, 'runner');
-    const run = await findRun(db, tenantId, uuidParam(req, 'runId', 'Run'));
-    if (!run) throw notFound('Run');
-    if (terminalStatuses.includes(run.status)) throw conflict(`The run is already ${run.status}.`);
-    await temporalCall(() => temporal.workflow.getHandle(run.runId).cancel()).catch(() => {
-        throw unavailable('The cancellation could not be delivered because Temporal is unavailable; send it again.');
-      });
-    res.status(202).json({ runId: run.runId, status: run.status, cancelRequested: true });
-  });
-
-  return router;
+    return { runId, approvalId, decision: status, decidedBy: keyId, ...decided };
+  };
 }
 
 /**

@@ -8,11 +8,13 @@ import { deployCommands } from './deployCommands';
 import { evalCommands, goldenCommands } from './eval/evalCommands';
 import { keyCommands } from './keyCommands';
 import { runCommands } from './runCommands';
+import { shadowCommands } from './shadowCommands';
 import { globalOptions, usageText, type Section } from './usage';
 
 const sections: Section[] = [
   { title: 'Bundles', commands: bundleCommands },
   { title: 'Deployments', commands: deployCommands },
+  { title: 'Staging', commands: shadowCommands },
   { title: 'Runs', commands: runCommands },
   { title: 'Keys', commands: keyCommands },
   { title: 'Evals', commands: evalCommands },

@@ -23,6 +23,7 @@ function listQuery(options: OptionValues): ListRunsQuery {
     agent: stringOption(options, 'agent'),
     bundleId: stringOption(options, 'bundle'),
     status: stringOption(options, 'status'),
+    environment: stringOption(options, 'environment'),
     limit: stringOption(options, 'limit'),
     cursor: undefined,
   };
@@ -316,6 +317,7 @@ export const runCommands: Command[] = [
       agent: { type: 'string', value: '<agent>', description: 'only runs of this agent' },
       bundle: { type: 'string', value: '<bundleId>', description: 'only runs pinned to this bundle' },
       status: { type: 'string', value: '<status>', description: runStatuses.join(', ') },
+      environment: { type: 'string', value: '<environment>', description: 'only production or only staging runs' },
       limit: { type: 'string', value: '<n>', description: 'runs per page, 1–200 (default 50)' },
       all: { type: 'boolean', description: 'follow every page instead of stopping after the first' },
     },

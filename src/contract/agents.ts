@@ -1,7 +1,8 @@
 /**
  * Agents: which bundle an agent's new runs use (its deployment), and canary rollouts.
  * `GET /v1/agents/:agent`, `POST /v1/agents/:agent/deployments`, `POST /v1/agents/:agent/rollback`,
- * `POST /v1/agents/:agent/rollout/{pause,resume,abort}`, `GET /v1/agents/:agent/rollouts/:rolloutId`.
+ * `POST /v1/agents/:agent/rollout/{pause,resume,abort}`, `GET /v1/agents/:agent/rollouts/:rolloutId`;
+ * staging (issue 15): `PUT /v1/agents/:agent/staging`, `PUT /v1/agents/:agent/promotion-gate`.
  */
 import { z } from 'zod';
 import { rolloutDecisionKinds, rolloutStatuses } from '../shared/rollout';
@@ -98,8 +99,33 @@ export const activeRolloutSchema = z.strictObject({
 });
 export type ActiveRollout = z.infer<typeof activeRolloutSchema>;
 
-/** Answer of `GET /v1/agents/:agent`: its deployment and the rollout in progress, if any. */
-export const agentViewSchema = deploymentSchema.extend({ rollout: activeRolloutSchema.nullable() });
+/** Body of `PUT /v1/agents/:agent/staging`: the bundle the agent's staging runs use. */
+export const stagingDeploymentRequestSchema = z.object({ bundleId: bundleIdField }).strict();
+export type StagingDeploymentRequest = z.infer<typeof stagingDeploymentRequestSchema>;
+
+/** The agent's staging deployment: answer of `PUT /v1/agents/:agent/staging`. */
+export const stagingDeploymentSchema = z.strictObject({
+  agent: z.string(),
+  bundleId: z.string().describe('The bundle staging runs use unless they pin one.'),
+  updatedBy: z.string(),
+  updatedAt: timestamp,
+});
+export type StagingDeploymentView = z.infer<typeof stagingDeploymentSchema>;
+
+/** Body and answer of `PUT /v1/agents/:agent/promotion-gate`: what a deployment to production requires of its bundle. */
+export const promotionGateSchema = z.strictObject({
+  requireStaging: z.boolean().describe('The bundle has completed at least one staging run.'),
+  requireEval: z.boolean().describe("The bundle's latest stored eval (POST /v1/evals) passed its gate."),
+});
+export type PromotionGateView = z.infer<typeof promotionGateSchema>;
+
+/** Answer of `GET /v1/agents/:agent`: its production deployment, the rollout in progress, its staging deployment and promotion gate. */
+export const agentViewSchema = deploymentSchema.extend({
+  rollout: activeRolloutSchema.nullable(),
+  // A copy: the answer of PUT …/staging is a named component, and zod-to-openapi would put this `null` on it (./openapi.ts).
+  staging: z.strictObject(stagingDeploymentSchema.shape).nullable(),
+  promotionGate: promotionGateSchema,
+});
 export type AgentView = z.infer<typeof agentViewSchema>;
 
 /** Answer of `POST /v1/agents/:agent/rollout/{pause,resume,abort}` (202): the request reached the rollout's workflow. */
@@ -115,7 +141,7 @@ const agentParam = { agent: 'The agent name.' };
 /** The routes of agents: deployments and rollouts (the document's `Agents` tag; see ./route.ts). */
 export const agentRoutes = routes([
   {
-    method: 'get', path: '/v1/agents/:agent', tag: 'Agents', role: 'runner', summary: "An agent's deployment and the rollout in progress",
+    method: 'get', path: '/v1/agents/:agent', tag: 'Agents', role: 'runner', summary: "An agent's deployment, the rollout in progress, its staging deployment and promotion gate",
     params: pathParams(agentParam),
     answers: { 200: { description: 'The agent.', schema: agentViewSchema } },
     errors: { 404: 'The agent has no deployment.' },
@@ -128,7 +154,22 @@ export const agentRoutes = routes([
       201: { description: 'strategy immediate: the bundle is deployed.', schema: deploymentSchema },
       202: { description: 'strategy canary: the rollout has started.', schema: rolloutViewSchema },
     },
-    errors: { 409: 'A rollout is in progress, there is no stable bundle for a canary, or the bundle is already stable.' },
+    errors: {
+      409: 'A rollout is in progress, there is no stable bundle for a canary, or the bundle is already stable; or `promotion_refused`: the bundle does not meet the promotion gate (`problems` names each requirement missing).',
+    },
+  },
+  {
+    method: 'put', path: '/v1/agents/:agent/staging', tag: 'Agents', role: 'admin', summary: "Set the bundle the agent's staging runs use",
+    description: 'Staging needs no promotion gate; runs with `environment: staging` use this bundle unless they pin one (docs/staging.md).',
+    params: pathParams(agentParam),
+    body: stagingDeploymentRequestSchema,
+    answers: { 200: { description: 'The staging deployment.', schema: stagingDeploymentSchema } },
+  },
+  {
+    method: 'put', path: '/v1/agents/:agent/promotion-gate', tag: 'Agents', role: 'admin', summary: 'Set what a deployment to production requires of its bundle',
+    params: pathParams(agentParam),
+    body: promotionGateSchema,
+    answers: { 200: { description: 'The promotion gate.', schema: promotionGateSchema } },
   },
   {
     method: 'post', path: '/v1/agents/:agent/rollback', tag: 'Agents', role: 'admin', summary: 'Deploy the previous stable bundle again',

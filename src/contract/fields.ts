@@ -1,6 +1,7 @@
 /** Field shapes several resources of the contract share. */
 import { z } from 'zod';
 import { runStatuses } from '../shared/domain';
+import { environments } from '../shared/environments';
 
 /** A time as the API sends it: ISO 8601 with its offset, e.g. `2026-11-29T10:00:00.000Z`. */
 export const timestamp = z.iso.datetime({ offset: true });
@@ -19,6 +20,9 @@ export const nextCursor = z.string().nullable();
 
 /** A run's status, as every answer names it. */
 export const runStatusSchema = z.enum(runStatuses);
+
+/** Where a run runs: production (live tools) or staging (sandboxed tools, staging secrets). */
+export const environmentSchema = z.enum(environments);
 
 const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]);
 

@@ -21,3 +21,4 @@ export * from './threads';
 export * from './tools';
 export * from './usage';
 export * from './ui';
+export * from './shadows';

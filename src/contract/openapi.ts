@@ -25,6 +25,7 @@ import { memoryRoutes } from './memory';
 import { metricsRoutes } from './metrics';
 import { routes, type RouteAnswer, type RouteSpec } from './route';
 import { runRoutes } from './runs';
+import { shadowRoutes } from './shadows';
 import { threadRoutes } from './threads';
 import { toolRoutes } from './tools';
 import { uiRoutes } from './ui';
@@ -41,7 +42,7 @@ const documentRoutes = routes([
 /** Every route of the API, area by area. */
 export const apiRoutes: readonly RouteSpec[] = [
   ...healthRoutes, ...metricsRoutes, ...documentRoutes, ...runRoutes, ...threadRoutes, ...eventRoutes, ...approvalRoutes, ...chatCompletionRoutes,
-  ...bundleRoutes, ...agentRoutes, ...adminRoutes, ...usageRoutes, ...toolRoutes, ...evalRoutes, ...alertRoutes, ...memoryRoutes,
+  ...bundleRoutes, ...agentRoutes, ...shadowRoutes, ...adminRoutes, ...usageRoutes, ...toolRoutes, ...evalRoutes, ...alertRoutes, ...memoryRoutes,
   ...codecRoutes, ...uiRoutes,
 ];
 

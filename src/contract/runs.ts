@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { tapesSchema } from '../shared/tapes';
 import { multitaskStrategySchema } from '../shared/threads';
 import { pendingApprovalSchema, runApprovalSchema } from './approvals';
-import { jsonObject, metadataSchema, nextCursor, pageCursor, pageLimit, pathParams, timestamp, runStatusSchema } from './fields';
+import { environmentSchema, jsonObject, metadataSchema, nextCursor, pageCursor, pageLimit, pathParams, timestamp, runStatusSchema } from './fields';
 import { routes } from './route';
 
 /** Body of `POST /v1/runs`. */
@@ -39,8 +39,11 @@ export const createRunRequestSchema = z
     tapes: tapesSchema
       .optional()
       .describe(
-        'Recorded tool results (evals): each call is answered from the first unused entry that covers it, and a call none covers fails; no tool runs. Implies `sandbox`. Kept in PostgreSQL, never in workflow history.',
+        'Recorded tool results (evals): each call is answered from the first unused entry that covers it, and a call none covers fails; no tool runs. Implies `sandbox`. In staging, only read tools are answered from tapes; write and destructive tools run their sandbox implementation. Kept in PostgreSQL, never in workflow history.',
       ),
+    environment: environmentSchema
+      .optional()
+      .describe("production (default): the agent's deployment, live tools. staging: the agent's staging bundle (or bundleId), a sandbox run with staging secrets (docs/staging.md)."),
   })
   .strict();
 export type CreateRunRequest = z.infer<typeof createRunRequestSchema>;
@@ -54,6 +57,7 @@ export const listRunsQuerySchema = z
     agent: z.string().max(100).optional(),
     bundleId: z.string().max(120).optional(),
     status: runStatusSchema.optional(),
+    environment: environmentSchema.optional(),
     limit: pageLimit(200, 50),
     cursor: pageCursor,
   })
@@ -71,6 +75,7 @@ const summaryFields = {
   bundleId: z.string().describe('The bundle the run is pinned to for its whole life.'),
   status: runStatusSchema,
   input: z.string(),
+  environment: environmentSchema,
   createdAt: timestamp,
 };
 

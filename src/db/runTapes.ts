@@ -4,16 +4,21 @@
  */
 import type { TapeEntry } from '../shared/tapes';
 import type { DbClient, Queryable } from './pool';
+import type { Environment } from '../shared/environments';
 
 /** Stores a run's tapes, in the transaction that records the run (src/db/runs.ts recordRun). */
 export async function storeRunTapes(client: DbClient, runId: string, entries: readonly TapeEntry[]): Promise<void> {
   await client.query('INSERT INTO run_tapes (run_id, entries) VALUES ($1, $2)', [runId, JSON.stringify(entries)]);
 }
 
-/** True when the run is answered from tapes. */
-export async function runHasTapes(db: Queryable, runId: string): Promise<boolean> {
-  const { rowCount } = await db.query('SELECT 1 FROM run_tapes WHERE run_id = $1', [runId]);
-  return (rowCount ?? 0) > 0;
+/** How a run's tool calls are answered: whether it has tapes, and its environment (production for an unknown run). */
+export async function runToolMode(db: Queryable, runId: string): Promise<{ tapes: boolean; environment: Environment }> {
+  const { rows } = await db.query(
+    `SELECT EXISTS (SELECT 1 FROM run_tapes WHERE run_id = $1) AS tapes,
+            COALESCE((SELECT environment FROM runs WHERE run_id = $1), 'production') AS environment`,
+    [runId],
+  );
+  return rows[0];
 }
 
 /**

@@ -8,6 +8,7 @@ import { runRetriesSql } from './modelRetries';
 import { approvalsOfRun } from './approvals';
 import { storeRunTapes } from './runTapes';
 import type { RunStatus } from '../shared/domain';
+import type { Environment } from '../shared/environments';
 import type { CallCost } from '../shared/pricing';
 import type { TapeEntry } from '../shared/tapes';
 
@@ -26,6 +27,8 @@ export interface NewRun {
   tapes?: readonly TapeEntry[];
   /** The run's model calls stream their tokens (message.delta events); false when absent. */
   stream?: boolean;
+  /** production when absent. */
+  environment?: Environment;
 }
 
 export interface RunSummary {
@@ -35,11 +38,12 @@ export interface RunSummary {
   bundleId: string;
   status: RunStatus;
   input: string;
+  environment: Environment;
   createdAt: string;
 }
 
 const summaryColumns = `run_id AS "runId", tenant_id AS "tenantId", agent, bundle_id AS "bundleId", status, input,
-  created_at AS "createdAt"`;
+  environment, created_at AS "createdAt"`;
 
 /** `error`: `{ code, message }` (src/shared/runErrors.ts), or null. */
 const errorColumn = `CASE WHEN error IS NULL THEN NULL ELSE jsonb_build_object('code', error_code, 'message', error) END AS error`;
@@ -62,10 +66,10 @@ export async function recordRun(db: Db, run: NewRun, keyTtlMs: number): Promise<
       );
     }
     const { rowCount } = await client.query(
-      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, metadata, idempotency_key, request_fingerprint, created_by, stream)
-       VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, metadata, idempotency_key, request_fingerprint, created_by, stream, environment)
+       VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
       [run.runId, run.tenantId, run.agent, run.bundleId, run.input, JSON.stringify(run.metadata), run.idempotencyKey ?? null,
-       run.requestFingerprint, run.createdBy, run.stream ?? false],
+       run.requestFingerprint, run.createdBy, run.stream ?? false, run.environment ?? 'production'],
     );
     if (rowCount === 0) return false;
     await appendMessage(client, run.runId, { step: 0, ordinal: 0, role: 'user', content: run.input });
@@ -92,6 +96,7 @@ export interface RunFilter {
   agent?: string;
   bundleId?: string;
   status?: RunStatus;
+  environment?: Environment;
   /** Rows per page. */
   limit: number;
   /** Where the previous page ended. */
@@ -112,6 +117,7 @@ export async function listRuns(db: Db, tenantId: string, filter: RunFilter) {
   if (filter.agent) where('agent = ?', filter.agent);
   if (filter.bundleId) where('bundle_id = ?', filter.bundleId);
   if (filter.status) where('status = ?', filter.status);
+  if (filter.environment) where('environment = ?', filter.environment);
   if (filter.after) {
     params.push(filter.after.at, filter.after.id);
     conditions.push(`(created_at, run_id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { SECRET_ENV_PREFIX, type SecretsConfig } from '../config';
+import { secretNameIn, type Environment } from '../shared/environments';
 
 export interface SecretStore {
   /** The secret's value; rejects with a SecretError when it has none. */
@@ -176,9 +177,13 @@ export function cachedSecretStore(store: SecretStore, ttlMs: number, now: () => 
 }
 
 /** Resolves the named secrets at once; the first missing one rejects. */
-export async function resolveSecrets(store: SecretStore | undefined, names: readonly string[]): Promise<Record<string, string>> {
+export async function resolveSecrets(
+  store: SecretStore | undefined, names: readonly string[], environment: Environment = 'production',
+): Promise<Record<string, string>> {
   if (names.length === 0) return {};
-  if (!store) throw new SecretError(names[0]!, `secret ${names[0]} is needed but this worker has no secret store`);
-  const values = await Promise.all(names.map((name) => store.get(name)));
+  // A staging run's NAME is STAGING_NAME in the store: it never sees production's value.
+  const stored = names.map((name) => secretNameIn(environment, name));
+  if (!store) throw new SecretError(stored[0]!, `secret ${stored[0]} is needed but this worker has no secret store`);
+  const values = await Promise.all(stored.map((name) => store.get(name)));
   return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
 }

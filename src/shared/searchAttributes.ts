@@ -5,8 +5,10 @@ export const TenantIdKey = defineSearchAttributeKey('TenantId', SearchAttributeT
 export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttributeType.KEYWORD);
 export const BundleIdKey = defineSearchAttributeKey('BundleId', SearchAttributeType.KEYWORD);
 export const RunStatusKey = defineSearchAttributeKey('RunStatus', SearchAttributeType.KEYWORD);
+/** production or staging (src/shared/environments.ts): set when a run starts. */
+export const EnvironmentKey = defineSearchAttributeKey('Environment', SearchAttributeType.KEYWORD);
 
-export const bosunSearchAttributes = [TenantIdKey, AgentNameKey, BundleIdKey, RunStatusKey];
+export const bosunSearchAttributes = [TenantIdKey, AgentNameKey, BundleIdKey, RunStatusKey, EnvironmentKey];
 
 /** Whose a workflow is, as the Temporal UI filters it: tenant, agent and bundle (a rollout's canary bundle). */
 export function ownerSearchAttributes(owner: { tenantId: string; agent: string; bundleId: string }): SearchAttributePair[] {

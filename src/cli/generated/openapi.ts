@@ -398,7 +398,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * An agent's deployment and the rollout in progress
+         * An agent's deployment, the rollout in progress, its staging deployment and promotion gate
          * @description Needs an API key with the `runner` role.
          */
         get: operations["getV1AgentsAgent"];
@@ -424,6 +424,48 @@ export interface paths {
          * @description Needs an API key with the `admin` role.
          */
         post: operations["postV1AgentsAgentDeployments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{agent}/staging": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set the bundle the agent's staging runs use
+         * @description Staging needs no promotion gate; runs with `environment: staging` use this bundle unless they pin one (docs/staging.md).
+         *
+         *     Needs an API key with the `admin` role.
+         */
+        put: operations["putV1AgentsAgentStaging"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{agent}/promotion-gate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set what a deployment to production requires of its bundle
+         * @description Needs an API key with the `admin` role.
+         */
+        put: operations["putV1AgentsAgentPromotionGate"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -482,6 +524,48 @@ export interface paths {
          * @description Needs an API key with the `runner` role.
          */
         get: operations["getV1AgentsAgentRolloutsRolloutId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{agent}/shadow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay a sample of the agent's production runs against a candidate in staging
+         * @description Each replay is a staging (sandbox) run of the candidate, its input anonymised, with its original's recorded read results as tapes; its approvals are decided as the original's were, or rejected (docs/staging.md).
+         *
+         *     Needs an API key with the `admin` role.
+         */
+        post: operations["postV1AgentsAgentShadow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{agent}/shadow/{shadowId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A shadow replay compared with its originals
+         * @description Needs an API key with the `runner` role.
+         */
+        get: operations["getV1AgentsAgentShadowShadowId"];
         put?: never;
         post?: never;
         delete?: never;
@@ -977,6 +1061,8 @@ export interface components {
             /** @enum {string} */
             status: "queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded";
             input: string;
+            /** @enum {string} */
+            environment: "production" | "staging";
             /** Format: date-time */
             createdAt: string;
             links: {
@@ -1018,7 +1104,7 @@ export interface components {
             multitaskStrategy?: "reject" | "enqueue" | "interrupt" | "rollback";
             /** @description Stream the model's tokens as message.delta events of GET /v1/runs/:runId/events; the bundle's model.stream by default. */
             stream?: boolean;
-            /** @description Recorded tool results (evals): each call is answered from the first unused entry that covers it, and a call none covers fails; no tool runs. Implies `sandbox`. Kept in PostgreSQL, never in workflow history. */
+            /** @description Recorded tool results (evals): each call is answered from the first unused entry that covers it, and a call none covers fails; no tool runs. Implies `sandbox`. In staging, only read tools are answered from tapes; write and destructive tools run their sandbox implementation. Kept in PostgreSQL, never in workflow history. */
             tapes?: {
                 /** @description The tool the call names. */
                 tool: string;
@@ -1034,6 +1120,11 @@ export interface components {
                  */
                 status?: "ok" | "error";
             }[];
+            /**
+             * @description production (default): the agent's deployment, live tools. staging: the agent's staging bundle (or bundleId), a sandbox run with staging secrets (docs/staging.md).
+             * @enum {string}
+             */
+            environment?: "production" | "staging";
         };
         RunPage: {
             runs: {
@@ -1046,6 +1137,8 @@ export interface components {
                 /** @enum {string} */
                 status: "queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded";
                 input: string;
+                /** @enum {string} */
+                environment: "production" | "staging";
                 /** Format: date-time */
                 createdAt: string;
                 output: string | null;
@@ -1067,6 +1160,8 @@ export interface components {
             /** @enum {string} */
             status: "queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded";
             input: string;
+            /** @enum {string} */
+            environment: "production" | "staging";
             /** Format: date-time */
             createdAt: string;
             metadata: {
@@ -1276,7 +1371,7 @@ export interface components {
             multitaskStrategy?: "reject" | "enqueue" | "interrupt" | "rollback";
             /** @description Stream the model's tokens as message.delta events of GET /v1/runs/:runId/events; the bundle's model.stream by default. */
             stream?: boolean;
-            /** @description Recorded tool results (evals): each call is answered from the first unused entry that covers it, and a call none covers fails; no tool runs. Implies `sandbox`. Kept in PostgreSQL, never in workflow history. */
+            /** @description Recorded tool results (evals): each call is answered from the first unused entry that covers it, and a call none covers fails; no tool runs. Implies `sandbox`. In staging, only read tools are answered from tapes; write and destructive tools run their sandbox implementation. Kept in PostgreSQL, never in workflow history. */
             tapes?: {
                 /** @description The tool the call names. */
                 tool: string;
@@ -1292,6 +1387,11 @@ export interface components {
                  */
                 status?: "ok" | "error";
             }[];
+            /**
+             * @description production (default): the agent's deployment, live tools. staging: the agent's staging bundle (or bundleId), a sandbox run with staging secrets (docs/staging.md).
+             * @enum {string}
+             */
+            environment?: "production" | "staging";
             /** @description The agent to run; the thread's by default. */
             agent?: string;
         };
@@ -2252,6 +2352,21 @@ export interface components {
                     workflowId: string;
                 };
             } | null;
+            staging: {
+                agent: string;
+                /** @description The bundle staging runs use unless they pin one. */
+                bundleId: string;
+                updatedBy: string;
+                /** Format: date-time */
+                updatedAt: string;
+            } | null;
+            promotionGate: components["schemas"]["PromotionGate"];
+        };
+        PromotionGate: {
+            /** @description The bundle has completed at least one staging run. */
+            requireStaging: boolean;
+            /** @description The bundle's latest stored eval (POST /v1/evals) passed its gate. */
+            requireEval: boolean;
         };
         Deployment: {
             agent: string;
@@ -2416,12 +2531,179 @@ export interface components {
              */
             checkIntervalSeconds?: number;
         };
+        StagingDeployment: {
+            agent: string;
+            /** @description The bundle staging runs use unless they pin one. */
+            bundleId: string;
+            updatedBy: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        StagingDeploymentRequest: {
+            bundleId: string;
+        };
         RolloutControl: {
             /** Format: uuid */
             rolloutId: string;
             /** @enum {string} */
             action: "pause" | "resume" | "abort";
             requestedBy: string;
+        };
+        ShadowStarted: {
+            /** Format: uuid */
+            shadowId: string;
+            agent: string;
+            bundleId: string;
+            /** @description Each replayed run (a staging run) and the production run it replays. */
+            runs: {
+                /** Format: uuid */
+                originalRunId: string;
+                /** Format: uuid */
+                runId: string;
+            }[];
+            links: {
+                self: string;
+            };
+        };
+        ShadowRequest: {
+            /** @description The candidate bundle; the agent's staging bundle by default. */
+            bundleId?: string;
+            /**
+             * Format: date-time
+             * @description Only production runs created at or after this time.
+             */
+            since?: string;
+            /**
+             * Format: date-time
+             * @description Only production runs created before this time.
+             */
+            until?: string;
+            /**
+             * @description Only production runs that ended so.
+             * @default [
+             *       "completed"
+             *     ]
+             */
+            statuses?: ("queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded")[];
+            /**
+             * @description At most this many runs, drawn at random.
+             * @default 50
+             */
+            sample?: number;
+            /**
+             * @description Emails, phone numbers, card and account numbers are always replaced; these add to them.
+             * @default {}
+             */
+            anonymise?: {
+                /**
+                 * @description Names to replace (case-insensitive, whole words).
+                 * @default []
+                 */
+                names?: string[];
+                /**
+                 * @description Regular expressions of your own identifiers (e.g. "CUST-\\d+"); each match is replaced.
+                 * @default []
+                 */
+                patterns?: string[];
+            };
+            /**
+             * @description as_original: each approval a replay asks is decided as a human decided the original's (none: rejected). reject: all are rejected.
+             * @default as_original
+             * @enum {string}
+             */
+            approvals?: "as_original" | "reject";
+        };
+        ShadowReport: {
+            /** Format: uuid */
+            shadowId: string;
+            agent: string;
+            bundleId: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description Every replay has finished. */
+            done: boolean;
+            aggregates: {
+                runs: number;
+                finished: number;
+                agreement: {
+                    outcome: number;
+                    trajectory: number;
+                    approvals: number;
+                    grounding: number;
+                };
+                original: {
+                    successRate: number;
+                    meanCostUsd: number;
+                    p50LatencyMs: number;
+                    p95LatencyMs: number;
+                };
+                candidate: {
+                    successRate: number;
+                    meanCostUsd: number;
+                    p50LatencyMs: number;
+                    p95LatencyMs: number;
+                };
+                successRate: {
+                    /** @enum {string} */
+                    test: "fisher_exact" | "two_proportion_z";
+                    p: number;
+                    significant: boolean;
+                };
+            };
+            items: {
+                /** Format: uuid */
+                originalRunId: string;
+                /** Format: uuid */
+                runId: string;
+                /** @description The anonymised input both runs are compared on. */
+                input: string;
+                pending: boolean;
+                difference: number;
+                checks: {
+                    task_success: {
+                        pass: boolean;
+                        failures: string[];
+                    };
+                    grounding: {
+                        pass: boolean;
+                        failures: string[];
+                    };
+                    tool_call_accuracy: {
+                        pass: boolean;
+                        failures: string[];
+                    };
+                    approval_accuracy: {
+                        pass: boolean;
+                        failures: string[];
+                    };
+                } | null;
+                original: {
+                    /** Format: uuid */
+                    runId: string;
+                    status: string;
+                    outcome: ("completed" | "refused" | "needs_approval" | "failed")[];
+                    /** @description The tools called, in order. */
+                    tools: string[];
+                    /** @description The tools whose calls asked for approval, in order. */
+                    approvals: string[];
+                    costUsd: number;
+                    /** @description Start to end, without the time approvals waited. */
+                    latencyMs: number;
+                };
+                candidate: {
+                    /** Format: uuid */
+                    runId: string;
+                    status: string;
+                    outcome: ("completed" | "refused" | "needs_approval" | "failed")[];
+                    /** @description The tools called, in order. */
+                    tools: string[];
+                    /** @description The tools whose calls asked for approval, in order. */
+                    approvals: string[];
+                    costUsd: number;
+                    /** @description Start to end, without the time approvals waited. */
+                    latencyMs: number;
+                };
+            }[];
         };
         CreatedKey: {
             key: string;
@@ -3201,6 +3483,7 @@ export interface operations {
                 agent?: string;
                 bundleId?: string;
                 status?: "queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded";
+                environment?: "production" | "staging";
                 limit?: number;
                 /** @description `nextCursor` of the previous page. */
                 cursor?: string;
@@ -5098,8 +5381,196 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A rollout is in progress, there is no stable bundle for a canary, or the bundle is already stable. */
+            /** @description A rollout is in progress, there is no stable bundle for a canary, or the bundle is already stable; or `promotion_refused`: the bundle does not meet the promotion gate (`problems` names each requirement missing). */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The key sent more requests this minute than its limit (`rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Something went wrong on our side; the error has been logged. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Temporal is away for the moment; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    putV1AgentsAgentStaging: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent name. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StagingDeploymentRequest"];
+            };
+        };
+        responses: {
+            /** @description The staging deployment. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StagingDeployment"];
+                };
+            };
+            /** @description The request is invalid; `problems` lists each problem as `path: what is wrong`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The API key lacks the admin role. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The key sent more requests this minute than its limit (`rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Something went wrong on our side; the error has been logged. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Temporal is away for the moment; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    putV1AgentsAgentPromotionGate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent name. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromotionGate"];
+            };
+        };
+        responses: {
+            /** @description The promotion gate. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromotionGate"];
+                };
+            };
+            /** @description The request is invalid; `problems` lists each problem as `path: what is wrong`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The API key lacks the admin role. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5424,6 +5895,201 @@ export interface operations {
                 };
             };
             /** @description No such rollout. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The key sent more requests this minute than its limit (`rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Something went wrong on our side; the error has been logged. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Temporal is away for the moment; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    postV1AgentsAgentShadow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent name. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShadowRequest"];
+            };
+        };
+        responses: {
+            /** @description The replay has started: its runs, each with its original. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowStarted"];
+                };
+            };
+            /** @description The request is invalid; `problems` lists each problem as `path: what is wrong`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The API key lacks the admin role. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The key sent more requests this minute than its limit (`rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Something went wrong on our side; the error has been logged. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Temporal is away for the moment; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getV1AgentsAgentShadowShadowId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent name. */
+                agent: string;
+                /** @description The shadow replay ID. */
+                shadowId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The comparison report. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowReport"];
+                };
+            };
+            /** @description The request is invalid; `problems` lists each problem as `path: what is wrong`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The API key lacks the runner role. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such shadow replay of this agent. */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,129 @@
+/**
+ * `bosun stage`, `bosun gate`, `bosun shadow start` and `bosun shadow report` (issue 15,
+ * docs/staging.md): a candidate in staging, what promotion to production requires, and shadow
+ * replays of production traffic with their comparison report.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDuration } from '../shared/duration';
+import { answer, UsageError, type Schemas } from './apiClient';
+import { show, stringOption, type CommandContext, type Command, type OptionValues } from './command';
+import { fields, table, timestamp, usd } from './format';
+
+type ShadowRequest = Schemas['ShadowRequest'];
+type ShadowReport = Schemas['ShadowReport'];
+
+/** Non-empty lines of a file the user names, relative to the working directory. */
+function linesOf(ctx: CommandContext, file: string | undefined): string[] {
+  if (file === undefined) return [];
+  return readFileSync(path.resolve(ctx.cwd, file), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+function shadowRequest(ctx: CommandContext, options: OptionValues): ShadowRequest {
+  const since = stringOption(options, 'since');
+  const sinceMs = since === undefined ? undefined : parseDuration(since);
+  if (since !== undefined && sinceMs === undefined) throw new UsageError(`--since must be a duration such as 24h, not "${since}"`);
+  const sample = stringOption(options, 'sample');
+  const statuses = stringOption(options, 'status');
+  return {
+    bundleId: stringOption(options, 'bundle'),
+    ...(sinceMs !== undefined && { since: new Date(Date.now() - sinceMs).toISOString() }),
+    ...(sample !== undefined && { sample: Number(sample) }),
+    ...(statuses !== undefined && { statuses: statuses.split(',') as ShadowRequest['statuses'] }),
+    anonymise: { names: linesOf(ctx, stringOption(options, 'names')), patterns: linesOf(ctx, stringOption(options, 'patterns')) },
+    ...(options['reject-approvals'] === true && { approvals: 'reject' as const }),
+  };
+}
+
+const percent = (share: number) => `${Math.round(share * 100)}%`;
+
+/** The report's summary: aggregates, then the inputs where the candidate differs most. */
+export function describeShadowReport(r: ShadowReport, top = 10): string {
+  const a = r.aggregates;
+  const summary = fields([
+    ['shadow', `${r.shadowId} (${r.done ? 'done' : `${a.finished} of ${a.runs} finished`})`],
+    ['candidate', r.bundleId],
+    ['agreement', `outcome ${percent(a.agreement.outcome)}, trajectory ${percent(a.agreement.trajectory)}, approvals ${percent(a.agreement.approvals)}, grounding ${percent(a.agreement.grounding)}`],
+    ['success', `production ${percent(a.original.successRate)}, candidate ${percent(a.candidate.successRate)}${a.successRate.significant ? ' (significant drop)' : ''} (p ${a.successRate.p.toFixed(3)})`],
+    ['cost', `production ${usd(a.original.meanCostUsd)}, candidate ${usd(a.candidate.meanCostUsd)} a run`],
+    ['latency p50', `production ${a.original.p50LatencyMs} ms, candidate ${a.candidate.p50LatencyMs} ms`],
+    ['started', timestamp(r.createdAt)],
+  ]);
+  const rows = r.items.slice(0, top).map((i) => [
+    i.difference.toFixed(2), i.original.tools.join(' → ') || '-', i.candidate.tools.join(' → ') || '-',
+    i.checks ? Object.entries(i.checks).filter(([, c]) => !c.pass).map(([name]) => name).join(', ') || 'same' : 'pending',
+    i.input.slice(0, 60),
+  ]);
+  return `${summary}\n\nmost different first:\n${table(['diff', 'production', 'candidate', 'differs in', 'input (anonymised)'], rows)}`;
+}
+
+async function waitForReport(ctx: CommandContext, agent: string, shadowId: string): Promise<ShadowReport> {
+  for (;;) {
+    const report = await shadowReport(ctx, agent, shadowId);
+    if (report.done) return report;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+function shadowReport(ctx: CommandContext, agent: string, shadowId: string): Promise<ShadowReport> {
+  return answer(ctx.api.GET('/v1/agents/{agent}/shadow/{shadowId}', { params: { path: { agent, shadowId } } }));
+}
+
+export const shadowCommands: Command[] = [
+  {
+    words: ['stage'],
+    args: ['<agent>', '<bundleId>'],
+    summary: "send <agent>'s staging runs (environment staging) to <bundleId>",
+    async run(ctx, [agent, bundleId]) {
+      const staged = await answer(ctx.api.PUT('/v1/agents/{agent}/staging', { params: { path: { agent: agent! } }, body: { bundleId: bundleId! } }));
+      show(ctx, staged, (s) => `staged ${s.bundleId} for ${s.agent}: runs with environment staging use it, sandboxed`);
+    },
+  },
+  {
+    words: ['gate'],
+    args: ['<agent>'],
+    summary: 'set what deploying a bundle of <agent> to production requires',
+    options: {
+      'require-staging': { type: 'boolean', description: 'the bundle completed a staging run' },
+      'require-eval': { type: 'boolean', description: "the bundle's latest eval passed its gate" },
+    },
+    async run(ctx, [agent], options) {
+      const gate = { requireStaging: options['require-staging'] === true, requireEval: options['require-eval'] === true };
+      const stored = await answer(ctx.api.PUT('/v1/agents/{agent}/promotion-gate', { params: { path: { agent: agent! } }, body: gate }));
+      show(ctx, stored, (g) => `promotion of ${agent} requires: ${[g.requireStaging && 'a staging run', g.requireEval && 'a passing eval'].filter(Boolean).join(' and ') || 'nothing'}`);
+    },
+  },
+  {
+    words: ['shadow', 'start'],
+    args: ['<agent>'],
+    summary: "replay a sample of <agent>'s production runs, anonymised, against a candidate in staging",
+    options: {
+      bundle: { type: 'string', value: '<bundleId>', description: "the candidate (default: the agent's staging bundle)" },
+      sample: { type: 'string', value: '<n>', description: 'at most this many runs (API default 50, at most 200)' },
+      since: { type: 'string', value: '<duration>', description: 'only runs of the last 24h, 7d, …' },
+      status: { type: 'string', value: '<s1,s2>', description: 'only runs that ended so (API default completed)' },
+      names: { type: 'string', value: '<file>', description: 'names to anonymise, one a line' },
+      patterns: { type: 'string', value: '<file>', description: 'regular expressions of your identifiers to anonymise, one a line' },
+      'reject-approvals': { type: 'boolean', description: 'reject every approval the replays ask (default: as the original was decided)' },
+      wait: { type: 'boolean', description: 'wait for every replay to finish and print the report' },
+    },
+    async run(ctx, [agent], options) {
+      const started = await answer(ctx.api.POST('/v1/agents/{agent}/shadow', { params: { path: { agent: agent! } }, body: shadowRequest(ctx, options) }));
+      if (options.wait !== true) {
+        show(ctx, started, (s) => `replaying ${s.runs.length} runs of ${s.agent} against ${s.bundleId}: bosun shadow report ${s.agent} ${s.shadowId}`);
+        return;
+      }
+      show(ctx, await waitForReport(ctx, agent!, started.shadowId), (r) => describeShadowReport(r));
+    },
+  },
+  {
+    words: ['shadow', 'report'],
+    args: ['<agent>', '<shadowId>'],
+    summary: 'compare each replay with its production original, most different first',
+    options: { top: { type: 'string', value: '<n>', description: 'list this many inputs (default 10)' } },
+    async run(ctx, [agent, shadowId], options) {
+      const report = await shadowReport(ctx, agent!, shadowId!);
+      show(ctx, report, (r) => describeShadowReport(r, Number(stringOption(options, 'top') ?? 10)));
+    },
+  },
+];
