@@ -57,3 +57,17 @@ export function problemsBox(error) {
   if (error.problems?.length) box.append(h('ul', {}, error.problems.map((problem) => h('li', {}, problem))));
   return box;
 }
+
+/**
+ * `fn` called once, `ms` after the last of a burst of calls (a run's events come in bursts);
+ * `.cancel()` drops a call still waiting.
+ */
+export function debounce(fn, ms) {
+  let pending;
+  const call = () => {
+    clearTimeout(pending);
+    pending = setTimeout(fn, ms);
+  };
+  call.cancel = () => clearTimeout(pending);
+  return call;
+}

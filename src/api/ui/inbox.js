@@ -7,7 +7,7 @@
  */
 import { api, followRun } from './api.js';
 import { approvalCard } from './approvalCard.js';
-import { announce, h } from './dom.js';
+import { announce, debounce, h } from './dom.js';
 
 const POLL_MS = 10_000;
 const MAX_STREAMS = 3;
@@ -26,11 +26,7 @@ export function showInbox(main, { onUnauthorized }) {
 
   const streams = new Map();
   let stopped = false;
-  let pending;
-  const scheduleRefresh = () => {
-    clearTimeout(pending);
-    pending = setTimeout(refresh, 300);
-  };
+  const scheduleRefresh = debounce(refresh, 300);
   const poll = setInterval(refresh, POLL_MS);
 
   function follow(runIds) {
@@ -84,7 +80,7 @@ export function showInbox(main, { onUnauthorized }) {
   return () => {
     stopped = true;
     clearInterval(poll);
-    clearTimeout(pending);
+    scheduleRefresh.cancel();
     follow([]);
   };
 }

@@ -5,18 +5,14 @@
  */
 import { api, followRun } from './api.js';
 import { approvalCard } from './approvalCard.js';
-import { facts, formatTime, h, nodes, problemsBox } from './dom.js';
+import { debounce, facts, formatTime, h, nodes, problemsBox } from './dom.js';
 
 const usd = (value) => `$${value.toFixed(value < 0.01 ? 6 : 4)}`;
 
 /** Renders run `runId` into `main`; `config` is /ui/config.json. Returns the function that stops its stream. */
 export function showRun(main, runId, { config, onUnauthorized }) {
   let stopped = false;
-  let pending;
-  const reload = () => {
-    clearTimeout(pending);
-    pending = setTimeout(load, 200);
-  };
+  const reload = debounce(load, 200);
   const stopStream = followRun(runId, reload);
 
   async function load() {
@@ -71,7 +67,7 @@ export function showRun(main, runId, { config, onUnauthorized }) {
   load();
   return () => {
     stopped = true;
-    clearTimeout(pending);
+    reload.cancel();
     stopStream();
   };
 }
