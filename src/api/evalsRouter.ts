@@ -19,6 +19,7 @@ import { insertFeedback } from '../db/feedback';
 import { inTransaction, type Db, type Queryable } from '../db/pool';
 import { listReviewCandidates } from '../db/review';
 import { findRun } from '../db/runs';
+import { givenTapesOf } from '../db/runTapes';
 import { ranToolCallsOf } from '../db/transcript';
 import { pinsOf } from '../shared/bundle';
 import { redact } from '../shared/redaction';
@@ -73,13 +74,15 @@ export function evalsRouter({ db }: { db: Db }): Router {
   /**
    * The run's tool calls as tape entries, what `bosun golden add` writes: each result as the model
    * saw it (its keys in their order, which a replay keeps) redacted by the tool's pinned
-   * `redact.result`, or the step row's redacted copy for a tool the bundle does not pin.
+   * `redact.result`, or the step row's redacted copy for a tool the bundle does not pin; and the
+   * tapes it was started with, if any (`bosun golden add --shadow` keeps a replay's).
    */
   router.get('/runs/:runId/tapes', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
     const run = await findRun(db, tenantId, uuidParam(req, 'runId', 'Run'));
     if (!run) throw notFound('Run');
-    res.json({ tapes: await recordedTapesOf(db, tenantId, run) });
+    const given = await givenTapesOf(db, run.runId);
+    res.json({ tapes: await recordedTapesOf(db, tenantId, run), ...(given && { given }) });
   });
 
   return router;

@@ -2,10 +2,11 @@
  * Shadow replay (issue 15, docs/staging.md): `POST /v1/agents/:agent/shadow` replays a sample of
  * the agent's production runs, anonymised, against a candidate bundle in staging, each with its
  * original's recorded read results as tapes (writes run their sandbox implementation, or are
- * refused); `GET /v1/agents/:agent/shadow/:shadowId` is the comparison report.
+ * refused); `GET /v1/agents/:agent/shadow/:shadowId` is the comparison report (`/report.html`: as
+ * a page with plots).
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { findBundle } from '../bundles/bundleStore';
 import { shadowRequestSchema, type ShadowReport, type ShadowRequest, type ShadowStarted } from '../contract';
 import { getStagingDeployment } from '../db/environments';
@@ -22,6 +23,7 @@ import { badRequest, notFound } from './errors';
 import { recordedTapesOf } from './evalsRouter';
 import { approvalDecider, type RunsRouterDeps } from './runsRouter';
 import type { StartRun } from './runStarter';
+import { shadowReportPage } from './shadowReportPage';
 import { parse, stringParam, uuidParam } from './validation';
 import { logger } from '../telemetry/logger';
 
@@ -70,6 +72,17 @@ export function shadowRouter(deps: RunsRouterDeps & { startRun: StartRun }): Rou
   });
 
   router.get('/agents/:agent/shadow/:shadowId', async (req, res) => {
+    res.json(await reportOf(req));
+  });
+
+  router.get('/agents/:agent/shadow/:shadowId/report.html', async (req, res) => {
+    const { html, contentSecurityPolicy } = shadowReportPage(await reportOf(req));
+    res.set({ 'Content-Security-Policy': contentSecurityPolicy, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-store' });
+    res.type('html').send(html);
+  });
+
+  /** The comparison report of the request's shadow replay (deciding its pending approvals first); 404 when the tenant has no such replay of the agent. */
+  async function reportOf(req: Request): Promise<ShadowReport> {
     const { tenantId } = principalOf(req, 'runner');
     const shadow = await findShadow(db, tenantId, stringParam(req, 'agent'), uuidParam(req, 'shadowId', 'Shadow replay'));
     if (!shadow) throw notFound('Shadow replay');
@@ -80,12 +93,11 @@ export function shadowRouter(deps: RunsRouterDeps & { startRun: StartRun }): Rou
       if (original && replay) items.push(compareShadowPair(original, replay));
     }
     const report = shadowReportOf(items);
-    const answer: ShadowReport = {
+    return {
       shadowId: shadow.shadowId, agent: shadow.agent, bundleId: shadow.bundleId, createdAt: shadow.createdAt,
       done: report.items.every((i) => !i.pending), ...report,
     };
-    res.json(answer);
-  });
+  }
 
   /** The candidate: the named bundle of the agent, or the agent's staging bundle; 400 when there is neither. */
   async function candidateOf(tenantId: string, agent: string, bundleId: string | undefined): Promise<Bundle> {

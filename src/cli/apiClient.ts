@@ -63,8 +63,10 @@ export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
     async onResponse({ request, response }) {
       const path = new URL(request.url).pathname;
       if (!response.ok) throw errorFrom(response.status, request.method, path, parseJson(await response.text()));
-      if (response.status !== 204 && !response.headers.get('content-type')?.startsWith('application/json')) {
-        throw new CliError(`${request.method} ${path} answered HTTP ${response.status} without JSON; is BOSUN_URL right?`, [], response.status);
+      // JSON, unless the call asked for another type (an HTML report): then that type.
+      const wanted = request.headers.get('accept')?.startsWith('text/') ? request.headers.get('accept')! : 'application/json';
+      if (response.status !== 204 && !response.headers.get('content-type')?.startsWith(wanted)) {
+        throw new CliError(`${request.method} ${path} answered HTTP ${response.status} without ${wanted === 'application/json' ? 'JSON' : wanted}; is BOSUN_URL right?`, [], response.status);
       }
       return undefined;
     },

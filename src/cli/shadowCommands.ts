@@ -3,7 +3,7 @@
  * docs/staging.md): a candidate in staging, what promotion to production requires, and shadow
  * replays of production traffic with their comparison report.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from '../shared/duration';
 import { answer, UsageError, type Schemas } from './apiClient';
@@ -37,24 +37,30 @@ function shadowRequest(ctx: CommandContext, options: OptionValues): ShadowReques
 
 const percent = (share: number) => `${Math.round(share * 100)}%`;
 
-/** The report's summary: aggregates, then the inputs where the candidate differs most. */
+/** The report's summary: aggregates with the significance of the success rate, then the inputs where the candidate differs most. */
 export function describeShadowReport(r: ShadowReport, top = 10): string {
   const a = r.aggregates;
+  const test = a.successRate.test === 'fisher_exact' ? "Fisher's exact" : 'two-proportion z';
+  const drop = a.successRate.significant ? 'a significant drop' : 'no significant drop';
   const summary = fields([
     ['shadow', `${r.shadowId} (${r.done ? 'done' : `${a.finished} of ${a.runs} finished`})`],
     ['candidate', r.bundleId],
     ['agreement', `outcome ${percent(a.agreement.outcome)}, trajectory ${percent(a.agreement.trajectory)}, approvals ${percent(a.agreement.approvals)}, grounding ${percent(a.agreement.grounding)}`],
-    ['success', `production ${percent(a.original.successRate)}, candidate ${percent(a.candidate.successRate)}${a.successRate.significant ? ' (significant drop)' : ''} (p ${a.successRate.p.toFixed(3)})`],
+    ['success', `production ${percent(a.original.successRate)}, candidate ${percent(a.candidate.successRate)}: ${drop} (${test} p ${a.successRate.p.toFixed(3)})`],
     ['cost', `production ${usd(a.original.meanCostUsd)}, candidate ${usd(a.candidate.meanCostUsd)} a run`],
-    ['latency p50', `production ${a.original.p50LatencyMs} ms, candidate ${a.candidate.p50LatencyMs} ms`],
+    ['latency p50/p95', `production ${a.original.p50LatencyMs}/${a.original.p95LatencyMs} ms, candidate ${a.candidate.p50LatencyMs}/${a.candidate.p95LatencyMs} ms`],
     ['started', timestamp(r.createdAt)],
   ]);
+  const differing = r.items.filter((i) => i.difference > 0).length;
   const rows = r.items.slice(0, top).map((i) => [
     i.difference.toFixed(2), i.original.tools.join(' → ') || '-', i.candidate.tools.join(' → ') || '-',
     i.checks ? Object.entries(i.checks).filter(([, c]) => !c.pass).map(([name]) => name).join(', ') || 'same' : 'pending',
     i.input.slice(0, 60),
   ]);
-  return `${summary}\n\nmost different first:\n${table(['diff', 'production', 'candidate', 'differs in', 'input (anonymised)'], rows)}`;
+  const next = differing
+    ? `\n\n${differing} inputs differ. As golden cases: bosun golden add --shadow ${r.shadowId} --agent ${r.agent}; as a page with plots: bosun shadow report ${r.agent} ${r.shadowId} --html report.html`
+    : '';
+  return `${summary}\n\nmost different first:\n${table(['diff', 'production', 'candidate', 'differs in', 'input (anonymised)'], rows)}${next}`;
 }
 
 async function waitForReport(ctx: CommandContext, agent: string, shadowId: string): Promise<ShadowReport> {
@@ -120,9 +126,20 @@ export const shadowCommands: Command[] = [
     words: ['shadow', 'report'],
     args: ['<agent>', '<shadowId>'],
     summary: 'compare each replay with its production original, most different first',
-    options: { top: { type: 'string', value: '<n>', description: 'list this many inputs (default 10)' } },
+    options: {
+      top: { type: 'string', value: '<n>', description: 'list this many inputs (default 10)' },
+      html: { type: 'string', value: '<file>', description: 'also write the report as an HTML page with plots (self-contained: opens offline)' },
+    },
     async run(ctx, [agent, shadowId], options) {
       const report = await shadowReport(ctx, agent!, shadowId!);
+      const html = stringOption(options, 'html');
+      if (html !== undefined) {
+        const page = await answer(ctx.api.GET('/v1/agents/{agent}/shadow/{shadowId}/report.html', {
+          params: { path: { agent: agent!, shadowId: shadowId! } }, headers: { accept: 'text/html' }, parseAs: 'text',
+        }));
+        writeFileSync(path.resolve(ctx.cwd, html), page as string);
+        ctx.note(`wrote ${html}`);
+      }
       show(ctx, report, (r) => describeShadowReport(r, Number(stringOption(options, 'top') ?? 10)));
     },
   },

@@ -132,7 +132,10 @@ export type ReviewPage = z.infer<typeof reviewPageSchema>;
  * tape), in the run's order; results redacted by each tool's pinned `redact.result`, arguments
  * without the fields its `redact.arguments` masked.
  */
-export const runTapesSchema = z.strictObject({ tapes: z.array(tapeEntrySchema) });
+export const runTapesSchema = z.strictObject({
+  tapes: z.array(tapeEntrySchema).describe("The run's tool calls, as they ran."),
+  given: z.array(tapeEntrySchema).optional().describe('The tapes the run was started with (an eval case, a shadow replay: already anonymised), when it had any.'),
+});
 export type RunTapes = z.infer<typeof runTapesSchema>;
 
 const runParam = pathParams({ runId: 'The run ID (a UUID).' });

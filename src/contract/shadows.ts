@@ -114,4 +114,11 @@ export const shadowRoutes = routes([
     answers: { 200: { description: 'The comparison report.', schema: shadowReportSchema } },
     errors: { 404: 'No such shadow replay of this agent.' },
   },
+  {
+    method: 'get', path: '/v1/agents/:agent/shadow/:shadowId/report.html', tag: 'Agents', role: 'runner', summary: 'The comparison report as an HTML page with plots',
+    description: "One self-contained page (Chart.js inlined, nothing loaded from elsewhere): agreement per check, each input's cost and latency in production against the candidate, the difference per input, and the inputs (anonymised) most different first. `bosun shadow report --html FILE` saves it.",
+    params: pathParams({ ...agentParam, shadowId: 'The shadow replay ID.' }),
+    answers: { 200: { description: 'The page, served with a Content-Security-Policy that allows only its own script and style.', schema: z.string(), mediaType: 'text/html' } },
+    errors: { 404: 'No such shadow replay of this agent.' },
+  },
 ]);

@@ -11,6 +11,12 @@ export async function storeRunTapes(client: DbClient, runId: string, entries: re
   await client.query('INSERT INTO run_tapes (run_id, entries) VALUES ($1, $2)', [runId, JSON.stringify(entries)]);
 }
 
+/** The tapes the run was started with, or undefined when it had none. */
+export async function givenTapesOf(db: Queryable, runId: string): Promise<TapeEntry[] | undefined> {
+  const { rows } = await db.query('SELECT entries FROM run_tapes WHERE run_id = $1', [runId]);
+  return rows[0]?.entries;
+}
+
 /** How a run's tool calls are answered: whether it has tapes, and its environment (production for an unknown run). */
 export async function runToolMode(db: Queryable, runId: string): Promise<{ tapes: boolean; environment: Environment }> {
   const { rows } = await db.query(

@@ -56,10 +56,14 @@ function sideOf(run: ScoredRun): ShadowSide {
   };
 }
 
+/** The one outcome a golden case expects of a run that reached `reached` (outcomeOf): refused over needs_approval, else the first. */
+export function expectedOutcomeOf(reached: readonly Outcome[]): Outcome {
+  return reached.includes('refused') && reached.includes('needs_approval') ? 'refused' : reached[0]!;
+}
+
 /** The original as the replay's golden case: its outcome, its trajectory (names: its arguments are not anonymised) and its approvals. */
 function caseOfOriginal(original: ScoredRun, input: string): GoldenCase {
-  const reached = outcomeOf(original);
-  const outcome: Outcome = reached.includes('refused') && reached.includes('needs_approval') ? 'refused' : reached[0]!;
+  const outcome = expectedOutcomeOf(outcomeOf(original));
   return {
     id: `shadow-${original.runId}`, input,
     approvals: original.approvals.map((a) => ({ tool: a.tool, decision: 'approve' as const })),

@@ -200,9 +200,12 @@ export const evalCommands: Command[] = [
 export const goldenCommands: Command[] = [
   {
     words: ['golden', 'add'],
-    args: ['<runId>'],
-    summary: "write a golden case from a run: its input, redacted tool tapes, the expected outcome and trajectory, and provenance",
+    args: ['[runId]'],
+    summary: "write a golden case from a run (or, with --shadow, from each input where a shadow replay's candidate differed): its input, redacted tool tapes, the expected outcome and trajectory, and provenance",
     options: {
+      shadow: { type: 'string', value: '<shadowId>', description: 'instead of a run: the inputs of this shadow replay where the candidate differed from production (anonymised; production is the expectation)' },
+      agent: { type: 'string', value: '<agent>', description: 'with --shadow: the agent the replay is of' },
+      top: { type: 'string', value: '<n>', description: 'with --shadow: only the n most different inputs' },
       suite: { type: 'string', value: '<file>', description: 'the suite to append to (default evals/golden_set.jsonl)' },
       reason: { type: 'string', value: '<text>', description: 'why the run belongs in the golden set (default: from the run, e.g. approval_edited)' },
       id: { type: 'string', value: '<caseId>', description: 'the case ID (default: <agent>-<first 8 characters of the run ID>)' },

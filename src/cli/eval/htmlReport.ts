@@ -4,7 +4,8 @@
  * linking each run. Nothing is loaded from elsewhere, so it opens from a CI artifact offline.
  */
 import type { MetricVerdict } from '../../shared/evals/verdict';
-import { escapeXml as esc, type EvalReport } from './report';
+import { escapeXml as esc } from '../../shared/markup';
+import type { EvalReport } from './report';
 
 const width = 560;
 const rowHeight = 34;

@@ -3,6 +3,7 @@
  * test tabs: one test case per golden case, one per gated metric.
  */
 import type { CaseResult, GateVerdict } from '../../shared/evals/verdict';
+import { escapeXml } from '../../shared/markup';
 
 export interface EvalReport {
   gateFile: string;
@@ -25,14 +26,6 @@ export interface EvalReport {
   exitCode: 0 | 1;
   /** The stored eval's ID, once stored. */
   evalId?: string;
-}
-
-const xmlEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
-
-/** Text safe inside XML and HTML text and attributes; characters XML 1.0 forbids are dropped. */
-export function escapeXml(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '').replace(/[&<>"']/g, (c) => xmlEscapes[c]!);
 }
 
 const attrs = (values: Record<string, string | number>) =>

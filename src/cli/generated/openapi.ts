@@ -574,6 +574,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agents/{agent}/shadow/{shadowId}/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The comparison report as an HTML page with plots
+         * @description One self-contained page (Chart.js inlined, nothing loaded from elsewhere): agreement per check, each input's cost and latency in production against the candidate, the difference per input, and the inputs (anonymised) most different first. `bosun shadow report --html FILE` saves it.
+         *
+         *     Needs an API key with the `runner` role.
+         */
+        get: operations["getV1AgentsAgentShadowShadowIdReportHtml"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/keys": {
         parameters: {
             query?: never;
@@ -3021,7 +3043,24 @@ export interface components {
             nextCursor: string | null;
         };
         RunTapes: {
+            /** @description The run's tool calls, as they ran. */
             tapes: {
+                /** @description The tool the call names. */
+                tool: string;
+                /** @description A subset of the call's arguments: every key given must equal the call's (deep equality); absent covers any call of the tool. */
+                args?: {
+                    [key: string]: unknown;
+                };
+                /** @description What the tool returns: the model is shown it as the call's result. */
+                result?: unknown;
+                /**
+                 * @description `error`: the call is recorded as a tool error with `result` as its output; `ok` by default.
+                 * @enum {string}
+                 */
+                status?: "ok" | "error";
+            }[];
+            /** @description The tapes the run was started with (an eval case, a shadow replay: already anonymised), when it had any. */
+            given?: {
                 /** @description The tool the call names. */
                 tool: string;
                 /** @description A subset of the call's arguments: every key given must equal the call's (deep equality); absent covers any call of the tool. */
@@ -6060,6 +6099,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ShadowReport"];
+                };
+            };
+            /** @description The request is invalid; `problems` lists each problem as `path: what is wrong`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The API key lacks the runner role. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such shadow replay of this agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The key sent more requests this minute than its limit (`rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Something went wrong on our side; the error has been logged. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Temporal is away for the moment; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getV1AgentsAgentShadowShadowIdReportHtml: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent name. */
+                agent: string;
+                /** @description The shadow replay ID. */
+                shadowId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page, served with a Content-Security-Policy that allows only its own script and style. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description The request is invalid; `problems` lists each problem as `path: what is wrong`. */
