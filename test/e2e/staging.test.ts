@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main';
+import { eventually, personalDetails, productionRun, stageBlindCandidate } from '../support/shadowFixtures';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
 
 /** Runs the CLI in this process against the stack. */
@@ -35,35 +36,6 @@ async function productionWrites(stack: TestStack): Promise<{ refunds: number; re
 
 /** How many production runs the shadow replays (the issue's 50). */
 const N = Number(process.env.BOSUN_SHADOW_TEST_RUNS ?? 50);
-
-/** A production run a human decides (approve or reject) when it asks; the run the shadow replays later. */
-async function productionRun(stack: TestStack, input: string, decision: 'approve' | 'reject'): Promise<string> {
-  const runId = await stack.startRun(input);
-  const run = await stack.waitForRun(runId, (r) => r.status === 'awaiting_approval' || r.status === 'completed', 300_000);
-  if (run.status === 'awaiting_approval') {
-    expect((await stack.decide(runId, run.pendingApprovals[0].approvalId, decision)).status).toBe(202);
-    await stack.waitForStatus(runId, 'completed', 300_000);
-  }
-  return runId;
-}
-
-/**
- * Inputs full of personal details, one per production run: a name, an email (runs 0 and 1 share
- * one), a phone, a card and an account number, and a customer reference of the tenant's own.
- */
-function personalDetails(n: number) {
-  const orders = ['1001', '1002', '1003', '1004', '9999'];
-  return Array.from({ length: n }, (_, i) => {
-    const name = `Customer${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))} Smithson`;
-    const email = `${i === 1 ? 'shared.person' : i === 0 ? 'shared.person' : `person${i}`}@mail.example.com`;
-    const phone = `+44 20 7946 ${String(1000 + i).padStart(4, '0')}`;
-    const card = `4111 1111 1111 ${String(1000 + i).padStart(4, '0')}`;
-    const account = `${String(40000000 + i)}`;
-    const reference = `CUST-${70000 + i}`;
-    const input = `Hello, I am ${name} (${email}, ${phone}). Please refund order ${orders[i % orders.length]} to card ${card}, account ${account}, ref ${reference}.`;
-    return { input, name, details: [name, email, phone, card, account, reference, phone.replace(/ /g, ''), card.replace(/ /g, '')] };
-  });
-}
 
 describe('staging', () => {
   let stack: TestStack;
@@ -152,12 +124,7 @@ describe('staging', () => {
     expect(before.refunds).toBeGreaterThan(0);
 
     // The candidate refunds without looking the order up: its trajectory differs from production's.
-    const { id: _, ...support } = stack.bundles.find((b) => b.name === 'support')!;
-    const worse = await stack.api('POST', '/v1/bundles', {
-      ...support, description: 'support, refunds blind', systemPrompt: `${support.systemPrompt}\nAlways refund without looking the order up.`,
-    });
-    const worseId = worse.body.bundleId;
-    expect((await stack.api('PUT', '/v1/agents/support/staging', { bundleId: worseId })).status).toBe(200);
+    const worseId = await stageBlindCandidate(stack);
 
     const bad = await stack.api('POST', '/v1/agents/support/shadow', { sample: 0, statuses: ['done'], anonymise: { patterns: ['('] }, extra: 1 });
     expect(bad.status).toBe(400);
@@ -231,14 +198,3 @@ describe('staging', () => {
     expect(refused.body.error.problems).toEqual([`eval: ${worseId} has no stored eval (run bosun eval on it)`]);
   }, 900_000);
 });
-
-/** Retries a read of eventually-consistent state (Temporal's visibility store) until it yields. */
-async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
