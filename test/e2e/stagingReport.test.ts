@@ -68,20 +68,30 @@ async function replayed(stack: TestStack) {
   return { seeded, originals, candidate, report, details: seeded.flatMap((p) => p.details) };
 }
 
+interface ExportedSpan { traceId: string; name: string; attributes?: unknown; events?: unknown; links?: unknown; status?: unknown }
+
+/** Every span the receiver got, as exported: what it says (name, attributes, events, links, status), and its trace. */
+function exportedSpans(receiver: OtlpReceiver): { traceId: string; says: string }[] {
+  return receiver.raw.flatMap((body) => {
+    const request = JSON.parse(body) as { resourceSpans?: { scopeSpans?: { spans?: ExportedSpan[] }[] }[] };
+    return (request.resourceSpans ?? []).flatMap((rs) => (rs.scopeSpans ?? []).flatMap((ss) => (ss.spans ?? []).map((s) => ({
+      // IDs and times left out: digits of a timestamp are no personal detail.
+      traceId: s.traceId, says: JSON.stringify({ name: s.name, attributes: s.attributes, events: s.events, links: s.links, status: s.status }),
+    }))));
+  });
+}
+
 /**
- * Every span of the traces the runs are in, as exported (name, attributes, events, links, status),
- * once each run's `invoke_agent` span (it ends last) has arrived.
+ * What each span of the traces the runs are in says, once each run's `invoke_agent` span (it ends
+ * last) has arrived.
  */
-async function exportedSpansOf(receiver: OtlpReceiver, runIds: string[]): Promise<object[]> {
+async function spansOfRuns(receiver: OtlpReceiver, runIds: string[]): Promise<string[]> {
   await eventually(async () => {
     const ended = new Set(receiver.spans.filter((s) => s.name === 'invoke_agent support').map((s) => s.attributes['bosun.run.id']));
     return runIds.every((id) => ended.has(id)) || undefined;
   }, 120_000);
   const traces = new Set(receiver.spans.filter((s) => runIds.includes(s.attributes['bosun.run.id'] as string)).map((s) => s.traceId));
-  return receiver.raw.flatMap((body) => {
-    const request = JSON.parse(body) as { resourceSpans?: { scopeSpans?: { spans?: { traceId: string }[] }[] }[] };
-    return (request.resourceSpans ?? []).flatMap((rs) => (rs.scopeSpans ?? []).flatMap((ss) => (ss.spans ?? []).filter((s) => traces.has(s.traceId))));
-  });
+  return exportedSpans(receiver).filter((s) => traces.has(s.traceId)).map((s) => s.says);
 }
 
 function expectNoDetail(text: string, details: string[], where: string): void {
@@ -106,10 +116,10 @@ describe('the shadow report as a page and as golden cases, and the replay traced
     const replayIds: string[] = report.items.map((i: any) => i.runId);
 
     // Traces: the replays' spans carry no personal detail, and neither does any span at all (no content captured).
-    const spans = await exportedSpansOf(receiver, replayIds);
-    expect(spans.map((s: any) => s.name)).toEqual(expect.arrayContaining(['POST /v1/agents/:agent/shadow', 'invoke_agent support', 'execute_tool issue_refund', 'approval issue_refund']));
-    expectNoDetail(JSON.stringify(spans), details, "the replays' traces");
-    expectNoDetail(receiver.raw.join('\n'), details, 'a span');
+    const spans = await spansOfRuns(receiver, replayIds);
+    expect(spans.map((s) => JSON.parse(s).name)).toEqual(expect.arrayContaining(['POST /v1/agents/:agent/shadow', 'invoke_agent support', 'execute_tool issue_refund', 'approval issue_refund']));
+    expectNoDetail(spans.join('\n'), details, "the replays' traces");
+    expectNoDetail(exportedSpans(receiver).map((s) => s.says).join('\n'), details, 'a span');
 
     // The page, from the API: HTML, escaped, self-contained, locked down by its Content-Security-Policy.
     const page = await fetch(`${stack.baseUrl}/v1/agents/support/shadow/${shadowId}/report.html`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
@@ -144,7 +154,8 @@ describe('the shadow report as a page and as golden cases, and the replay traced
     expectNoDetail(text, details, 'the golden set');
     const cases = text.trim().split('\n').map((line) => goldenCaseSchema.parse(JSON.parse(line)));
     expect(cases.map((c) => c.provenance!.runId)).toEqual(differing.map((i: any) => i.runId));
-    const refund = cases.find((c) => c.expect.tools?.length === 2)!;
+    // A refund the human approved in production: its case approves, and expects production's two calls.
+    const refund = cases.find((c) => c.approvals[0]?.decision === 'approve')!;
     expect(refund).toMatchObject({
       expect: { outcome: 'completed', tools: [{ name: 'lookup_order' }, { name: 'issue_refund' }] },
       approvals: [{ tool: 'issue_refund', decision: 'approve' }],
@@ -152,6 +163,8 @@ describe('the shadow report as a page and as golden cases, and the replay traced
     });
     // The candidate never looked the order up, yet the case has lookup_order's (anonymised) result: the tape the replay was given.
     expect(refund.tapes.map((t) => t.tool)).toEqual(['lookup_order', 'issue_refund']);
+    const rejected = cases.find((c) => c.approvals[0]?.decision === 'reject')!;
+    expect(rejected.expect.outcome).toBe('refused');
     expect(refund.input).toBe(report.items.find((i: any) => i.runId === refund.provenance!.runId).input);
     const again = await bosun(stack, ['golden', 'add', '--shadow', shadowId, '--agent', 'support', '--suite', suite]);
     expect(again.code, again.stderr).toBe(0);
@@ -162,7 +175,7 @@ describe('the shadow report as a page and as golden cases, and the replay traced
     // The cases are golden cases: production's bundle passes them in `bosun eval`, the candidate does not.
     const gate = (bundle: string) => {
       const file = path.join(tmp, `gate-${bundle.slice(-6)}.yaml`);
-      writeFileSync(file, ['eval_gate:', `  bundle: ${bundle}`, `  suite: ${suite}`, '  thresholds:', '    tool_call_accuracy: ">= 1.0"', '  baseline: none', ''].join('\n'));
+      writeFileSync(file, ['eval_gate:', `  bundle: ${bundle}`, `  suite: ${suite}`, '  thresholds:', '    tool_call_accuracy: ">= 1.0"', '  on_regression: block_merge', '  baseline: none', ''].join('\n'));
       return file;
     };
     const production = report.items[0].original;
@@ -180,8 +193,7 @@ describe('the shadow replay traced with message content captured', () => {
   it('puts the anonymised messages on the replays\' spans, and no personal detail', async () => {
     const { stack, receiver } = context;
     const { report, details } = await replayed(stack);
-    const spans = await exportedSpansOf(receiver, report.items.map((i: any) => i.runId));
-    const text = JSON.stringify(spans);
+    const text = (await spansOfRuns(receiver, report.items.map((i: any) => i.runId))).join('\n');
     // Content is on the spans (else this test proves nothing): the replays' messages, anonymised.
     expect(text).toContain('gen_ai.input.messages');
     expect(text).toContain('gen_ai.tool.call.result');
