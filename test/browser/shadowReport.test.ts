@@ -50,7 +50,7 @@ describe('the shadow report page in the browser', () => {
     // Each plot drew on its canvas: some pixels are not blank.
     for (const id of ['plot-agreement', 'plot-ranking', 'plot-cost', 'plot-latency']) {
       const painted = await page.evaluate((canvasId) => {
-        const canvas = document.getElementById(canvasId) as HTMLCanvasElement;
+        const canvas = (globalThis as any).document.getElementById(canvasId);
         const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
         let count = 0;
         for (let i = 3; i < pixels.length; i += 4) if (pixels[i]! > 0) count++;
@@ -63,14 +63,14 @@ describe('the shadow report page in the browser', () => {
     // The rows: most different first, as the JSON report orders them.
     const rows = page.locator('#items tbody tr');
     expect(await rows.count()).toBe(3);
-    const differences = (await rows.evaluateAll((trs) => trs.map((tr) => Number((tr as HTMLElement).dataset.difference))));
+    const differences = await rows.evaluateAll((trs) => trs.map((tr: any) => Number(tr.dataset.difference)));
     expect(differences).toEqual(report.items.map((i: any) => i.difference));
     expect(differences).toEqual([...differences].sort((a, b) => b - a));
     expect(differences[0]).toBeGreaterThan(0);
 
     // The input's markup is text on the page: no script of it ran, no element of it exists.
     await expect(page.locator('#items td.input', { hasText: injected }).count()).resolves.toBe(1);
-    expect(await page.evaluate(() => (window as any).pwned)).toBeUndefined();
+    expect(await page.evaluate('window.pwned')).toBeUndefined();
     expect(await page.locator('#items img').count()).toBe(0);
     expect(problems).toEqual([]);
     await context.close();
