@@ -141,6 +141,8 @@ export async function addGoldenCase(ctx: CommandContext, [runId]: string[], opti
   if (shadowId !== undefined) {
     const agent = stringOption(options, 'agent');
     if (agent === undefined) throw new UsageError('--shadow needs --agent <agent>: the agent the replay is of');
+    const perRun = ['id', 'reason', 'outcome', 'contains'].filter((name) => options[name] !== undefined);
+    if (perRun.length) throw new UsageError(`--${perRun.join(', --')} name one case: not with --shadow (production's outcome and trajectory are expected)`);
     const top = stringOption(options, 'top');
     if (top !== undefined && !/^[1-9]\d*$/.test(top)) throw new UsageError(`--top must be a whole number above 0, not "${top}"`);
     const added: GoldenCase[] = [];
