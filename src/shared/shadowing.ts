@@ -72,6 +72,8 @@ export interface ShadowReplayInput {
   shadowId: string;
   /** Set by continue-as-new: every replay was started already. */
   started?: boolean;
+  /** Between passes when no replay woke the workflow, in ms; the workflow's default (5 s) when absent. */
+  passEveryMs?: number;
 }
 
 /** What one pass over a shadow's replays found: how many there are and how many ended; approvals decided on the way. */

@@ -41,9 +41,9 @@ export async function shadowReplay(input: ShadowReplayInput): Promise<ShadowProg
     }
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof shadowReplay>({ shadowId, started: true });
+      await continueAsNew<typeof shadowReplay>({ ...input, started: true });
     }
-    await condition(() => woken, PASS_EVERY_MS);
+    await condition(() => woken, input.passEveryMs ?? PASS_EVERY_MS);
   }
 }
 
