@@ -15,7 +15,7 @@ import { PASS_EVERY_MS, shadowWakeSignal } from './shadowReplay';
 export const mirrorRunSignal = defineSignal<[{ runId: string }]>(MIRROR_RUN_SIGNAL);
 
 const shadows = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 

@@ -14,7 +14,7 @@ import { SHADOW_WAKE_SIGNAL, type ShadowProgress, type ShadowReplayInput } from 
 export const shadowWakeSignal = defineSignal(SHADOW_WAKE_SIGNAL);
 
 const shadows = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '30 seconds',
   // PostgreSQL or Temporal being away delays the replay, never ends it.
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
