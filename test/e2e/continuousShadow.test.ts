@@ -75,9 +75,9 @@ describe('shadow replay as a workflow', () => {
     await stack.worker.kill();
     const { rows: [middle] } = await stack.db.query(
       `SELECT completed_at, (SELECT count(*)::int FROM approvals a JOIN shadow_runs l USING (run_id)
-                             WHERE l.shadow_id = $1 AND a.decided_by = 'shadow:' || $1) AS decided
+                             WHERE l.shadow_id = $1 AND a.decided_by = $2) AS decided
        FROM shadows WHERE shadow_id = $1`,
-      [shadowId],
+      [shadowId, `shadow:${shadowId}`],
     );
     expect(middle.completed_at).toBeNull();
     // Some decisions, at least, are left to the next worker.
