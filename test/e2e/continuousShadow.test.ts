@@ -8,8 +8,18 @@
  * still answers, and the mirror follows once a worker is back.
  */
 import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main';
 import { useTestStack } from '../support/useTestStack';
 import type { TestStack } from '../support/testStack';
+
+/** Runs the CLI in this process against the stack. */
+async function bosun(stack: TestStack, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const env = { BOSUN_URL: stack.baseUrl, BOSUN_API_KEY: stack.apiKey };
+  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, cwd: process.cwd() });
+  return { code, stdout, stderr };
+}
 
 async function until<T>(read: () => Promise<T | undefined | false>, what: string, timeoutMs = 300_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -169,10 +179,17 @@ describe('continuous shadowing', () => {
     // Rate 0: none mirrored. (The later run at rate 1 is mirrored by the same workflow, after them.)
     expect((await stack.api('PUT', '/v1/agents/support/shadowing', { rate: 0 })).status).toBe(200);
     const unmirrored = await Promise.all([1001, 1002].map((order) => productionRun(stack, `Refund order ${order}`, 'reject')));
-    expect((await stack.api('PUT', '/v1/agents/support/shadowing', { rate: 1 })).status).toBe(200);
+    const cli = await bosun(stack, ['shadow', 'continuous', 'support', '--rate', '1']);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toContain("mirroring 100% of support's production runs to staging");
     const marker = await stack.startRun('Refund order 1003');
     await until(async () => (await mirrorsOf([marker])).size === 1, 'the marker run mirrored');
     expect((await mirrorsOf(unmirrored)).size).toBe(0);
+    const standing = await bosun(stack, ['shadow', 'standing', 'support']);
+    expect(standing.code, standing.stderr).toBe(0);
+    expect(standing.stdout).toContain('support: mirroring 100% of production runs');
+    expect(standing.stdout).toMatch(/agreement\s+outcome \d+%/);
+    expect(standing.stdout).not.toContain('ada@mail');
   }, 900_000);
 
   it("never holds a production run's start: with no worker it answers, and the mirror follows once one is back", async () => {
