@@ -5,6 +5,7 @@ import { createRolloutActivities } from './rollouts';
 import { failingAsRunEnded } from './runEnded';
 import { fillFreeSlots } from './admission';
 import { admissionOf, createRunActivities, type RunDeps } from './runs';
+import { createShadowActivities, type ShadowDeps } from './shadows';
 import { createToolActivities, type ToolDeps } from './toolCalls';
 
 /**
@@ -12,7 +13,7 @@ import { createToolActivities, type ToolDeps } from './toolCalls';
  * fails as `RunEnded` (never retried) once its run has ended (src/db/runEnd.ts).
  */
 export function createActivities(
-  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars' | 'memory'> & Pick<RunDeps, 'limits' | 'recordGraceMs' | 'admissionWake'> & AlertDeps,
+  deps: ModelDeps & Pick<ToolDeps, 'secrets' | 'tools' | 'declared' | 'maxResultChars' | 'memory'> & Pick<RunDeps, 'limits' | 'recordGraceMs' | 'admissionWake' | 'shadowWake'> & AlertDeps & ShadowDeps,
 ) {
   const admission = admissionOf(deps);
   return failingAsRunEnded({
@@ -23,6 +24,7 @@ export function createActivities(
     ...createRolloutActivities(deps),
     ...createAlertActivities(deps),
     ...createMemoryActivities(deps),
+    ...createShadowActivities(deps),
   });
 }
 

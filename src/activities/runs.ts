@@ -53,6 +53,8 @@ export interface RunDeps {
    * start on their safety poll (tests that need no worker's client).
    */
   admissionWake?: { wake: WakeRuns; safetyPollMs: number };
+  /** Wakes the shadow workflow of a replayed run that asked for approval (src/activities/shadows.ts shadowWakeOf); nobody without it. */
+  shadowWake?: (runId: string) => Promise<void>;
 }
 
 /**
@@ -223,6 +225,8 @@ export function createRunActivities(deps: RunDeps) {
       });
       // The parked run holds no slot: it goes to the next queued run.
       await fillFreeSlots(admission);
+      // A shadow's replay: its workflow decides the approval (after the commit, so it finds it).
+      await deps.shadowWake?.(runId);
     },
 
     /**

@@ -25,6 +25,7 @@ import { healthRouter } from './health';
 import { memoryRouter } from './memoryRouter';
 import { rateLimitPerKey } from './rateLimit';
 import { runStarter } from './runStarter';
+import { productionRunMirror } from './shadowMirror';
 import { runsRouter, type RunsRouterDeps } from './runsRouter';
 import { threadsRouter } from './threadsRouter';
 import { toolsRouter } from './toolsRouter';
@@ -58,7 +59,7 @@ const defaultUi: UiConfig = { temporalUiUrl: 'http://127.0.0.1:8233', namespace:
 export function createApp(deps: AppDeps & { codec?: PayloadCodec; codecCorsOrigins?: readonly string[] }): express.Express {
   const settings = deps.settings ?? defaultApiSettings;
   const runEventListener = deps.runEventListener ?? createRunEventListener(deps.db.options);
-  const startRun = runStarter({ ...deps, settings });
+  const startRun = runStarter({ ...deps, settings, onProductionRun: productionRunMirror(deps) });
   const routerDeps = { ...deps, settings, startRun, runEventListener };
   const app = express();
   app.disable('x-powered-by');

@@ -27,6 +27,7 @@ import type { Principal } from './auth';
 import { ApiError, badRequest, notFound, unavailable } from './errors';
 import { chooseBundle } from './routing';
 import { withinDeadline } from './temporalDeadline';
+import type { MirrorProductionRun } from './shadowMirror';
 import { reserveTurn, supersede } from './threadTurns';
 import { parse } from './validation';
 
@@ -36,6 +37,8 @@ export interface RunStarterDeps {
   taskQueue: string;
   approvalTimeoutMs: number;
   settings: Pick<ApiSettings, 'idempotencyKeyTtlMs' | 'temporalCallTimeoutMs'>;
+  /** Told of each production run once recorded, without being waited for (continuous shadowing, ./shadowMirror.ts). */
+  onProductionRun?: MirrorProductionRun;
 }
 
 /** A run's request as the start path takes it: its agent may be left to its thread. */
@@ -81,7 +84,7 @@ export async function deploymentFor(db: Db, tenantId: string, agent: string) {
   return deployment;
 }
 
-export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, settings }: RunStarterDeps): StartRun {
+export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, settings, onProductionRun }: RunStarterDeps): StartRun {
   const { idempotencyKeyTtlMs: keyTtlMs, temporalCallTimeoutMs } = settings;
   const temporalCall = <T>(call: () => Promise<T>) => withinDeadline(temporal, temporalCallTimeoutMs, call);
 
@@ -146,6 +149,8 @@ export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     // that failed on the wire may still have landed, and then the run must go on.
     const recorded = await recordRun(db, run, keyTtlMs);
     if (recorded) {
+      // Returns at once: mirroring to staging happens in the background, after the commit.
+      if (environment === 'production') onProductionRun?.({ tenantId, agent, runId });
       // The run is recorded: a superseded run Temporal could not be told of is no reason to fail the
       // request. Interrupted, it finishes instead and the new run follows; rolled back, its turn is
       // out of the thread already and any write it attempts is refused (docs/conversations.md).

@@ -1,42 +1,45 @@
 /**
- * Shadow replay (issue 15, docs/staging.md): `POST /v1/agents/:agent/shadow` replays a sample of
- * the agent's production runs, anonymised, against a candidate bundle in staging, each with its
- * original's recorded read results as tapes (writes run their sandbox implementation, or are
- * refused); `GET /v1/agents/:agent/shadow/:shadowId` is the comparison report (`/report.html`: as
- * a page with plots).
+ * Shadow replay (issue 15, docs/staging.md): `POST /v1/agents/:agent/shadow` selects a sample of
+ * the agent's production runs, prepares each replay (its input and its original's recorded read
+ * results as tapes, anonymised under a key made for this replay and never stored), records them and
+ * starts the shadow's workflow (src/workflows/shadowReplay.ts), which starts the replays in staging
+ * and decides their approvals; `GET /v1/agents/:agent/shadow/:shadowId` is the comparison report
+ * (`/report.html`: as a page with plots).
+ * Continuous shadowing: `PUT|GET /v1/agents/:agent/shadowing` (the mirroring is ./shadowMirror.ts).
  */
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { Router, type Request } from 'express';
 import { findBundle } from '../bundles/bundleStore';
-import { shadowRequestSchema, type ShadowReport, type ShadowRequest, type ShadowStarted } from '../contract';
+import {
+  shadowingRequestSchema, shadowRequestSchema, type ShadowingView, type ShadowReport, type ShadowRequest, type ShadowStarted,
+} from '../contract';
 import { getStagingDeployment } from '../db/environments';
-import { findShadow, insertShadow, linkShadowRun, pendingShadowApprovals, selectProductionRuns, shadowPairs } from '../db/shadows';
+import { inTransaction } from '../db/pool';
+import {
+  editedApprovalsOf, findContinuousShadow, findShadow, getShadowingSetting, insertShadow, prepareShadowRun, putShadowingSetting,
+  selectProductionRuns, shadowPairs, type PreparedShadowRun, type ShadowRow,
+} from '../db/shadows';
 import { loadRunView } from '../db/runs';
 import { appendAudit } from '../db/audit';
-import { createAnonymiser, type Anonymiser } from '../shared/anonymise';
+import { keyedAnonymiser } from '../secrets/pseudonyms';
 import { pinsOf, type Bundle } from '../shared/bundle';
-import { terminalStatuses } from '../shared/domain';
 import { compareShadowPair, shadowReportOf, type ShadowItem } from '../shared/shadowReport';
+import { shadowWorkflowId } from '../shared/shadowing';
 import { MAX_TAPE_ENTRIES } from '../shared/tapes';
+import { shadowReplay } from '../workflows';
 import { principalOf } from './auth';
 import { badRequest, notFound } from './errors';
 import { recordedTapesOf } from './evalsRouter';
-import { approvalDecider, type RunsRouterDeps } from './runsRouter';
-import type { StartRun } from './runStarter';
+import type { RunsRouterDeps } from './runsRouter';
 import { shadowReportPage } from './shadowReportPage';
+import { withinDeadline } from './temporalDeadline';
 import { parse, stringParam, uuidParam } from './validation';
-import { logger } from '../telemetry/logger';
+import { MAX_SHADOW_SAMPLE } from '../contract/shadows';
 
-/** How long the API keeps deciding a replay's approvals after starting it (each GET of the report decides those pending too). */
-const DRIVE_APPROVALS_FOR_MS = 30 * 60_000;
-const DRIVE_EVERY_MS = 500;
-
-type ApprovalPolicy = ShadowRequest['approvals'];
-
-export function shadowRouter(deps: RunsRouterDeps & { startRun: StartRun }): Router {
+export function shadowRouter(deps: RunsRouterDeps): Router {
   const router = Router();
-  const { db, startRun } = deps;
-  const decide = approvalDecider(deps);
+  const { db, temporal, taskQueue, settings } = deps;
 
   router.post('/agents/:agent/shadow', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
@@ -46,58 +49,56 @@ export function shadowRouter(deps: RunsRouterDeps & { startRun: StartRun }): Rou
     const originals = await selectProductionRuns(db, tenantId, { agent, ...request });
     if (originals.length === 0) throw badRequest([`selection: no production run of agent "${agent}" matches`]);
     const shadowId = randomUUID();
-    // Never stored: the pseudonyms of one replay cannot be linked to another's, nor reversed.
-    const anonymiser = keyedAnonymiser(request.anonymise);
+    const prepared = await prepareReplays(tenantId, bundle, originals, request.anonymise);
     const { since, until, statuses, sample, approvals } = request;
     const selection = { since, until, statuses, sample, approvals, names: request.anonymise.names.length, patterns: request.anonymise.patterns };
-    await insertShadow(db, { shadowId, tenantId, agent, bundleId: bundle.id, selection, createdBy: keyId });
-    await appendAudit(db, {
-      tenantId, actor: keyId, action: 'shadow.started', bundleId: bundle.id, target: shadowId, detail: { agent, ...selection, runs: originals.length },
+    await inTransaction(db, async (client) => {
+      await insertShadow(client, { shadowId, tenantId, agent, bundleId: bundle.id, selection, createdBy: keyId });
+      for (const replay of prepared) await prepareShadowRun(client, shadowId, replay);
+      await appendAudit(client, {
+        tenantId, actor: keyId, action: 'shadow.started', bundleId: bundle.id, target: shadowId, detail: { agent, ...selection, runs: originals.length },
+      });
     });
-    const reads = new Set(pinsOf(bundle).filter((p) => p.kind === 'read').map((p) => p.name));
-    const runs: ShadowStarted['runs'] = [];
-    for (const original of originals) {
-      const tapes = (await recordedTapesOf(db, tenantId, original)).filter((t) => reads.has(t.tool)).slice(0, MAX_TAPE_ENTRIES);
-      const replay = await startRun(
-        { tenantId, keyId },
-        { agent, input: anonymiser.text(original.input), bundleId: bundle.id, environment: 'staging', tapes: anonymiser.json(tapes), metadata: { shadowId } },
-        `shadow:${shadowId}:${original.runId}`,
-      );
-      await linkShadowRun(db, shadowId, original.runId, replay.runId);
-      runs.push({ originalRunId: original.runId, runId: replay.runId });
-    }
-    driveApprovals(tenantId, shadowId, approvals);
-    const answer: ShadowStarted = { shadowId, agent, bundleId: bundle.id, runs, links: { self: `/v1/agents/${agent}/shadow/${shadowId}` } };
+    await startShadowWorkflow(shadowId);
+    const answer: ShadowStarted = {
+      shadowId, agent, bundleId: bundle.id, runs: originals.map((o) => ({ originalRunId: o.runId, runId: null })),
+      links: { self: `/v1/agents/${agent}/shadow/${shadowId}` },
+    };
     res.status(202).json(answer);
   });
 
   router.get('/agents/:agent/shadow/:shadowId', async (req, res) => {
-    res.json(await reportOf(req));
+    res.json(await requestedReport(req));
   });
 
   router.get('/agents/:agent/shadow/:shadowId/report.html', async (req, res) => {
-    const { html, contentSecurityPolicy } = shadowReportPage(await reportOf(req));
+    const { html, contentSecurityPolicy } = shadowReportPage(await requestedReport(req));
     res.set({ 'Content-Security-Policy': contentSecurityPolicy, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-store' });
     res.type('html').send(html);
   });
 
-  /** The comparison report of the request's shadow replay (deciding its pending approvals first); 404 when the tenant has no such replay of the agent. */
-  async function reportOf(req: Request): Promise<ShadowReport> {
-    const { tenantId } = principalOf(req, 'runner');
-    const shadow = await findShadow(db, tenantId, stringParam(req, 'agent'), uuidParam(req, 'shadowId', 'Shadow replay'));
-    if (!shadow) throw notFound('Shadow replay');
-    await decidePending(tenantId, shadow.shadowId, shadow.selection.approvals as ApprovalPolicy);
-    const items: ShadowItem[] = [];
-    for (const pair of await shadowPairs(db, shadow.shadowId)) {
-      const [original, replay] = await Promise.all([loadRunView(db, tenantId, pair.originalRunId), loadRunView(db, tenantId, pair.runId)]);
-      if (original && replay) items.push(compareShadowPair(original, replay));
+  router.put('/agents/:agent/shadowing', async (req, res) => {
+    const { tenantId, keyId } = principalOf(req, 'admin');
+    const agent = stringParam(req, 'agent');
+    const request = parse(shadowingRequestSchema, req.body);
+    if (request.enabled && !(await getStagingDeployment(db, tenantId, agent))) {
+      throw badRequest([`agent: "${agent}" has no staging deployment to mirror its production runs to (PUT /v1/agents/${agent}/staging first)`]);
     }
-    const report = shadowReportOf(items);
-    return {
-      shadowId: shadow.shadowId, agent: shadow.agent, bundleId: shadow.bundleId, createdAt: shadow.createdAt,
-      done: report.items.every((i) => !i.pending), ...report,
-    };
-  }
+    const setting = await inTransaction(db, async (client) => {
+      const stored = await putShadowingSetting(client, tenantId, { agent, ...request, updatedBy: keyId });
+      await appendAudit(client, { tenantId, actor: keyId, action: 'shadowing.set', target: agent, detail: { agent, enabled: request.enabled, rate: request.rate } });
+      return stored;
+    });
+    res.json(setting);
+  });
+
+  router.get('/agents/:agent/shadowing', async (req, res) => {
+    const { tenantId } = principalOf(req, 'runner');
+    const agent = stringParam(req, 'agent');
+    const [setting, shadow] = await Promise.all([getShadowingSetting(db, tenantId, agent), findContinuousShadow(db, tenantId, agent)]);
+    const answer: ShadowingView = { setting: setting ?? null, report: shadow ? await reportOf(tenantId, shadow, MAX_SHADOW_SAMPLE) : null };
+    res.json(answer);
+  });
 
   /** The candidate: the named bundle of the agent, or the agent's staging bundle; 400 when there is neither. */
   async function candidateOf(tenantId: string, agent: string, bundleId: string | undefined): Promise<Bundle> {
@@ -109,48 +110,52 @@ export function shadowRouter(deps: RunsRouterDeps & { startRun: StartRun }): Rou
   }
 
   /**
-   * Decides each pending approval of the replay's runs: as a human decided the original's (the k-th
-   * request of a tool ↔ the k-th in the original), else rejected. A decision that lost a race (409)
-   * is left to the winner.
+   * Each original's replay, anonymised under one key for the whole replay (never stored: its
+   * pseudonyms cannot be linked to another replay's, nor reversed): the input, the recorded read
+   * results the candidate pins as tapes, and the arguments the original's approvers edited.
    */
-  async function decidePending(tenantId: string, shadowId: string, policy: ApprovalPolicy): Promise<void> {
-    for (const pending of await pendingShadowApprovals(db, shadowId)) {
-      const approve = policy === 'as_original' && pending.original === 'approved';
-      const why = pending.original ? `the original was ${pending.original}` : 'the original asked no approval here';
-      await decide({
-        tenantId, keyId: `shadow:${shadowId}`, runId: pending.runId, approvalId: pending.approvalId,
-        decision: approve ? 'approve' : 'reject', comment: `shadow replay ${shadowId}: ${policy === 'as_original' ? why : 'every approval rejected'}`,
-      }).catch((err) => logger.debug({ err, shadowId, approvalId: pending.approvalId }, 'shadow: approval not decided'));
+  async function prepareReplays(
+    tenantId: string, bundle: Bundle, originals: { runId: string; input: string; bundleId: string }[], settings: ShadowRequest['anonymise'],
+  ): Promise<PreparedShadowRun[]> {
+    const anonymiser = keyedAnonymiser(settings);
+    const reads = new Set(pinsOf(bundle).filter((p) => p.kind === 'read').map((p) => p.name));
+    return Promise.all(originals.map(async (original) => {
+      const tapes = (await recordedTapesOf(db, tenantId, original)).filter((t) => reads.has(t.tool)).slice(0, MAX_TAPE_ENTRIES);
+      const edits = await editedApprovalsOf(db, original.runId);
+      return { originalRunId: original.runId, input: anonymiser.text(original.input), tapes: anonymiser.json(tapes), edits: anonymiser.json(edits) };
+    }));
+  }
+
+  /** Starts the shadow's workflow (its ID from the shadow's); one started already is left as it is. Temporal away: 503. */
+  async function startShadowWorkflow(shadowId: string): Promise<void> {
+    try {
+      await withinDeadline(temporal, settings.temporalCallTimeoutMs, () =>
+        temporal.workflow.start(shadowReplay, { workflowId: shadowWorkflowId(shadowId), taskQueue, args: [{ shadowId }] }));
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
   }
 
-  /**
-   * In the background, until every replay has ended (or DRIVE_APPROVALS_FOR_MS): decides their
-   * approvals as they come. Not durable: should the API stop, the next GET of the report picks up.
-   */
-  function driveApprovals(tenantId: string, shadowId: string, policy: ApprovalPolicy): void {
-    const until = Date.now() + DRIVE_APPROVALS_FOR_MS;
-    const tick = async () => {
-      await decidePending(tenantId, shadowId, policy);
-      const pairs = await shadowPairs(db, shadowId);
-      const views = await Promise.all(pairs.map((p) => loadRunView(db, tenantId, p.runId)));
-      return views.every((v) => v && terminalStatuses.includes(v.status));
+  /** The comparison report of the request's shadow replay; 404 when the tenant has no such replay of the agent. */
+  async function requestedReport(req: Request): Promise<ShadowReport> {
+    const { tenantId } = principalOf(req, 'runner');
+    const shadow = await findShadow(db, tenantId, stringParam(req, 'agent'), uuidParam(req, 'shadowId', 'Shadow replay'));
+    if (!shadow) throw notFound('Shadow replay');
+    return reportOf(tenantId, shadow);
+  }
+
+  /** The comparison report of a shadow: its latest `latest` pairs (all by default), most different first. */
+  async function reportOf(tenantId: string, shadow: ShadowRow, latest?: number): Promise<ShadowReport> {
+    const items: ShadowItem[] = [];
+    for (const pair of await shadowPairs(db, shadow.shadowId, latest)) {
+      const [original, replay] = await Promise.all([loadRunView(db, tenantId, pair.originalRunId), loadRunView(db, tenantId, pair.runId)]);
+      if (original && replay) items.push(compareShadowPair(original, replay));
+    }
+    return {
+      shadowId: shadow.shadowId, agent: shadow.agent, bundleId: shadow.bundleId, createdAt: shadow.createdAt,
+      done: shadow.completedAt !== null, ...shadowReportOf(items),
     };
-    const loop = () => {
-      tick()
-        .then((ended) => {
-          if (!ended && Date.now() < until) setTimeout(loop, DRIVE_EVERY_MS).unref();
-        })
-        .catch((err) => logger.warn({ err, shadowId }, 'shadow: stopped deciding approvals; GET the report to resume'));
-    };
-    loop();
   }
 
   return router;
-}
-
-/** An anonymiser keyed for one replay with a random HMAC-SHA-256 key. */
-function keyedAnonymiser(settings: ShadowRequest['anonymise']): Anonymiser {
-  const key = randomBytes(32);
-  return createAnonymiser(settings, (kind, value) => createHmac('sha256', key).update(`${kind}\0${value}`).digest('hex'));
 }

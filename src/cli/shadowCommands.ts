@@ -1,7 +1,8 @@
 /**
- * `bosun stage`, `bosun gate`, `bosun shadow start` and `bosun shadow report` (issue 15,
- * docs/staging.md): a candidate in staging, what promotion to production requires, and shadow
- * replays of production traffic with their comparison report.
+ * `bosun stage`, `bosun gate`, `bosun shadow start`, `bosun shadow report`, `bosun shadow
+ * continuous` and `bosun shadow standing` (issue 15, docs/staging.md): a candidate in staging, what
+ * promotion to production requires, shadow replays of production traffic with their comparison
+ * report, and continuous shadowing with its standing report.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -141,6 +142,36 @@ export const shadowCommands: Command[] = [
         ctx.note(`wrote ${html}`);
       }
       show(ctx, report, (r) => describeShadowReport(r, Number(stringOption(options, 'top') ?? 10)));
+    },
+  },
+  {
+    words: ['shadow', 'continuous'],
+    args: ['<agent>'],
+    summary: "mirror a share of <agent>'s live production runs to its staging deployment",
+    options: {
+      rate: { type: 'string', value: '<0..1>', description: 'the share of production runs mirrored (required)' },
+      off: { type: 'boolean', description: 'stop mirroring (the standing report stays)' },
+      patterns: { type: 'string', value: '<file>', description: 'regular expressions of your identifiers to anonymise, one a line' },
+    },
+    async run(ctx, [agent], options) {
+      const rate = stringOption(options, 'rate');
+      if (rate === undefined || Number.isNaN(Number(rate))) throw new UsageError('--rate <0..1> is required, e.g. --rate 0.1');
+      const body = { rate: Number(rate), enabled: options.off !== true, patterns: linesOf(ctx, stringOption(options, 'patterns')) };
+      const stored = await answer(ctx.api.PUT('/v1/agents/{agent}/shadowing', { params: { path: { agent: agent! } }, body }));
+      show(ctx, stored, (s) => (s.enabled ? `mirroring ${percent(s.rate)} of ${s.agent}'s production runs to staging: bosun shadow standing ${s.agent}` : `not mirroring ${s.agent}'s production runs`));
+    },
+  },
+  {
+    words: ['shadow', 'standing'],
+    args: ['<agent>'],
+    summary: "<agent>'s continuous shadowing and its standing report",
+    options: { top: { type: 'string', value: '<n>', description: 'list this many inputs (default 10)' } },
+    async run(ctx, [agent], options) {
+      const view = await answer(ctx.api.GET('/v1/agents/{agent}/shadowing', { params: { path: { agent: agent! } } }));
+      show(ctx, view, (v) => {
+        const setting = v.setting ? `${v.setting.enabled ? 'mirroring' : 'off, was mirroring'} ${percent(v.setting.rate)} of production runs` : 'never set';
+        return `${agent}: ${setting}\n${v.report ? describeShadowReport(v.report, Number(stringOption(options, 'top') ?? 10)) : 'nothing mirrored yet'}`;
+      });
     },
   },
 ];

@@ -39,14 +39,17 @@ export const shadowRequestSchema = z.strictObject({
 });
 export type ShadowRequest = z.infer<typeof shadowRequestSchema>;
 
-const pairSchema = z.strictObject({ originalRunId: z.uuid(), runId: z.uuid() });
+const pairSchema = z.strictObject({
+  originalRunId: z.uuid(),
+  runId: z.uuid().nullable().describe("The replay (a staging run); null until the shadow's workflow has started it (the report lists it then)."),
+});
 
-/** Answer of `POST /v1/agents/:agent/shadow` (202): the replays started. */
+/** Answer of `POST /v1/agents/:agent/shadow` (202): the replay is recorded and its workflow started. */
 export const shadowStartedSchema = z.strictObject({
   shadowId: z.uuid(),
   agent: z.string(),
   bundleId: z.string(),
-  runs: z.array(pairSchema).describe('Each replayed run (a staging run) and the production run it replays.'),
+  runs: z.array(pairSchema).describe('Each production run the shadow replays.'),
   links: z.strictObject({ self: z.string() }),
 });
 export type ShadowStarted = z.infer<typeof shadowStartedSchema>;
@@ -71,7 +74,7 @@ export const shadowReportSchema = z.strictObject({
   agent: z.string(),
   bundleId: z.string(),
   createdAt: timestamp,
-  done: z.boolean().describe('Every replay has finished.'),
+  done: z.boolean().describe("Every replay has finished (the shadow's workflow completed); never for a standing continuous shadow."),
   aggregates: z.strictObject({
     runs: z.number().int(),
     finished: z.number().int(),
@@ -97,6 +100,36 @@ export const shadowReportSchema = z.strictObject({
 });
 export type ShadowReport = z.infer<typeof shadowReportSchema>;
 
+/** Body of `PUT /v1/agents/:agent/shadowing` (admin): continuous shadowing of the agent's production runs. */
+export const shadowingRequestSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Off keeps the standing report; no new run is mirrored.'),
+  rate: z.number().min(0).max(1).describe('The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none).'),
+  patterns: z
+    .array(z.string().min(1).max(500))
+    .max(100)
+    .default([])
+    .superRefine((patterns, ctx) => patternProblems(patterns).forEach((message) => ctx.addIssue({ code: 'custom', message })))
+    .describe('Regular expressions of your own identifiers, anonymised besides emails, phone, card and account numbers.'),
+});
+export type ShadowingRequest = z.infer<typeof shadowingRequestSchema>;
+
+const shadowingSettingSchema = z.strictObject({
+  agent: z.string(),
+  enabled: z.boolean(),
+  rate: z.number(),
+  patterns: z.array(z.string()),
+  updatedBy: z.string(),
+  updatedAt: timestamp,
+});
+export type ShadowingSetting = z.infer<typeof shadowingSettingSchema>;
+
+/** Answer of `GET /v1/agents/:agent/shadowing`: the setting (null: never set) and the standing report (null: nothing mirrored yet). */
+export const shadowingViewSchema = z.strictObject({
+  setting: shadowingSettingSchema.nullable(),
+  report: shadowReportSchema.nullable().describe('The latest mirrored runs (at most 200) against their originals, each scored once both ended.'),
+});
+export type ShadowingView = z.infer<typeof shadowingViewSchema>;
+
 const agentParam = { agent: 'The agent name.' };
 
 /** The routes of shadow replays (the document's `Agents` tag; see ./route.ts). */
@@ -120,5 +153,18 @@ export const shadowRoutes = routes([
     params: pathParams({ ...agentParam, shadowId: 'The shadow replay ID.' }),
     answers: { 200: { description: 'The page, served with a Content-Security-Policy that allows only its own script and style.', schema: z.string(), mediaType: 'text/html' } },
     errors: { 404: 'No such shadow replay of this agent.' },
+  },
+  {
+    method: 'put', path: '/v1/agents/:agent/shadowing', tag: 'Agents', role: 'admin', summary: "Mirror a share of the agent's production runs to staging, continuously",
+    description: "After each production run is accepted (never delaying or changing it), a share of them is replayed, anonymised, by the agent's staging deployment; the comparison accumulates in a standing report (docs/staging.md).",
+    params: pathParams(agentParam),
+    body: shadowingRequestSchema,
+    answers: { 200: { description: 'The setting.', schema: shadowingSettingSchema } },
+    errors: { 400: 'The agent has no staging deployment to mirror to.' },
+  },
+  {
+    method: 'get', path: '/v1/agents/:agent/shadowing', tag: 'Agents', role: 'runner', summary: "The agent's continuous shadowing and its standing report",
+    params: pathParams(agentParam),
+    answers: { 200: { description: 'The setting and the standing report.', schema: shadowingViewSchema } },
   },
 ]);

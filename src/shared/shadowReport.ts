@@ -25,7 +25,7 @@ export interface ShadowItem {
   runId: string;
   /** The anonymised input both were given (the original's as the replay saw it). */
   input: string;
-  /** The replay has not finished yet: not scored. */
+  /** The replay (or, for a mirrored run, its original) has not finished yet: not scored. */
   pending: boolean;
   /** How far apart they are: one per failed check, plus up to 0.25 each for the relative cost and latency change. */
   difference: number;
@@ -77,7 +77,8 @@ const relativeChange = (before: number, after: number) => (before === after ? 0 
 /** Compares one replay with its original. */
 export function compareShadowPair(original: ScoredRun, candidate: ScoredRun): ShadowItem {
   const base = { originalRunId: original.runId, runId: candidate.runId, input: candidate.input, original: sideOf(original), candidate: sideOf(candidate) };
-  if (!terminal.has(candidate.status)) return { ...base, pending: true, difference: 0, checks: null };
+  // A mirrored original (continuous shadowing) may still be running when its replay has ended.
+  if (!terminal.has(candidate.status) || !terminal.has(original.status)) return { ...base, pending: true, difference: 0, checks: null };
   const score = scoreRun(candidate, caseOfOriginal(original, candidate.input));
   const failed = Object.values(score.checks).filter((c) => !c.pass).length;
   const difference = failed + 0.25 * relativeChange(base.original.costUsd, base.candidate.costUsd)

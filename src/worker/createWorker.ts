@@ -17,6 +17,7 @@ import { memoryTools } from '../activities/tools/memory';
 import { httpToolExecutor } from '../activities/tools/httpTool';
 import { createMcpPool, mcpToolExecutor } from '../activities/tools/mcp';
 import { failingAsRunEnded } from '../activities/runEnded';
+import { shadowWakeOf } from '../activities/shadows';
 import { createBundleCache } from '../bundles/bundleStore';
 import { loadConfig, type Config } from '../config';
 import { migrate } from '../db/migrate';
@@ -37,6 +38,7 @@ import { syncAlertRulesFile } from './alertRules';
 import { announce, configureLogger, runLogAttributes } from '../telemetry/logger';
 import { serveWorkerMetrics } from '../telemetry/metrics';
 import { installTemporalRuntime } from '../telemetry/temporalRuntime';
+import { shadowStartsOf } from './shadowStarts';
 import { loadToolModules } from './toolModules';
 import { workflowBundleFor } from './workflowBundle';
 
@@ -122,6 +124,9 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
         safetyPollMs: config.admissionSafetyPollMs,
       },
       alerts: { webhook: config.alerts.webhook, groundingSampleRate: config.alerts.groundingSampleRate },
+      // Shadow replays start their runs and decide their approvals as the API does (docs/staging.md).
+      shadowStarts: shadowStartsOf({ db, client, config }),
+      shadowWake: shadowWakeOf(db, client),
     }),
   });
   // One queue per tool: only workers with this tool (this version, this schema) poll it.

@@ -596,6 +596,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agents/{agent}/shadowing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The agent's continuous shadowing and its standing report
+         * @description Needs an API key with the `runner` role.
+         */
+        get: operations["getV1AgentsAgentShadowing"];
+        /**
+         * Mirror a share of the agent's production runs to staging, continuously
+         * @description After each production run is accepted (never delaying or changing it), a share of them is replayed, anonymised, by the agent's staging deployment; the comparison accumulates in a standing report (docs/staging.md).
+         *
+         *     Needs an API key with the `admin` role.
+         */
+        put: operations["putV1AgentsAgentShadowing"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/keys": {
         parameters: {
             query?: never;
@@ -2576,12 +2602,15 @@ export interface components {
             shadowId: string;
             agent: string;
             bundleId: string;
-            /** @description Each replayed run (a staging run) and the production run it replays. */
+            /** @description Each production run the shadow replays. */
             runs: {
                 /** Format: uuid */
                 originalRunId: string;
-                /** Format: uuid */
-                runId: string;
+                /**
+                 * Format: uuid
+                 * @description The replay (a staging run); null until the shadow's workflow has started it (the report lists it then).
+                 */
+                runId: string | null;
             }[];
             links: {
                 self: string;
@@ -2642,7 +2671,7 @@ export interface components {
             bundleId: string;
             /** Format: date-time */
             createdAt: string;
-            /** @description Every replay has finished. */
+            /** @description Every replay has finished (the shadow's workflow completed); never for a standing continuous shadow. */
             done: boolean;
             aggregates: {
                 runs: number;
@@ -2726,6 +2755,124 @@ export interface components {
                     latencyMs: number;
                 };
             }[];
+        };
+        ShadowingRequest: {
+            /**
+             * @description Off keeps the standing report; no new run is mirrored.
+             * @default true
+             */
+            enabled?: boolean;
+            /** @description The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none). */
+            rate: number;
+            /**
+             * @description Regular expressions of your own identifiers, anonymised besides emails, phone, card and account numbers.
+             * @default []
+             */
+            patterns?: string[];
+        };
+        ShadowingView: {
+            setting: {
+                agent: string;
+                enabled: boolean;
+                rate: number;
+                patterns: string[];
+                updatedBy: string;
+                /** Format: date-time */
+                updatedAt: string;
+            } | null;
+            /** @description The latest mirrored runs (at most 200) against their originals, each scored once both ended. */
+            report: {
+                /** Format: uuid */
+                shadowId: string;
+                agent: string;
+                bundleId: string;
+                /** Format: date-time */
+                createdAt: string;
+                /** @description Every replay has finished (the shadow's workflow completed); never for a standing continuous shadow. */
+                done: boolean;
+                aggregates: {
+                    runs: number;
+                    finished: number;
+                    agreement: {
+                        outcome: number;
+                        trajectory: number;
+                        approvals: number;
+                        grounding: number;
+                    };
+                    original: {
+                        successRate: number;
+                        meanCostUsd: number;
+                        p50LatencyMs: number;
+                        p95LatencyMs: number;
+                    };
+                    candidate: {
+                        successRate: number;
+                        meanCostUsd: number;
+                        p50LatencyMs: number;
+                        p95LatencyMs: number;
+                    };
+                    successRate: {
+                        /** @enum {string} */
+                        test: "fisher_exact" | "two_proportion_z";
+                        p: number;
+                        significant: boolean;
+                    };
+                };
+                items: {
+                    /** Format: uuid */
+                    originalRunId: string;
+                    /** Format: uuid */
+                    runId: string;
+                    /** @description The anonymised input both runs are compared on. */
+                    input: string;
+                    pending: boolean;
+                    difference: number;
+                    checks: {
+                        task_success: {
+                            pass: boolean;
+                            failures: string[];
+                        };
+                        grounding: {
+                            pass: boolean;
+                            failures: string[];
+                        };
+                        tool_call_accuracy: {
+                            pass: boolean;
+                            failures: string[];
+                        };
+                        approval_accuracy: {
+                            pass: boolean;
+                            failures: string[];
+                        };
+                    } | null;
+                    original: {
+                        /** Format: uuid */
+                        runId: string;
+                        status: string;
+                        outcome: ("completed" | "refused" | "needs_approval" | "failed")[];
+                        /** @description The tools called, in order. */
+                        tools: string[];
+                        /** @description The tools whose calls asked for approval, in order. */
+                        approvals: string[];
+                        costUsd: number;
+                        /** @description Start to end, without the time approvals waited. */
+                        latencyMs: number;
+                    };
+                    candidate: {
+                        /** Format: uuid */
+                        runId: string;
+                        status: string;
+                        outcome: ("completed" | "refused" | "needs_approval" | "failed")[];
+                        /** @description The tools called, in order. */
+                        tools: string[];
+                        /** @description The tools whose calls asked for approval, in order. */
+                        approvals: string[];
+                        costUsd: number;
+                        /** @description Start to end, without the time approvals waited. */
+                        latencyMs: number;
+                    };
+                }[];
+            } | null;
         };
         CreatedKey: {
             key: string;
@@ -6231,6 +6378,198 @@ export interface operations {
             };
             /** @description No such shadow replay of this agent. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The key sent more requests this minute than its limit (`rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Something went wrong on our side; the error has been logged. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Temporal is away for the moment; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getV1AgentsAgentShadowing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent name. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The setting and the standing report. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowingView"];
+                };
+            };
+            /** @description The request is invalid; `problems` lists each problem as `path: what is wrong`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The API key lacks the runner role. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The key sent more requests this minute than its limit (`rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Something went wrong on our side; the error has been logged. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Temporal is away for the moment; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    putV1AgentsAgentShadowing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent name. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShadowingRequest"];
+            };
+        };
+        responses: {
+            /** @description The setting. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        agent: string;
+                        enabled: boolean;
+                        rate: number;
+                        patterns: string[];
+                        updatedBy: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description The agent has no staging deployment to mirror to. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The API key lacks the admin role. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
