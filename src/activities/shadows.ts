@@ -6,6 +6,7 @@
  * The start path and the decider come from the worker (src/worker/shadowStarts.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { CreateRunRequest, TapeEntry } from '../contract';
 import { getStagingDeployment } from '../db/environments';
@@ -21,6 +22,7 @@ import {
   type ShadowApprovalPolicy, type ShadowProgress,
 } from '../shared/shadowing';
 import { logger } from '../telemetry/logger';
+import { activityContext } from './runEnded';
 
 /** How far back a retried mirror looks for the run its first attempt started (far longer than any retry takes). */
 const MIRROR_KEY_LOOKBACK_MS = 24 * 3600_000;
@@ -37,6 +39,9 @@ export interface ShadowStarts {
     tenantId: string; keyId: string; runId: string; approvalId: string; decision: 'approve' | 'reject'; comment: string; arguments?: Record<string, unknown>;
   }): Promise<{ decided: true } | Refused>;
 }
+
+/** Attempts (about 3 minutes with the workflow's backoff) before a shadow whose record never committed is given up. */
+const UNRECORDED_ATTEMPTS = 10;
 
 export interface ShadowDeps {
   db: Db;
@@ -56,8 +61,18 @@ export function createShadowActivities({ db, shadowStarts }: ShadowDeps) {
   };
 
   return {
-    /** The production runs the shadow replays, in the order they were prepared. */
+    /**
+     * The production runs the shadow replays, in the order they were prepared. The API starts the
+     * workflow inside the transaction that records the shadow, so the record may not be visible yet:
+     * retried until it is; after UNRECORDED_ATTEMPTS the transaction never committed, and the
+     * workflow ends (non-retryable failure).
+     */
     async shadowOriginals({ shadowId }: { shadowId: string }): Promise<string[]> {
+      if (!(await shadowById(db, shadowId))) {
+        const message = `shadow ${shadowId} has no record`;
+        if ((activityContext()?.info.attempt ?? 1) >= UNRECORDED_ATTEMPTS) throw ApplicationFailure.nonRetryable(message, 'ShadowNotRecorded');
+        throw new Error(message);
+      }
       return shadowOriginals(db, shadowId);
     },
 

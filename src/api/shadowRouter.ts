@@ -58,8 +58,9 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
       await appendAudit(client, {
         tenantId, actor: keyId, action: 'shadow.started', bundleId: bundle.id, target: shadowId, detail: { agent, ...selection, runs: originals.length },
       });
+      // Inside the transaction: a start Temporal refuses (503) records nothing, so no shadow is left without its workflow.
+      await startShadowWorkflow(shadowId);
     });
-    await startShadowWorkflow(shadowId);
     const answer: ShadowStarted = {
       shadowId, agent, bundleId: bundle.id, runs: originals.map((o) => ({ originalRunId: o.runId, runId: null })),
       links: { self: `/v1/agents/${agent}/shadow/${shadowId}` },
