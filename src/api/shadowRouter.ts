@@ -7,7 +7,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { findBundle } from '../bundles/bundleStore';
-import { shadowRequestSchema, type ShadowReport, type ShadowRequest, type ShadowStarted } from '../contract';
+import { DEFAULT_SHADOW_SAMPLE, MAX_SHADOW_SAMPLE, shadowRequestSchema, type ShadowReport, type ShadowRequest, type ShadowStarted } from '../contract';
 import { getStagingDeployment } from '../db/environments';
 import { findShadow, insertShadow, linkShadowRun, pendingShadowApprovals, selectProductionRuns, shadowPairs } from '../db/shadows';
 import { loadRunView } from '../db/runs';
@@ -41,13 +41,15 @@ export function shadowRouter(deps: RunsRouterDeps & { startRun: StartRun }): Rou
     const agent = stringParam(req, 'agent');
     const request = parse(shadowRequestSchema, req.body);
     const bundle = await candidateOf(tenantId, agent, request.bundleId);
-    const originals = await selectProductionRuns(db, tenantId, { agent, ...request });
+    const { sampleRate } = request;
+    const sample = request.sample ?? (sampleRate === undefined ? DEFAULT_SHADOW_SAMPLE : MAX_SHADOW_SAMPLE);
+    const originals = await selectProductionRuns(db, tenantId, { agent, ...request, sample, rate: sampleRate });
     if (originals.length === 0) throw badRequest([`selection: no production run of agent "${agent}" matches`]);
     const shadowId = randomUUID();
     // Never stored: the pseudonyms of one replay cannot be linked to another's, nor reversed.
     const anonymiser = keyedAnonymiser(request.anonymise);
-    const { since, until, statuses, sample, approvals } = request;
-    const selection = { since, until, statuses, sample, approvals, names: request.anonymise.names.length, patterns: request.anonymise.patterns };
+    const { since, until, statuses, approvals } = request;
+    const selection = { since, until, statuses, sample, sampleRate, approvals, names: request.anonymise.names.length, patterns: request.anonymise.patterns };
     await insertShadow(db, { shadowId, tenantId, agent, bundleId: bundle.id, selection, createdBy: keyId });
     await appendAudit(db, {
       tenantId, actor: keyId, action: 'shadow.started', bundleId: bundle.id, target: shadowId, detail: { agent, ...selection, runs: originals.length },

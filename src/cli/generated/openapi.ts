@@ -666,7 +666,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The tenant's ceilings with what each window has spent
+         * The tenant's ceilings (production's and staging's) with what each window has spent
          * @description Needs an API key with the `admin` role.
          */
         get: operations["getV1Budgets"];
@@ -2763,6 +2763,8 @@ export interface components {
             onExceeded?: "fail" | "wait";
             /** @enum {string} */
             period: "day" | "month";
+            /** @enum {string} */
+            environment: "production" | "staging";
         };
         BudgetRequest: {
             limitUsd: number;
@@ -2794,6 +2796,8 @@ export interface components {
                 onExceeded?: "fail" | "wait";
                 /** @enum {string} */
                 period: "day" | "month";
+                /** @enum {string} */
+                environment: "production" | "staging";
                 spentUsd: number;
                 /** @description Held by model calls in flight. */
                 reservedUsd: number;
@@ -2805,7 +2809,7 @@ export interface components {
         };
         Usage: {
             /** @enum {string} */
-            groupBy: "tenant" | "agent" | "bundle" | "day";
+            groupBy: "tenant" | "agent" | "bundle" | "day" | "environment";
             totals: {
                 key: string;
                 runs: number;
@@ -6508,7 +6512,10 @@ export interface operations {
     };
     putV1BudgetsPeriod: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description production: the ceiling of production runs; staging: a separate ceiling for staging runs and shadow replays, which never spend from production's. */
+                environment?: "production" | "staging";
+            };
             header?: never;
             path: {
                 period: "day" | "month";
@@ -6689,7 +6696,9 @@ export interface operations {
     getV1Usage: {
         parameters: {
             query?: {
-                groupBy?: "tenant" | "agent" | "bundle" | "day";
+                groupBy?: "tenant" | "agent" | "bundle" | "day" | "environment";
+                /** @description Only the model steps of runs in this environment (default: every run's). */
+                environment?: "production" | "staging";
                 from?: string;
                 to?: string;
             };
