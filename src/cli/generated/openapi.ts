@@ -2356,6 +2356,8 @@ export interface components {
                 agent: string;
                 /** @description The bundle staging runs use unless they pin one. */
                 bundleId: string;
+                /** @description The tenant staging runs' tools see; null: the run's own tenant. */
+                sandboxTenant: string | null;
                 updatedBy: string;
                 /** Format: date-time */
                 updatedAt: string;
@@ -2535,12 +2537,16 @@ export interface components {
             agent: string;
             /** @description The bundle staging runs use unless they pin one. */
             bundleId: string;
+            /** @description The tenant staging runs' tools see; null: the run's own tenant. */
+            sandboxTenant: string | null;
             updatedBy: string;
             /** Format: date-time */
             updatedAt: string;
         };
         StagingDeploymentRequest: {
             bundleId: string;
+            /** @description The tenant whose rows staging runs' tools see (their ctx.tenantId and row-level security): `<your tenant>:sandbox[:<label>]`, so reads run against its rows and sandboxed writes land there, never in your production rows. null: your tenant itself; absent: unchanged. */
+            sandboxTenant?: string | null;
         };
         RolloutControl: {
             /** Format: uuid */
@@ -2585,11 +2591,10 @@ export interface components {
              *     ]
              */
             statuses?: ("queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded")[];
-            /**
-             * @description At most this many runs, drawn at random.
-             * @default 50
-             */
+            /** @description Sample size: at most this many of the matching runs (50 when neither this nor sampleRate is given), those first by a hash of their run ID. Not with sampleRate. */
             sample?: number;
+            /** @description Sample rate (0 < r ≤ 1): each matching run is taken when a hash of its run ID (the first 32 bits of its MD5, over 2^32) is below r, so the same request selects the same runs and a higher rate a superset; at most 200. Not with sample. */
+            sampleRate?: number;
             /**
              * @description Emails, phone numbers, card and account numbers are always replaced; these add to them.
              * @default {}
