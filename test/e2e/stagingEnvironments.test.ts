@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main';
+import { signalFigures } from '../../src/db/alerts';
 import { terminalStatuses } from '../../src/shared/domain';
 import { startOtlpReceiver, type OtlpReceiver } from '../support/otlpReceiver';
 import { startTestStack, type TestStack } from '../support/testStack';
@@ -265,4 +266,17 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
     expect(after.status).toBe('completed');
     expect(await productionSpent()).toBeGreaterThan(spentBefore);
   }, 300_000);
+
+  it("keeps staging runs out of the agents' alert signals, and in the tenant's spend", async () => {
+    const rule = { agent: 'support', bundleId: null, tenantId: stack.tenantId };
+    const { rows } = await stack.db.query("SELECT environment, count(*)::int AS n FROM runs WHERE tenant_id = $1 AND finished_at IS NOT NULL GROUP BY 1", [stack.tenantId]);
+    const finished = Object.fromEntries(rows.map((r: any) => [r.environment, r.n]));
+    expect(finished.staging).toBeGreaterThan(0);
+    // Every production run completed; the failed replays and the staging run are staging's.
+    const success = (await signalFigures(stack.db, { ...rule, signal: 'task_success_rate' }, 3600, 0)).get('*');
+    expect(success).toEqual({ samples: finished.production, value: 1 });
+    const spend = (await signalFigures(stack.db, { ...rule, signal: 'cost_per_tenant_hour_usd' }, 3600, 0)).get('*');
+    const { body } = await stack.api('GET', '/v1/usage?groupBy=tenant');
+    expect(spend!.value).toBeCloseTo(body.totals[0].costUsd, 5);
+  });
 });
