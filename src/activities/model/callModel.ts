@@ -292,9 +292,10 @@ export function worstCaseUsd(request: OpenAI.ChatCompletionCreateParamsNonStream
 }
 
 /**
- * What a step needs of the run: its tenant and environment, whether it streams, and its transcript; for a turn of a
- * thread, the earlier turns first (src/activities/model/threadContext.ts), read here, in the
- * activity, so a conversation never passes through the workflow's inputs or history.
+ * What a step needs of the run: its tenant and environment (whose budget it spends), whether it
+ * streams, and its transcript; for a turn of a thread, the earlier turns first
+ * (src/activities/model/threadContext.ts), read here, in the activity, so a conversation never
+ * passes through the workflow's inputs or history.
  */
 async function loadRunContext(db: Db, runId: string) {
   const [{ tenantId, environment }, own, stream, thread] = await Promise.all([
