@@ -76,9 +76,18 @@ export const shadowCommands: Command[] = [
     words: ['stage'],
     args: ['<agent>', '<bundleId>'],
     summary: "send <agent>'s staging runs (environment staging) to <bundleId>",
-    async run(ctx, [agent, bundleId]) {
-      const staged = await answer(ctx.api.PUT('/v1/agents/{agent}/staging', { params: { path: { agent: agent! } }, body: { bundleId: bundleId! } }));
-      show(ctx, staged, (s) => `staged ${s.bundleId} for ${s.agent}: runs with environment staging use it, sandboxed`);
+    options: {
+      'sandbox-tenant': {
+        type: 'string', value: '<tenant:sandbox>', description: "the tenant whose rows staging tools see (<your tenant>:sandbox[:<label>]; 'none': your own)",
+      },
+    },
+    async run(ctx, [agent, bundleId], options) {
+      const sandbox = stringOption(options, 'sandbox-tenant');
+      const body = { bundleId: bundleId!, ...(sandbox !== undefined && { sandboxTenant: sandbox === 'none' ? null : sandbox }) };
+      const staged = await answer(ctx.api.PUT('/v1/agents/{agent}/staging', { params: { path: { agent: agent! } }, body }));
+      show(ctx, staged, (s) =>
+        `staged ${s.bundleId} for ${s.agent}: runs with environment staging use it, sandboxed` +
+        (s.sandboxTenant ? `; their tools see tenant ${s.sandboxTenant}` : ''));
     },
   },
   {

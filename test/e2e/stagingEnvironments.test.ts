@@ -119,9 +119,9 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
     expect(foreign.body.error.problems[0]).toMatch(/^sandboxTenant: must be .+:sandbox/);
     const malformed = await stack.api('PUT', '/v1/agents/support/staging', { bundleId: candidate, sandboxTenant: stack.tenantId });
     expect(malformed.status).toBe(400);
-    const staged = await stack.api('PUT', '/v1/agents/support/staging', { bundleId: candidate, sandboxTenant });
-    expect(staged.status, JSON.stringify(staged.body)).toBe(200);
-    expect(staged.body).toMatchObject({ bundleId: candidate, sandboxTenant });
+    const staged = await bosun(stack, ['stage', 'support', candidate, '--sandbox-tenant', sandboxTenant]);
+    expect(staged.code, staged.stderr).toBe(0);
+    expect(staged.stdout).toContain(`staged ${candidate} for support: runs with environment staging use it, sandboxed; their tools see tenant ${sandboxTenant}`);
     // Absent: kept when the bundle changes.
     expect((await stack.api('PUT', '/v1/agents/support/staging', { bundleId: candidate })).body.sandboxTenant).toBe(sandboxTenant);
 
