@@ -8,13 +8,15 @@ import { logger } from '../telemetry/logger';
 import { recordRunFinished, recordRunStarted } from '../telemetry/metrics';
 
 /** A run admitted for the first time; `queueWaitSeconds` from its creation, when it went through admission. */
-export function runStarted(runId: string, run: { agent: string; tenantId: string }, queueWaitSeconds?: number): void {
-  recordRunStarted({ agent: run.agent, tenantId: run.tenantId, queueWaitSeconds });
+export function runStarted(runId: string, run: { agent: string; tenantId: string; environment?: string }, queueWaitSeconds?: number): void {
+  recordRunStarted({ agent: run.agent, tenantId: run.tenantId, environment: run.environment, queueWaitSeconds });
   logger.info({ runId, tenantId: run.tenantId, agent: run.agent, queueWaitSeconds }, 'run started');
 }
 
 /** A run ended with `status`. */
-export function runFinished(runId: string, run: Pick<EndedRun, 'agent' | 'tenantId' | 'bundleId' | 'durationSeconds'>, status: string): void {
-  recordRunFinished({ agent: run.agent, tenantId: run.tenantId, status, durationSeconds: run.durationSeconds });
+export function runFinished(
+  runId: string, run: Pick<EndedRun, 'agent' | 'tenantId' | 'bundleId' | 'durationSeconds'> & Partial<Pick<EndedRun, 'environment'>>, status: string,
+): void {
+  recordRunFinished({ agent: run.agent, tenantId: run.tenantId, environment: run.environment, status, durationSeconds: run.durationSeconds });
   logger.info({ runId, tenantId: run.tenantId, bundleId: run.bundleId, status, durationSeconds: run.durationSeconds }, 'run finished');
 }

@@ -126,6 +126,7 @@ export function createToolActivities({
     // A run with tapes never runs a tool live: what was recorded answers its calls. In staging
     // (a shadow replay), only its reads: a write or destructive call runs its sandbox implementation.
     const mode = await runToolMode(db, input.runId);
+    trace.getActiveSpan()?.setAttribute(Otel.deploymentEnvironmentName, mode.environment);
     if (mode.tapes) {
       const taped = pinOf(input.tool, bundle, local);
       if (mode.environment !== 'staging' || taped.kind === 'read') return answerFromTape(db, input, taped, maxResultChars, showContent);
@@ -141,6 +142,8 @@ export function createToolActivities({
     // without U+0000 or lone surrogates, which the tool could not store either.
     const args = storableJson(input.args);
     const tenantScoped = pin.scope.some((s) => s.startsWith('tenant:'));
+    // A staging run's tools see the agent's sandbox tenant, if it names one: its rows, never the tenant's own.
+    const toolTenant = (mode.environment === 'staging' && mode.sandboxTenant) || input.tenantId;
     const memoryGrant = pin.scope.includes('memory:namespaces') ? await memoryGrantOf(db, input, bundle) : undefined;
 
     let outcome: ToolCallStatus | undefined;
@@ -148,18 +151,18 @@ export function createToolActivities({
       const recorded = await recordedStatus(client, input);
       if (recorded) return recorded;
       const started = Date.now();
-      if (tenantScoped) await enterToolScope(client, input.tenantId);
+      if (tenantScoped) await enterToolScope(client, toolTenant);
       let result: ToolOutcome;
       try {
         const memoryOfCall = memoryGrant && memoryScope(client, memoryService, memoryGrant.call, memoryGrant.resolved);
         // Whatever the workflow passed, a staging run is a sandbox run.
-        const call = mode.environment === 'staging' ? { ...input, sandbox: true } : input;
+        const call = mode.environment === 'staging' ? { ...input, tenantId: toolTenant, sandbox: true } : input;
         result = await withHeartbeats((signal) => run(args.value, toolContext(call, client, tenantScoped, secretValues, signal, bundle, memoryOfCall)));
       } catch (err) {
         // A failure message reaches Temporal history unencrypted: no secret may ride along.
         throw withoutSecrets(err, secretValues);
       }
-      if (tenantScoped) await leaveToolScope(client, input.tenantId);
+      if (tenantScoped) await leaveToolScope(client, toolTenant);
       const status = result.ok ? 'ok' : 'error';
       outcome = status;
       // Holds the run open until this commits; a run that ended meanwhile rolls the tool's work back.
@@ -172,7 +175,7 @@ export function createToolActivities({
       showContent(shown);
       await record(client, input, status, output, shown, latencyMs, {
         scope: pin.scope, secrets: secretNames, toolVersion: pin.version, schemaHash: pin.schemaHash, ...(input.sandbox && { sandbox: true }),
-        ...(mode.environment === 'staging' && { environment: 'staging' }),
+        ...(mode.environment === 'staging' && { environment: 'staging' }), ...(toolTenant !== input.tenantId && { sandboxTenant: toolTenant }),
       }, args.replaced, maxResultChars);
       return status;
     }).catch(async (err) => {
@@ -418,14 +421,14 @@ async function record(
     step: ref.step, ordinal: ref.ordinal, kind: 'tool', name: ref.tool, status, bundleId: ref.bundleId, detail, latencyMs,
     replacedCharacters: replacedInArguments,
   });
-  await touchRun(client, ref.runId);
+  const run = await touchRun(client, ref.runId);
   // The tool's output stays in the transcript; the event shows what was called and how it went.
   const { result: _output, ...shown } = detail;
   await appendRunEvent(client, ref.runId, 'tool.called', eventKeys.toolCalled(ref.step, ref.ordinal), {
     step: ref.step, ordinal: ref.ordinal, toolCallId: ref.toolCallId, tool: ref.tool, status, latencyMs, ...shown,
   });
   if (fresh) {
-    afterCommit(client, () => recordToolCall({ bundleId: ref.bundleId, tool: ref.tool, status, latencyMs }));
+    afterCommit(client, () => recordToolCall({ bundleId: ref.bundleId, environment: run?.environment, tool: ref.tool, status, latencyMs }));
     await appendAudit(client, {
       tenantId: ref.tenantId, actor: 'worker', action: 'tool.called', runId: ref.runId, bundleId: ref.bundleId, target: ref.tool,
       status, latencyMs, detail: { step: ref.step, ordinal: ref.ordinal, toolCallId: ref.toolCallId, ...audit, ...detail },

@@ -63,14 +63,21 @@ export function agentsRouter({ db, temporal, taskQueue, settings }: AgentsRouter
   router.put('/agents/:agent/staging', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
     const agent = stringParam(req, 'agent');
-    const { bundleId } = parse(stagingDeploymentRequestSchema, req.body);
+    const { bundleId, sandboxTenant } = parse(stagingDeploymentRequestSchema, req.body);
+    // The tenant's own sandbox only: staging writes can never reach another tenant's rows.
+    if (sandboxTenant && !sandboxTenant.startsWith(`${tenantId}:sandbox`)) {
+      throw badRequest([`sandboxTenant: must be ${tenantId}:sandbox or ${tenantId}:sandbox:<label> (your tenant's own sandbox)`]);
+    }
     await bundleOfAgent(tenantId, agent, bundleId);
     const staged = await inTransaction(db, async (client) => {
       const before = await getStagingDeployment(client, tenantId, agent);
-      const next = await setStagingDeployment(client, tenantId, agent, bundleId, keyId);
+      const next = await setStagingDeployment(client, tenantId, agent, { bundleId, sandboxTenant }, keyId);
       await appendAudit(client, {
         tenantId, actor: keyId, action: 'deployment.staged', bundleId, target: agent, status: 'staging',
-        detail: { agent, environment: 'staging', fromBundleId: before?.bundleId ?? null, toBundleId: bundleId },
+        detail: {
+          agent, environment: 'staging', fromBundleId: before?.bundleId ?? null, toBundleId: bundleId,
+          fromSandboxTenant: before?.sandboxTenant ?? null, toSandboxTenant: next.sandboxTenant,
+        },
       });
       return next;
     });

@@ -12,7 +12,8 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { Router, type Request } from 'express';
 import { findBundle } from '../bundles/bundleStore';
 import {
-  shadowingRequestSchema, shadowRequestSchema, type ShadowingView, type ShadowReport, type ShadowRequest, type ShadowStarted,
+  DEFAULT_SHADOW_SAMPLE, MAX_SHADOW_SAMPLE, shadowingRequestSchema, shadowRequestSchema, type ShadowingView, type ShadowReport, type ShadowRequest,
+  type ShadowStarted,
 } from '../contract';
 import { getStagingDeployment } from '../db/environments';
 import { inTransaction } from '../db/pool';
@@ -35,7 +36,6 @@ import type { RunsRouterDeps } from './runsRouter';
 import { shadowReportPage } from './shadowReportPage';
 import { withinDeadline } from './temporalDeadline';
 import { parse, stringParam, uuidParam } from './validation';
-import { MAX_SHADOW_SAMPLE } from '../contract/shadows';
 
 export function shadowRouter(deps: RunsRouterDeps): Router {
   const router = Router();
@@ -46,12 +46,14 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
     const agent = stringParam(req, 'agent');
     const request = parse(shadowRequestSchema, req.body);
     const bundle = await candidateOf(tenantId, agent, request.bundleId);
-    const originals = await selectProductionRuns(db, tenantId, { agent, ...request });
+    const { sampleRate } = request;
+    const sample = request.sample ?? (sampleRate === undefined ? DEFAULT_SHADOW_SAMPLE : MAX_SHADOW_SAMPLE);
+    const originals = await selectProductionRuns(db, tenantId, { agent, ...request, sample, rate: sampleRate });
     if (originals.length === 0) throw badRequest([`selection: no production run of agent "${agent}" matches`]);
     const shadowId = randomUUID();
     const prepared = await prepareReplays(tenantId, bundle, originals, request.anonymise);
-    const { since, until, statuses, sample, approvals } = request;
-    const selection = { since, until, statuses, sample, approvals, names: request.anonymise.names.length, patterns: request.anonymise.patterns };
+    const { since, until, statuses, approvals } = request;
+    const selection = { since, until, statuses, sample, sampleRate, approvals, names: request.anonymise.names.length, patterns: request.anonymise.patterns };
     await inTransaction(db, async (client) => {
       await insertShadow(client, { shadowId, tenantId, agent, bundleId: bundle.id, selection, createdBy: keyId });
       for (const replay of prepared) await prepareShadowRun(client, shadowId, replay);

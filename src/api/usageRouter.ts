@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { budgetPeriods, budgetRequestSchema, usageQuerySchema, type BudgetPeriod } from '../contract';
+import { budgetPeriods, budgetQuerySchema, budgetRequestSchema, usageQuerySchema, type BudgetPeriod } from '../contract';
 import { listBudgets, setBudget, usageTotals } from '../db/budgets';
 import type { Db } from '../db/pool';
 import { principalOf } from './auth';
@@ -15,9 +15,10 @@ export function usageRouter({ db }: { db: Db }): Router {
     const { tenantId } = principalOf(req, 'admin');
     const period = stringParam(req, 'period');
     if (!isBudgetPeriod(period)) throw badRequest([`period: must be ${budgetPeriods.join(' or ')}`]);
+    const { environment } = parse(budgetQuerySchema, req.query);
     const budget = parse(budgetRequestSchema, req.body);
-    await setBudget(db, tenantId, period, budget);
-    res.json({ period, ...budget });
+    await setBudget(db, { tenantId, environment }, period, budget);
+    res.json({ period, environment, ...budget });
   });
 
   /** Each ceiling with what its current window has spent and reserved, and the thresholds crossed. */
@@ -26,7 +27,7 @@ export function usageRouter({ db }: { db: Db }): Router {
     res.json({ budgets: await listBudgets(db, tenantId) });
   });
 
-  /** Tokens and cost of model steps, totalled by tenant, agent, bundle or day. */
+  /** Tokens and cost of model steps, totalled by tenant, agent, bundle, day or environment; of one environment's runs when asked. */
   router.get('/usage', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
     const query = parse(usageQuerySchema, req.query);

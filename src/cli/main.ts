@@ -9,6 +9,7 @@ import { evalCommands, goldenCommands } from './eval/evalCommands';
 import { keyCommands } from './keyCommands';
 import { runCommands } from './runCommands';
 import { shadowCommands } from './shadowCommands';
+import { usageCommands } from './usageCommands';
 import { globalOptions, usageText, type Section } from './usage';
 
 const sections: Section[] = [
@@ -17,6 +18,7 @@ const sections: Section[] = [
   { title: 'Staging', commands: shadowCommands },
   { title: 'Runs', commands: runCommands },
   { title: 'Keys', commands: keyCommands },
+  { title: 'Usage', commands: usageCommands },
   { title: 'Evals', commands: evalCommands },
   { title: 'Golden set', commands: goldenCommands },
 ];

@@ -25,11 +25,13 @@ function shadowRequest(ctx: CommandContext, options: OptionValues): ShadowReques
   const sinceMs = since === undefined ? undefined : parseDuration(since);
   if (since !== undefined && sinceMs === undefined) throw new UsageError(`--since must be a duration such as 24h, not "${since}"`);
   const sample = stringOption(options, 'sample');
+  const sampleRate = stringOption(options, 'sample-rate');
   const statuses = stringOption(options, 'status');
   return {
     bundleId: stringOption(options, 'bundle'),
     ...(sinceMs !== undefined && { since: new Date(Date.now() - sinceMs).toISOString() }),
     ...(sample !== undefined && { sample: Number(sample) }),
+    ...(sampleRate !== undefined && { sampleRate: Number(sampleRate) }),
     ...(statuses !== undefined && { statuses: statuses.split(',') as ShadowRequest['statuses'] }),
     anonymise: { names: linesOf(ctx, stringOption(options, 'names')), patterns: linesOf(ctx, stringOption(options, 'patterns')) },
     ...(options['reject-approvals'] === true && { approvals: 'reject' as const }),
@@ -81,9 +83,18 @@ export const shadowCommands: Command[] = [
     words: ['stage'],
     args: ['<agent>', '<bundleId>'],
     summary: "send <agent>'s staging runs (environment staging) to <bundleId>",
-    async run(ctx, [agent, bundleId]) {
-      const staged = await answer(ctx.api.PUT('/v1/agents/{agent}/staging', { params: { path: { agent: agent! } }, body: { bundleId: bundleId! } }));
-      show(ctx, staged, (s) => `staged ${s.bundleId} for ${s.agent}: runs with environment staging use it, sandboxed`);
+    options: {
+      'sandbox-tenant': {
+        type: 'string', value: '<tenant:sandbox>', description: "the tenant whose rows staging tools see (<your tenant>:sandbox[:<label>]; 'none': your own)",
+      },
+    },
+    async run(ctx, [agent, bundleId], options) {
+      const sandbox = stringOption(options, 'sandbox-tenant');
+      const body = { bundleId: bundleId!, ...(sandbox !== undefined && { sandboxTenant: sandbox === 'none' ? null : sandbox }) };
+      const staged = await answer(ctx.api.PUT('/v1/agents/{agent}/staging', { params: { path: { agent: agent! } }, body }));
+      show(ctx, staged, (s) =>
+        `staged ${s.bundleId} for ${s.agent}: runs with environment staging use it, sandboxed` +
+        (s.sandboxTenant ? `; their tools see tenant ${s.sandboxTenant}` : ''));
     },
   },
   {
@@ -107,6 +118,7 @@ export const shadowCommands: Command[] = [
     options: {
       bundle: { type: 'string', value: '<bundleId>', description: "the candidate (default: the agent's staging bundle)" },
       sample: { type: 'string', value: '<n>', description: 'at most this many runs (API default 50, at most 200)' },
+      'sample-rate': { type: 'string', value: '<r>', description: 'instead of --sample: this share of the runs (0 < r ≤ 1), the same runs each time' },
       since: { type: 'string', value: '<duration>', description: 'only runs of the last 24h, 7d, …' },
       status: { type: 'string', value: '<s1,s2>', description: 'only runs that ended so (API default completed)' },
       names: { type: 'string', value: '<file>', description: 'names to anonymise, one a line' },

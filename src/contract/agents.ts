@@ -99,14 +99,31 @@ export const activeRolloutSchema = z.strictObject({
 });
 export type ActiveRollout = z.infer<typeof activeRolloutSchema>;
 
-/** Body of `PUT /v1/agents/:agent/staging`: the bundle the agent's staging runs use. */
-export const stagingDeploymentRequestSchema = z.object({ bundleId: bundleIdField }).strict();
+/** A sandbox tenant's name: `<tenant>:sandbox` or `<tenant>:sandbox:<label>` (tenant IDs have no colon, so no API key can carry it). */
+export const SANDBOX_TENANT_PATTERN = /^[^:\s]{1,200}:sandbox(:[a-z0-9_-]{1,40})?$/;
+
+/** Body of `PUT /v1/agents/:agent/staging`: the bundle the agent's staging runs use, and the tenant their tools see. */
+export const stagingDeploymentRequestSchema = z
+  .object({
+    bundleId: bundleIdField,
+    sandboxTenant: z
+      .string()
+      .regex(SANDBOX_TENANT_PATTERN, 'must be <your tenant>:sandbox or <your tenant>:sandbox:<label> (lower-case letters, digits, - and _)')
+      .nullable()
+      .optional()
+      .describe(
+        "The tenant whose rows staging runs' tools see (their ctx.tenantId and row-level security): `<your tenant>:sandbox[:<label>]`, " +
+        'so reads run against its rows and sandboxed writes land there, never in your production rows. null: your tenant itself; absent: unchanged.',
+      ),
+  })
+  .strict();
 export type StagingDeploymentRequest = z.infer<typeof stagingDeploymentRequestSchema>;
 
 /** The agent's staging deployment: answer of `PUT /v1/agents/:agent/staging`. */
 export const stagingDeploymentSchema = z.strictObject({
   agent: z.string(),
   bundleId: z.string().describe('The bundle staging runs use unless they pin one.'),
+  sandboxTenant: z.string().nullable().describe("The tenant staging runs' tools see; null: the run's own tenant."),
   updatedBy: z.string(),
   updatedAt: timestamp,
 });

@@ -13,13 +13,24 @@ import { routes } from './route';
 /** At most this many runs per replay: a replay is a sample, and each run costs model calls under the tenant's budget. */
 export const MAX_SHADOW_SAMPLE = 200;
 
+/** How many runs a replay without `sample` or `sampleRate` takes. */
+export const DEFAULT_SHADOW_SAMPLE = 50;
+
 /** Body of `POST /v1/agents/:agent/shadow` (admin). */
 export const shadowRequestSchema = z.strictObject({
   bundleId: z.string().min(1).max(120).optional().describe("The candidate bundle; the agent's staging bundle by default."),
   since: z.iso.datetime({ offset: true }).optional().describe('Only production runs created at or after this time.'),
   until: z.iso.datetime({ offset: true }).optional().describe('Only production runs created before this time.'),
   statuses: z.array(runStatusSchema).min(1).max(runStatuses.length).default(['completed']).describe('Only production runs that ended so.'),
-  sample: z.number().int().min(1).max(MAX_SHADOW_SAMPLE).default(50).describe('At most this many runs, drawn at random.'),
+  sample: z
+    .number().int().min(1).max(MAX_SHADOW_SAMPLE).optional()
+    .describe(`Sample size: at most this many of the matching runs (${DEFAULT_SHADOW_SAMPLE} when neither this nor sampleRate is given), those first by a hash of their run ID. Not with sampleRate.`),
+  sampleRate: z
+    .number().gt(0).max(1).optional()
+    .describe(
+      `Sample rate (0 < r ≤ 1): each matching run is taken when a hash of its run ID (the first 32 bits of its MD5, over 2^32) is below r, ` +
+      `so the same request selects the same runs and a higher rate a superset; at most ${MAX_SHADOW_SAMPLE}. Not with sample.`,
+    ),
   anonymise: z
     .strictObject({
       names: z.array(z.string().min(2).max(200)).max(10_000).default([]).describe('Names to replace (case-insensitive, whole words).'),
@@ -36,6 +47,10 @@ export const shadowRequestSchema = z.strictObject({
     .enum(['as_original', 'reject'])
     .default('as_original')
     .describe("as_original: each approval a replay asks is decided as a human decided the original's (none: rejected). reject: all are rejected."),
+}).superRefine((request, ctx) => {
+  if (request.sample !== undefined && request.sampleRate !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['sampleRate'], message: 'give sample (a size) or sampleRate (a rate), not both' });
+  }
 });
 export type ShadowRequest = z.infer<typeof shadowRequestSchema>;
 

@@ -1,6 +1,6 @@
 /** Budgets and usage: `PUT /v1/budgets/:period`, `GET /v1/budgets`, `GET /v1/usage`. */
 import { z } from 'zod';
-import { timestamp } from './fields';
+import { environmentSchema, timestamp } from './fields';
 import { routes } from './route';
 
 /** `:period` of `PUT /v1/budgets/:period`. */
@@ -18,10 +18,20 @@ export const budgetRequestSchema = z
   .strict();
 export type BudgetRequest = z.infer<typeof budgetRequestSchema>;
 
+/** Query of `PUT /v1/budgets/:period`: whose ceiling, production's (the default) or the separate one of staging runs. */
+export const budgetQuerySchema = z
+  .object({
+    environment: environmentSchema.default('production').describe(
+      'production: the ceiling of production runs; staging: a separate ceiling for staging runs and shadow replays, which never spend from production\'s.',
+    ),
+  })
+  .strict();
+
 /** Query of `GET /v1/usage`. */
 export const usageQuerySchema = z
   .object({
-    groupBy: z.enum(['tenant', 'agent', 'bundle', 'day']).default('tenant'),
+    groupBy: z.enum(['tenant', 'agent', 'bundle', 'day', 'environment']).default('tenant'),
+    environment: environmentSchema.optional().describe('Only the model steps of runs in this environment (default: every run\'s).'),
     from: z.iso.datetime({ offset: true }).optional(),
     to: z.iso.datetime({ offset: true }).optional(),
   })
@@ -29,7 +39,7 @@ export const usageQuerySchema = z
 export type UsageQuery = z.infer<typeof usageQuerySchema>;
 
 /** Answer of `PUT /v1/budgets/:period`: the ceiling as stored. */
-export const budgetSchema = budgetRequestSchema.extend({ period: z.enum(budgetPeriods) });
+export const budgetSchema = budgetRequestSchema.extend({ period: z.enum(budgetPeriods), environment: environmentSchema });
 export type Budget = z.infer<typeof budgetSchema>;
 
 /** A ceiling with what its current window (UTC day or month) has spent and reserved, in USD. */
@@ -44,7 +54,7 @@ export type BudgetStatus = z.infer<typeof budgetStatusSchema>;
 /** Answer of `GET /v1/budgets`. */
 export const budgetListSchema = z.strictObject({ budgets: z.array(budgetStatusSchema) });
 
-/** Tokens and cost of model steps for one group (a tenant, agent, bundle or UTC day `YYYY-MM-DD`). */
+/** Tokens and cost of model steps for one group (a tenant, agent, bundle, UTC day `YYYY-MM-DD` or environment). */
 export const usageTotalSchema = z.strictObject({
   key: z.string(),
   runs: z.number().int(),
@@ -65,11 +75,12 @@ export const usageRoutes = routes([
   {
     method: 'put', path: '/v1/budgets/:period', tag: 'Usage', role: 'admin', summary: "Set the tenant's spending ceiling for a UTC day or month",
     params: z.object({ period: z.enum(budgetPeriods) }),
+    query: budgetQuerySchema,
     body: budgetRequestSchema,
     answers: { 200: { description: 'The ceiling as stored.', schema: budgetSchema } },
   },
   {
-    method: 'get', path: '/v1/budgets', tag: 'Usage', role: 'admin', summary: "The tenant's ceilings with what each window has spent",
+    method: 'get', path: '/v1/budgets', tag: 'Usage', role: 'admin', summary: "The tenant's ceilings (production's and staging's) with what each window has spent",
     answers: { 200: { description: 'The budgets.', schema: budgetListSchema } },
   },
   {

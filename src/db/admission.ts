@@ -4,6 +4,7 @@
  */
 import type { DbClient, Queryable } from './pool';
 import type { RunStatus } from '../shared/domain';
+import type { Environment } from '../shared/environments';
 import { waitsForEarlierTurn } from './threads';
 
 /** How long a queued run counts as having a live workflow (ms): since its last poll, or since its creation before any. */
@@ -139,12 +140,12 @@ export async function tenantRunLimits(client: DbClient, tenantIds: string[]): Pr
  * run records the admission order). Its agent, tenant and seconds since its creation, or undefined
  * when it was no longer queued.
  */
-export async function admitQueuedRun(client: DbClient, runId: string): Promise<{ agent: string; tenantId: string; waitedSeconds: number } | undefined> {
+export async function admitQueuedRun(client: DbClient, runId: string): Promise<{ agent: string; tenantId: string; environment: Environment; waitedSeconds: number } | undefined> {
   const { rows } = await client.query(
     `UPDATE runs SET status = 'running', admitted_at = clock_timestamp(), started_at = coalesce(started_at, clock_timestamp()),
             updated_at = now()
      WHERE run_id = $1 AND status = 'queued'
-     RETURNING agent, tenant_id AS "tenantId", extract(epoch FROM clock_timestamp() - created_at)::float8 AS "waitedSeconds"`,
+     RETURNING agent, tenant_id AS "tenantId", environment, extract(epoch FROM clock_timestamp() - created_at)::float8 AS "waitedSeconds"`,
     [runId],
   );
   return rows[0];

@@ -80,9 +80,11 @@ function ruleOf(row: any): AlertRule {
 
 /**
  * Per signal: the rows it measures (aliased `r` for the run, with `at` the time a row counts at)
- * and the value over them. Fixed text: nothing a user wrote reaches the SQL but as parameters.
+ * and the value over them; `allEnvironments` for spend, which staging runs add to as well, while the
+ * agents' quality signals watch production runs only (a shadow replay of a worse candidate must not
+ * page anyone). Fixed text: nothing a user wrote reaches the SQL but as parameters.
  */
-const signalSql: Record<AlertSignal, { from: string; at: string; value: string }> = {
+const signalSql: Record<AlertSignal, { from: string; at: string; value: string; allEnvironments?: true }> = {
   task_success_rate: { from: 'runs r', at: 'r.finished_at', value: `avg((r.status = 'completed')::int)` },
   p95_latency_ms: {
     from: 'runs r', at: 'r.finished_at',
@@ -95,9 +97,10 @@ const signalSql: Record<AlertSignal, { from: string; at: string; value: string }
   },
   cost_per_tenant_hour_usd: {
     from: `run_steps s JOIN runs r ON r.run_id = s.run_id AND s.kind = 'model'`,
-    at: 's.created_at', value: 'sum(s.cost_usd) / ($4::float8 / 3600)',
+    at: 's.created_at', value: 'sum(s.cost_usd) / ($4::float8 / 3600)', allEnvironments: true,
   },
-  grounding_rate: { from: 'alert_grounding_samples r', at: 'r.finished_at', value: 'avg(r.grounded::int)' },
+  // Only production runs are judged (runsToJudge).
+  grounding_rate: { from: 'alert_grounding_samples r', at: 'r.finished_at', value: 'avg(r.grounded::int)', allEnvironments: true },
 };
 
 /**
@@ -115,6 +118,7 @@ export async function signalFigures(
     `SELECT ${perTenant ? 'r.tenant_id' : `'${WHOLE_SCOPE}'`} AS scope, count(*)::int AS samples, (${sql.value})::float8 AS value
      FROM ${sql.from}
      WHERE r.agent = $1 AND ($2::text IS NULL OR r.bundle_id = $2) AND ($3::text IS NULL OR r.tenant_id = $3)
+       ${sql.allEnvironments ? '' : "AND r.environment = 'production'"}
        AND ${sql.at} > now() - make_interval(secs => $4::float8 + $5::float8) AND ${sql.at} <= now() - make_interval(secs => $5::float8)
      ${perTenant ? 'GROUP BY r.tenant_id' : ''}`,
     [rule.agent, rule.bundleId, rule.tenantId, windowSeconds, offsetSeconds],
@@ -245,7 +249,7 @@ export interface RunToJudge {
 }
 
 /**
- * Completed runs a grounding rule watches (its agent, and its tenant if it names one), finished in the last `lookbackSeconds`, not
+ * Completed production runs a grounding rule watches (its agent, and its tenant if it names one), finished in the last `lookbackSeconds`, not
  * judged yet, and in the sample: a run is in it when the first 32 bits of the MD5 of its ID, as a
  * fraction, are below `rate` (the same runs whichever worker looks). At most `limit`, oldest first.
  */
@@ -257,7 +261,7 @@ export async function runsToJudge(db: Queryable, rate: number, lookbackSeconds: 
                                                         'status', s.status, 'detail', s.detail) ORDER BY s.step, s.ordinal)
                       FROM run_steps s WHERE s.run_id = r.run_id), '[]') AS steps
      FROM runs r
-     WHERE r.status = 'completed' AND r.finished_at > now() - make_interval(secs => $2::float8)
+     WHERE r.status = 'completed' AND r.environment = 'production' AND r.finished_at > now() - make_interval(secs => $2::float8)
        AND EXISTS (SELECT 1 FROM alert_rules a WHERE a.signal = 'grounding_rate' AND a.agent = r.agent
                                                  AND (a.tenant_id IS NULL OR a.tenant_id = r.tenant_id))
        AND NOT EXISTS (SELECT 1 FROM alert_grounding_samples g WHERE g.run_id = r.run_id)

@@ -1,14 +1,18 @@
 /**
  * Per-tenant budgets (`tenant_budgets`, `budget_windows`, `budget_reservations`, `budget_events`)
- * and the usage the API reports. Before each model call its worst case is reserved against every ceiling in
+ * and the usage the API reports. Each environment has its own ceilings (migration 023): a staging
+ * run reserves and spends only against the tenant's staging budget, a production run only against
+ * production's. Before each model call its worst case is reserved against every ceiling in
  * one transaction (the tenant's budget rows are locked, so concurrent first calls queue instead of
  * racing past a ceiling); afterwards the reservation is settled with the real cost.
  */
 import { inTransaction, type Db, type DbClient } from './pool';
+import type { Environment } from '../shared/environments';
 
 export const budgetThresholds = [50, 80, 95] as const;
 
 interface BudgetRow {
+  environment: Environment;
   period: 'day' | 'month';
   limit_usd: number;
   mode: 'hard' | 'soft';
@@ -16,8 +20,16 @@ interface BudgetRow {
 }
 
 interface WindowRef {
+  /** Absent in reservations made before budgets had environments: production's. */
+  environment?: Environment;
   period: string;
   windowStart: string;
+}
+
+/** Whose ceilings: a tenant's, in one environment. */
+export interface BudgetOwner {
+  tenantId: string;
+  environment: Environment;
 }
 
 export type Reservation =
@@ -26,10 +38,13 @@ export type Reservation =
 
 const micro = (usd: number) => Math.round(usd * 1e6) / 1e6;
 
-/** Reserves `amountUsd` for one model call unless a hard ceiling would be passed. Idempotent per ID. */
-export async function reserveBudget(db: Db, tenantId: string, reservationId: string, amountUsd: number): Promise<Reservation> {
+/**
+ * Reserves `amountUsd` for one model call unless a hard ceiling of the owner's environment would be
+ * passed. Idempotent per ID.
+ */
+export async function reserveBudget(db: Db, { tenantId, environment }: BudgetOwner, reservationId: string, amountUsd: number): Promise<Reservation> {
   return inTransaction(db, async (client) => {
-    const budgets = await lockBudgets(client, tenantId);
+    const budgets = (await lockBudgets(client, tenantId)).filter((b) => b.environment === environment);
     // No ceiling to hold against: nothing to reserve (and nothing to settle later).
     if (budgets.length === 0) return { ok: true };
     // A retry of a call still holding its reservation keeps it; one whose failed attempt was settled reserves again.
@@ -37,7 +52,7 @@ export async function reserveBudget(db: Db, tenantId: string, reservationId: str
     if (existing.rows[0] && existing.rows[0].settled_at === null) return { ok: true };
     const windows: WindowRef[] = [];
     for (const budget of budgets) {
-      const window = await currentWindow(client, tenantId, budget.period);
+      const window = await currentWindow(client, tenantId, environment, budget.period);
       const committed = window.spent_usd + window.reserved_usd;
       if (budget.mode === 'hard' && committed + amountUsd > budget.limit_usd) {
         return {
@@ -45,12 +60,12 @@ export async function reserveBudget(db: Db, tenantId: string, reservationId: str
           wait: budget.on_exceeded === 'wait', windowEndsAt: window.window_end,
         };
       }
-      windows.push({ period: budget.period, windowStart: window.window_start });
+      windows.push({ environment, period: budget.period, windowStart: window.window_start });
     }
     for (const w of windows) {
       await client.query(
-        'UPDATE budget_windows SET reserved_usd = reserved_usd + $4 WHERE tenant_id = $1 AND period = $2 AND window_start = $3',
-        [tenantId, w.period, w.windowStart, amountUsd],
+        'UPDATE budget_windows SET reserved_usd = reserved_usd + $5 WHERE tenant_id = $1 AND environment = $2 AND period = $3 AND window_start = $4',
+        [tenantId, environment, w.period, w.windowStart, amountUsd],
       );
     }
     await client.query(
@@ -74,43 +89,44 @@ export async function settleBudget(client: DbClient, tenantId: string, reservati
   );
   const reservation = rows[0] as { amount_usd: number; windows: WindowRef[] } | undefined;
   if (!reservation) return;
-  for (const window of reservation.windows) {
+  for (const ref of reservation.windows) {
+    const window = { ...ref, environment: ref.environment ?? 'production' };
     const { rows: updated } = await client.query(
-      `UPDATE budget_windows SET reserved_usd = GREATEST(0, reserved_usd - $4), spent_usd = spent_usd + $5
-       WHERE tenant_id = $1 AND period = $2 AND window_start = $3 RETURNING spent_usd`,
-      [tenantId, window.period, window.windowStart, reservation.amount_usd, actualUsd],
+      `UPDATE budget_windows SET reserved_usd = GREATEST(0, reserved_usd - $5), spent_usd = spent_usd + $6
+       WHERE tenant_id = $1 AND environment = $2 AND period = $3 AND window_start = $4 RETURNING spent_usd`,
+      [tenantId, window.environment, window.period, window.windowStart, reservation.amount_usd, actualUsd],
     );
-    const budget = budgets.find((b) => b.period === window.period);
+    const budget = budgets.find((b) => b.environment === window.environment && b.period === window.period);
     if (budget && updated[0]) await recordThresholds(client, tenantId, window, budget.limit_usd, updated[0].spent_usd);
   }
 }
 
-async function recordThresholds(client: DbClient, tenantId: string, window: WindowRef, limitUsd: number, spentUsd: number) {
+async function recordThresholds(client: DbClient, tenantId: string, window: Required<WindowRef>, limitUsd: number, spentUsd: number) {
   for (const threshold of budgetThresholds.filter((t) => spentUsd >= (limitUsd * t) / 100)) {
     await client.query(
-      `INSERT INTO budget_events (tenant_id, period, window_start, threshold, spent_usd, limit_usd)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-      [tenantId, window.period, window.windowStart, threshold, spentUsd, limitUsd],
+      `INSERT INTO budget_events (tenant_id, environment, period, window_start, threshold, spent_usd, limit_usd)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+      [tenantId, window.environment, window.period, window.windowStart, threshold, spentUsd, limitUsd],
     );
   }
 }
 
-/** Locks the tenant's budget rows: every reservation and settlement of a tenant goes one at a time. */
+/** Locks the tenant's budget rows (both environments'): every reservation and settlement of a tenant goes one at a time. */
 async function lockBudgets(client: DbClient, tenantId: string): Promise<BudgetRow[]> {
   const { rows } = await client.query(
-    'SELECT period, limit_usd, mode, on_exceeded FROM tenant_budgets WHERE tenant_id = $1 ORDER BY period FOR UPDATE',
+    'SELECT environment, period, limit_usd, mode, on_exceeded FROM tenant_budgets WHERE tenant_id = $1 ORDER BY environment, period FOR UPDATE',
     [tenantId],
   );
   return rows;
 }
 
-async function currentWindow(client: DbClient, tenantId: string, period: string) {
+async function currentWindow(client: DbClient, tenantId: string, environment: Environment, period: string) {
   const { rows } = await client.query(
-    `INSERT INTO budget_windows (tenant_id, period, window_start)
-     VALUES ($1, $2, date_trunc($2, now(), 'UTC'))
-     ON CONFLICT (tenant_id, period, window_start) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
+    `INSERT INTO budget_windows (tenant_id, environment, period, window_start)
+     VALUES ($1, $2, $3, date_trunc($3, now(), 'UTC'))
+     ON CONFLICT (tenant_id, environment, period, window_start) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
      RETURNING window_start::text, (window_start + ('1 ' || period)::interval)::text AS window_end, spent_usd, reserved_usd`,
-    [tenantId, period],
+    [tenantId, environment, period],
   );
   return rows[0] as { window_start: string; window_end: string; spent_usd: number; reserved_usd: number };
 }
@@ -125,46 +141,54 @@ export interface BudgetSetting {
   onExceeded: 'fail' | 'wait';
 }
 
-/** Sets the tenant's ceiling for `period`, replacing the one it had. */
-export async function setBudget(db: Db, tenantId: string, period: BudgetPeriod, budget: BudgetSetting): Promise<void> {
+/** Sets the owner's ceiling for `period` (in its environment), replacing the one it had. */
+export async function setBudget(db: Db, { tenantId, environment }: BudgetOwner, period: BudgetPeriod, budget: BudgetSetting): Promise<void> {
   await db.query(
-    `INSERT INTO tenant_budgets (tenant_id, period, limit_usd, mode, on_exceeded) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (tenant_id, period) DO UPDATE SET limit_usd = $3, mode = $4, on_exceeded = $5, updated_at = now()`,
-    [tenantId, period, budget.limitUsd, budget.mode, budget.onExceeded],
+    `INSERT INTO tenant_budgets (tenant_id, environment, period, limit_usd, mode, on_exceeded) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (tenant_id, environment, period) DO UPDATE SET limit_usd = $4, mode = $5, on_exceeded = $6, updated_at = now()`,
+    [tenantId, environment, period, budget.limitUsd, budget.mode, budget.onExceeded],
   );
 }
 
-/** Each of the tenant's ceilings with what its current window has spent and reserved (USD), and the thresholds crossed. */
+/**
+ * Each of the tenant's ceilings (production's, then staging's) with what its current window has
+ * spent and reserved (USD), and the thresholds crossed.
+ */
 export async function listBudgets(db: Db, tenantId: string) {
   const { rows } = await db.query(
-    `SELECT b.period, b.limit_usd AS "limitUsd", b.mode, b.on_exceeded AS "onExceeded",
+    `SELECT b.environment, b.period, b.limit_usd AS "limitUsd", b.mode, b.on_exceeded AS "onExceeded",
             COALESCE(w.spent_usd, 0) AS "spentUsd", COALESCE(w.reserved_usd, 0) AS "reservedUsd",
             date_trunc(b.period, now(), 'UTC') AS "windowStart",
             COALESCE((SELECT array_agg(e.threshold ORDER BY e.threshold) FROM budget_events e
-                      WHERE e.tenant_id = b.tenant_id AND e.period = b.period
+                      WHERE e.tenant_id = b.tenant_id AND e.environment = b.environment AND e.period = b.period
                         AND e.window_start = date_trunc(b.period, now(), 'UTC')), '{}') AS "thresholdsCrossed"
      FROM tenant_budgets b
-     LEFT JOIN budget_windows w ON w.tenant_id = b.tenant_id AND w.period = b.period
+     LEFT JOIN budget_windows w ON w.tenant_id = b.tenant_id AND w.environment = b.environment AND w.period = b.period
                                AND w.window_start = date_trunc(b.period, now(), 'UTC')
-     WHERE b.tenant_id = $1 ORDER BY b.period`,
+     WHERE b.tenant_id = $1 ORDER BY b.environment, b.period`,
     [tenantId],
   );
   return rows;
 }
 
-export type UsageGrouping = 'tenant' | 'agent' | 'bundle' | 'day';
+export type UsageGrouping = 'tenant' | 'agent' | 'bundle' | 'day' | 'environment';
 
 const groupColumn: Record<UsageGrouping, string> = {
   tenant: 'r.tenant_id', agent: 'r.agent', bundle: 's.bundle_id', day: "to_char(date_trunc('day', s.created_at, 'UTC'), 'YYYY-MM-DD')",
+  environment: 'r.environment',
 };
 
 /**
  * Tokens and cost of the tenant's model steps created in [from, to) (ISO timestamps, either
- * optional), totalled per `groupBy` key (a day is `YYYY-MM-DD` in UTC), in key order.
+ * optional), of runs in `environment` (every run's when absent), totalled per `groupBy` key (a day
+ * is `YYYY-MM-DD` in UTC), in key order.
  */
-export async function usageTotals(db: Db, tenantId: string, query: { groupBy: UsageGrouping; from?: string; to?: string }) {
+export async function usageTotals(
+  db: Db, tenantId: string, query: { groupBy: UsageGrouping; from?: string; to?: string; environment?: Environment },
+) {
   const params: unknown[] = [tenantId];
   const conditions = ["r.tenant_id = $1", "s.kind = 'model'"];
+  if (query.environment) conditions.push(`r.environment = $${params.push(query.environment)}`);
   if (query.from) conditions.push(`s.created_at >= $${params.push(query.from)}`);
   if (query.to) conditions.push(`s.created_at < $${params.push(query.to)}`);
   const { rows } = await db.query(
@@ -184,11 +208,12 @@ export async function usageTotals(db: Db, tenantId: string, query: { groupBy: Us
  * Every tenant's ceilings with what is left of each in its current window (USD: the limit minus
  * what was spent and is reserved; negative when a soft ceiling was passed): the API's metrics.
  */
-export async function budgetsRemaining(db: Db): Promise<{ tenantId: string; period: string; remainingUsd: number }[]> {
+export async function budgetsRemaining(db: Db): Promise<{ tenantId: string; environment: Environment; period: string; remainingUsd: number }[]> {
   const { rows } = await db.query(
-    `SELECT b.tenant_id AS "tenantId", b.period, (b.limit_usd - COALESCE(w.spent_usd, 0) - COALESCE(w.reserved_usd, 0))::float8 AS "remainingUsd"
+    `SELECT b.tenant_id AS "tenantId", b.environment, b.period, (b.limit_usd - COALESCE(w.spent_usd, 0) - COALESCE(w.reserved_usd, 0))::float8 AS "remainingUsd"
      FROM tenant_budgets b
-     LEFT JOIN budget_windows w ON w.tenant_id = b.tenant_id AND w.period = b.period AND w.window_start = date_trunc(b.period, now(), 'UTC')`,
+     LEFT JOIN budget_windows w ON w.tenant_id = b.tenant_id AND w.environment = b.environment AND w.period = b.period
+                               AND w.window_start = date_trunc(b.period, now(), 'UTC')`,
   );
   return rows;
 }

@@ -9,24 +9,32 @@ import type { PromotionGate, StagingEvidence } from '../shared/environments';
 export interface StagingDeployment {
   agent: string;
   bundleId: string;
+  /** The tenant whose rows staging runs' tools see; null: the run's own. */
+  sandboxTenant: string | null;
   updatedBy: string;
   updatedAt: string;
 }
 
-const stagingColumns = `agent, bundle_id AS "bundleId", updated_by AS "updatedBy", updated_at AS "updatedAt"`;
+const stagingColumns = `agent, bundle_id AS "bundleId", sandbox_tenant AS "sandboxTenant", updated_by AS "updatedBy", updated_at AS "updatedAt"`;
 
 export async function getStagingDeployment(db: Queryable, tenantId: string, agent: string): Promise<StagingDeployment | undefined> {
   const { rows } = await db.query(`SELECT ${stagingColumns} FROM staging_deployments WHERE tenant_id = $1 AND agent = $2`, [tenantId, agent]);
   return rows[0];
 }
 
-/** Points the agent's staging runs at `bundleId`. */
-export async function setStagingDeployment(db: Queryable, tenantId: string, agent: string, bundleId: string, by: string): Promise<StagingDeployment> {
+/**
+ * Points the agent's staging runs at `bundleId`, and their tools at `sandboxTenant` (null: the
+ * run's own tenant; undefined: the one set before, if any).
+ */
+export async function setStagingDeployment(
+  db: Queryable, tenantId: string, agent: string, { bundleId, sandboxTenant }: { bundleId: string; sandboxTenant?: string | null }, by: string,
+): Promise<StagingDeployment> {
   const { rows } = await db.query(
-    `INSERT INTO staging_deployments (tenant_id, agent, bundle_id, updated_by) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (tenant_id, agent) DO UPDATE SET bundle_id = $3, updated_by = $4, updated_at = now()
+    `INSERT INTO staging_deployments (tenant_id, agent, bundle_id, sandbox_tenant, updated_by) VALUES ($1, $2, $3, $5, $4)
+     ON CONFLICT (tenant_id, agent) DO UPDATE SET bundle_id = $3, updated_by = $4, updated_at = now(),
+       sandbox_tenant = CASE WHEN $6 THEN $5 ELSE staging_deployments.sandbox_tenant END
      RETURNING ${stagingColumns}`,
-    [tenantId, agent, bundleId, by],
+    [tenantId, agent, bundleId, by, sandboxTenant ?? null, sandboxTenant !== undefined],
   );
   return rows[0];
 }

@@ -17,11 +17,16 @@ export async function givenTapesOf(db: Queryable, runId: string): Promise<TapeEn
   return rows[0]?.entries;
 }
 
-/** How a run's tool calls are answered: whether it has tapes, and its environment (production for an unknown run). */
-export async function runToolMode(db: Queryable, runId: string): Promise<{ tapes: boolean; environment: Environment }> {
+/**
+ * How a run's tool calls are answered: whether it has tapes, its environment (production for an
+ * unknown run), and for a staging run the sandbox tenant its agent's staging setting names (null: none).
+ */
+export async function runToolMode(db: Queryable, runId: string): Promise<{ tapes: boolean; environment: Environment; sandboxTenant: string | null }> {
   const { rows } = await db.query(
     `SELECT EXISTS (SELECT 1 FROM run_tapes WHERE run_id = $1) AS tapes,
-            COALESCE((SELECT environment FROM runs WHERE run_id = $1), 'production') AS environment`,
+            COALESCE((SELECT environment FROM runs WHERE run_id = $1), 'production') AS environment,
+            (SELECT d.sandbox_tenant FROM runs r JOIN staging_deployments d ON d.tenant_id = r.tenant_id AND d.agent = r.agent
+             WHERE r.run_id = $1 AND r.environment = 'staging') AS "sandboxTenant"`,
     [runId],
   );
   return rows[0];

@@ -220,20 +220,21 @@ export async function runStreams(db: Queryable, runId: string): Promise<boolean>
   return rows[0]?.stream === true;
 }
 
-export async function tenantOfRun(db: Queryable, runId: string): Promise<string> {
-  const { rows } = await db.query('SELECT tenant_id FROM runs WHERE run_id = $1', [runId]);
-  return rows[0].tenant_id as string;
+/** The run's tenant and environment (the run must have a row). */
+export async function ownerOfRun(db: Queryable, runId: string): Promise<{ tenantId: string; environment: Environment }> {
+  const { rows } = await db.query('SELECT tenant_id AS "tenantId", environment FROM runs WHERE run_id = $1', [runId]);
+  return rows[0];
 }
 
 /**
  * What one paid model call adds, in the caller's transaction: the cache, reasoning and savings
  * columns of its step row at (step, ordinal) (recorded with recordStep first), and the run's token
- * and cost totals. Returns the run's new totals. Used for the step's reply, its unusable replies and
+ * and cost totals. Returns the run's new totals and its environment. Used for the step's reply, its unusable replies and
  * its context summary alike.
  */
 export async function addModelCallUsage(
   client: DbClient, runId: string, at: { step: number; ordinal: number }, { usage, buckets, cacheSavingsUsd }: CallCost,
-): Promise<RunUsage> {
+): Promise<{ total: RunUsage; environment: Environment }> {
   await client.query(
     `UPDATE run_steps SET cached_input_tokens = $4, cache_write_tokens = $5, reasoning_tokens = $6, cache_savings_usd = $7
      WHERE run_id = $1 AND step = $2 AND ordinal = $3`,
@@ -242,10 +243,10 @@ export async function addModelCallUsage(
   const { rows } = await client.query(
     `UPDATE runs SET input_tokens = input_tokens + $2, output_tokens = output_tokens + $3, cost_usd = cost_usd + $4,
        cached_input_tokens = cached_input_tokens + $5, cache_savings_usd = cache_savings_usd + $6, updated_at = now()
-     WHERE run_id = $1 RETURNING ${totalsColumns}`,
+     WHERE run_id = $1 RETURNING ${totalsColumns}, environment`,
     [runId, usage.inputTokens, usage.outputTokens, usage.costUsd, buckets.cachedInput, cacheSavingsUsd],
   );
-  return usageOf(rows[0]);
+  return { total: usageOf(rows[0]), environment: rows[0].environment };
 }
 
 /** Counts `step` among the run's steps (a model step that got an answer, usable or not). */
@@ -253,9 +254,10 @@ export async function countStep(client: DbClient, runId: string, step: number): 
   await client.query('UPDATE runs SET step_count = GREATEST(step_count, $2) WHERE run_id = $1', [runId, step]);
 }
 
-/** Notes that the run changed (a tool result recorded). */
-export async function touchRun(client: DbClient, runId: string): Promise<void> {
-  await client.query('UPDATE runs SET updated_at = now() WHERE run_id = $1', [runId]);
+/** Notes that the run changed (a tool result recorded); its environment, undefined without a row. */
+export async function touchRun(client: DbClient, runId: string): Promise<{ environment: Environment } | undefined> {
+  const { rows } = await client.query('UPDATE runs SET updated_at = now() WHERE run_id = $1 RETURNING environment', [runId]);
+  return rows[0];
 }
 
 /**
@@ -274,11 +276,11 @@ export async function recordUnrecordedRun(
 }
 
 /** Marks a queued or running run `running` (started and admitted now); its agent and tenant, or undefined when it has no such row. */
-export async function markRunStarted(client: DbClient, runId: string): Promise<{ agent: string; tenantId: string } | undefined> {
+export async function markRunStarted(client: DbClient, runId: string): Promise<{ agent: string; tenantId: string; environment: Environment } | undefined> {
   const { rows } = await client.query(
     `UPDATE runs SET status = 'running', started_at = coalesce(started_at, now()), admitted_at = now(), updated_at = now()
      WHERE run_id = $1 AND status IN ('queued', 'running')
-     RETURNING agent, tenant_id AS "tenantId"`,
+     RETURNING agent, tenant_id AS "tenantId", environment`,
     [runId],
   );
   return rows[0];
@@ -302,6 +304,7 @@ export interface EndedRun {
   tenantId: string;
   agent: string;
   bundleId: string;
+  environment: Environment;
   durationSeconds: number;
 }
 
@@ -314,12 +317,12 @@ export async function endRun(
 ): Promise<EndedRun | undefined> {
   const { rows } = await client.query(
     `UPDATE runs SET status = $2, output = $3, error = $4, error_code = $5, finished_at = now(), updated_at = now() WHERE run_id = $1
-     RETURNING step_count, ${totalsColumns}, tenant_id, agent, bundle_id, extract(epoch FROM now() - created_at)::float8 AS duration`,
+     RETURNING step_count, ${totalsColumns}, tenant_id, agent, bundle_id, environment, extract(epoch FROM now() - created_at)::float8 AS duration`,
     [runId, end.status, end.output, end.error, end.errorCode],
   );
   const row = rows[0];
   return row && {
-    steps: row.step_count, usage: usageOf(row), tenantId: row.tenant_id, agent: row.agent, bundleId: row.bundle_id, durationSeconds: row.duration,
+    steps: row.step_count, usage: usageOf(row), tenantId: row.tenant_id, agent: row.agent, bundleId: row.bundle_id, environment: row.environment, durationSeconds: row.duration,
   };
 }
 

@@ -43,11 +43,23 @@ export interface ProductionRunSelection {
   statuses: readonly RunStatus[];
   since?: string;
   until?: string;
-  /** At most this many runs, drawn at random from those that match. */
+  /** At most this many runs, those first by their hash (`runHash`). */
   sample: number;
+  /** Only the runs whose hash is below this rate (0 < rate ≤ 1); every matching run when absent. */
+  rate?: number;
 }
 
-/** The tenant's production runs of the agent that match, a random sample of at most `sample`: their IDs, inputs and bundles. */
+/**
+ * A run's place in every sample, in [0, 1): the first 32 bits of the MD5 of its run ID, over 2^32.
+ * Fixed per run, so a selection is repeatable, and a higher rate selects a superset of a lower one.
+ */
+const runHash = `(('x' || substr(md5(run_id::text), 1, 8))::bit(32)::bigint / 4294967296.0)`;
+
+/**
+ * The tenant's production runs of the agent that match, sampled by the hash of their run ID (those
+ * below `rate`, then the first `sample` by hash): their IDs, inputs and bundles. The same selection
+ * over the same runs answers the same runs.
+ */
 export async function selectProductionRuns(
   db: Queryable, tenantId: string, selection: ProductionRunSelection,
 ): Promise<{ runId: string; input: string; bundleId: string }[]> {
@@ -55,8 +67,9 @@ export async function selectProductionRuns(
     `SELECT run_id AS "runId", input, bundle_id AS "bundleId" FROM runs
      WHERE tenant_id = $1 AND agent = $2 AND environment = 'production' AND status = ANY($3::text[])
        AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
-     ORDER BY random() LIMIT $6`,
-    [tenantId, selection.agent, selection.statuses, selection.since ?? null, selection.until ?? null, selection.sample],
+       AND ($7::float8 IS NULL OR ${runHash} < $7)
+     ORDER BY ${runHash}, run_id LIMIT $6`,
+    [tenantId, selection.agent, selection.statuses, selection.since ?? null, selection.until ?? null, selection.sample, selection.rate ?? null],
   );
   return rows;
 }

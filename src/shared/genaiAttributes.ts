@@ -43,6 +43,8 @@ export const Otel = {
   httpRequestMethod: 'http.request.method',
   httpRoute: 'http.route',
   httpResponseStatusCode: 'http.response.status_code',
+  /** The run's environment (`production`, `staging`): OpenTelemetry's deployment attribute, on the run's spans rather than the resource, since one process serves both. */
+  deploymentEnvironmentName: 'deployment.environment.name',
 } as const;
 
 /** Bosun's own attributes. */
@@ -79,7 +81,10 @@ export function providerAttributes(provider: string, latestOnly: boolean): Recor
   return latestOnly ? { [GenAi.providerName]: provider } : { [GenAi.providerName]: provider, [GenAi.legacySystem]: provider };
 }
 
-/** The run's identity on every span of it. */
-export function runAttributes(run: { runId: string; tenantId: string; bundleId: string }): Record<string, string> {
-  return { [Bosun.runId]: run.runId, [Bosun.tenantId]: run.tenantId, [Bosun.bundleId]: run.bundleId };
+/** The run's identity on every span of it, and its environment when known. */
+export function runAttributes(run: { runId: string; tenantId: string; bundleId: string; environment?: string }): Record<string, string> {
+  return {
+    [Bosun.runId]: run.runId, [Bosun.tenantId]: run.tenantId, [Bosun.bundleId]: run.bundleId,
+    ...(run.environment && { [Otel.deploymentEnvironmentName]: run.environment }),
+  };
 }

@@ -12,6 +12,7 @@ import { timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Environment } from '../shared/environments';
 
 /** How many distinct values a label keeps before further ones read `other`. */
 const labelCaps = { tenant: 500, agent: 500, bundle: 2000, tool: 1000, provider: 50, model: 200 } as const;
@@ -29,6 +30,12 @@ export function boundedLabel(label: CappedLabel, value: string | undefined): str
   return value;
 }
 
+/**
+ * The `environment` label of a run's metrics: `staging` for a staging run, `production` for any other
+ * (runs from before environments included). Two values, whatever the input.
+ */
+export const environmentLabel = (environment: string | undefined): Environment => (environment === 'staging' ? 'staging' : 'production');
+
 /** The agent of a bundle ID (`<agent>@<hash>`). */
 export const agentOfBundle = (bundleId: string): string => bundleId.split('@')[0] ?? bundleId;
 
@@ -37,14 +44,14 @@ export const workerRegistry = new Registry();
 const registers = [workerRegistry];
 
 const runsStarted = new Counter({
-  name: 'bosun_runs_started_total', help: 'Runs admitted for the first time (their run.started event).', labelNames: ['agent', 'tenant'], registers,
+  name: 'bosun_runs_started_total', help: 'Runs admitted for the first time (their run.started event).', labelNames: ['agent', 'tenant', 'environment'], registers,
 });
 const runsFinished = new Counter({
-  name: 'bosun_runs_finished_total', help: 'Runs ended, by final status.', labelNames: ['agent', 'tenant', 'status'], registers,
+  name: 'bosun_runs_finished_total', help: 'Runs ended, by final status.', labelNames: ['agent', 'tenant', 'environment', 'status'], registers,
 });
 const runDuration = new Histogram({
   name: 'bosun_run_duration_seconds', help: 'From a run\'s creation to its end (queueing and approvals included).',
-  labelNames: ['agent', 'status'], buckets: [1, 5, 15, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600], registers,
+  labelNames: ['agent', 'environment', 'status'], buckets: [1, 5, 15, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600], registers,
 });
 const stepDuration = new Histogram({
   name: 'bosun_step_duration_seconds', help: 'One model call or one tool call, as recorded in its step row.',
@@ -52,17 +59,17 @@ const stepDuration = new Histogram({
 });
 const tokens = new Counter({
   name: 'bosun_tokens_total', help: 'Model tokens paid for: input (uncached prompt), cached_input, output.',
-  labelNames: ['agent', 'tenant', 'bucket'], registers,
+  labelNames: ['agent', 'tenant', 'environment', 'bucket'], registers,
 });
 const cost = new Counter({
-  name: 'bosun_cost_usd_total', help: 'What model calls cost, in USD.', labelNames: ['agent', 'tenant', 'bundle'], registers,
+  name: 'bosun_cost_usd_total', help: 'What model calls cost, in USD.', labelNames: ['agent', 'tenant', 'environment', 'bundle'], registers,
 });
 const toolCalls = new Counter({
-  name: 'bosun_tool_calls_total', help: 'Tool calls that ran (or were answered from tapes), by outcome.', labelNames: ['agent', 'tool', 'outcome'], registers,
+  name: 'bosun_tool_calls_total', help: 'Tool calls that ran (or were answered from tapes), by outcome.', labelNames: ['agent', 'environment', 'tool', 'outcome'], registers,
 });
 const toolErrors = new Counter({
   name: 'bosun_tool_errors_total', help: 'Tool calls the model was told failed: the tool failed (error) or its arguments did not fit (invalid_arguments).',
-  labelNames: ['agent', 'tool', 'error_type'], registers,
+  labelNames: ['agent', 'environment', 'tool', 'error_type'], registers,
 });
 const queueWait = new Histogram({
   name: 'bosun_queue_wait_seconds', help: 'From a run\'s creation to its first admission to a run slot.',
@@ -79,20 +86,24 @@ const providerRetries = new Counter({
 export interface RunStarted {
   agent: string;
   tenantId: string;
+  /** The run's environment (production when absent). */
+  environment?: string;
   /** From its creation to its first admission; absent for runs started without admission. */
   queueWaitSeconds?: number;
 }
 
 /** A run's first admission (counted where its `run.started` event was appended). */
-export function recordRunStarted({ agent, tenantId, queueWaitSeconds }: RunStarted): void {
+export function recordRunStarted({ agent, tenantId, environment, queueWaitSeconds }: RunStarted): void {
   const tenant = boundedLabel('tenant', tenantId);
-  runsStarted.inc({ agent: boundedLabel('agent', agent), tenant });
+  runsStarted.inc({ agent: boundedLabel('agent', agent), tenant, environment: environmentLabel(environment) });
   if (queueWaitSeconds !== undefined) queueWait.observe({ tenant }, Math.max(0, queueWaitSeconds));
 }
 
 /** A run's end (counted where its row took its final status). */
-export function recordRunFinished({ agent, tenantId, status, durationSeconds }: { agent: string; tenantId: string; status: string; durationSeconds: number }): void {
-  const labels = { agent: boundedLabel('agent', agent), status };
+export function recordRunFinished(
+  { agent, tenantId, environment, status, durationSeconds }: { agent: string; tenantId: string; environment?: string; status: string; durationSeconds: number },
+): void {
+  const labels = { agent: boundedLabel('agent', agent), environment: environmentLabel(environment), status };
   runsFinished.inc({ ...labels, tenant: boundedLabel('tenant', tenantId) });
   runDuration.observe(labels, Math.max(0, durationSeconds));
 }
@@ -100,6 +111,8 @@ export function recordRunFinished({ agent, tenantId, status, durationSeconds }: 
 export interface ModelCallFigures {
   bundleId: string;
   tenantId: string;
+  /** The run's environment (production when absent). */
+  environment?: string;
   latencyMs: number;
   /** Prompt tokens not read from the provider's cache, prompt tokens read from it, and output tokens. */
   tokens: { input: number; cachedInput: number; output: number };
@@ -107,14 +120,14 @@ export interface ModelCallFigures {
 }
 
 /** A model call paid for (counted where its step row was written). */
-export function recordModelCall({ bundleId, tenantId, latencyMs, tokens: used, costUsd }: ModelCallFigures): void {
+export function recordModelCall({ bundleId, tenantId, environment, latencyMs, tokens: used, costUsd }: ModelCallFigures): void {
   const agent = boundedLabel('agent', agentOfBundle(bundleId));
-  const tenant = boundedLabel('tenant', tenantId);
+  const run = { agent, tenant: boundedLabel('tenant', tenantId), environment: environmentLabel(environment) };
   stepDuration.observe({ agent, kind: 'model' }, latencyMs / 1000);
-  tokens.inc({ agent, tenant, bucket: 'input' }, used.input);
-  tokens.inc({ agent, tenant, bucket: 'cached_input' }, used.cachedInput);
-  tokens.inc({ agent, tenant, bucket: 'output' }, used.output);
-  cost.inc({ agent, tenant, bundle: boundedLabel('bundle', bundleId) }, costUsd);
+  tokens.inc({ ...run, bucket: 'input' }, used.input);
+  tokens.inc({ ...run, bucket: 'cached_input' }, used.cachedInput);
+  tokens.inc({ ...run, bucket: 'output' }, used.output);
+  cost.inc({ ...run, bundle: boundedLabel('bundle', bundleId) }, costUsd);
 }
 
 /**
@@ -122,8 +135,10 @@ export function recordModelCall({ bundleId, tenantId, latencyMs, tokens: used, c
  * ran the tool; `invalid_arguments` counts as an error that never ran it; `rejected` (a human said
  * no) is neither.
  */
-export function recordToolCall({ bundleId, tool, status, latencyMs }: { bundleId: string; tool: string; status: string; latencyMs: number }): void {
-  const labels = { agent: boundedLabel('agent', agentOfBundle(bundleId)), tool: boundedLabel('tool', tool) };
+export function recordToolCall(
+  { bundleId, environment, tool, status, latencyMs }: { bundleId: string; environment?: string; tool: string; status: string; latencyMs: number },
+): void {
+  const labels = { agent: boundedLabel('agent', agentOfBundle(bundleId)), environment: environmentLabel(environment), tool: boundedLabel('tool', tool) };
   if (status === 'ok' || status === 'error') {
     toolCalls.inc({ ...labels, outcome: status });
     stepDuration.observe({ agent: labels.agent, kind: 'tool' }, latencyMs / 1000);
@@ -152,7 +167,7 @@ export function providerOf(baseUrl: string | undefined): string {
 export interface GaugeSources {
   pendingApprovals(): Promise<{ tenantId: string; pending: number; oldestAgeSeconds: number }[]>;
   queuedRuns(): Promise<{ tenantId: string; queued: number }[]>;
-  budgetsRemaining(): Promise<{ tenantId: string; period: string; remainingUsd: number }[]>;
+  budgetsRemaining(): Promise<{ tenantId: string; environment: string; period: string; remainingUsd: number }[]>;
 }
 
 /**
@@ -193,11 +208,13 @@ export function createApiRegistry(sources: GaugeSources): Registry {
   });
   new Gauge({
     name: 'bosun_budget_remaining_usd', help: 'A budget\'s limit minus what its current window spent and reserved (negative when overspent).',
-    labelNames: ['tenant', 'period'], registers,
+    labelNames: ['tenant', 'environment', 'period'], registers,
     async collect() {
       const rows = await sources.budgetsRemaining();
       this.reset();
-      for (const row of rows) this.set({ tenant: boundedLabel('tenant', row.tenantId), period: row.period }, row.remainingUsd);
+      for (const row of rows) {
+        this.set({ tenant: boundedLabel('tenant', row.tenantId), environment: environmentLabel(row.environment), period: row.period }, row.remainingUsd);
+      }
     },
   });
   return registry;

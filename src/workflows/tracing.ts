@@ -33,6 +33,7 @@ import {
 } from '@temporalio/workflow';
 import type { AgentRunInput, ApprovalDecidedSignal, ApprovalDecision, PendingApproval, RunOutcome } from '../shared/domain';
 import { Bosun, GenAi, GenAiOperation, Otel, runAttributes, spanNames } from '../shared/genaiAttributes';
+import { EnvironmentKey } from '../shared/searchAttributes';
 import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry-v2/lib/instrumentation';
 import { interceptors as openTelemetryInterceptors } from '@temporalio/interceptors-opentelemetry-v2/lib/workflow-interceptors';
 
@@ -94,7 +95,8 @@ class RunSpan implements WorkflowInboundCallsInterceptor {
       [GenAi.agentName]: run.agent,
       // A run's transcript is its conversation.
       [GenAi.conversationId]: run.runId,
-      ...runAttributes(run),
+      // Set when the run started (runs from before environments have none: production's).
+      ...runAttributes({ ...run, environment: workflowInfo().typedSearchAttributes.get(EnvironmentKey) ?? 'production' }),
     };
     return tracer().startActiveSpan(spanNames.invokeAgent(run.agent), { kind: SpanKind.INTERNAL, attributes }, async (span) => {
       this.state.runContext = context.active();

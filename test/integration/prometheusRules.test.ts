@@ -43,7 +43,7 @@ describe('Prometheus rules and the Grafana dashboard', () => {
   it('give the dashboard valid PromQL (each query checked as a recording rule, Grafana\'s variables filled in)', async () => {
     const dashboard = JSON.parse(readFileSync(path.join(deploy, 'grafana/bosun.json'), 'utf8'));
     const exprs: string[] = dashboard.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr));
-    const filled = exprs.map((e) => e.replaceAll('$__rate_interval', '5m').replaceAll('$agent', '.*').replaceAll('$tenant', '.*'));
+    const filled = exprs.map((e) => e.replaceAll('$__rate_interval', '5m').replaceAll('$agent', '.*').replaceAll('$tenant', '.*').replaceAll('$environment', '.*'));
     const dir = mkdtempSync(path.join(tmpdir(), 'bosun-dashboard-'));
     try {
       const file = path.join(dir, 'dashboard.rules.yml');

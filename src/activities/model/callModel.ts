@@ -11,14 +11,14 @@ import { storableJson } from '../../shared/storable';
 import { assertRunOpen, holdRunEnd, lockOpenRun, RunEndedError } from '../../db/runEnd';
 import { finishRunIn, type FinishRunInput } from '../runs';
 import { activityContext, discardLateReply, withHeartbeats } from '../runEnded';
-import { reserveBudget, settleBudget } from '../../db/budgets';
+import { reserveBudget, settleBudget, type BudgetOwner } from '../../db/budgets';
 import type { ModelCallGuard } from './callGuard';
 import { readCompletion, type ReadReply, type UnusableReply } from './replies';
 import { tracedChat } from './chatSpan';
 import type { GenAiSpanSettings } from '../../telemetry/tracing';
 import { countRetries, recordRetry, type AskedAgainReason } from '../../db/modelRetries';
 import { appendMessage, countStepRows, loadTranscript, storedReplyOf } from '../../db/transcript';
-import { runStreams, tenantOfRun } from '../../db/runs';
+import { ownerOfRun, runStreams } from '../../db/runs';
 import { streamCompletion } from './streaming';
 import { loadThreadContext } from './threadContext';
 import { recordPaidStep, type PaidCall } from './paidCalls';
@@ -123,14 +123,14 @@ export function createModelActivities({
       const price = priceFor(bundle, model);
       // At most once per step, however often the call is retried.
       await appendRunEvent(db, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model });
-      const { tenantId, transcript, thread, stream } = await loadRunContext(db, runId);
+      const { tenantId, environment, transcript, thread, stream } = await loadRunContext(db, runId);
       // The whole transcript, or under a context budget a summary (made and costed here if due) and the recent turns.
       const context = await prepareContext(
         {
           db,
           priceOf: (summaryModel) => priceFor(bundle, summaryModel),
           refuseUnusable: (summaryCall, read) => refuseUnusable({ runId, tenantId, bundleId: bundle.id, step, ...summaryCall }, read),
-          reserve: (id, req) => reserveOrRefuse(tenantId, id, worstCaseUsd(req, priceFor(bundle, req.model))),
+          reserve: (id, req) => reserveOrRefuse({ tenantId, environment }, id, worstCaseUsd(req, priceFor(bundle, req.model))),
           complete: (req) => withHeartbeats((signal) => modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal })),
         },
         {
@@ -150,7 +150,7 @@ export function createModelActivities({
       const reservationId = `${runId}:${step}`;
       // The last look before paying: a run cancelled meanwhile makes no more calls.
       await assertRunOpen(db, runId);
-      await reserveOrRefuse(tenantId, reservationId, worstCaseUsd(request, price));
+      await reserveOrRefuse({ tenantId, environment }, reservationId, worstCaseUsd(request, price));
       // Over the provider's per-minute limits (all workers together) the call waits in Temporal's retry loop.
       const grant = await modelCalls.admit({ runId, step, baseUrl: bundle.model.baseUrl, request });
 
@@ -159,7 +159,7 @@ export function createModelActivities({
       // The attempt numbers a streamed reply's deltas (a retry starts with message.reset); 1 outside an activity (tests calling it directly).
       const attempt = activityContext()?.info.attempt ?? 1;
       const chatCall = {
-        runId, tenantId, bundleId: bundle.id, step, baseUrl: client.baseURL, request,
+        runId, tenantId, environment, bundleId: bundle.id, step, baseUrl: client.baseURL, request,
         toolRedaction: (tool: string) => pinsOf(bundle).find((pin) => pin.name === tool)?.redact,
       };
       const completion = await tracedChat(genai, chatCall, (usage) => callCost(usage, price).usage.costUsd, () => withHeartbeats((signal) =>
@@ -194,10 +194,11 @@ export function createModelActivities({
     },
   };
 
-  async function reserveOrRefuse(tenantId: string, reservationId: string, worstUsd: number): Promise<void> {
-    const reservation = await reserveBudget(db, tenantId, reservationId, worstUsd);
+  /** Reserves against the run's environment's budget (a staging run's never touches production's). */
+  async function reserveOrRefuse(owner: BudgetOwner, reservationId: string, worstUsd: number): Promise<void> {
+    const reservation = await reserveBudget(db, owner, reservationId, worstUsd);
     if (reservation.ok) return;
-    const message = `the tenant's ${reservation.period} budget of $${reservation.limitUsd} is spent ($${reservation.spentUsd} used or reserved)`;
+    const message = `the tenant's ${owner.environment === 'staging' ? 'staging ' : ''}${reservation.period} budget of $${reservation.limitUsd} is spent ($${reservation.spentUsd} used or reserved)`;
     if (!reservation.wait) throw terminalFailure(FailureType.BudgetExceeded, message);
     // The tenant chose to wait: retry when the window turns over (or sooner, in case the ceiling is raised).
     const untilNextWindow = Date.parse(reservation.windowEndsAt) - Date.now();
@@ -291,13 +292,16 @@ export function worstCaseUsd(request: OpenAI.ChatCompletionCreateParamsNonStream
 }
 
 /**
- * What a step needs of the run: its tenant, whether it streams, and its transcript; for a turn of a
- * thread, the earlier turns first (src/activities/model/threadContext.ts), read here, in the
- * activity, so a conversation never passes through the workflow's inputs or history.
+ * What a step needs of the run: its tenant and environment (whose budget it spends), whether it
+ * streams, and its transcript; for a turn of a thread, the earlier turns first
+ * (src/activities/model/threadContext.ts), read here, in the activity, so a conversation never
+ * passes through the workflow's inputs or history.
  */
 async function loadRunContext(db: Db, runId: string) {
-  const [tenantId, own, stream, thread] = await Promise.all([tenantOfRun(db, runId), loadTranscript(db, runId), runStreams(db, runId), loadThreadContext(db, runId)]);
-  return { tenantId, stream, thread, transcript: thread ? [...thread.transcript, ...own] : own };
+  const [{ tenantId, environment }, own, stream, thread] = await Promise.all([
+    ownerOfRun(db, runId), loadTranscript(db, runId), runStreams(db, runId), loadThreadContext(db, runId),
+  ]);
+  return { tenantId, environment, stream, thread, transcript: thread ? [...thread.transcript, ...own] : own };
 }
 
 /** How an answered run ends: what the workflow's finish recorded for it before `lean-steps`. */

@@ -15,6 +15,8 @@ export interface ChatCall {
   runId: string;
   tenantId: string;
   bundleId: string;
+  /** The run's environment: the span's deployment.environment.name. */
+  environment?: string;
   step: number;
   baseUrl: string;
   request: OpenAI.ChatCompletionCreateParamsNonStreaming;

@@ -42,9 +42,9 @@ export async function recordPaidStep(client: DbClient, call: PaidCall, row: Paid
     replacedCharacters: row.replacedCharacters, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, latencyMs,
   });
   if (row.countsStep) await countStep(client, runId, step);
-  const total = await addModelCallUsage(client, runId, { step, ordinal: row.ordinal }, cost);
+  const { total, environment } = await addModelCallUsage(client, runId, { step, ordinal: row.ordinal }, cost);
   await settleBudget(client, tenantId, reservationId, usage.costUsd);
-  afterCommit(client, () => recordModelCall({ bundleId, tenantId, latencyMs, costUsd: usage.costUsd, tokens: tokensOf(cost) }));
+  afterCommit(client, () => recordModelCall({ bundleId, tenantId, environment, latencyMs, costUsd: usage.costUsd, tokens: tokensOf(cost) }));
   return total;
 }
 

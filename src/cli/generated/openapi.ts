@@ -714,7 +714,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The tenant's ceilings with what each window has spent
+         * The tenant's ceilings (production's and staging's) with what each window has spent
          * @description Needs an API key with the `admin` role.
          */
         get: operations["getV1Budgets"];
@@ -2404,6 +2404,8 @@ export interface components {
                 agent: string;
                 /** @description The bundle staging runs use unless they pin one. */
                 bundleId: string;
+                /** @description The tenant staging runs' tools see; null: the run's own tenant. */
+                sandboxTenant: string | null;
                 updatedBy: string;
                 /** Format: date-time */
                 updatedAt: string;
@@ -2583,12 +2585,16 @@ export interface components {
             agent: string;
             /** @description The bundle staging runs use unless they pin one. */
             bundleId: string;
+            /** @description The tenant staging runs' tools see; null: the run's own tenant. */
+            sandboxTenant: string | null;
             updatedBy: string;
             /** Format: date-time */
             updatedAt: string;
         };
         StagingDeploymentRequest: {
             bundleId: string;
+            /** @description The tenant whose rows staging runs' tools see (their ctx.tenantId and row-level security): `<your tenant>:sandbox[:<label>]`, so reads run against its rows and sandboxed writes land there, never in your production rows. null: your tenant itself; absent: unchanged. */
+            sandboxTenant?: string | null;
         };
         RolloutControl: {
             /** Format: uuid */
@@ -2636,11 +2642,10 @@ export interface components {
              *     ]
              */
             statuses?: ("queued" | "running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded")[];
-            /**
-             * @description At most this many runs, drawn at random.
-             * @default 50
-             */
+            /** @description Sample size: at most this many of the matching runs (50 when neither this nor sampleRate is given), those first by a hash of their run ID. Not with sampleRate. */
             sample?: number;
+            /** @description Sample rate (0 < r ≤ 1): each matching run is taken when a hash of its run ID (the first 32 bits of its MD5, over 2^32) is below r, so the same request selects the same runs and a higher rate a superset; at most 200. Not with sample. */
+            sampleRate?: number;
             /**
              * @description Emails, phone numbers, card and account numbers are always replaced; these add to them.
              * @default {}
@@ -2932,6 +2937,8 @@ export interface components {
             onExceeded?: "fail" | "wait";
             /** @enum {string} */
             period: "day" | "month";
+            /** @enum {string} */
+            environment: "production" | "staging";
         };
         BudgetRequest: {
             limitUsd: number;
@@ -2963,6 +2970,8 @@ export interface components {
                 onExceeded?: "fail" | "wait";
                 /** @enum {string} */
                 period: "day" | "month";
+                /** @enum {string} */
+                environment: "production" | "staging";
                 spentUsd: number;
                 /** @description Held by model calls in flight. */
                 reservedUsd: number;
@@ -2974,7 +2983,7 @@ export interface components {
         };
         Usage: {
             /** @enum {string} */
-            groupBy: "tenant" | "agent" | "bundle" | "day";
+            groupBy: "tenant" | "agent" | "bundle" | "day" | "environment";
             totals: {
                 key: string;
                 runs: number;
@@ -6987,7 +6996,10 @@ export interface operations {
     };
     putV1BudgetsPeriod: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description production: the ceiling of production runs; staging: a separate ceiling for staging runs and shadow replays, which never spend from production's. */
+                environment?: "production" | "staging";
+            };
             header?: never;
             path: {
                 period: "day" | "month";
@@ -7168,7 +7180,9 @@ export interface operations {
     getV1Usage: {
         parameters: {
             query?: {
-                groupBy?: "tenant" | "agent" | "bundle" | "day";
+                groupBy?: "tenant" | "agent" | "bundle" | "day" | "environment";
+                /** @description Only the model steps of runs in this environment (default: every run's). */
+                environment?: "production" | "staging";
                 from?: string;
                 to?: string;
             };
