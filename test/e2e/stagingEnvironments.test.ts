@@ -250,7 +250,13 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
       const started = await stack.api('POST', '/v1/agents/support/shadow', { sampleRate: rate, statuses: ['completed'] });
       expect(started.status, JSON.stringify(started.body)).toBe(202);
       selections.push(started.body.runs.map((r: any) => r.originalRunId).sort());
-      replays.push(...started.body.runs.map((r: any) => r.runId));
+      // The shadow's workflow starts the replays: their run IDs appear in the report as it does.
+      const { shadowId } = started.body;
+      const items = await eventually('the replays started', async () => {
+        const report = (await stack.api('GET', `/v1/agents/support/shadow/${shadowId}`)).body;
+        return report.items.length === started.body.runs.length && report.items.every((i: any) => i.runId) ? report.items : undefined;
+      });
+      replays.push(...items.map((i: any) => i.runId));
     }
     expect(selections).toEqual([expected, expected]);
 
