@@ -153,7 +153,7 @@ export function createShadowActivities({ db, shadowStarts }: ShadowDeps) {
         await linkShadowRun(db, shadow.shadowId, runId, earlier.run.runId);
         return { shadowId: shadow.shadowId, runId: earlier.run.runId };
       }
-      const anonymiser = keyedAnonymiser({ names: [], patterns: setting.patterns });
+      const anonymiser = keyedAnonymiser({ names: setting.names, patterns: setting.patterns });
       const started = await starts().startRun(
         { tenantId, keyId: setting.updatedBy },
         { agent, input: anonymiser.text(original.input), environment: 'staging', metadata: { shadowId: shadow.shadowId, mirrorOf: runId } },

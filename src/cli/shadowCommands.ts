@@ -163,12 +163,16 @@ export const shadowCommands: Command[] = [
     options: {
       rate: { type: 'string', value: '<0..1>', description: 'the share of production runs mirrored (required)' },
       off: { type: 'boolean', description: 'stop mirroring (the standing report stays)' },
+      names: { type: 'string', value: '<file>', description: 'names to anonymise, one a line (stored with the setting)' },
       patterns: { type: 'string', value: '<file>', description: 'regular expressions of your identifiers to anonymise, one a line' },
     },
     async run(ctx, [agent], options) {
       const rate = stringOption(options, 'rate');
       if (rate === undefined || Number.isNaN(Number(rate))) throw new UsageError('--rate <0..1> is required, e.g. --rate 0.1');
-      const body = { rate: Number(rate), enabled: options.off !== true, patterns: linesOf(ctx, stringOption(options, 'patterns')) };
+      const body = {
+        rate: Number(rate), enabled: options.off !== true,
+        names: linesOf(ctx, stringOption(options, 'names')), patterns: linesOf(ctx, stringOption(options, 'patterns')),
+      };
       const stored = await answer(ctx.api.PUT('/v1/agents/{agent}/shadowing', { params: { path: { agent: agent! } }, body }));
       show(ctx, stored, (s) => (s.enabled ? `mirroring ${percent(s.rate)} of ${s.agent}'s production runs to staging: bosun shadow standing ${s.agent}` : `not mirroring ${s.agent}'s production runs`));
     },

@@ -16,6 +16,9 @@ export const MAX_SHADOW_SAMPLE = 200;
 /** How many runs a replay without `sample` or `sampleRate` takes. */
 export const DEFAULT_SHADOW_SAMPLE = 50;
 
+/** Names anonymised besides the built-in kinds: a replay's, or an agent's continuous shadowing's. */
+const namesSchema = z.array(z.string().min(2).max(200)).max(10_000).default([]).describe('Names to replace (case-insensitive, whole words).');
+
 /** Body of `POST /v1/agents/:agent/shadow` (admin). */
 export const shadowRequestSchema = z.strictObject({
   bundleId: z.string().min(1).max(120).optional().describe("The candidate bundle; the agent's staging bundle by default."),
@@ -33,7 +36,7 @@ export const shadowRequestSchema = z.strictObject({
     ),
   anonymise: z
     .strictObject({
-      names: z.array(z.string().min(2).max(200)).max(10_000).default([]).describe('Names to replace (case-insensitive, whole words).'),
+      names: namesSchema,
       patterns: z
         .array(z.string().min(1).max(500))
         .max(100)
@@ -119,6 +122,7 @@ export type ShadowReport = z.infer<typeof shadowReportSchema>;
 export const shadowingRequestSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Off keeps the standing report; no new run is mirrored.'),
   rate: z.number().min(0).max(1).describe('The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none).'),
+  names: namesSchema.describe('Names to replace in mirrored inputs (case-insensitive, whole words); stored with the setting.'),
   patterns: z
     .array(z.string().min(1).max(500))
     .max(100)
@@ -132,6 +136,7 @@ const shadowingSettingSchema = z.strictObject({
   agent: z.string(),
   enabled: z.boolean(),
   rate: z.number(),
+  names: z.array(z.string()),
   patterns: z.array(z.string()),
   updatedBy: z.string(),
   updatedAt: timestamp,

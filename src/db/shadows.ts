@@ -228,12 +228,13 @@ export interface ShadowingSetting {
   agent: string;
   enabled: boolean;
   rate: number;
+  names: string[];
   patterns: string[];
   updatedBy: string;
   updatedAt: string;
 }
 
-const settingColumns = `agent, enabled, rate, patterns, updated_by AS "updatedBy", updated_at AS "updatedAt"`;
+const settingColumns = `agent, enabled, rate, names, patterns, updated_by AS "updatedBy", updated_at AS "updatedAt"`;
 
 /** The agent's continuous shadowing setting; undefined: off. */
 export async function getShadowingSetting(db: Queryable, tenantId: string, agent: string): Promise<ShadowingSetting | undefined> {
@@ -245,10 +246,10 @@ export async function putShadowingSetting(
   db: Queryable, tenantId: string, setting: Omit<ShadowingSetting, 'updatedAt'>,
 ): Promise<ShadowingSetting> {
   const { rows } = await db.query(
-    `INSERT INTO shadowing_settings (tenant_id, agent, enabled, rate, patterns, updated_by) VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (tenant_id, agent) DO UPDATE SET enabled = $3, rate = $4, patterns = $5, updated_by = $6, updated_at = now()
+    `INSERT INTO shadowing_settings (tenant_id, agent, enabled, rate, patterns, names, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (tenant_id, agent) DO UPDATE SET enabled = $3, rate = $4, patterns = $5, names = $6, updated_by = $7, updated_at = now()
      RETURNING ${settingColumns}`,
-    [tenantId, setting.agent, setting.enabled, setting.rate, JSON.stringify(setting.patterns), setting.updatedBy],
+    [tenantId, setting.agent, setting.enabled, setting.rate, JSON.stringify(setting.patterns), JSON.stringify(setting.names), setting.updatedBy],
   );
   return rows[0];
 }

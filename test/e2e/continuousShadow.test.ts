@@ -148,12 +148,12 @@ describe('continuous shadowing', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.problems.map((p: string) => p.split(':')[0]).sort()).toEqual(['body', 'patterns', 'rate']);
 
-    const on = await stack.api('PUT', '/v1/agents/support/shadowing', { rate: 1, patterns: ['CUST-\\d+'] });
+    const on = await stack.api('PUT', '/v1/agents/support/shadowing', { rate: 1, patterns: ['CUST-\\d+'], names: ['Ada Lovelace'] });
     expect(on.status, JSON.stringify(on.body)).toBe(200);
-    expect(on.body).toMatchObject({ agent: 'support', enabled: true, rate: 1, patterns: ['CUST-\\d+'] });
+    expect(on.body).toMatchObject({ agent: 'support', enabled: true, rate: 1, patterns: ['CUST-\\d+'], names: ['Ada Lovelace'] });
     const N = 3;
     const mirroredOriginals = await Promise.all(Array.from({ length: N }, (_, i) =>
-      productionRun(stack, `Refund order ${1001 + i} for CUST-${4200 + i}, ada@mail.example.com`, i === 1 ? 'reject' : 'approve')));
+      productionRun(stack, `Refund order ${1001 + i} for CUST-${4200 + i}, Ada Lovelace, ada@mail.example.com`, i === 1 ? 'reject' : 'approve')));
     const mirrors = await until(async () => {
       const found = await mirrorsOf(mirroredOriginals);
       return found.size === N && found;
@@ -161,7 +161,7 @@ describe('continuous shadowing', () => {
     for (const runId of mirrors.values()) {
       const replay = (await stack.api('GET', `/v1/runs/${runId}`)).body;
       expect(replay.environment).toBe('staging');
-      expect(replay.input).not.toMatch(/CUST-\d+|ada@mail/);
+      expect(replay.input).not.toMatch(/CUST-\d+|ada@mail|Lovelace/);
     }
     // The standing report: each pair scored once both ended, the mirrors' approvals decided as the originals'.
     const view = await until(async () => {

@@ -2770,6 +2770,11 @@ export interface components {
             /** @description The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none). */
             rate: number;
             /**
+             * @description Names to replace in mirrored inputs (case-insensitive, whole words); stored with the setting.
+             * @default []
+             */
+            names?: string[];
+            /**
              * @description Regular expressions of your own identifiers, anonymised besides emails, phone, card and account numbers.
              * @default []
              */
@@ -2780,6 +2785,7 @@ export interface components {
                 agent: string;
                 enabled: boolean;
                 rate: number;
+                names: string[];
                 patterns: string[];
                 updatedBy: string;
                 /** Format: date-time */
@@ -6552,6 +6558,7 @@ export interface operations {
                         agent: string;
                         enabled: boolean;
                         rate: number;
+                        names: string[];
                         patterns: string[];
                         updatedBy: string;
                         /** Format: date-time */

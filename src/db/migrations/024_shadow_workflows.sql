@@ -28,6 +28,8 @@ CREATE TABLE shadowing_settings (
   rate        double precision NOT NULL CHECK (rate >= 0 AND rate <= 1),
   -- The tenant's own identifier patterns, anonymised besides the built-in kinds.
   patterns    jsonb NOT NULL DEFAULT '[]',
+  -- Names anonymised in mirrored inputs (whole words, case-insensitive).
+  names       jsonb NOT NULL DEFAULT '[]',
   updated_by  text NOT NULL,
   updated_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, agent)
