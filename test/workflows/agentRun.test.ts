@@ -30,6 +30,8 @@ class FakeRun {
   expiredAs: ApprovalDecision = 'rejected';
   /** Thrown by callModel instead of answering, when set. */
   modelFailure: Error | undefined;
+  /** Tools the workflow's own worker does not host: a local call of one fails as ToolNotHosted. */
+  notHosted = new Set<string>();
 
   constructor(readonly replies: ModelReply[]) {}
 
@@ -48,6 +50,7 @@ class FakeRun {
       case 'expireApproval':
         return this.expiredAs;
       case 'executeTool':
+        if (input.here && this.notHosted.has(input.tool)) throw ApplicationFailure.nonRetryable(`this worker does not have ${input.tool}`, 'ToolNotHosted');
         return 'ok';
       default:
         return undefined;
@@ -146,11 +149,31 @@ describe('agentRun workflow', () => {
     ]);
     expect(run.named('callModel').map((i) => i.endsRunOnAnswer)).toEqual([true, true]);
     expect((await handle.query(progressQuery)).pendingApprovals).toEqual([]);
-    // Bosun's short bookkeeping ran as local activities (markers), the model and the tools as activities.
+    // Everything but the write ran as local activities (markers): the read here, on the run's own worker.
+    expect(run.named('executeTool').map((i) => i.here)).toEqual([true, undefined]);
     const shape = historyShape((await handle.fetchHistory()).events ?? []);
-    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'queueForSlot', 'executeTool', 'executeTool', 'callModel']);
-    expect(shape.localActivities).toEqual(['requestApprovals']);
-    expect(shape.patches).toContain('lean-steps');
+    expect(shape.activities).toEqual(['executeTool']);
+    expect(shape.localActivities).toEqual(['queueForSlot', 'callModel', 'requestApprovals', 'queueForSlot', 'executeTool', 'callModel']);
+    expect(shape.patches).toEqual(expect.arrayContaining(['lean-steps', 'local-steps']));
+  });
+
+  it("calls a read on its tool's queue when the run's own worker does not host the tool", async () => {
+    const { run, handle } = await start([toolCalls(lookup('c1')), final('found')], policy(), (r) => r.notHosted.add('lookup_order'));
+    expect(await handle.result()).toMatchObject({ status: 'completed', output: 'found' });
+    // Tried here first (failing at once, not retried), then as a regular activity.
+    expect(run.named('executeTool').map((i) => [i.toolCallId, i.here])).toEqual([['c1', true], ['c1', undefined]]);
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    expect(shape.activities).toEqual(['executeTool']);
+    expect(shape.localActivities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel']);
+  });
+
+  it('ends its workflow task every ten local model steps', async () => {
+    const replies = [...Array.from({ length: 11 }, (_, i) => toolCalls(lookup(`c${i}`))), final()];
+    const { handle } = await start(replies, policy({ maxSteps: 20 }));
+    expect(await handle.result()).toMatchObject({ status: 'completed', steps: 12 });
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    expect(shape.timers).toBe(1);
+    expect(shape.activities).toEqual([]);
   });
 
   it("runs an approver's edited arguments instead of the model's", async () => {
@@ -200,8 +223,8 @@ describe('agentRun workflow', () => {
     ]);
     expect(run.named('recordToolError')).toMatchObject([{ toolCallId: 'c1', status: 'rejected' }]);
     const shape = historyShape((await handle.fetchHistory()).events ?? []);
-    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'queueForSlot', 'callModel']);
-    expect(shape.localActivities).toEqual(['requestApprovals', 'expireApproval', 'recordToolError']);
+    expect(shape.activities).toEqual([]);
+    expect(shape.localActivities).toEqual(['queueForSlot', 'callModel', 'requestApprovals', 'expireApproval', 'queueForSlot', 'recordToolError', 'callModel']);
   });
 
   it('runs an expired call when the database says it was approved just in time', async () => {
@@ -221,8 +244,8 @@ describe('agentRun workflow', () => {
     expect(run.named('finishRun')).toMatchObject([{ status: 'step_limit', errorCode: 'step_limit' }]);
     // An end other than an answer is recorded by finishRun, as a local activity.
     const shape = historyShape((await handle.fetchHistory()).events ?? []);
-    expect(shape.localActivities).toEqual(['finishRun']);
-    expect(shape.activities).not.toContain('finishRun');
+    expect(shape.localActivities.at(-1)).toBe('finishRun');
+    expect(shape.activities).toEqual([]);
   });
 
   it('ends at the tool-call cap before running a step whose calls would pass it', async () => {

@@ -8,7 +8,7 @@
 import { condition, defineSignal, patched, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { ADMITTED_SIGNAL, type AdmittedSignal } from '../../shared/admission';
-import { bookkeeping } from './proxies';
+import { bookkeeping, localBookkeeping, localSteps } from './proxies';
 import { setStatus, type Run } from './state';
 
 export const admittedSignal = defineSignal<[AdmittedSignal]>(ADMITTED_SIGNAL);
@@ -57,7 +57,8 @@ async function waitForSlot(input: Parameters<Activities['queueForSlot']>[0]): Pr
   });
   let since: number | undefined;
   for (;;) {
-    const check = await bookkeeping.queueForSlot(input);
+    // One short transaction: a local activity since LOCAL_STEPS (./proxies.ts).
+    const check = await (localSteps() ? localBookkeeping : bookkeeping).queueForSlot(input);
     if (check.admitted) return;
     since ??= check.ticket;
     if (await condition(() => woken >= since!, check.recheckAfterMs)) return;
