@@ -79,7 +79,7 @@ const LOCAL_STEPS_PER_TASK = 10;
  */
 async function endTaskEvery(run: Run, firstStep: number): Promise<void> {
   const taken = run.counters.step - firstStep;
-  if (taken > 0 && taken % LOCAL_STEPS_PER_TASK === 0 && localSteps()) await sleep(1);
+  if (taken > 0 && taken % LOCAL_STEPS_PER_TASK === 0 && localSteps(run.input)) await sleep(1);
 }
 
 /** Keeps the history small however long the run: the transcript is in PostgreSQL already. */
@@ -111,7 +111,7 @@ async function callModel(run: Run): Promise<{ reply: ModelReply; endedRun: boole
   const { step } = run.counters;
   const summary = modelStepSummary(step, modelOfStep(run.input.policy, step, run.lastToolStatuses));
   // A local activity since LOCAL_STEPS (./agentRun/proxies.ts tells why).
-  const proxy = localSteps() ? localModel : model;
+  const proxy = localSteps(run.input) ? localModel : model;
   const reply = await proxy.callModel.executeWithOptions({ summary }, [{ runId, bundleId, step, ...(endsRunOnAnswer && { endsRunOnAnswer }) }]);
   run.counters.usage = addUsage(run.counters.usage, reply.usage);
   return { reply, endedRun: endsRunOnAnswer };

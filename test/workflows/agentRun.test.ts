@@ -109,12 +109,12 @@ describe('agentRun workflow', () => {
 
   /** Starts a run whose model answers `replies`; `prepare` sets up its fakes before the workflow starts. */
   async function start(
-    replies: ModelReply[], runPolicy: RunPolicy = policy(), prepare: (run: FakeRun) => void = () => {},
+    replies: ModelReply[], runPolicy: RunPolicy = policy(), prepare: (run: FakeRun) => void = () => {}, more: Partial<AgentRunInput> = {},
   ): Promise<{ run: FakeRun; handle: WorkflowHandle<typeof agentRun> }> {
     const run = new FakeRun(replies);
     prepare(run);
     runs.set(run.runId, run);
-    const input: AgentRunInput = { runId: run.runId, tenantId: 't1', agent: 'support', bundleId: 'support@test', policy: runPolicy };
+    const input: AgentRunInput = { runId: run.runId, tenantId: 't1', agent: 'support', bundleId: 'support@test', policy: runPolicy, ...more };
     const handle = await temporal.client.workflow.start(agentRun, { workflowId: `run-${run.runId}`, taskQueue: temporal.taskQueue, args: [input] });
     return { run, handle };
   }
@@ -165,6 +165,15 @@ describe('agentRun workflow', () => {
     const shape = historyShape((await handle.fetchHistory()).events ?? []);
     expect(shape.activities).toEqual(['executeTool']);
     expect(shape.localActivities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel']);
+  });
+
+  it('keeps the steps of a turn of a thread regular activities, which hear of an interrupt or a cancellation between steps', async () => {
+    const { handle } = await start([toolCalls(lookup('c1')), final('found')], policy(), () => {}, { onThread: true });
+    expect(await handle.result()).toMatchObject({ status: 'completed', output: 'found' });
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel']);
+    expect(shape.localActivities).toEqual([]);
+    expect(shape.patches).not.toContain('local-steps');
   });
 
   it('ends its workflow task every ten local model steps', async () => {

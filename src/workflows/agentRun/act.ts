@@ -33,7 +33,7 @@ async function actOn(run: Run, c: CheckedCall): Promise<string> {
     // The Temporal UI names the call by its tool and key argument (redacted with the pin's rules).
     const summary = toolCallSummary(c.tool, c.args, c.policy.redactArguments);
     const input = { ...ref, args: c.args, ...(sandbox && { sandbox }) };
-    const here = c.policy.kind === 'read' && localSteps() ? await readHere(c.policy, summary, input) : undefined;
+    const here = c.policy.kind === 'read' && localSteps(run.input) ? await readHere(c.policy, summary, input) : undefined;
     return here ?? toolProxy(c.policy).executeTool.executeWithOptions({ summary }, [input]);
   }
   // A local activity on the lean branch (./proxies.ts); runs from before it had it on the tools' options.

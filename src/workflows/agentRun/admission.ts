@@ -39,7 +39,7 @@ async function admit(run: Run, { requeued }: { requeued: boolean }): Promise<voi
   const toolQueues = policy.tools.flatMap((t) => (t.taskQueue ? [t.taskQueue] : []));
   const input = { runId, tenantId, agent, bundleId, ...(toolQueues.length && { toolQueues }) };
   // Before the wake-ups: admitRun fails with a short next-retry delay until it admits the run, and retries without end.
-  if (patched('admission-wake')) await waitForSlot(input);
+  if (patched('admission-wake')) await waitForSlot(input, localSteps(run.input));
   else await bookkeeping.admitRun(input);
   setStatus(run, 'running');
 }
@@ -48,9 +48,10 @@ async function admit(run: Run, { requeued }: { requeued: boolean }): Promise<voi
  * Checks for a slot once, then waits for the allocation that admits the run to signal it; should
  * that wake-up be lost, checks again after the check's `recheckAfterMs`. The handler is in place
  * before the check, so a wake-up that comes before the wait is kept; one carrying a ticket older
- * than this wait's first check was meant for an earlier admission, and is ignored.
+ * than this wait's first check was meant for an earlier admission, and is ignored. `local`: the
+ * check as a local activity (./proxies.ts localSteps).
  */
-async function waitForSlot(input: Parameters<Activities['queueForSlot']>[0]): Promise<void> {
+async function waitForSlot(input: Parameters<Activities['queueForSlot']>[0], local: boolean): Promise<void> {
   let woken = 0;
   setHandler(admittedSignal, ({ ticket }) => {
     woken = Math.max(woken, ticket);
@@ -58,7 +59,7 @@ async function waitForSlot(input: Parameters<Activities['queueForSlot']>[0]): Pr
   let since: number | undefined;
   for (;;) {
     // One short transaction: a local activity since LOCAL_STEPS (./proxies.ts).
-    const check = await (localSteps() ? localBookkeeping : bookkeeping).queueForSlot(input);
+    const check = await (local ? localBookkeeping : bookkeeping).queueForSlot(input);
     if (check.admitted) return;
     since ??= check.ticket;
     if (await condition(() => woken >= since!, check.recheckAfterMs)) return;

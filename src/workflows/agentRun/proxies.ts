@@ -37,6 +37,8 @@
  * a budget window) become workflow timers. A worker holds one workflow task slot per run in a
  * local call (src/worker/createWorker.ts sizes them).
  *
+ * Turns of a thread keep regular activities (see localSteps).
+ *
  * Read tools (since LOCAL_STEPS): code tools run on their own task queue
  * (`<queue>/tool/<name>@<version>#<schemaHash>`), so a local activity can run a read only where
  * the workflow's own worker hosts that exact tool (or, for HTTP and MCP tools, which every worker
@@ -51,6 +53,7 @@
  */
 import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
+import type { AgentRunInput } from '../../shared/domain';
 import { runRetryPolicies } from '../../shared/failures';
 
 /** Run rows, events, approvals and admission in PostgreSQL. */
@@ -94,5 +97,11 @@ export const bookkeepingNow = () => (leanSteps() ? localBookkeeping : bookkeepin
 /** The patch of admission's check, the model call and read tools hosted here as local activities. */
 export const LOCAL_STEPS = 'local-steps';
 
-/** True where the run takes the local-steps shape (new runs, and runs in flight from here on). */
-export const localSteps = (): boolean => patched(LOCAL_STEPS);
+/**
+ * True where the run takes the local-steps shape (new runs, and runs in flight from here on), but
+ * never for a turn of a thread: a newer message may interrupt it, a signal a run sees only between
+ * workflow tasks (which local steps hold open), or roll it back, cancelling its model call, which
+ * a local activity hears of only when its workflow task next runs (up to 8 s later, by which time
+ * the model may have answered and ended the run).
+ */
+export const localSteps = (input: Pick<AgentRunInput, 'onThread'>): boolean => !input.onThread && patched(LOCAL_STEPS);
