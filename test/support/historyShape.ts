@@ -57,9 +57,19 @@ export function activitySummaries(events: HistoryEvent[]): string[] {
 
 /** The activity type of a local activity's marker; undefined for any other event. */
 function localActivityType(e: HistoryEvent): string | undefined {
+  return localActivityCall(e)?.activityType;
+}
+
+/**
+ * What a local activity's marker records of the call: its type, its attempt, and whether it ended
+ * in a backoff (a retry that waits longer than the local retry threshold, as a workflow timer);
+ * undefined for any other event.
+ */
+export function localActivityCall(e: HistoryEvent): { activityType: string; attempt: number; backoff: boolean } | undefined {
   const marker = Number(e.eventType) === EventType.markerRecorded ? e.markerRecordedEventAttributes! : undefined;
   if (marker?.markerName !== 'core_local_activity') return undefined;
-  return markerDetail(marker, 'data')?.activity_type ?? markerDetail(marker, 'data')?.activityType ?? '?';
+  const data = markerDetail(marker, 'data') ?? {};
+  return { activityType: data.activity_type ?? data.activityType ?? '?', attempt: data.attempt ?? 1, backoff: Boolean(data.backoff) };
 }
 
 type Marker = NonNullable<HistoryEvent['markerRecordedEventAttributes']>;
