@@ -8,7 +8,6 @@
  */
 import { patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import type { ExecuteToolInput } from '../../activities/toolCalls';
 import type { ToolPolicy } from '../../shared/approvals';
 import { failureTypeOf, FailureType, runRetryPolicies } from '../../shared/failures';
 import { toolCallSummary } from '../../shared/runSummaries';
@@ -59,7 +58,7 @@ const isRead = (c: CheckedCall) => c.valid && c.policy.kind === 'read';
  * or undefined when this worker does not host the pinned tool (ToolNotHosted, recorded in the
  * marker, so a replay takes the same branch) and the call must go to the tool's own queue.
  */
-async function readHere(policy: ToolPolicy, summary: string, input: ExecuteToolInput): Promise<string | undefined> {
+async function readHere(policy: ToolPolicy, summary: string, input: Parameters<Activities['executeTool']>[0]): Promise<string | undefined> {
   try {
     return await proxyLocalActivities<Activities>({ ...toolTimeoutAndRetry(policy), localRetryThreshold: LOCAL_RETRY_THRESHOLD })
       .executeTool.executeWithOptions({ summary }, [{ ...input, here: true }]);
