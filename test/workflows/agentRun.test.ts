@@ -32,6 +32,8 @@ class FakeRun {
   modelFailure: Error | undefined;
   /** Tools the workflow's own worker does not host: a local call of one fails as ToolNotHosted. */
   notHosted = new Set<string>();
+  /** Checks for a slot that answer RunQueued (no live worker has the run's tools yet) before one admits the run. */
+  toolsMissingFor = 0;
 
   constructor(readonly replies: ModelReply[]) {}
 
@@ -45,6 +47,10 @@ class FakeRun {
         return reply;
       }
       case 'queueForSlot':
+        if (this.toolsMissingFor > 0) {
+          this.toolsMissingFor -= 1;
+          throw ApplicationFailure.create({ type: 'RunQueued', message: 'no live worker has lookup_order', nextRetryDelay: 100 });
+        }
         // A slot is free at once: the run never waits for its wake-up.
         return { admitted: true };
       case 'expireApproval':
@@ -174,6 +180,15 @@ describe('agentRun workflow', () => {
     expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel']);
     expect(shape.localActivities).toEqual([]);
     expect(shape.patches).not.toContain('local-steps');
+  });
+
+  it('waits for a worker with its tools through the regular check, whose retries hold no workflow task open', async () => {
+    const { handle } = await start([final()], policy(), (r) => (r.toolsMissingFor = 2));
+    expect(await handle.result()).toMatchObject({ status: 'completed' });
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    // The local check failed at once (not retried), the regular one retried on the server until admitted.
+    expect(shape.localActivities).toEqual(['queueForSlot', 'callModel']);
+    expect(shape.activities).toEqual(['queueForSlot']);
   });
 
   it('ends its workflow task every ten local model steps', async () => {

@@ -8,7 +8,8 @@
 import { condition, defineSignal, patched, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { ADMITTED_SIGNAL, type AdmittedSignal } from '../../shared/admission';
-import { bookkeeping, localBookkeeping, localSteps } from './proxies';
+import { failureTypeOf, FailureType } from '../../shared/failures';
+import { bookkeeping, localAdmission, localSteps } from './proxies';
 import { setStatus, type Run } from './state';
 
 export const admittedSignal = defineSignal<[AdmittedSignal]>(ADMITTED_SIGNAL);
@@ -59,9 +60,24 @@ async function waitForSlot(input: Parameters<Activities['queueForSlot']>[0], loc
   let since: number | undefined;
   for (;;) {
     // One short transaction: a local activity since LOCAL_STEPS (./proxies.ts).
-    const check = await (local ? localBookkeeping : bookkeeping).queueForSlot(input);
+    const check = local ? await checkHere(input) : await bookkeeping.queueForSlot(input);
     if (check.admitted) return;
     since ??= check.ticket;
     if (await condition(() => woken >= since!, check.recheckAfterMs)) return;
+  }
+}
+
+/**
+ * The check as a local activity; a run that must wait for a worker with its tools or for its row
+ * waits through the regular activity's retries instead, on the server, as it did before (the
+ * failure is in the local activity's marker, so a replay takes the same branch).
+ */
+async function checkHere(input: Parameters<Activities['queueForSlot']>[0]): Promise<Awaited<ReturnType<Activities['queueForSlot']>>> {
+  try {
+    return await localAdmission.queueForSlot(input);
+  } catch (err) {
+    const type = failureTypeOf(err);
+    if (type === FailureType.RunQueued || type === FailureType.RunRecordMissing) return await bookkeeping.queueForSlot(input);
+    throw err;
   }
 }

@@ -12,7 +12,7 @@
  *
  * | Activity         | Kind    | Why |
  * |------------------|---------|-----|
- * | queueForSlot     | local   | one short transaction, idempotent (a run already queued or admitted keeps its ticket); the wait for a slot is a signal and a condition, not retries (./admission.ts) |
+ * | queueForSlot     | local   | one short check, idempotent (a run admitted stays admitted, a queued one keeps its ticket); the wait for a slot is a signal and a condition (./admission.ts); the waits for a tool's worker or the run's row stay regular retries (localAdmission) |
  * | callModel        | local   | see "The model call" below |
  * | executeTool, read tool hosted here | local | see "Read tools" below |
  * | executeTool, other | regular | writes and destructive tools may be long, heartbeat, run at most once after an approval, on their tool's own task queue; reads this worker does not host run there too |
@@ -54,7 +54,7 @@
 import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { AgentRunInput } from '../../shared/domain';
-import { runRetryPolicies } from '../../shared/failures';
+import { FailureType, runRetryPolicies } from '../../shared/failures';
 
 /** Run rows, events, approvals and admission in PostgreSQL. */
 export const bookkeeping = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: runRetryPolicies.bookkeeping });
@@ -70,6 +70,20 @@ export const localBookkeeping = proxyLocalActivities<Activities>({
 });
 
 export const model = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: '10 seconds', retry: runRetryPolicies.model });
+
+/**
+ * Admission's check as a local activity (LOCAL_STEPS). A run that must wait for a worker with its
+ * tools (RunQueued) or for its row (RunRecordMissing) is not retried here, where each retry would
+ * hold the workflow task open: ./admission.ts waits for those through the regular activity.
+ */
+export const localAdmission = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  localRetryThreshold: LOCAL_RETRY_THRESHOLD,
+  retry: {
+    ...runRetryPolicies.bookkeeping,
+    nonRetryableErrorTypes: [...(runRetryPolicies.bookkeeping.nonRetryableErrorTypes ?? []), FailureType.RunQueued, FailureType.RunRecordMissing],
+  },
+});
 
 /** The model call as a local activity (LOCAL_STEPS); the same timeout and retry policy. */
 export const localModel = proxyLocalActivities<Activities>({
