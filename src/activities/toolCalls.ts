@@ -8,7 +8,7 @@ import type { BosunTool, ToolContext, ToolLogger } from '../sdk/tools';
 import { resolveSecrets, type SecretStore } from '../secrets/secretStore';
 import { pinsOf, type Bundle } from '../shared/bundle';
 import { toolSecretNames } from '../shared/guardrails';
-import { retryableFailure, FailureType, unknownBundle } from '../shared/failures';
+import { retryableFailure, FailureType, terminalFailure, unknownBundle } from '../shared/failures';
 import { maskValues, redact } from '../shared/redaction';
 import { storableJson } from '../shared/storable';
 import { matchTape, missedTapeMessage } from '../shared/tapes';
@@ -45,6 +45,12 @@ export interface ExecuteToolInput extends ToolCallRef {
   args: unknown;
   /** A sandbox run: write and destructive tools run their sandbox implementation, or not at all. */
   sandbox?: boolean;
+  /**
+   * A local activity on the workflow's own worker (src/workflows/agentRun/act.ts): a worker that
+   * does not host the pinned tool fails at once with a non-retryable `ToolNotHosted`, and the
+   * workflow calls the tool on its own queue instead.
+   */
+  here?: boolean;
 }
 
 export type ToolCallStatus = 'ok' | 'error' | 'invalid_arguments' | 'rejected';
@@ -131,7 +137,7 @@ export function createToolActivities({
       const taped = pinOf(input.tool, bundle, local);
       if (mode.environment !== 'staging' || taped.kind === 'read') return answerFromTape(db, input, taped, maxResultChars, showContent);
     }
-    const { pin, run } = resolveTool(input.tool, bundle, local, declared);
+    const { pin, run } = resolveTool(input.tool, bundle, local, declared, input.here === true);
     // A turn of a thread that started a write can no longer be rolled back; one rolled back starts none (src/db/threads.ts).
     if (pin.kind !== 'read' && !(await claimWrite(db, input.runId))) throw new RunEndedError(input.runId, 'rolled back');
     const secretNames = bundle ? toolSecretNames(bundle, pin) : [...pin.secrets];
@@ -279,20 +285,20 @@ function pinOf(name: string, bundle: Bundle | undefined, local: ReadonlyMap<stri
  * executor of its source for an MCP or HTTP tool.
  */
 function resolveTool(
-  name: string, bundle: Bundle | undefined, local: ReadonlyMap<string, BosunTool>, declared: ToolDeps['declared'] & object,
+  name: string, bundle: Bundle | undefined, local: ReadonlyMap<string, BosunTool>, declared: ToolDeps['declared'] & object, here: boolean,
 ): { pin: PinnedTool; run: ToolRunner } {
   const pin = pinOf(name, bundle, local);
+  // A local call (`here`) goes to the tool's own queue instead; any other, retried, to a worker that has it.
+  const missing = (message: string) => (here ? terminalFailure(FailureType.ToolNotHosted, message) : retryableFailure(FailureType.ToolUnavailable, message));
   if (pin.source.type !== 'worker') {
     const executor = declared[pin.source.type];
-    if (!executor || !bundle) throw retryableFailure(FailureType.ToolUnavailable, `this worker cannot run ${pin.source.type} tools`);
+    if (!executor || !bundle) throw missing(`this worker cannot run ${pin.source.type} tools`);
     return { pin, run: (args, ctx) => executor(pin, args, ctx, bundle) };
   }
   const tool = local.get(name);
   // Pins from before pinning carry no real hash: the name and version are all they ever fixed.
   const same = tool && tool.manifest.version === pin.version && (pin.schemaHash === 'legacy' || tool.manifest.schemaHash === pin.schemaHash);
-  if (!same) {
-    throw retryableFailure(FailureType.ToolUnavailable, `this worker does not have ${name} v${pin.version} (schema ${pin.schemaHash}); another worker will take the call`);
-  }
+  if (!same) throw missing(`this worker does not have ${name} v${pin.version} (schema ${pin.schemaHash}); another worker will take the call`);
   return { pin, run: (args, ctx) => invokeTool(tool, args, ctx) };
 }
 

@@ -136,6 +136,7 @@ export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     await startWorkflow({
       runId, tenantId, agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs, taskQueue),
       ...((body.sandbox || body.tapes || environment === 'staging') && { sandbox: true }),
+      ...(thread && { onThread: true }),
     }, body.input, environment).catch(async (err) => {
       if (turn) await dropTurn(db, runId);
       throw err;

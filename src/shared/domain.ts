@@ -83,6 +83,11 @@ export interface AgentRunInput {
   policy: RunPolicy;
   /** A sandbox run (staging, evals): write and destructive tools run their sandbox implementation, or not at all. */
   sandbox?: boolean;
+  /**
+   * A turn of a thread: a newer message may interrupt it or roll it back (cancel it), which it must
+   * hear of between steps and in a model call, so its steps stay regular activities (src/workflows/agentRun/proxies.ts).
+   */
+  onThread?: boolean;
   /** Set when the run continues as new: where the previous execution left off. */
   resume?: { step: number; usage: Usage; toolCalls?: number; toolCallIds?: string[]; toolStatuses?: string[] };
 }

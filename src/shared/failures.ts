@@ -50,6 +50,11 @@ const catalogue = {
   // Tools (src/activities/toolCalls.ts).
   /** This worker lacks the called tool (or that version or schema of it); a worker that has it takes the retry. */
   ToolUnavailable: { retry: 'retried', runErrorCode: 'tool_unavailable' },
+  /**
+   * Asked to run a read call as a local activity, the workflow's own worker does not host the
+   * pinned tool (that version and schema): the workflow calls it on the tool's own queue instead.
+   */
+  ToolNotHosted: { retry: 'terminal' },
   // The run's own life (src/activities/runs.ts, admission.ts, runEnded.ts; the workflow).
   /** A queued run's poll for a run slot, retried until it is admitted. */
   RunQueued: { retry: 'retried' },
@@ -102,10 +107,18 @@ export function unknownBundle(bundleId: string): ApplicationFailure {
   return terminalFailure(FailureType.UnknownBundle, `this worker does not have bundle ${bundleId}`);
 }
 
-/** The ApplicationFailure type an activity failed with (the cause of the workflow's ActivityFailure), if any. */
+/**
+ * What an activity failed with, as the workflow sees it: a regular activity's failure is the cause
+ * of an ActivityFailure; a local activity's reaches the workflow as it was thrown, unwrapped.
+ */
+export function activityFailureOf(err: unknown): unknown {
+  return err instanceof ApplicationFailure ? err : (err as { cause?: unknown } | null)?.cause;
+}
+
+/** The ApplicationFailure type an activity (regular or local) failed with, if any. */
 export function failureTypeOf(err: unknown): string | undefined {
-  const cause = (err as { cause?: unknown } | null)?.cause;
-  return cause instanceof ApplicationFailure ? cause.type ?? undefined : undefined;
+  const failure = activityFailureOf(err);
+  return failure instanceof ApplicationFailure ? failure.type ?? undefined : undefined;
 }
 
 /** Never retried, whatever activity throws them. */

@@ -109,7 +109,11 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
     // thread keeps until its next collection.
     maxCachedWorkflows: config.maxCachedWorkflows,
     // A worker's share of the load: with slow model calls its slots, not its CPU, bound what it runs.
-    maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+    // Model calls and the reads it hosts are local activities (src/workflows/agentRun/proxies.ts):
+    // the same cap holds for them, and each keeps its run's workflow task (and a workflow task slot)
+    // open while it runs, so there are at least as many of those as calls. Runs in local calls are
+    // also bounded by the workflow cache (a run in one cannot be evicted).
+    ...localStepSlots(config.maxConcurrentActivities),
     activities: createActivities({
       ...toolDeps,
       modelClient: modelClients(config.model.apiKey, config.model.baseUrl),
@@ -163,6 +167,22 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
         await db.end();
       }
     },
+  };
+}
+
+/** Temporal's default number of workflow task slots, enough for tasks that wait on no local activity. */
+const DEFAULT_WORKFLOW_TASK_SLOTS = 40;
+
+/**
+ * The main worker's slots for BOSUN_MAX_CONCURRENT_ACTIVITIES (`calls`): as many regular and as
+ * many local activities at once, and a workflow task slot for each local one (Temporal holds the
+ * run's workflow task open while its local activities run).
+ */
+function localStepSlots(calls: number): Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentLocalActivityExecutions' | 'maxConcurrentWorkflowTaskExecutions'> {
+  return {
+    maxConcurrentActivityTaskExecutions: calls,
+    maxConcurrentLocalActivityExecutions: calls,
+    maxConcurrentWorkflowTaskExecutions: Math.max(DEFAULT_WORKFLOW_TASK_SLOTS, calls),
   };
 }
 

@@ -6,7 +6,7 @@
  * (./agentRun/approvalGate.ts), the tools (./agentRun/act.ts) and the end (./agentRun/finish.ts).
  * Deterministic: all I/O happens in activities, the transcript lives in PostgreSQL.
  */
-import { continueAsNew, defineQuery, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, defineQuery, defineSignal, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { capReached, toolCallCapReached } from '../shared/caps';
 import {
   addUsage, type AgentRunInput, type ApprovalDecidedSignal, type ModelReply, type RunOutcome, type RunPolicy, type RunProgress,
@@ -19,7 +19,7 @@ import { gate } from './agentRun/approvalGate';
 import { checkCalls } from './agentRun/checkCalls';
 import { answered, endOnFailure, finish } from './agentRun/finish';
 import { interruptedEnd, interruptSignal, listenForInterrupt, RunInterrupted } from './agentRun/interrupt';
-import { leanSteps, model } from './agentRun/proxies';
+import { leanSteps, localModel, localSteps, model } from './agentRun/proxies';
 import { beginRun, type Run } from './agentRun/state';
 
 export const approvalDecidedSignal = defineSignal<[ApprovalDecidedSignal]>('approvalDecided');
@@ -32,9 +32,11 @@ export async function agentRun(input: AgentRunInput): Promise<RunOutcome> {
   listenForInterrupt(run);
   try {
     await startOrResume(run);
+    const firstStep = run.counters.step;
     for (;;) {
       const cap = capReached(input.policy, run.counters);
       if (cap) return await finish(run, cap);
+      await endTaskEvery(run, firstStep);
       await continueAsNewIfSuggested(run);
       // A safe point: between steps.
       const interrupted = interruptedEnd(run);
@@ -66,6 +68,20 @@ function listenForDecisions(run: Run): void {
   }));
 }
 
+/** Model steps a run takes in one workflow task at most, when its steps are local activities. */
+const LOCAL_STEPS_PER_TASK = 10;
+
+/**
+ * Local steps (./agentRun/proxies.ts) run inside one workflow task for as long as each leads to
+ * the next; every LOCAL_STEPS_PER_TASK model steps the run ends that task with a 1 ms timer, so
+ * the steps' markers reach history in bounded batches, a signal or cancellation sent meanwhile is
+ * seen, and continue-as-new is suggested on time.
+ */
+async function endTaskEvery(run: Run, firstStep: number): Promise<void> {
+  const taken = run.counters.step - firstStep;
+  if (taken > 0 && taken % LOCAL_STEPS_PER_TASK === 0 && localSteps(run.input)) await sleep(1);
+}
+
 /** Keeps the history small however long the run: the transcript is in PostgreSQL already. */
 async function continueAsNewIfSuggested(run: Run): Promise<void> {
   if (!workflowInfo().continueAsNewSuggested) return;
@@ -94,7 +110,9 @@ async function callModel(run: Run): Promise<{ reply: ModelReply; endedRun: boole
   const endsRunOnAnswer = leanSteps();
   const { step } = run.counters;
   const summary = modelStepSummary(step, modelOfStep(run.input.policy, step, run.lastToolStatuses));
-  const reply = await model.callModel.executeWithOptions({ summary }, [{ runId, bundleId, step, ...(endsRunOnAnswer && { endsRunOnAnswer }) }]);
+  // A local activity since LOCAL_STEPS (./agentRun/proxies.ts tells why).
+  const proxy = localSteps(run.input) ? localModel : model;
+  const reply = await proxy.callModel.executeWithOptions({ summary }, [{ runId, bundleId, step, ...(endsRunOnAnswer && { endsRunOnAnswer }) }]);
   run.counters.usage = addUsage(run.counters.usage, reply.usage);
   return { reply, endedRun: endsRunOnAnswer };
 }

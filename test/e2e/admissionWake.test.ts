@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { inTransaction, type Queryable } from '../../src/db/pool';
 import { supportDemoScript } from '../../src/dev/demoScript';
 import { dropDatabase, freshDatabase } from '../support/provision';
+import { localActivityCall } from '../support/historyShape';
 import { type TestStack } from '../support/testStack';
 import { useTestStack } from '../support/useTestStack';
 
@@ -39,6 +40,13 @@ async function admissionOf(stack: TestStack, runId: string) {
       retriedAttempts += (started.attempt ?? 1) - 1;
     }
     if (e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes) failedActivities += 1;
+    // Since local-steps the check is a local activity: its marker holds the attempt it ended with.
+    const local = localActivityCall(e);
+    if (local?.activityType === 'queueForSlot') {
+      checks += 1;
+      retriedAttempts += local.attempt - 1;
+      if (local.backoff) failedActivities += 1;
+    }
     if (e.workflowExecutionSignaledEventAttributes?.signalName === 'admitted') wakeUps += 1;
   }
   return { checks, retriedAttempts, failedActivities, wakeUps, admitRuns: [...types.values()].filter((t) => t === 'admitRun').length };
@@ -132,6 +140,8 @@ describe('a lost wake-up', () => {
       const events = (await stack.temporal.workflow.getHandle(runId).fetchHistory()).events ?? [];
       const checks = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'queueForSlot').map((e) => String(e.eventId));
       if (events.some((e) => checks.includes(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)))) return runId;
+      // Since local-steps: the check's marker.
+      if (events.some((e) => localActivityCall(e)?.activityType === 'queueForSlot')) return runId;
       if (tries > 300) throw new Error(`run ${runId} never waited for its wake-up`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

@@ -8,8 +8,10 @@ describe('durability: workers die, runs do not', () => {
       agentsDir: testAgentsDir,
       script: {
         rules: [
-          // The looper asks for the same order again and again, then answers after its 30th tool result.
-          { when: { role: 'tool', tool: 'lookup_order', minMessages: 62 }, reply: { content: 'Checked thirty times.' } },
+          // The looper asks for the same order again and again, then answers after its 80th tool result:
+          // with local steps a step adds about two and a half events to the history, so it takes that
+          // many to pass the test server's 150 (SUGGEST_CONTINUE_AS_NEW_AFTER_EVENTS).
+          { when: { role: 'tool', tool: 'lookup_order', minMessages: 162 }, reply: { content: 'Checked eighty times.' } },
           { when: { role: 'user', matches: 'keep checking order (\\d+)' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"$1"}' }] } },
           { when: { role: 'tool', tool: 'lookup_order', matches: 'Katherine' }, reply: { toolCalls: [{ name: 'lookup_order', arguments: '{"order_id":"1004"}' }] } },
           // The final answer of a refund takes a while, so a worker can die while it is being written.
@@ -64,9 +66,9 @@ describe('durability: workers die, runs do not', () => {
   it('continues as new when the history grows long, keeping steps and usage whole', async () => {
     const runId = await stack.startRun('Keep checking order 1004', {}, 'looper');
     const done = await stack.waitForStatus(runId, 'completed', 120_000);
-    expect(done.output).toBe('Checked thirty times.');
+    expect(done.output).toBe('Checked eighty times.');
     const modelSteps = done.steps.filter((s: any) => s.kind === 'model');
-    expect(modelSteps.map((s: any) => s.step)).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
+    expect(modelSteps.map((s: any) => s.step)).toEqual(Array.from({ length: 81 }, (_, i) => i + 1));
     expect(done.usage.inputTokens).toBe(modelSteps.reduce((n: number, s: any) => n + s.inputTokens, 0));
 
     const executions: string[] = [];
@@ -74,7 +76,7 @@ describe('durability: workers die, runs do not', () => {
     expect(executions.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
     const result = await stack.temporal.workflow.getHandle(runId).result();
     const { inputTokens, outputTokens, costUsd } = done.usage;
-    expect(result).toMatchObject({ status: 'completed', steps: 31, usage: { inputTokens, outputTokens, costUsd } });
+    expect(result).toMatchObject({ status: 'completed', steps: 81, usage: { inputTokens, outputTokens, costUsd } });
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * What one run of the 3-step agent (model → lookup_order → model → lookup_order → model → answer)
- * costs Temporal: its history's events, workflow tasks and activities, counted from the history.
+ * costs Temporal: its history's events, workflow tasks, activities and local activities, counted
+ * from the history (23 events, one workflow task, six local activities, no activity task).
  * Timings of a few runs one at a time are printed for comparison, never asserted.
  */
 import { describe, expect, it } from 'vitest';
@@ -29,17 +30,25 @@ describe('the cost of one 3-step run', () => {
   }
 
   it('has the expected history', async () => {
-    const { runId, done } = await runOnce('1001');
+    const { runId, done, ms } = await runOnce('1001');
     expect(done.output).toBe('Order 1001 is on its way.');
     const { events } = await stack.temporal.workflow.getHandle(runId).fetchHistory();
     const shape = historyShape(events ?? []);
     console.log('3-step run history:', JSON.stringify(shape));
-    // The model steps and tools as activities; the answer ends the run in the last model step, so
-    // no finishRun (regular or local) follows it. A run with a free slot checks for it once.
-    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel', 'executeTool', 'callModel']);
-    expect(shape.localActivities).toEqual([]);
-    // One workflow task per activity's result and the first one: nothing else wakes the workflow.
-    expect(shape.workflowTasks).toBe(shape.activities.length + 1);
+    // Every step a local activity (src/workflows/agentRun/proxies.ts): the slot check, the model
+    // steps and the reads of lookup_order, which this worker hosts; no activity task at all. The
+    // answer ends the run in the last model step, so no finishRun follows it.
+    expect(shape.activities).toEqual([]);
+    expect(shape.localActivities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel', 'executeTool', 'callModel']);
+    expect(shape.patches).toContain('local-steps');
+    expect(shape.timers).toBe(0);
+    // The whole run in its first workflow task. Only a run slower than the workflow task's
+    // heartbeat (80 % of its 10 s timeout) may take more: one per heartbeat, three events each.
+    if (ms < 8000) expect(shape.workflowTasks).toBe(1);
+    // Started, three events a workflow task, a marker each local activity and patch, the upserts, completed.
+    expect(shape.events).toBe(1 + 3 * shape.workflowTasks + shape.localActivities.length + shape.patches.length + shape.upserts + 1);
+    // 23 in all in one workflow task (51 with regular activities): a new patch or step shows here.
+    expect(shape.events - 3 * (shape.workflowTasks - 1)).toBe(23);
     // RunStatus changes twice (queued → running → completed); the other upserts are Temporal's, one per patch.
     expect(shape.upserts - shape.patches.length).toBe(2);
     // The run ended once, with the answer, and run.finished is its last event.

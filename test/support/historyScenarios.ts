@@ -154,6 +154,11 @@ historyScenarios.scenarios.push(
 // the run that freed the slot); `queued-for-a-slot` was recorded when they polled by retrying admitRun.
 historyScenarios.scenarios.push({ name: 'woken-for-a-slot', run: historyScenarios.scenarios.find((s) => s.name === 'queued-for-a-slot')!.run });
 
+// The local-steps shape (src/workflows/agentRun/proxies.ts): the slot checks, the model steps and
+// the read (lookup_order, hosted by the stack's worker) as local activities, the approved write
+// (issue_refund) as a regular activity on its tool's queue.
+historyScenarios.scenarios.push({ name: 'local-steps', run: (stack) => decideFirstApproval(stack, 'Refund order 1001', 'approve') });
+
 // An alert evaluation with a transition to deliver whose webhook the egress guard refuses: the
 // evaluation, the delivery and the failure recorded (the stack's workers have no schedule).
 historyScenarios.scenarios.push({

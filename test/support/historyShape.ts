@@ -28,31 +28,53 @@ export interface HistoryShape {
 export function historyShape(events: HistoryEvent[]): HistoryShape {
   const typed = (t: number) => events.filter((e) => Number(e.eventType) === t);
   const markers = typed(EventType.markerRecorded).map((e) => e.markerRecordedEventAttributes!);
-  const detail = (m: (typeof markers)[number], key: string): any => {
-    const payload = m.details?.[key]?.payloads?.[0]?.data;
-    return payload ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined;
-  };
   return {
     events: events.length,
     workflowTasks: typed(EventType.workflowTaskScheduled).length,
     activities: typed(EventType.activityTaskScheduled).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name!),
-    localActivities: markers.filter((m) => m.markerName === 'core_local_activity').map((m) => detail(m, 'data')?.activity_type ?? detail(m, 'data')?.activityType ?? '?'),
-    patches: markers.filter((m) => m.markerName === 'core_patch').map((m) => detail(m, 'patch-data')?.id ?? '?'),
+    localActivities: typed(EventType.markerRecorded).flatMap((e) => localActivityType(e) ?? []),
+    patches: markers.filter((m) => m.markerName === 'core_patch').map((m) => markerDetail(m, 'patch-data')?.id ?? '?'),
     timers: typed(EventType.timerStarted).length,
     upserts: typed(EventType.upsertSearchAttributes).length,
   };
 }
 
 /**
- * The summaries the Temporal UI shows for the activities of `events` (a history with unencrypted
- * payloads), in the order they were scheduled, as `activityType: summary` (`(none)` without one).
+ * The summaries the Temporal UI shows for the activities and local activities of `events` (a
+ * history with unencrypted payloads), in the order they were scheduled or recorded, as
+ * `activityType: summary` (`(none)` without one).
  */
 export function activitySummaries(events: HistoryEvent[]): string[] {
-  return events
-    .filter((e) => Number(e.eventType) === EventType.activityTaskScheduled)
-    .map((e) => {
-      const summary = e.userMetadata?.summary;
-      const name = e.activityTaskScheduledEventAttributes!.activityType!.name;
-      return `${name}: ${summary ? defaultPayloadConverter.fromPayload<string>(summary) : '(none)'}`;
-    });
+  return events.flatMap((e) => {
+    const name = Number(e.eventType) === EventType.activityTaskScheduled
+      ? e.activityTaskScheduledEventAttributes!.activityType!.name!
+      : localActivityType(e);
+    if (name === undefined) return [];
+    const summary = e.userMetadata?.summary;
+    return [`${name}: ${summary ? defaultPayloadConverter.fromPayload<string>(summary) : '(none)'}`];
+  });
+}
+
+/** The activity type of a local activity's marker; undefined for any other event. */
+function localActivityType(e: HistoryEvent): string | undefined {
+  return localActivityCall(e)?.activityType;
+}
+
+/**
+ * What a local activity's marker records of the call: its type, its attempt, and whether it ended
+ * in a backoff (a retry that waits longer than the local retry threshold, as a workflow timer);
+ * undefined for any other event.
+ */
+export function localActivityCall(e: HistoryEvent): { activityType: string; attempt: number; backoff: boolean } | undefined {
+  const marker = Number(e.eventType) === EventType.markerRecorded ? e.markerRecordedEventAttributes! : undefined;
+  if (marker?.markerName !== 'core_local_activity') return undefined;
+  const data = markerDetail(marker, 'data') ?? {};
+  return { activityType: data.activity_type ?? data.activityType ?? '?', attempt: data.attempt ?? 1, backoff: Boolean(data.backoff) };
+}
+
+type Marker = NonNullable<HistoryEvent['markerRecordedEventAttributes']>;
+
+function markerDetail(m: Marker, key: string): any {
+  const payload = m.details?.[key]?.payloads?.[0]?.data;
+  return payload ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined;
 }

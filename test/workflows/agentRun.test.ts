@@ -30,6 +30,10 @@ class FakeRun {
   expiredAs: ApprovalDecision = 'rejected';
   /** Thrown by callModel instead of answering, when set. */
   modelFailure: Error | undefined;
+  /** Tools the workflow's own worker does not host: a local call of one fails as ToolNotHosted. */
+  notHosted = new Set<string>();
+  /** Checks for a slot that answer RunQueued (no live worker has the run's tools yet) before one admits the run. */
+  toolsMissingFor = 0;
 
   constructor(readonly replies: ModelReply[]) {}
 
@@ -43,11 +47,16 @@ class FakeRun {
         return reply;
       }
       case 'queueForSlot':
+        if (this.toolsMissingFor > 0) {
+          this.toolsMissingFor -= 1;
+          throw ApplicationFailure.create({ type: 'RunQueued', message: 'no live worker has lookup_order', nextRetryDelay: 100 });
+        }
         // A slot is free at once: the run never waits for its wake-up.
         return { admitted: true };
       case 'expireApproval':
         return this.expiredAs;
       case 'executeTool':
+        if (input.here && this.notHosted.has(input.tool)) throw ApplicationFailure.nonRetryable(`this worker does not have ${input.tool}`, 'ToolNotHosted');
         return 'ok';
       default:
         return undefined;
@@ -106,12 +115,12 @@ describe('agentRun workflow', () => {
 
   /** Starts a run whose model answers `replies`; `prepare` sets up its fakes before the workflow starts. */
   async function start(
-    replies: ModelReply[], runPolicy: RunPolicy = policy(), prepare: (run: FakeRun) => void = () => {},
+    replies: ModelReply[], runPolicy: RunPolicy = policy(), prepare: (run: FakeRun) => void = () => {}, more: Partial<AgentRunInput> = {},
   ): Promise<{ run: FakeRun; handle: WorkflowHandle<typeof agentRun> }> {
     const run = new FakeRun(replies);
     prepare(run);
     runs.set(run.runId, run);
-    const input: AgentRunInput = { runId: run.runId, tenantId: 't1', agent: 'support', bundleId: 'support@test', policy: runPolicy };
+    const input: AgentRunInput = { runId: run.runId, tenantId: 't1', agent: 'support', bundleId: 'support@test', policy: runPolicy, ...more };
     const handle = await temporal.client.workflow.start(agentRun, { workflowId: `run-${run.runId}`, taskQueue: temporal.taskQueue, args: [input] });
     return { run, handle };
   }
@@ -146,11 +155,49 @@ describe('agentRun workflow', () => {
     ]);
     expect(run.named('callModel').map((i) => i.endsRunOnAnswer)).toEqual([true, true]);
     expect((await handle.query(progressQuery)).pendingApprovals).toEqual([]);
-    // Bosun's short bookkeeping ran as local activities (markers), the model and the tools as activities.
+    // Everything but the write ran as local activities (markers): the read here, on the run's own worker.
+    expect(run.named('executeTool').map((i) => i.here)).toEqual([true, undefined]);
     const shape = historyShape((await handle.fetchHistory()).events ?? []);
-    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'queueForSlot', 'executeTool', 'executeTool', 'callModel']);
-    expect(shape.localActivities).toEqual(['requestApprovals']);
-    expect(shape.patches).toContain('lean-steps');
+    expect(shape.activities).toEqual(['executeTool']);
+    expect(shape.localActivities).toEqual(['queueForSlot', 'callModel', 'requestApprovals', 'queueForSlot', 'executeTool', 'callModel']);
+    expect(shape.patches).toEqual(expect.arrayContaining(['lean-steps', 'local-steps']));
+  });
+
+  it("calls a read on its tool's queue when the run's own worker does not host the tool", async () => {
+    const { run, handle } = await start([toolCalls(lookup('c1')), final('found')], policy(), (r) => r.notHosted.add('lookup_order'));
+    expect(await handle.result()).toMatchObject({ status: 'completed', output: 'found' });
+    // Tried here first (failing at once, not retried), then as a regular activity.
+    expect(run.named('executeTool').map((i) => [i.toolCallId, i.here])).toEqual([['c1', true], ['c1', undefined]]);
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    expect(shape.activities).toEqual(['executeTool']);
+    expect(shape.localActivities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel']);
+  });
+
+  it('keeps the steps of a turn of a thread regular activities, which hear of an interrupt or a cancellation between steps', async () => {
+    const { handle } = await start([toolCalls(lookup('c1')), final('found')], policy(), () => {}, { onThread: true });
+    expect(await handle.result()).toMatchObject({ status: 'completed', output: 'found' });
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel']);
+    expect(shape.localActivities).toEqual([]);
+    expect(shape.patches).not.toContain('local-steps');
+  });
+
+  it('waits for a worker with its tools through the regular check, whose retries hold no workflow task open', async () => {
+    const { handle } = await start([final()], policy(), (r) => (r.toolsMissingFor = 2));
+    expect(await handle.result()).toMatchObject({ status: 'completed' });
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    // The local check failed at once (not retried), the regular one retried on the server until admitted.
+    expect(shape.localActivities).toEqual(['queueForSlot', 'callModel']);
+    expect(shape.activities).toEqual(['queueForSlot']);
+  });
+
+  it('ends its workflow task every ten local model steps', async () => {
+    const replies = [...Array.from({ length: 11 }, (_, i) => toolCalls(lookup(`c${i}`))), final()];
+    const { handle } = await start(replies, policy({ maxSteps: 20 }));
+    expect(await handle.result()).toMatchObject({ status: 'completed', steps: 12 });
+    const shape = historyShape((await handle.fetchHistory()).events ?? []);
+    expect(shape.timers).toBe(1);
+    expect(shape.activities).toEqual([]);
   });
 
   it("runs an approver's edited arguments instead of the model's", async () => {
@@ -200,8 +247,8 @@ describe('agentRun workflow', () => {
     ]);
     expect(run.named('recordToolError')).toMatchObject([{ toolCallId: 'c1', status: 'rejected' }]);
     const shape = historyShape((await handle.fetchHistory()).events ?? []);
-    expect(shape.activities).toEqual(['queueForSlot', 'callModel', 'queueForSlot', 'callModel']);
-    expect(shape.localActivities).toEqual(['requestApprovals', 'expireApproval', 'recordToolError']);
+    expect(shape.activities).toEqual([]);
+    expect(shape.localActivities).toEqual(['queueForSlot', 'callModel', 'requestApprovals', 'expireApproval', 'queueForSlot', 'recordToolError', 'callModel']);
   });
 
   it('runs an expired call when the database says it was approved just in time', async () => {
@@ -221,8 +268,8 @@ describe('agentRun workflow', () => {
     expect(run.named('finishRun')).toMatchObject([{ status: 'step_limit', errorCode: 'step_limit' }]);
     // An end other than an answer is recorded by finishRun, as a local activity.
     const shape = historyShape((await handle.fetchHistory()).events ?? []);
-    expect(shape.localActivities).toEqual(['finishRun']);
-    expect(shape.activities).not.toContain('finishRun');
+    expect(shape.localActivities.at(-1)).toBe('finishRun');
+    expect(shape.activities).toEqual([]);
   });
 
   it('ends at the tool-call cap before running a step whose calls would pass it', async () => {

@@ -3,15 +3,16 @@
  * own task queue with its own timeout and retry policy, as the bundle pinned them. Read tools next
  * to each other in the model's order run together; a write or destructive tool runs alone, after
  * everything the model asked for before it (runs from before `parallel-read-tools` run every call
- * one after another, as they did).
+ * one after another, as they did). Since `local-steps`, a read runs as a local activity where this
+ * run's worker hosts its tool, and on the tool's queue only where it does not (./proxies.ts).
  */
-import { patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { ToolPolicy } from '../../shared/approvals';
-import { runRetryPolicies } from '../../shared/failures';
+import { failureTypeOf, FailureType, runRetryPolicies } from '../../shared/failures';
 import { toolCallSummary } from '../../shared/runSummaries';
 import type { CheckedCall } from './checkCalls';
-import { leanSteps, localBookkeeping, tools } from './proxies';
+import { leanSteps, LOCAL_RETRY_THRESHOLD, localBookkeeping, localSteps, tools } from './proxies';
 import type { Run } from './state';
 
 export async function act(run: Run, calls: CheckedCall[]): Promise<void> {
@@ -30,7 +31,9 @@ async function actOn(run: Run, c: CheckedCall): Promise<string> {
   if (c.valid) {
     // The Temporal UI names the call by its tool and key argument (redacted with the pin's rules).
     const summary = toolCallSummary(c.tool, c.args, c.policy.redactArguments);
-    return toolProxy(c.policy).executeTool.executeWithOptions({ summary }, [{ ...ref, args: c.args, ...(sandbox && { sandbox }) }]);
+    const input = { ...ref, args: c.args, ...(sandbox && { sandbox }) };
+    const here = c.policy.kind === 'read' && localSteps(run.input) ? await readHere(c.policy, summary, input) : undefined;
+    return here ?? toolProxy(c.policy).executeTool.executeWithOptions({ summary }, [input]);
   }
   // A local activity on the lean branch (./proxies.ts); runs from before it had it on the tools' options.
   await (leanSteps() ? localBookkeeping : tools).recordToolError({ ...ref, status: c.status, message: c.message, detail: c.detail });
@@ -50,14 +53,37 @@ function readsTogether(calls: CheckedCall[]): CheckedCall[][] {
 
 const isRead = (c: CheckedCall) => c.valid && c.policy.kind === 'read';
 
+/**
+ * A read call as a local activity on this run's worker (LOCAL_STEPS, ./proxies.ts): how it ended,
+ * or undefined when this worker does not host the pinned tool (ToolNotHosted, recorded in the
+ * marker, so a replay takes the same branch) and the call must go to the tool's own queue.
+ */
+async function readHere(policy: ToolPolicy, summary: string, input: Parameters<Activities['executeTool']>[0]): Promise<string | undefined> {
+  try {
+    return await proxyLocalActivities<Activities>({ ...toolTimeoutAndRetry(policy), localRetryThreshold: LOCAL_RETRY_THRESHOLD })
+      .executeTool.executeWithOptions({ summary }, [{ ...input, here: true }]);
+  } catch (err) {
+    if (failureTypeOf(err) === FailureType.ToolNotHosted) return undefined;
+    throw err;
+  }
+}
+
 /** The tool's own queue, timeout and retry policy; the run's defaults for what the pin leaves out. */
 function toolProxy(policy: ToolPolicy) {
   if (!policy.taskQueue && policy.timeoutMs === undefined && !policy.retry) return tools;
-  const base = runRetryPolicies.tools;
   const options: ActivityOptions = {
-    startToCloseTimeout: policy.timeoutMs ?? '30 seconds',
+    ...toolTimeoutAndRetry(policy),
     heartbeatTimeout: '10 seconds',
     ...(policy.taskQueue && { taskQueue: policy.taskQueue }),
+  };
+  return proxyActivities<Activities>(options);
+}
+
+/** The pin's timeout and retry policy, the run's defaults for what it leaves out. */
+function toolTimeoutAndRetry(policy: ToolPolicy): Pick<ActivityOptions, 'startToCloseTimeout' | 'retry'> {
+  const base = runRetryPolicies.tools;
+  return {
+    startToCloseTimeout: policy.timeoutMs ?? '30 seconds',
     retry: {
       ...base,
       ...(policy.retry?.maximumAttempts !== undefined && { maximumAttempts: policy.retry.maximumAttempts }),
@@ -66,5 +92,4 @@ function toolProxy(policy: ToolPolicy) {
       ...(policy.retry?.maximumIntervalMs !== undefined && { maximumInterval: policy.retry.maximumIntervalMs }),
     },
   };
-  return proxyActivities<Activities>(options);
 }

@@ -8,7 +8,8 @@
 import { condition, defineSignal, patched, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { ADMITTED_SIGNAL, type AdmittedSignal } from '../../shared/admission';
-import { bookkeeping } from './proxies';
+import { failureTypeOf, FailureType } from '../../shared/failures';
+import { bookkeeping, localAdmission, localSteps } from './proxies';
 import { setStatus, type Run } from './state';
 
 export const admittedSignal = defineSignal<[AdmittedSignal]>(ADMITTED_SIGNAL);
@@ -39,7 +40,7 @@ async function admit(run: Run, { requeued }: { requeued: boolean }): Promise<voi
   const toolQueues = policy.tools.flatMap((t) => (t.taskQueue ? [t.taskQueue] : []));
   const input = { runId, tenantId, agent, bundleId, ...(toolQueues.length && { toolQueues }) };
   // Before the wake-ups: admitRun fails with a short next-retry delay until it admits the run, and retries without end.
-  if (patched('admission-wake')) await waitForSlot(input);
+  if (patched('admission-wake')) await waitForSlot(input, localSteps(run.input));
   else await bookkeeping.admitRun(input);
   setStatus(run, 'running');
 }
@@ -48,18 +49,35 @@ async function admit(run: Run, { requeued }: { requeued: boolean }): Promise<voi
  * Checks for a slot once, then waits for the allocation that admits the run to signal it; should
  * that wake-up be lost, checks again after the check's `recheckAfterMs`. The handler is in place
  * before the check, so a wake-up that comes before the wait is kept; one carrying a ticket older
- * than this wait's first check was meant for an earlier admission, and is ignored.
+ * than this wait's first check was meant for an earlier admission, and is ignored. `local`: the
+ * check as a local activity (./proxies.ts localSteps).
  */
-async function waitForSlot(input: Parameters<Activities['queueForSlot']>[0]): Promise<void> {
+async function waitForSlot(input: Parameters<Activities['queueForSlot']>[0], local: boolean): Promise<void> {
   let woken = 0;
   setHandler(admittedSignal, ({ ticket }) => {
     woken = Math.max(woken, ticket);
   });
   let since: number | undefined;
   for (;;) {
-    const check = await bookkeeping.queueForSlot(input);
+    // One short transaction: a local activity since LOCAL_STEPS (./proxies.ts).
+    const check = local ? await checkHere(input) : await bookkeeping.queueForSlot(input);
     if (check.admitted) return;
     since ??= check.ticket;
     if (await condition(() => woken >= since!, check.recheckAfterMs)) return;
+  }
+}
+
+/**
+ * The check as a local activity; a run that must wait for a worker with its tools or for its row
+ * waits through the regular activity's retries instead, on the server, as it did before (the
+ * failure is in the local activity's marker, so a replay takes the same branch).
+ */
+async function checkHere(input: Parameters<Activities['queueForSlot']>[0]): Promise<Awaited<ReturnType<Activities['queueForSlot']>>> {
+  try {
+    return await localAdmission.queueForSlot(input);
+  } catch (err) {
+    const type = failureTypeOf(err);
+    if (type === FailureType.RunQueued || type === FailureType.RunRecordMissing) return await bookkeeping.queueForSlot(input);
+    throw err;
   }
 }

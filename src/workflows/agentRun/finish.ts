@@ -4,7 +4,7 @@
  */
 import { CancellationScope, ContinueAsNew, isCancellation } from '@temporalio/workflow';
 import type { RunOutcome } from '../../shared/domain';
-import { failureTypeOf, FailureType, terminalFailure } from '../../shared/failures';
+import { activityFailureOf, failureTypeOf, FailureType, terminalFailure } from '../../shared/failures';
 import { runErrorCodeOf } from '../../shared/runErrors';
 import { bookkeepingNow } from './proxies';
 import { setStatus, type Run } from './state';
@@ -47,7 +47,7 @@ export async function endOnFailure(run: Run, err: unknown): Promise<RunOutcome> 
 
 /** The activity's own message (an ActivityFailure's says only that the activity failed). */
 function failureMessage(err: unknown): string {
-  const cause = (err as { cause?: unknown }).cause;
-  const root = cause instanceof Error ? cause : err;
+  const failure = activityFailureOf(err);
+  const root = failure instanceof Error ? failure : err;
   return root instanceof Error ? root.message : String(root);
 }
