@@ -8,7 +8,7 @@
  * snapshot before and one after (each collects garbage first; bench/threadHeapSnapshots.cjs takes
  * them on SIGWINCH, because the Temporal SDK stops the worker on SIGUSR2; a snapshot costs the
  * worker ~140 MB of RSS itself). BENCH_WORKER_ENV
- * ("NAME=value NAME=value") varies the worker's configuration, e.g. BOSUN_MAX_CACHED_WORKFLOWS=0.
+ * ("NAME=value NAME=value") varies the worker's configuration, e.g. BOSUN_MAX_CACHED_WORKFLOWS=20.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';

@@ -62,8 +62,14 @@ export const configSchema = z.object({
   BOSUN_DEPLOYMENT_NAME: z.string().regex(/^[\w.-]{1,100}$/).default('bosun'),
   /** Make this worker's build the deployment's current version once it polls (new runs go to it). */
   BOSUN_PROMOTE_BUILD: z.enum(['true', 'false']).default('true'),
-  /** Runs whose workflow state a worker keeps in memory; the rest replay from history when they wake. */
-  BOSUN_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(100),
+  /**
+   * Runs whose workflow state a worker keeps in memory; the rest replay from history when they wake.
+   * At least 1: a run's model calls are local activities, which live with the run in the cache (the
+   * SDK drops or retries those of runs it evicts).
+   */
+  BOSUN_MAX_CACHED_WORKFLOWS: z.coerce.number().int()
+    .min(1, "must be at least 1: a run's model calls are local activities, which need the run in the workflow cache (docs/deployment.md)")
+    .max(100_000).default(100),
   /**
    * Activities (model calls, tool calls) one worker runs at once; more wait on the task queue for any
    * worker with a free slot. The SDK's default, 100. Size with docs/deploy.md.

@@ -56,6 +56,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ BOSUN_API_KEYS: 'secretvalue-without-tenant' })).not.toThrow(/secretvalue/);
     expect(() => loadConfig({ BOSUN_API_KEYS: 'k1:acme:runner+root' })).toThrow(/runner\+approver\+admin/);
     expect(() => loadConfig({ BOSUN_MODEL_PRICES: '{"m":{"input":-1,"output":1}}' })).toThrow(/BOSUN_MODEL_PRICES\.m\.input/);
+    // Model calls are local activities: they need their run in the workflow cache.
+    expect(() => loadConfig({ BOSUN_MAX_CACHED_WORKFLOWS: '0' })).toThrow(/BOSUN_MAX_CACHED_WORKFLOWS: must be at least 1/);
   });
 });
 
