@@ -23,6 +23,7 @@ import { activityContext, withHeartbeats } from './runEnded';
 import { runOrigin } from '../db/runs';
 import { createMemoryService, memoryScope, type MemoryCall, type MemoryService } from '../memory/service';
 import { resolveNamespaces, type ResolvedNamespace } from '../shared/memory';
+import { memoryTenantOf } from '../shared/environments';
 import { logger, maskInLogs } from '../telemetry/logger';
 import { recordToolCall } from '../telemetry/metrics';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -150,7 +151,9 @@ export function createToolActivities({
     const tenantScoped = pin.scope.some((s) => s.startsWith('tenant:'));
     // A staging run's tools see the agent's sandbox tenant, if it names one: its rows, never the tenant's own.
     const toolTenant = (mode.environment === 'staging' && mode.sandboxTenant) || input.tenantId;
-    const memoryGrant = pin.scope.includes('memory:namespaces') ? await memoryGrantOf(db, input, bundle) : undefined;
+    // Its memory tools never see production memory either (src/shared/environments.ts memoryTenantOf).
+    const memoryTenant = memoryTenantOf(mode.environment, input.tenantId, mode.sandboxTenant);
+    const memoryGrant = pin.scope.includes('memory:namespaces') ? await memoryGrantOf(db, input, bundle, memoryTenant) : undefined;
 
     let outcome: ToolCallStatus | undefined;
     return inTransaction(db, async (client) => {
@@ -182,6 +185,7 @@ export function createToolActivities({
       await record(client, input, status, output, shown, latencyMs, {
         scope: pin.scope, secrets: secretNames, toolVersion: pin.version, schemaHash: pin.schemaHash, ...(input.sandbox && { sandbox: true }),
         ...(mode.environment === 'staging' && { environment: 'staging' }), ...(toolTenant !== input.tenantId && { sandboxTenant: toolTenant }),
+        ...(memoryGrant && memoryTenant !== input.tenantId && { memoryTenant }),
       }, args.replaced, maxResultChars);
       return status;
     }).catch(async (err) => {
@@ -304,17 +308,18 @@ function resolveTool(
 
 /**
  * What a `memory:namespaces` tool's call may use: the bundle's namespaces resolved with the run's
- * metadata, and the call's provenance; undefined when the bundle names no memory (the tool says so).
+ * metadata, in the memory of `memoryTenant` (memoryTenantOf), and the call's provenance; undefined
+ * when the bundle names no memory (the tool says so).
  */
 async function memoryGrantOf(
-  db: Db, input: ExecuteToolInput, bundle: Bundle | undefined,
+  db: Db, input: ExecuteToolInput, bundle: Bundle | undefined, memoryTenant: string,
 ): Promise<{ call: MemoryCall; resolved: { namespaces: ResolvedNamespace[]; unresolved: string[] } } | undefined> {
   if (!bundle?.memory) return undefined;
   const origin = await runOrigin(db, input.runId);
   if (!origin) throw new Error(`run ${input.runId} has no row`);
-  const { tenantId, runId, step, toolCallId, bundleId } = input;
+  const { runId, step, toolCallId, bundleId } = input;
   return {
-    call: { tenantId, runId, step, toolCallId, bundleId, agent: origin.agent, startedBy: origin.createdBy },
+    call: { tenantId: memoryTenant, runId, step, toolCallId, bundleId, agent: origin.agent, startedBy: origin.createdBy },
     resolved: resolveNamespaces(bundle.memory, origin.metadata),
   };
 }

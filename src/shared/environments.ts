@@ -13,6 +13,15 @@ export function secretNameIn(environment: Environment, name: string): string {
   return environment === 'staging' ? `${STAGING_SECRET_PREFIX}${name}` : name;
 }
 
+/**
+ * The tenant whose long-term memory a run's memory tools use (docs/memory.md): the run's own in
+ * production; in staging never the run's own (production memory, with its personal data): the
+ * sandbox tenant the agent's staging deployment names, else the tenant's `<tenantId>:sandbox`.
+ */
+export function memoryTenantOf(environment: Environment, tenantId: string, sandboxTenant: string | null): string {
+  return environment === 'staging' ? (sandboxTenant ?? `${tenantId}:sandbox`) : tenantId;
+}
+
 export interface PromotionGate {
   /** The bundle completed at least one staging run. */
   requireStaging: boolean;
