@@ -156,7 +156,11 @@ export function createShadowActivities({ db, shadowStarts }: ShadowDeps) {
       const anonymiser = keyedAnonymiser({ names: setting.names, patterns: setting.patterns });
       const started = await starts().startRun(
         { tenantId, keyId: setting.updatedBy },
-        { agent, input: anonymiser.text(original.input), environment: 'staging', metadata: { shadowId: shadow.shadowId, mirrorOf: runId } },
+        // Pinned: the bundle the standing shadow now reports on, whatever is staged by the time the run starts.
+        {
+          agent, input: anonymiser.text(original.input), bundleId: shadow.bundleId, environment: 'staging',
+          metadata: { shadowId: shadow.shadowId, mirrorOf: runId },
+        },
         key,
       );
       if ('refused' in started) {

@@ -7,9 +7,10 @@
  * (`/report.html`: as a page with plots).
  * Continuous shadowing: `PUT|GET /v1/agents/:agent/shadowing` (the mirroring is ./shadowMirror.ts).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { Router, type Request } from 'express';
+import { canonicalJson } from '../bundles/bundleId';
 import { findBundle } from '../bundles/bundleStore';
 import {
   DEFAULT_SHADOW_SAMPLE, MAX_SHADOW_SAMPLE, shadowingRequestSchema, shadowRequestSchema, type ShadowingView, type ShadowReport, type ShadowRequest,
@@ -19,7 +20,7 @@ import { getStagingDeployment } from '../db/environments';
 import { inTransaction } from '../db/pool';
 import {
   editedApprovalsOf, findContinuousShadow, findShadow, getShadowingSetting, insertShadow, prepareShadowRun, putShadowingSetting,
-  selectProductionRuns, shadowPairs, type PreparedShadowRun, type ShadowRow,
+  selectProductionRuns, shadowHoldingKey as shadowWithKey, shadowLinks, shadowPairs, type PreparedShadowRun, type ShadowKey, type ShadowRow,
 } from '../db/shadows';
 import { loadRunView } from '../db/runs';
 import { appendAudit } from '../db/audit';
@@ -30,12 +31,18 @@ import { shadowWorkflowId } from '../shared/shadowing';
 import { MAX_TAPE_ENTRIES } from '../shared/tapes';
 import { shadowReplay } from '../workflows';
 import { principalOf } from './auth';
-import { badRequest, notFound } from './errors';
+import { ApiError, badRequest, notFound } from './errors';
 import { recordedTapesOf } from './evalsRouter';
+import { idempotencyKeyOf } from './runStarter';
 import type { RunsRouterDeps } from './runsRouter';
 import { shadowReportPage } from './shadowReportPage';
 import { withinDeadline } from './temporalDeadline';
 import { parse, stringParam, uuidParam } from './validation';
+
+/** What a shadow's Idempotency-Key is bound to: the SHA-256 (hex) of the canonical JSON of the agent and the request (defaults filled in). */
+function shadowRequestFingerprint(agent: string, request: ShadowRequest): string {
+  return createHash('sha256').update(canonicalJson({ agent, request })).digest('hex');
+}
 
 export function shadowRouter(deps: RunsRouterDeps): Router {
   const router = Router();
@@ -45,6 +52,10 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
     const { tenantId, keyId } = principalOf(req, 'admin');
     const agent = stringParam(req, 'agent');
     const request = parse(shadowRequestSchema, req.body);
+    const key = idempotencyKeyOf(req);
+    const idempotency = key === undefined ? undefined : { key, requestFingerprint: shadowRequestFingerprint(agent, request), keyTtlMs: settings.idempotencyKeyTtlMs };
+    const earlier = idempotency && (await shadowHoldingKey(tenantId, idempotency));
+    if (earlier) return void res.status(202).json(earlier);
     const bundle = await candidateOf(tenantId, agent, request.bundleId);
     const { sampleRate } = request;
     const sample = request.sample ?? (sampleRate === undefined ? DEFAULT_SHADOW_SAMPLE : MAX_SHADOW_SAMPLE);
@@ -54,15 +65,19 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
     const prepared = await prepareReplays(tenantId, bundle, originals, request.anonymise);
     const { since, until, statuses, approvals } = request;
     const selection = { since, until, statuses, sample, sampleRate, approvals, names: request.anonymise.names.length, patterns: request.anonymise.patterns };
-    await inTransaction(db, async (client) => {
-      await insertShadow(client, { shadowId, tenantId, agent, bundleId: bundle.id, selection, createdBy: keyId });
+    const recorded = await inTransaction(db, async (client) => {
+      // With a key another shadow holds (a concurrent request with it committed first): nothing recorded.
+      if (!(await insertShadow(client, { shadowId, tenantId, agent, bundleId: bundle.id, selection, createdBy: keyId }, idempotency))) return false;
       for (const replay of prepared) await prepareShadowRun(client, shadowId, replay);
       await appendAudit(client, {
         tenantId, actor: keyId, action: 'shadow.started', bundleId: bundle.id, target: shadowId, detail: { agent, ...selection, runs: originals.length },
       });
       // Inside the transaction: a start Temporal refuses (503) records nothing, so no shadow is left without its workflow.
       await startShadowWorkflow(shadowId);
+      return true;
     });
+    const winner = !recorded && idempotency && (await shadowHoldingKey(tenantId, idempotency));
+    if (winner) return void res.status(202).json(winner);
     const answer: ShadowStarted = {
       shadowId, agent, bundleId: bundle.id, runs: originals.map((o) => ({ originalRunId: o.runId, runId: null })),
       links: { self: `/v1/agents/${agent}/shadow/${shadowId}` },
@@ -102,6 +117,24 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
     const answer: ShadowingView = { setting: setting ?? null, report: shadow ? await reportOf(tenantId, shadow, MAX_SHADOW_SAMPLE) : null };
     res.json(answer);
   });
+
+  /**
+   * The answer of the shadow that holds the key (its replays so far), when this request is the one
+   * that started it; 409 when another request did; undefined when no shadow holds it.
+   */
+  async function shadowHoldingKey(tenantId: string, idempotency: ShadowKey & { keyTtlMs: number }): Promise<ShadowStarted | undefined> {
+    const holder = await shadowWithKey(db, tenantId, idempotency.key, idempotency.keyTtlMs);
+    if (!holder) return undefined;
+    const { shadow } = holder;
+    if (holder.requestFingerprint !== idempotency.requestFingerprint) {
+      throw new ApiError(
+        409, 'idempotency_key_reused',
+        `This Idempotency-Key belongs to shadow ${shadow.shadowId}, started by a different request (its agent or body differ); send a new key for a new request.`,
+      );
+    }
+    const runs = await shadowLinks(db, shadow.shadowId);
+    return { shadowId: shadow.shadowId, agent: shadow.agent, bundleId: shadow.bundleId, runs, links: { self: `/v1/agents/${shadow.agent}/shadow/${shadow.shadowId}` } };
+  }
 
   /** The candidate: the named bundle of the agent, or the agent's staging bundle; 400 when there is neither. */
   async function candidateOf(tenantId: string, agent: string, bundleId: string | undefined): Promise<Bundle> {

@@ -9,6 +9,7 @@ import { outcomes } from '../shared/evals/goldenCase';
 import { patternProblems } from '../shared/anonymise';
 import { pathParams, runStatusSchema, timestamp } from './fields';
 import { routes } from './route';
+import { idempotencyKeySchema } from './runs';
 
 /** At most this many runs per replay: a replay is a sample, and each run costs model calls under the tenant's budget. */
 export const MAX_SHADOW_SAMPLE = 200;
@@ -146,7 +147,9 @@ export type ShadowingSetting = z.infer<typeof shadowingSettingSchema>;
 /** Answer of `GET /v1/agents/:agent/shadowing`: the setting (null: never set) and the standing report (null: nothing mirrored yet). */
 export const shadowingViewSchema = z.strictObject({
   setting: shadowingSettingSchema.nullable(),
-  report: shadowReportSchema.nullable().describe('The latest mirrored runs (at most 200) against their originals, each scored once both ended.'),
+  report: shadowReportSchema.nullable().describe(
+    "The latest mirrored runs (at most 200) of its `bundleId`, the latest staged candidate mirrored, against their originals, each scored once both ended.",
+  ),
 });
 export type ShadowingView = z.infer<typeof shadowingViewSchema>;
 
@@ -158,8 +161,14 @@ export const shadowRoutes = routes([
     method: 'post', path: '/v1/agents/:agent/shadow', tag: 'Agents', role: 'admin', summary: "Replay a sample of the agent's production runs against a candidate in staging",
     description: 'Each replay is a staging (sandbox) run of the candidate, its input anonymised, with its original\'s recorded read results as tapes; its approvals are decided as the original\'s were, or rejected (docs/staging.md).',
     params: pathParams(agentParam),
+    headers: z.object({
+      'idempotency-key': idempotencyKeySchema.optional().describe('As for `POST /v1/runs`: the same key and request answer the same shadow (kept as long).'),
+    }),
     body: shadowRequestSchema,
-    answers: { 202: { description: 'The replay has started: its runs, each with its original.', schema: shadowStartedSchema } },
+    answers: {
+      202: { description: 'The replay has started (or had, for a repeated Idempotency-Key): its runs, each with its original.', schema: shadowStartedSchema },
+    },
+    errors: { 409: 'The Idempotency-Key belongs to a different request (`idempotency_key_reused`).' },
   },
   {
     method: 'get', path: '/v1/agents/:agent/shadow/:shadowId', tag: 'Agents', role: 'runner', summary: 'A shadow replay compared with its originals',

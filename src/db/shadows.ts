@@ -74,15 +74,53 @@ export async function selectProductionRuns(
   return rows;
 }
 
+/** What a shadow's Idempotency-Key is bound to: the key and the SHA-256 (hex) of its request. */
+export interface ShadowKey {
+  key: string;
+  requestFingerprint: string;
+}
+
+/**
+ * Records the shadow; with `idempotency`, bound to the tenant's key, which a shadow older than
+ * `keyTtlMs` (ms) first lets go of. Undefined, and nothing written, when another shadow holds the
+ * key: a concurrent request with it waits here until the first commits (a unique index).
+ */
 export async function insertShadow(
   db: Queryable, shadow: Omit<ShadowRow, 'createdAt' | 'completedAt' | 'kind'> & { kind?: ShadowKind },
-): Promise<ShadowRow> {
+  idempotency?: ShadowKey & { keyTtlMs: number },
+): Promise<ShadowRow | undefined> {
+  if (idempotency) {
+    await db.query(
+      `UPDATE shadows SET idempotency_key = NULL WHERE tenant_id = $1 AND idempotency_key = $2 AND NOT ${keyHeld('$3')}`,
+      [shadow.tenantId, idempotency.key, idempotency.keyTtlMs],
+    );
+  }
   const { rows } = await db.query(
-    `INSERT INTO shadows (shadow_id, tenant_id, agent, bundle_id, selection, created_by, kind) VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO shadows (shadow_id, tenant_id, agent, bundle_id, selection, created_by, kind, idempotency_key, request_fingerprint)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING ${shadowColumns}`,
-    [shadow.shadowId, shadow.tenantId, shadow.agent, shadow.bundleId, JSON.stringify(shadow.selection), shadow.createdBy, shadow.kind ?? 'replay'],
+    [shadow.shadowId, shadow.tenantId, shadow.agent, shadow.bundleId, JSON.stringify(shadow.selection), shadow.createdBy, shadow.kind ?? 'replay',
+     idempotency?.key ?? null, idempotency?.requestFingerprint ?? null],
   );
   return rows[0];
+}
+
+/** `created_at` within the key's time to live (ms): the condition under which a shadow still holds its key. */
+const keyHeld = (ttlParam: string) => `created_at > now() - ${ttlParam} * interval '1 millisecond'`;
+
+/** The shadow holding the tenant's key (created within `keyTtlMs`), with the fingerprint of the request it is bound to. */
+export async function shadowHoldingKey(
+  db: Queryable, tenantId: string, key: string, keyTtlMs: number,
+): Promise<{ shadow: ShadowRow; requestFingerprint: string } | undefined> {
+  const { rows } = await db.query(
+    `SELECT ${shadowColumns}, request_fingerprint AS "requestFingerprint" FROM shadows
+     WHERE tenant_id = $1 AND idempotency_key = $2 AND ${keyHeld('$3')}`,
+    [tenantId, key, keyTtlMs],
+  );
+  if (!rows[0]) return undefined;
+  const { requestFingerprint, ...shadow } = rows[0];
+  return { shadow, requestFingerprint };
 }
 
 const shadowColumns = `shadow_id AS "shadowId", tenant_id AS "tenantId", agent, bundle_id AS "bundleId", kind, selection,
@@ -114,10 +152,16 @@ export async function prepareShadowRun(db: Queryable, shadowId: string, run: Pre
 
 /** The originals of the shadow, in the order they were prepared. */
 export async function shadowOriginals(db: Queryable, shadowId: string): Promise<string[]> {
+  return (await shadowLinks(db, shadowId)).map((l) => l.originalRunId);
+}
+
+/** The shadow's originals, each with its replay's run ID (null until started), in the order they were prepared. */
+export async function shadowLinks(db: Queryable, shadowId: string): Promise<{ originalRunId: string; runId: string | null }[]> {
   const { rows } = await db.query(
-    'SELECT original_run_id AS "originalRunId" FROM shadow_runs WHERE shadow_id = $1 ORDER BY created_at, original_run_id', [shadowId],
+    'SELECT original_run_id AS "originalRunId", run_id AS "runId" FROM shadow_runs WHERE shadow_id = $1 ORDER BY created_at, original_run_id',
+    [shadowId],
   );
-  return rows.map((r) => r.originalRunId);
+  return rows;
 }
 
 /** A prepared replay: started already (its `runId`), refused, or still to start with `input` and `tapes`. */
@@ -151,14 +195,16 @@ export async function refuseShadowRun(db: Queryable, shadowId: string, originalR
 }
 
 /**
- * The shadow's (original, replay) pairs that have a replay run, in the order they were started; with
+ * The shadow's (original, replay) pairs whose replay ran the shadow's candidate bundle (a standing
+ * shadow's earlier candidates' mirrors are left out), in the order they were started; with
  * `latest`, only the latest that many (a continuous shadow's standing report).
  */
 export async function shadowPairs(db: Queryable, shadowId: string, latest?: number): Promise<{ originalRunId: string; runId: string }[]> {
   const { rows } = await db.query(
     `SELECT * FROM (
        SELECT original_run_id AS "originalRunId", s.run_id AS "runId", r.created_at FROM shadow_runs s
-       JOIN runs r ON r.run_id = s.run_id WHERE shadow_id = $1 ORDER BY r.created_at DESC, s.run_id DESC LIMIT $2) latest
+       JOIN runs r ON r.run_id = s.run_id JOIN shadows sh ON sh.shadow_id = s.shadow_id AND sh.bundle_id = r.bundle_id
+       WHERE s.shadow_id = $1 ORDER BY r.created_at DESC, s.run_id DESC LIMIT $2) latest
      ORDER BY created_at, "runId"`,
     [shadowId, latest ?? null],
   );
@@ -254,16 +300,22 @@ export async function putShadowingSetting(
   return rows[0];
 }
 
-/** The agent's standing continuous shadow, made on first use (its candidate: `bundleId`, the staging bundle then). */
+/**
+ * The agent's standing continuous shadow, made on first use, its candidate moved to the agent's
+ * staging bundle now (`bundleId`, the one the caller read, when none is staged any more): its
+ * report covers that bundle's mirrors only (shadowPairs).
+ */
 export async function continuousShadowOf(
   db: Queryable, shadow: { shadowId: string; tenantId: string; agent: string; bundleId: string; createdBy: string },
 ): Promise<ShadowRow> {
-  await db.query(
+  const { rows } = await db.query(
     `INSERT INTO shadows (shadow_id, tenant_id, agent, bundle_id, selection, created_by, kind) VALUES ($1, $2, $3, $4, '{}', $5, 'continuous')
-     ON CONFLICT (tenant_id, agent) WHERE kind = 'continuous' DO NOTHING`,
+     ON CONFLICT (tenant_id, agent) WHERE kind = 'continuous' DO UPDATE SET bundle_id = COALESCE(
+       (SELECT bundle_id FROM staging_deployments WHERE tenant_id = $2 AND agent = $3), EXCLUDED.bundle_id)
+     RETURNING ${shadowColumns}`,
     [shadow.shadowId, shadow.tenantId, shadow.agent, shadow.bundleId, shadow.createdBy],
   );
-  return (await findContinuousShadow(db, shadow.tenantId, shadow.agent))!;
+  return rows[0];
 }
 
 export async function findContinuousShadow(db: Queryable, tenantId: string, agent: string): Promise<ShadowRow | undefined> {

@@ -2791,7 +2791,7 @@ export interface components {
                 /** Format: date-time */
                 updatedAt: string;
             } | null;
-            /** @description The latest mirrored runs (at most 200) against their originals, each scored once both ended. */
+            /** @description The latest mirrored runs (at most 200) of its `bundleId`, the latest staged candidate mirrored, against their originals, each scored once both ended. */
             report: {
                 /** Format: uuid */
                 shadowId: string;
@@ -6149,7 +6149,10 @@ export interface operations {
     postV1AgentsAgentShadow: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description As for `POST /v1/runs`: the same key and request answer the same shadow (kept as long). */
+                "idempotency-key"?: string;
+            };
             path: {
                 /** @description The agent name. */
                 agent: string;
@@ -6162,7 +6165,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The replay has started: its runs, each with its original. */
+            /** @description The replay has started (or had, for a repeated Idempotency-Key): its runs, each with its original. */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -6191,6 +6194,15 @@ export interface operations {
             };
             /** @description The API key lacks the admin role. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The Idempotency-Key belongs to a different request (`idempotency_key_reused`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

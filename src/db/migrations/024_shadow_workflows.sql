@@ -18,6 +18,11 @@ ALTER TABLE shadows ADD COLUMN kind text NOT NULL DEFAULT 'replay' CHECK (kind I
 -- When every replay of the shadow ended (its workflow completed); never for a continuous one.
 ALTER TABLE shadows ADD COLUMN completed_at timestamptz;
 CREATE UNIQUE INDEX shadows_continuous ON shadows (tenant_id, agent) WHERE kind = 'continuous';
+-- A replay's Idempotency-Key (as runs': BOSUN_IDEMPOTENCY_KEY_TTL) and the SHA-256 of the request it
+-- is bound to. Unique per tenant, so two concurrent requests with one key start one shadow.
+ALTER TABLE shadows ADD COLUMN idempotency_key text;
+ALTER TABLE shadows ADD COLUMN request_fingerprint text;
+CREATE UNIQUE INDEX shadows_idempotency ON shadows (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- Continuous shadowing per agent (no row: off).
 CREATE TABLE shadowing_settings (
