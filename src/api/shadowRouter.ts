@@ -20,7 +20,7 @@ import { getStagingDeployment } from '../db/environments';
 import { inTransaction } from '../db/pool';
 import {
   editedApprovalsOf, findContinuousShadow, findShadow, getShadowingSetting, insertShadow, prepareShadowRun, putShadowingSetting,
-  selectProductionRuns, shadowHoldingKey as shadowWithKey, shadowLinks, shadowPairs, type PreparedShadowRun, type ShadowKey, type ShadowRow,
+  selectProductionRuns, shadowHoldingKey, shadowLinks, shadowPairs, type PreparedShadowRun, type ShadowKey, type ShadowRow,
 } from '../db/shadows';
 import { loadRunView } from '../db/runs';
 import { appendAudit } from '../db/audit';
@@ -31,7 +31,7 @@ import { shadowWorkflowId } from '../shared/shadowing';
 import { MAX_TAPE_ENTRIES } from '../shared/tapes';
 import { shadowReplay } from '../workflows';
 import { principalOf } from './auth';
-import { ApiError, badRequest, notFound } from './errors';
+import { ApiError, badRequest, notFound, unavailable } from './errors';
 import { recordedTapesOf } from './evalsRouter';
 import { idempotencyKeyOf } from './runStarter';
 import type { RunsRouterDeps } from './runsRouter';
@@ -54,7 +54,7 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
     const request = parse(shadowRequestSchema, req.body);
     const key = idempotencyKeyOf(req);
     const idempotency = key === undefined ? undefined : { key, requestFingerprint: shadowRequestFingerprint(agent, request), keyTtlMs: settings.idempotencyKeyTtlMs };
-    const earlier = idempotency && (await shadowHoldingKey(tenantId, idempotency));
+    const earlier = idempotency && (await answerHoldingKey(tenantId, idempotency));
     if (earlier) return void res.status(202).json(earlier);
     const bundle = await candidateOf(tenantId, agent, request.bundleId);
     const { sampleRate } = request;
@@ -76,8 +76,11 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
       await startShadowWorkflow(shadowId);
       return true;
     });
-    const winner = !recorded && idempotency && (await shadowHoldingKey(tenantId, idempotency));
-    if (winner) return void res.status(202).json(winner);
+    if (!recorded) {
+      const winner = idempotency && (await answerHoldingKey(tenantId, idempotency));
+      if (!winner) throw unavailable('Another request with this Idempotency-Key recorded its shadow meanwhile; retry (with the same key).');
+      return void res.status(202).json(winner);
+    }
     const answer: ShadowStarted = {
       shadowId, agent, bundleId: bundle.id, runs: originals.map((o) => ({ originalRunId: o.runId, runId: null })),
       links: { self: `/v1/agents/${agent}/shadow/${shadowId}` },
@@ -122,8 +125,8 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
    * The answer of the shadow that holds the key (its replays so far), when this request is the one
    * that started it; 409 when another request did; undefined when no shadow holds it.
    */
-  async function shadowHoldingKey(tenantId: string, idempotency: ShadowKey & { keyTtlMs: number }): Promise<ShadowStarted | undefined> {
-    const holder = await shadowWithKey(db, tenantId, idempotency.key, idempotency.keyTtlMs);
+  async function answerHoldingKey(tenantId: string, idempotency: ShadowKey & { keyTtlMs: number }): Promise<ShadowStarted | undefined> {
+    const holder = await shadowHoldingKey(db, tenantId, idempotency.key, idempotency.keyTtlMs);
     if (!holder) return undefined;
     const { shadow } = holder;
     if (holder.requestFingerprint !== idempotency.requestFingerprint) {
