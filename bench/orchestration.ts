@@ -31,6 +31,7 @@ import { cleanUpOnInterrupt, envInt } from './env';
 import { cpuMeter, describeMachine, fixedPid, loadAverage, postgresBackends, residentMemory } from './procStats';
 import { runScaleOut } from './scaleOut';
 import { fixed, mapLimit, ms, percentile, ratio, sleep } from './stats';
+import { describeTally, logOffset, logStatementsOf, readStatements, tally, watchSources } from './statementLog';
 import { startOtlpReceiver } from '../test/support/otlpReceiver';
 
 const SEQUENTIAL_RUNS = envInt('BENCH_SEQUENTIAL_RUNS', 30);
@@ -184,20 +185,16 @@ async function waitForCount(db: Db, sql: string, params: unknown[], target: numb
   }
 }
 
+function withApplicationName(databaseUrl: string, name: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('application_name', name);
+  return url.toString();
+}
+
 /** Transactions committed or rolled back in the bench database so far (PostgreSQL flushes these stats about once a second). */
 async function transactions(db: Db, database: string): Promise<number> {
   const { rows } = await db.query('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1', [database]);
   return Number(rows[0].n);
-}
-
-/** Database transactions per second over `windowS`, less the bench's own two readings. */
-async function transactionsPerSecond(db: Db, database: string, windowS: number): Promise<number> {
-  await sleep(1500); // let earlier activity reach the statistics
-  const before = await transactions(db, database);
-  await sleep(windowS * 1000);
-  await sleep(1500);
-  const after = await transactions(db, database);
-  return (after - before - 2) / windowS;
 }
 
 interface ParkedResult {
@@ -210,7 +207,7 @@ interface ParkedResult {
   approveSeconds: number;
   resumedSeconds: number;
   finished: number;
-  idle?: { streams: number; withoutPerSecond: number; withPerSecond: number };
+  idle?: { streams: number; withoutPerSecond: number; withPerSecond: number; fromLogPerSecond?: number };
 }
 
 async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, size: number, idleStreams: number): Promise<ParkedResult> {
@@ -238,17 +235,7 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
     `peak ${fixed(after.peakMb)} MB; ≈${fixed(((after.rssMb - baseline.rssMb) * 1024) / Math.max(1, parked), 0)} kB per parked run)`);
 
   let idle: ParkedResult['idle'];
-  if (idleStreams > 0) {
-    console.log(`\n[5] ${idleStreams} idle SSE streams on parked runs: database transactions per second over ${IDLE_WINDOW_S} s`);
-    const withoutPerSecond = await transactionsPerSecond(db, services.databaseName, IDLE_WINDOW_S);
-    const streamRuns = runIds.slice(0, idleStreams);
-    const closers = (await mapLimit(streamRuns.length, 50, (i) => stack.holdStream(streamRuns[i]!))).filter((c): c is () => void => typeof c === 'function');
-    const withPerSecond = await transactionsPerSecond(db, services.databaseName, IDLE_WINDOW_S);
-    closers.forEach((close) => close());
-    idle = { streams: closers.length, withoutPerSecond, withPerSecond };
-    console.log(`  no streams: ${fixed(withoutPerSecond)} transactions/s (the worker's own upkeep); ${closers.length} streams open: ${fixed(withPerSecond)}/s ` +
-      `(${fixed(withPerSecond - withoutPerSecond)}/s from the streams)`);
-  }
+  if (idleStreams > 0) idle = await idleStreamQueries(stack, services, db, runIds.slice(0, idleStreams));
 
   console.log(`  approving all ${runIds.length} (${APPROVE_CONCURRENCY} requests at a time)`);
   const approveStarted = performance.now();
@@ -259,6 +246,63 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
   const resumedSeconds = (performance.now() - approveStarted) / 1000;
   console.log(`  approvals sent in ${fixed(approveSeconds)} s; ${finished} of ${runIds.length} finished ${fixed(resumedSeconds)} s after the first approval`);
   return { size, parked, parkSeconds, baselineMb: baseline.rssMb, rssMb: after.rssMb, peakMb: after.peakMb, approveSeconds, resumedSeconds, finished, idle };
+}
+
+/**
+ * [5] Database work while nothing happens, without and then with `streamRuns.length` idle SSE
+ * streams open: transactions per second from pg_stat_database, and (when the server log is
+ * readable, bench/statementLog.ts) every statement by process and by shape. PostgreSQL flushes a
+ * backend's transaction counts up to 10 s after it goes idle, so each window starts 11 s after the
+ * work before it; the statement log has no such lag.
+ */
+async function idleStreamQueries(stack: BenchStack, services: BenchServices, db: Db, streamRuns: string[]): Promise<ParkedResult['idle']> {
+  console.log(`\n[5] ${streamRuns.length} idle SSE streams on parked runs: database work per second over ${IDLE_WINDOW_S} s, without and with them`);
+  const database = services.databaseName;
+  // Logged from here on only: existing idle connections are closed so that the pools reconnect with the setting.
+  await logStatementsOf(db, database);
+  await dropIdleConnections(db, database);
+  // Watched from another database, so that watching adds nothing to the bench database's counts.
+  const adminUrl = new URL(services.databaseUrl);
+  adminUrl.pathname = '/postgres';
+  const admin = createPool(adminUrl.toString(), 1);
+  const sources = watchSources(admin, database);
+  const window = async (label: string) => {
+    await sleep(11_000);
+    const x0 = await transactions(db, database);
+    const offset = logOffset();
+    await sleep(IDLE_WINDOW_S * 1000);
+    const x1 = await transactions(db, database);
+    const logged = readStatements(database, offset).filter((st) => sources.sourceOf(st.pid) !== 'bench');
+    const t = tally(logged, sources.sourceOf);
+    console.log(`  ${label}: pg_stat_database ${fixed((x1 - x0 - 1) / IDLE_WINDOW_S)} transactions/s; ` +
+      (offset < 0 ? 'statement log unreadable (BENCH_PG_LOG)' : describeTally(t, IDLE_WINDOW_S, 's', 12).join('\n    ')));
+    return { perSecond: (x1 - x0 - 1) / IDLE_WINDOW_S, logged: offset < 0 ? undefined : t };
+  };
+  try {
+    const without = await window('no streams');
+    const closers = (await mapLimit(streamRuns.length, 50, (i) => stack.holdStream(streamRuns[i]!))).filter((c): c is () => void => typeof c === 'function');
+    const withStreams = await window(`${closers.length} streams open`);
+    closers.forEach((close) => close());
+    const fromLog = without.logged && withStreams.logged
+      ? (withStreams.logged.transactions - without.logged.transactions) / IDLE_WINDOW_S : undefined;
+    console.log(`  from the streams: ${fixed(withStreams.perSecond - without.perSecond)} transactions/s by pg_stat_database` +
+      (fromLog === undefined ? '' : `, ${fixed(fromLog)}/s by the statement log`));
+    return { streams: closers.length, withoutPerSecond: without.perSecond, withPerSecond: withStreams.perSecond, fromLogPerSecond: fromLog };
+  } finally {
+    await sources.stop();
+    await admin.end();
+    await db.query(`ALTER DATABASE "${database}" RESET log_statement`);
+    await dropIdleConnections(db, database);
+  }
+}
+
+/** Closes the idle connections of `database` but the bench's own: pools reconnect on their next query (with the database's settings now). */
+async function dropIdleConnections(db: Db, database: string): Promise<void> {
+  await db.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+     WHERE datname = $1 AND pid <> pg_backend_pid() AND state = 'idle' AND application_name <> 'bench' AND query NOT LIKE 'LISTEN%'`,
+    [database],
+  );
 }
 
 async function approveAll(stack: BenchStack, db: Db, runIds: string[]): Promise<void> {
@@ -315,7 +359,8 @@ async function main() {
   const stopListening = cleanUpOnInterrupt(cleanup);
   try {
     services = await provisionBenchServices(TEMPORAL_STORE);
-    db = createPool(services.databaseUrl, 3);
+    // Named, so that its own statements are told apart from the stack's (bench/statementLog.ts).
+    db = createPool(withApplicationName(services.databaseUrl, 'bench'), 3);
     console.log('Bosun orchestration bench, side by side with the same agent as a bare Temporal workflow');
     for (const line of await describeMachine(services.temporalCli, db)) console.log(`  ${line}`);
     console.log(`  ${new Date().toISOString()}, load average ${loadAverage()} (other work on the machine skews every figure)`);
@@ -362,7 +407,10 @@ async function main() {
     for (const p of parked) {
       console.log(`  ${p.size} parked: worker RSS ${fixed(p.rssMb)} MB (baseline ${fixed(p.baselineMb)} MB, ≈${fixed(((p.rssMb - p.baselineMb) * 1024) / Math.max(1, p.parked), 0)} kB/run); ` +
         `all ${p.finished === p.parked ? '' : `but ${p.parked - p.finished} `}finished ${fixed(p.resumedSeconds)} s after the first approval   target (10,000): ≤ 512 MB, ≤ 60 s`);
-      if (p.idle) console.log(`  ${p.idle.streams} idle SSE streams: ${fixed(p.idle.withPerSecond - p.idle.withoutPerSecond)} database transactions/s from the streams   target 0`);
+      if (p.idle) {
+        console.log(`  ${p.idle.streams} idle SSE streams: ${fixed(p.idle.withPerSecond - p.idle.withoutPerSecond)} database transactions/s from the streams` +
+          `${p.idle.fromLogPerSecond === undefined ? '' : ` (statement log: ${fixed(p.idle.fromLogPerSecond)}/s)`}; without them ${fixed(p.idle.withoutPerSecond)}/s   target 0`);
+      }
     }
     console.log(`  time to first token, streamed run: p50 ${ms(percentile(streamed.firstToken, 50))} (POST to the first message.delta; the answer takes 600 ms to stream)`);
     console.log(`  bench took ${fixed((performance.now() - benchStarted) / 1000, 0)} s; load average now ${loadAverage()}`);
