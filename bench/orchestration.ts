@@ -6,10 +6,13 @@
  *   [2] BENCH_CONCURRENCY (20) concurrent, model at 0 ms: runs/s
  *   [3] BENCH_WIDE_CONCURRENCY (200) concurrent, model at BENCH_WIDE_MODEL_MS (200) ms, the
  *       per-tenant limit raised to BENCH_TENANT_LIMIT: runs/s and p50 run
- *   [4] runs parked on approval (BENCH_PARKED_SIZES, "1000" by default; "1000,10000" for both):
- *       worker RSS, then the time until all have finished after a burst of approvals ("none" skips
- *       [4] and [5])
+ *   [4] runs parked on approval (BENCH_PARKED_SIZES, "1000" by default; "1000,10000" for both;
+ *       started BENCH_PARK_CONCURRENCY at a time through the API): worker RSS, then after a burst of
+ *       approvals (BENCH_APPROVE_CONCURRENCY at a time) the time until none is left awaiting approval
+ *       (resumed: its workflow took the decision up), each run's own resume lag, and the time until
+ *       all have finished ("none" skips [4] and [5]; BENCH_SCENARIO=parked runs [4] and [5] alone)
  *   [5] BENCH_IDLE_STREAMS (1000) idle SSE streams on parked runs: database transactions per second
+ *       and, from PostgreSQL's statement log, statements per process and shape, without and with them
  *   [6] BENCH_STREAMED_RUNS (10) streamed runs one at a time: time to first token (POST to the first
  *       message.delta on the event stream) and to run.finished, the model sending a word every 20 ms
  *   [T] tracing off and on, side by side: Bosun alone, one at a time and BENCH_CONCURRENCY concurrent
@@ -207,6 +210,10 @@ interface ParkedResult {
   approveSeconds: number;
   resumedSeconds: number;
   finished: number;
+  /** From the first approval until no run was left awaiting approval. */
+  resumedAllSeconds: number;
+  /** A run's own resume: from its approval's 202 to its row leaving awaiting_approval (ms, p95). */
+  resumeLagP95: number;
   idle?: { streams: number; withoutPerSecond: number; withPerSecond: number; fromLogPerSecond?: number };
 }
 
@@ -238,14 +245,49 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
   if (idleStreams > 0) idle = await idleStreamQueries(stack, services, db, runIds.slice(0, idleStreams));
 
   console.log(`  approving all ${runIds.length} (${APPROVE_CONCURRENCY} requests at a time)`);
+  const resumes = watchResumes(db, runIds);
   const approveStarted = performance.now();
-  await approveAll(stack, db, runIds);
+  const approvedAt = await approveAll(stack, db, runIds);
   const approveSeconds = (performance.now() - approveStarted) / 1000;
+  const resumed = await resumes.all(120_000 + size * 100);
+  const resumedAllSeconds = (resumed.lastAt - approveStarted) / 1000;
   const finished = await waitForCount(db, 'SELECT count(*)::int AS n FROM runs WHERE run_id = ANY($1::uuid[]) AND status = ANY($2::text[])',
     [runIds, terminalStatuses], runIds.length, 120_000 + size * 100);
   const resumedSeconds = (performance.now() - approveStarted) / 1000;
-  console.log(`  approvals sent in ${fixed(approveSeconds)} s; ${finished} of ${runIds.length} finished ${fixed(resumedSeconds)} s after the first approval`);
-  return { size, parked, parkSeconds, baselineMb: baseline.rssMb, rssMb: after.rssMb, peakMb: after.peakMb, approveSeconds, resumedSeconds, finished, idle };
+  const lags = [...approvedAt].flatMap(([runId, at]) => (resumed.at.has(runId) ? [resumed.at.get(runId)! - at] : []));
+  console.log(`  approvals sent in ${fixed(approveSeconds)} s (${fixed(approvedAt.size / approveSeconds)}/s); ` +
+    `${resumed.at.size} of ${runIds.length} left awaiting_approval ${fixed(resumedAllSeconds)} s after the first approval ` +
+    `(${fixed(resumedAllSeconds - approveSeconds)} s after the last); a run's own resume, from its approval's 202 to its row leaving ` +
+    `awaiting_approval (polled every 500 ms): p50 ${ms(percentile(lags, 50))}, p95 ${ms(percentile(lags, 95))}, max ${ms(Math.max(...lags))}`);
+  console.log(`  ${finished} of ${runIds.length} finished ${fixed(resumedSeconds)} s after the first approval; load average ${loadAverage()}`);
+  return {
+    size, parked, parkSeconds, baselineMb: baseline.rssMb, rssMb: after.rssMb, peakMb: after.peakMb, approveSeconds, resumedSeconds, finished, idle,
+    resumedAllSeconds, resumeLagP95: percentile(lags, 95),
+  };
+}
+
+/**
+ * Watches `runIds` leave awaiting_approval (resumed: the workflow took its decision up and asked
+ * for its slot again), polling every 500 ms. `all` resolves once none is left or after `timeoutMs`,
+ * with when each was first seen resumed (performance.now()) and the last of those.
+ */
+function watchResumes(db: Db, runIds: string[]) {
+  const at = new Map<string, number>();
+  const poll = async () => {
+    const { rows } = await db.query(`SELECT run_id FROM runs WHERE run_id = ANY($1::uuid[]) AND status <> 'awaiting_approval'`, [runIds]);
+    const now = performance.now();
+    for (const row of rows) if (!at.has(row.run_id)) at.set(row.run_id, now);
+  };
+  return {
+    async all(timeoutMs: number) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        await poll();
+        if (at.size >= runIds.length || Date.now() > deadline) return { at, lastAt: Math.max(...at.values()) };
+        await sleep(500);
+      }
+    },
+  };
 }
 
 /**
@@ -305,10 +347,16 @@ async function dropIdleConnections(db: Db, database: string): Promise<void> {
   );
 }
 
-async function approveAll(stack: BenchStack, db: Db, runIds: string[]): Promise<void> {
+/** Approves every pending approval of `runIds`; when each run's approval was answered 202 (performance.now()). */
+async function approveAll(stack: BenchStack, db: Db, runIds: string[]): Promise<Map<string, number>> {
   const { rows } = await db.query(`SELECT run_id, approval_id FROM approvals WHERE run_id = ANY($1::uuid[]) AND status = 'pending'`, [runIds]);
-  const failures = (await mapLimit(rows.length, APPROVE_CONCURRENCY, (i) => stack.approve(rows[i].run_id, rows[i].approval_id))).filter((r) => r instanceof Error);
+  const approvedAt = new Map<string, number>();
+  const failures = (await mapLimit(rows.length, APPROVE_CONCURRENCY, async (i) => {
+    await stack.approve(rows[i].run_id, rows[i].approval_id);
+    approvedAt.set(rows[i].run_id, performance.now());
+  })).filter((r) => r instanceof Error);
   if (failures.length) console.log(`  ${failures.length} approvals failed, e.g. ${(failures[0] as Error).message}`);
+  return approvedAt;
 }
 
 /** A 30-word answer, a word every 20 ms once the model starts (after 0 ms). */
@@ -343,6 +391,39 @@ async function timeToFirstToken(stack: BenchStack, runs: number): Promise<{ firs
 
 // ---------------------------------------------------------------------------------------------
 
+type SideBySide = Record<'one' | 'twenty' | 'wide', Record<System, ScenarioResult>>;
+
+/** [1]–[3], then [T]: Bosun beside the bare workflow. */
+async function runSideBySide(stack: BenchStack, services: BenchServices, db: Db, limits: NodeJS.ProcessEnv): Promise<SideBySide> {
+  const one = await runScenarios(stack, services, db, `[1] One run at a time (${SEQUENTIAL_RUNS} runs), model at 0 ms`, 1, SEQUENTIAL_RUNS, 'latency');
+  const twenty = await runScenarios(stack, services, db, `[2] ${CONCURRENCY} concurrent (${CONCURRENT_RUNS} runs), model at 0 ms`, CONCURRENCY, CONCURRENT_RUNS, 'throughput');
+  stack.model.setScript(threeStepScript(WIDE_MODEL_MS));
+  const ideal = WIDE_CONCURRENCY / ((3 * WIDE_MODEL_MS) / 1000);
+  const wide = await runScenarios(stack, services, db,
+    `[3] ${WIDE_CONCURRENCY} concurrent (${WIDE_RUNS} runs), model at ${WIDE_MODEL_MS} ms, per-tenant limit ${TENANT_LIMIT} (ideal ${fixed(ideal, 0)} runs/s)`,
+    WIDE_CONCURRENCY, WIDE_RUNS, 'throughput');
+  if (TRACING_RUNS > 0) await tracingOverhead(stack, services, db, limits);
+  return { one, twenty, wide };
+}
+
+function printSummary({ one, twenty, wide }: SideBySide): void {
+  const row = (label: string, bosun: string, regular: string, local: string, target: string) =>
+    console.log(`  ${label.padEnd(38)} ${bosun.padStart(16)} ${regular.padStart(16)} ${local.padStart(16)}   ${target}`);
+  row('', 'Bosun', 'bare regular', 'bare local', 'target');
+  row(`runs/s, ${CONCURRENCY} concurrent, 0 ms`, fixed(twenty.Bosun.runsPerSecond), fixed(twenty['bare regular'].runsPerSecond), fixed(twenty['bare local'].runsPerSecond),
+    `≥ 16 and ≥ 1.0× bare regular (now ${ratio(twenty.Bosun.runsPerSecond, twenty['bare regular'].runsPerSecond)})`);
+  row('p50 run, one at a time', ms(one.Bosun.p50), ms(one['bare regular'].p50), ms(one['bare local'].p50), '≤ 80 ms');
+  row(`runs/s, ${WIDE_CONCURRENCY} concurrent, ${WIDE_MODEL_MS} ms`, fixed(wide.Bosun.runsPerSecond), fixed(wide['bare regular'].runsPerSecond), fixed(wide['bare local'].runsPerSecond), '≥ 40');
+  row(`p50 run, ${WIDE_CONCURRENCY} concurrent, ${WIDE_MODEL_MS} ms`, ms(wide.Bosun.p50), ms(wide['bare regular'].p50), ms(wide['bare local'].p50), '');
+  for (const [name, results] of [['one at a time', one], [`${CONCURRENCY} concurrent`, twenty]] as const) {
+    const cpu = (s: System) => {
+      const c = results[s].cpuPerRun;
+      return `${fixed(c[s === 'Bosun' ? 'Bosun worker' : 'bare worker']!)}/${fixed(c.API!)}/${fixed(c.Temporal!)}/${fixed(c.PostgreSQL!)}`;
+    };
+    row(`CPU ms/run worker/API/Temporal/PG, ${name}`, cpu('Bosun'), cpu('bare regular'), cpu('bare local'), '');
+  }
+}
+
 async function main() {
   const benchStarted = performance.now();
   let services: BenchServices | undefined;
@@ -371,48 +452,30 @@ async function main() {
 
     const limits = { BOSUN_MAX_RUNNING_PER_TENANT: String(TENANT_LIMIT), BOSUN_MAX_RUNNING_GLOBAL: String(TENANT_LIMIT) };
     stack = await startBenchStack(services, { script: threeStepScript(0), env: limits });
-    const one = await runScenarios(stack, services, db, `[1] One run at a time (${SEQUENTIAL_RUNS} runs), model at 0 ms`, 1, SEQUENTIAL_RUNS, 'latency');
-    const twenty = await runScenarios(stack, services, db, `[2] ${CONCURRENCY} concurrent (${CONCURRENT_RUNS} runs), model at 0 ms`, CONCURRENCY, CONCURRENT_RUNS, 'throughput');
-    stack.model.setScript(threeStepScript(WIDE_MODEL_MS));
-    const ideal = WIDE_CONCURRENCY / ((3 * WIDE_MODEL_MS) / 1000);
-    const wide = await runScenarios(stack, services, db,
-      `[3] ${WIDE_CONCURRENCY} concurrent (${WIDE_RUNS} runs), model at ${WIDE_MODEL_MS} ms, per-tenant limit ${TENANT_LIMIT} (ideal ${fixed(ideal, 0)} runs/s)`,
-      WIDE_CONCURRENCY, WIDE_RUNS, 'throughput');
-
-    if (TRACING_RUNS > 0) await tracingOverhead(stack, services, db, limits);
-
+    // BENCH_SCENARIO=parked: [4] and [5] alone.
+    const sideBySide = process.env.BENCH_SCENARIO === 'parked' ? undefined : await runSideBySide(stack, services, db, limits);
     stack.model.setScript(supportDemoScript);
     const parked: ParkedResult[] = [];
     for (const [i, size] of PARKED_SIZES.entries()) parked.push(await parkedRuns(stack, services, db, size, i === 0 ? IDLE_STREAMS : 0));
 
-    stack.model.setScript(streamedScript);
-    const streamed = await timeToFirstToken(stack, STREAMED_RUNS);
+    let streamed: Awaited<ReturnType<typeof timeToFirstToken>> | undefined;
+    if (sideBySide) {
+      stack.model.setScript(streamedScript);
+      streamed = await timeToFirstToken(stack, STREAMED_RUNS);
+    }
 
     console.log('\nSummary (targets are goals; a miss is a finding)');
-    const row = (label: string, bosun: string, regular: string, local: string, target: string) =>
-      console.log(`  ${label.padEnd(38)} ${bosun.padStart(16)} ${regular.padStart(16)} ${local.padStart(16)}   ${target}`);
-    row('', 'Bosun', 'bare regular', 'bare local', 'target');
-    row(`runs/s, ${CONCURRENCY} concurrent, 0 ms`, fixed(twenty.Bosun.runsPerSecond), fixed(twenty['bare regular'].runsPerSecond), fixed(twenty['bare local'].runsPerSecond),
-      `≥ 16 and ≥ 1.0× bare regular (now ${ratio(twenty.Bosun.runsPerSecond, twenty['bare regular'].runsPerSecond)})`);
-    row('p50 run, one at a time', ms(one.Bosun.p50), ms(one['bare regular'].p50), ms(one['bare local'].p50), '≤ 80 ms');
-    row(`runs/s, ${WIDE_CONCURRENCY} concurrent, ${WIDE_MODEL_MS} ms`, fixed(wide.Bosun.runsPerSecond), fixed(wide['bare regular'].runsPerSecond), fixed(wide['bare local'].runsPerSecond), '≥ 40');
-    row(`p50 run, ${WIDE_CONCURRENCY} concurrent, ${WIDE_MODEL_MS} ms`, ms(wide.Bosun.p50), ms(wide['bare regular'].p50), ms(wide['bare local'].p50), '');
-    for (const [name, results] of [['one at a time', one], [`${CONCURRENCY} concurrent`, twenty]] as const) {
-      const cpu = (s: System) => {
-        const c = results[s].cpuPerRun;
-        return `${fixed(c[s === 'Bosun' ? 'Bosun worker' : 'bare worker']!)}/${fixed(c.API!)}/${fixed(c.Temporal!)}/${fixed(c.PostgreSQL!)}`;
-      };
-      row(`CPU ms/run worker/API/Temporal/PG, ${name}`, cpu('Bosun'), cpu('bare regular'), cpu('bare local'), '');
-    }
+    if (sideBySide) printSummary(sideBySide);
     for (const p of parked) {
       console.log(`  ${p.size} parked: worker RSS ${fixed(p.rssMb)} MB (baseline ${fixed(p.baselineMb)} MB, ≈${fixed(((p.rssMb - p.baselineMb) * 1024) / Math.max(1, p.parked), 0)} kB/run); ` +
-        `all ${p.finished === p.parked ? '' : `but ${p.parked - p.finished} `}finished ${fixed(p.resumedSeconds)} s after the first approval   target (10,000): ≤ 512 MB, ≤ 60 s`);
+        `all resumed ${fixed(p.resumedAllSeconds)} s after the first approval (approvals took ${fixed(p.approveSeconds)} s; a run's own resume p95 ${ms(p.resumeLagP95)}), ` +
+        `all ${p.finished === p.parked ? '' : `but ${p.parked - p.finished} `}finished after ${fixed(p.resumedSeconds)} s   target (10,000): ≤ 512 MB, all resumed ≤ 60 s`);
       if (p.idle) {
         console.log(`  ${p.idle.streams} idle SSE streams: ${fixed(p.idle.withPerSecond - p.idle.withoutPerSecond)} database transactions/s from the streams` +
           `${p.idle.fromLogPerSecond === undefined ? '' : ` (statement log: ${fixed(p.idle.fromLogPerSecond)}/s)`}; without them ${fixed(p.idle.withoutPerSecond)}/s   target 0`);
       }
     }
-    console.log(`  time to first token, streamed run: p50 ${ms(percentile(streamed.firstToken, 50))} (POST to the first message.delta; the answer takes 600 ms to stream)`);
+    if (streamed) console.log(`  time to first token, streamed run: p50 ${ms(percentile(streamed.firstToken, 50))} (POST to the first message.delta; the answer takes 600 ms to stream)`);
     console.log(`  bench took ${fixed((performance.now() - benchStarted) / 1000, 0)} s; load average now ${loadAverage()}`);
   } finally {
     await cleanup();

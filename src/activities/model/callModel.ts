@@ -164,7 +164,7 @@ export function createModelActivities({
         // The bundle's routing rules pick the step's model (its one model without routing).
         const route = await routeStep(client, bundle, runId, step);
         const model = route?.model ?? bundle.model.id;
-        await appendRunEvent(client, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model });
+        await appendRunEvent(client, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model }, run);
         let price: ModelPrice;
         try {
           price = priceFor(bundle, model);
@@ -308,7 +308,7 @@ export function createModelActivities({
     return inTransaction(db, async (client) => {
       // The run's end lock before its row's, the order of every transaction that takes both.
       if (ends) await holdRunEnd(client, runId);
-      await lockOpenRun(client, runId);
+      const run = await lockOpenRun(client, runId);
       if (await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls })) {
         const totalUsage = await recordPaidStep(client, call, {
           ordinal: 0, status: 'ok', replacedCharacters, countsStep: true,
@@ -324,7 +324,7 @@ export function createModelActivities({
           ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : {}),
           latencyMs, usage: cost.usage, cachedInputTokens: cost.buckets.cachedInput,
           totalUsage,
-        });
+        }, run);
         // After the step's rows, so the run's end counts them and `run.finished` is its last event.
         if (ends) await finishRunIn(client, answerEnd(runId, read.text));
       }

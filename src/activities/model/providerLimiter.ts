@@ -145,12 +145,13 @@ export async function admitCallIn(client: DbClient, { provider, limit, ticketId,
     );
   }
 
-  // Seconds no window can see any more, and bookings nobody came back for.
-  await client.query('DELETE FROM provider_rate_buckets WHERE provider = $1 AND epoch_second < $2', [provider, now - 2 * WINDOW_SECONDS]);
-  await client.query('DELETE FROM provider_rate_tickets WHERE provider = $1 AND epoch_second < $2', [provider, now - 2 * WINDOW_SECONDS]);
+  // What windows containing now see; and in the same statement, seconds no window can see any more
+  // and bookings nobody came back for are dropped (rows the SELECT never reads: older than it looks).
   const { rows } = await client.query(
-    'SELECT epoch_second AS second, requests, tokens FROM provider_rate_buckets WHERE provider = $1 AND epoch_second > $2',
-    [provider, now - WINDOW_SECONDS],
+    `WITH old_buckets AS (DELETE FROM provider_rate_buckets WHERE provider = $1 AND epoch_second < $3),
+          old_tickets AS (DELETE FROM provider_rate_tickets WHERE provider = $1 AND epoch_second < $3)
+     SELECT epoch_second AS second, requests, tokens FROM provider_rate_buckets WHERE provider = $1 AND epoch_second > $2`,
+    [provider, now - WINDOW_SECONDS, now - 2 * WINDOW_SECONDS],
   );
   const second = findSlot(rows as Bucket[], now, cost, limit);
   await client.query(
