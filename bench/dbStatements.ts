@@ -59,6 +59,7 @@ async function main() {
       await work();
       const seconds = (performance.now() - t0) / 1000;
       await sleep(1500); // the statistics and the log catch up
+      await sources.refresh();
       const statements = readStatements(database, offset);
       return { seconds, xacts: (await xacts(admin, database)) - x0 - 2, statements };
     };

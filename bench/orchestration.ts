@@ -179,11 +179,19 @@ async function tracingOverhead(untraced: BenchStack, services: BenchServices, db
 // ---------------------------------------------------------------------------------------------
 // Parked runs and idle streams
 
-async function waitForCount(db: Db, sql: string, params: unknown[], target: number, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
+/** Polls `sql` (a count `n`) until it reaches `target` or `timeoutMs` passes; with `progress`, a line every 30 s on the way. */
+async function waitForCount(
+  db: Db, sql: string, params: unknown[], target: number, timeoutMs: number, progress?: (n: number, seconds: number) => string,
+): Promise<number> {
+  const started = Date.now();
+  let reported = started;
   for (;;) {
     const { rows } = await db.query(sql, params);
-    if (rows[0].n >= target || Date.now() > deadline) return rows[0].n;
+    if (rows[0].n >= target || Date.now() > started + timeoutMs) return rows[0].n;
+    if (progress && Date.now() - reported >= 30_000) {
+      reported = Date.now();
+      console.log(`    ${progress(rows[0].n, (reported - started) / 1000)}; load average ${loadAverage()}`);
+    }
     await sleep(250);
   }
 }
@@ -232,9 +240,12 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
   const started = performance.now();
   const startResults = await mapLimit(size, PARK_CONCURRENCY, (i) => stack.startRun(`Refund order ${orderFor(i)}`));
   const runIds = startResults.filter((r): r is string => typeof r === 'string');
+  const startSeconds = (performance.now() - started) / 1000;
+  console.log(`  ${runIds.length} started in ${fixed(startSeconds)} s (${fixed(runIds.length / startSeconds)}/s); load average ${loadAverage()}`);
   if (runIds.length < size) console.log(`  ${size - runIds.length} starts failed, e.g. ${(startResults.find((r) => r instanceof Error) as Error).message}`);
   const parked = await waitForCount(db, `SELECT count(*)::int AS n FROM runs WHERE run_id = ANY($1::uuid[]) AND status = 'awaiting_approval'`,
-    [runIds], runIds.length, 120_000 + size * 100);
+    [runIds], runIds.length, 120_000 + size * 100,
+    (n, seconds) => `${n} parked after ${fixed(seconds + startSeconds, 0)} s, worker RSS ${fixed(residentMemory(pid).rssMb)} MB`);
   const parkSeconds = (performance.now() - started) / 1000;
   await sleep(3000); // the last workflow tasks settle
   const after = residentMemory(pid);
@@ -252,7 +263,7 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
   const resumed = await resumes.all(120_000 + size * 100);
   const resumedAllSeconds = (resumed.lastAt - approveStarted) / 1000;
   const finished = await waitForCount(db, 'SELECT count(*)::int AS n FROM runs WHERE run_id = ANY($1::uuid[]) AND status = ANY($2::text[])',
-    [runIds, terminalStatuses], runIds.length, 120_000 + size * 100);
+    [runIds, terminalStatuses], runIds.length, 120_000 + size * 100, (n) => `${n} finished`);
   const resumedSeconds = (performance.now() - approveStarted) / 1000;
   const lags = [...approvedAt].flatMap(([runId, at]) => (resumed.at.has(runId) ? [resumed.at.get(runId)! - at] : []));
   console.log(`  approvals sent in ${fixed(approveSeconds)} s (${fixed(approvedAt.size / approveSeconds)}/s); ` +
@@ -281,9 +292,14 @@ function watchResumes(db: Db, runIds: string[]) {
   return {
     async all(timeoutMs: number) {
       const deadline = Date.now() + timeoutMs;
+      let reported = Date.now();
       for (;;) {
         await poll();
         if (at.size >= runIds.length || Date.now() > deadline) return { at, lastAt: Math.max(...at.values()) };
+        if (Date.now() - reported >= 30_000) {
+          reported = Date.now();
+          console.log(`    ${at.size} resumed; load average ${loadAverage()}`);
+        }
         await sleep(500);
       }
     },
@@ -314,6 +330,7 @@ async function idleStreamQueries(stack: BenchStack, services: BenchServices, db:
     const offset = logOffset();
     await sleep(IDLE_WINDOW_S * 1000);
     const x1 = await transactions(db, database);
+    await sources.refresh();
     const logged = readStatements(database, offset).filter((st) => sources.sourceOf(st.pid) !== 'bench');
     const t = tally(logged, sources.sourceOf);
     console.log(`  ${label}: pg_stat_database ${fixed((x1 - x0 - 1) / IDLE_WINDOW_S)} transactions/s; ` +

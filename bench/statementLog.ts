@@ -109,6 +109,8 @@ export function watchSources(db: Db, database: string) {
   const timer = setInterval(() => void poll().catch(() => undefined), 500);
   return {
     sourceOf: (pid: number) => names.get(pid) ?? 'other',
+    /** Looks once more now (before reading statements of connections that may have just opened). */
+    refresh: () => poll().catch(() => undefined),
     stop: async () => {
       clearInterval(timer);
       await poll().catch(() => undefined);
