@@ -49,7 +49,8 @@ const PARK_CONCURRENCY = envInt('BENCH_PARK_CONCURRENCY', 50);
 const APPROVE_CONCURRENCY = envInt('BENCH_APPROVE_CONCURRENCY', 50);
 /** How long [4] waits for the runs to park (s); by default 300 s plus a second a run, since parking runs at a few runs/s on a loaded machine. */
 const PARK_TIMEOUT_S = process.env.BENCH_PARK_TIMEOUT_S ? envInt('BENCH_PARK_TIMEOUT_S', 0) : undefined;
-const IDLE_STREAMS = envInt('BENCH_IDLE_STREAMS', 1000);
+/** 0 skips [5]. */
+const IDLE_STREAMS = process.env.BENCH_IDLE_STREAMS === '0' ? 0 : envInt('BENCH_IDLE_STREAMS', 1000);
 const IDLE_WINDOW_S = envInt('BENCH_IDLE_WINDOW_S', 10);
 const STREAMED_RUNS = envInt('BENCH_STREAMED_RUNS', 10);
 const TRACING_RUNS = envInt('BENCH_TRACING_RUNS', 100);
