@@ -7,7 +7,7 @@
  *   [3] BENCH_WIDE_CONCURRENCY (200) concurrent, model at BENCH_WIDE_MODEL_MS (200) ms, the
  *       per-tenant limit raised to BENCH_TENANT_LIMIT: runs/s and p50 run
  *   [4] runs parked on approval (BENCH_PARKED_SIZES, "1000" by default; "1000,10000" for both;
- *       started BENCH_PARK_CONCURRENCY at a time through the API): worker RSS, then after a burst of
+ *       through the API, BENCH_PARK_CONCURRENCY on their way to parking at a time): worker RSS, then after a burst of
  *       approvals (BENCH_APPROVE_CONCURRENCY at a time) the time until none is left awaiting approval
  *       (resumed: its workflow took the decision up), each run's own resume lag, and the time until
  *       all have finished ("none" skips [4] and [5]; BENCH_SCENARIO=parked runs [4] and [5] alone)
@@ -229,7 +229,7 @@ interface ParkedResult {
 }
 
 async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, size: number, idleStreams: number): Promise<ParkedResult> {
-  console.log(`\n[4] ${size} runs parked on approval (a fresh worker; started ${PARK_CONCURRENCY} at a time)`);
+  console.log(`\n[4] ${size} runs parked on approval (a fresh worker; ${PARK_CONCURRENCY} on their way to parking at a time)`);
   await stack.restartWorker();
   const pid = stack.pids.worker();
   // A few runs first, so the baseline is a worker that has loaded its workflow code.
@@ -241,10 +241,25 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
   const baseline = residentMemory(pid);
 
   const started = performance.now();
-  const startResults = await mapLimit(size, PARK_CONCURRENCY, (i) => stack.startRun(`Refund order ${orderFor(i)}`));
+  // Closed loop: PARK_CONCURRENCY runs on their way to parking at once, each lane starting its next
+  // run once its last has parked. Started all at once, thousands of runs in flight would thrash the
+  // worker's workflow cache (BOSUN_MAX_CACHED_WORKFLOWS, 100) and replay at every step; this bench
+  // measures parked runs, not a start storm.
+  const parking = watchParking(db);
+  let parkedSoFar = 0;
+  const progress = setInterval(() => console.log(`    ${parkedSoFar} parked after ${fixed((performance.now() - started) / 1000, 0)} s, ` +
+    `worker RSS ${fixed(residentMemory(pid).rssMb)} MB; load average ${loadAverage()}`), 30_000);
+  const startResults = await mapLimit(size, PARK_CONCURRENCY, async (i) => {
+    const runId = await stack.startRun(`Refund order ${orderFor(i)}`);
+    await parking.parked(runId, 300_000);
+    parkedSoFar++;
+    return runId;
+  });
+  clearInterval(progress);
+  parking.stop();
   const runIds = startResults.filter((r): r is string => typeof r === 'string');
   const startSeconds = (performance.now() - started) / 1000;
-  console.log(`  ${runIds.length} started in ${fixed(startSeconds)} s (${fixed(runIds.length / startSeconds)}/s); load average ${loadAverage()}`);
+  console.log(`  ${runIds.length} started and parked in ${fixed(startSeconds)} s (${fixed(runIds.length / startSeconds)}/s); load average ${loadAverage()}`);
   if (runIds.length < size) console.log(`  ${size - runIds.length} starts failed, e.g. ${(startResults.find((r) => r instanceof Error) as Error).message}`);
   const parked = await waitForCount(db, `SELECT count(*)::int AS n FROM runs WHERE run_id = ANY($1::uuid[]) AND status = 'awaiting_approval'`,
     [runIds], runIds.length, (PARK_TIMEOUT_S ?? 300 + size) * 1000,
@@ -279,6 +294,32 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
   return {
     size, parked, parkSeconds, baselineMb: baseline.rssMb, rssMb: after.rssMb, peakMb: after.peakMb, approveSeconds, resumedSeconds, finished, idle,
     resumedAllSeconds, resumeLagP95: percentile(lags, 95),
+  };
+}
+
+/**
+ * Resolves `parked(runId)` once the run has left queued and running (parked on its approval, or
+ * ended), or after `timeoutMs`: one query every 250 ms for every run waited on.
+ */
+function watchParking(db: Db) {
+  const waiting = new Map<string, () => void>();
+  const timer = setInterval(() => {
+    if (waiting.size === 0) return;
+    void db.query(`SELECT run_id FROM runs WHERE run_id = ANY($1::uuid[]) AND status NOT IN ('queued', 'running')`, [[...waiting.keys()]])
+      .then(({ rows }) => rows.forEach((row) => waiting.get(row.run_id)?.()))
+      .catch(() => undefined);
+  }, 250);
+  return {
+    parked: (runId: string, timeoutMs: number) => new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(giveUp);
+        waiting.delete(runId);
+        resolve();
+      };
+      const giveUp = setTimeout(done, timeoutMs);
+      waiting.set(runId, done);
+    }),
+    stop: () => clearInterval(timer),
   };
 }
 
