@@ -110,7 +110,8 @@ export async function startBenchStack(services: BenchServices, options: BenchSta
 
   const services_: Service[] = [];
   const start = async (name: string, entry: string, extraEnv: NodeJS.ProcessEnv = {}) => {
-    const service = spawnService(name, entry, { ...env, ...extraEnv }, true);
+    // PGAPPNAME names the service's database connections (bench/statementLog.ts attributes statements by it).
+    const service = spawnService(name, entry, { ...env, PGAPPNAME: name, ...extraEnv }, true);
     services_.push(service);
     await service.ready;
     return service;

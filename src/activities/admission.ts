@@ -240,8 +240,12 @@ const LOCK_NOT_AVAILABLE = '55P03';
 async function allocate(client: DbClient, { limits, safetyPollMs }: Admission, forRunId: string | undefined): Promise<AdmittedRun[]> {
   await takeAdmissionLock(client);
   const running = await runningByTenant(client);
-  // No tenant can take more than the global limit in one pass, so each line is read that far at most.
-  const queued = await queuedRuns(client, forRunId, liveWindowsOf(safetyPollMs), limits.maxRunningGlobal);
+  const free = limits.maxRunningGlobal - [...running.values()].reduce((a, b) => a + b, 0);
+  // No slot to fill: no line to read. (A run finishing in a long line of waiting runs frees one:
+  // reading every line to the global limit each time made a burst of resumed runs quadratic.)
+  if (free <= 0) return [];
+  // No tenant can take more than the free slots in one pass, so each line is read that far at most.
+  const queued = await queuedRuns(client, forRunId, liveWindowsOf(safetyPollMs), free);
   const limitByTenant = await tenantRunLimits(client, [...new Set(queued.map((r) => r.tenantId))]);
 
   const toAdmit = allocateSlots({

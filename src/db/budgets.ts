@@ -42,39 +42,45 @@ const micro = (usd: number) => Math.round(usd * 1e6) / 1e6;
  * Reserves `amountUsd` for one model call unless a hard ceiling of the owner's environment would be
  * passed. Idempotent per ID.
  */
-export async function reserveBudget(db: Db, { tenantId, environment }: BudgetOwner, reservationId: string, amountUsd: number): Promise<Reservation> {
-  return inTransaction(db, async (client) => {
-    const budgets = (await lockBudgets(client, tenantId)).filter((b) => b.environment === environment);
-    // No ceiling to hold against: nothing to reserve (and nothing to settle later).
-    if (budgets.length === 0) return { ok: true };
-    // A retry of a call still holding its reservation keeps it; one whose failed attempt was settled reserves again.
-    const existing = await client.query('SELECT settled_at FROM budget_reservations WHERE reservation_id = $1', [reservationId]);
-    if (existing.rows[0] && existing.rows[0].settled_at === null) return { ok: true };
-    const windows: WindowRef[] = [];
-    for (const budget of budgets) {
-      const window = await currentWindow(client, tenantId, environment, budget.period);
-      const committed = window.spent_usd + window.reserved_usd;
-      if (budget.mode === 'hard' && committed + amountUsd > budget.limit_usd) {
-        return {
-          ok: false, period: budget.period, limitUsd: budget.limit_usd, spentUsd: micro(committed),
-          wait: budget.on_exceeded === 'wait', windowEndsAt: window.window_end,
-        };
-      }
-      windows.push({ environment, period: budget.period, windowStart: window.window_start });
+export async function reserveBudget(db: Db, owner: BudgetOwner, reservationId: string, amountUsd: number): Promise<Reservation> {
+  return inTransaction(db, (client) => reserveBudgetIn(client, owner, reservationId, amountUsd));
+}
+
+/**
+ * reserveBudget in the caller's transaction: the tenant's budget rows stay locked until it ends, so
+ * a caller takes them last (after the run's row) and commits soon after. A refusal writes nothing.
+ */
+export async function reserveBudgetIn(client: DbClient, { tenantId, environment }: BudgetOwner, reservationId: string, amountUsd: number): Promise<Reservation> {
+  const budgets = (await lockBudgets(client, tenantId)).filter((b) => b.environment === environment);
+  // No ceiling to hold against: nothing to reserve (and nothing to settle later).
+  if (budgets.length === 0) return { ok: true };
+  // A retry of a call still holding its reservation keeps it; one whose failed attempt was settled reserves again.
+  const existing = await client.query('SELECT settled_at FROM budget_reservations WHERE reservation_id = $1', [reservationId]);
+  if (existing.rows[0] && existing.rows[0].settled_at === null) return { ok: true };
+  const windows: WindowRef[] = [];
+  for (const budget of budgets) {
+    const window = await currentWindow(client, tenantId, environment, budget.period);
+    const committed = window.spent_usd + window.reserved_usd;
+    if (budget.mode === 'hard' && committed + amountUsd > budget.limit_usd) {
+      return {
+        ok: false, period: budget.period, limitUsd: budget.limit_usd, spentUsd: micro(committed),
+        wait: budget.on_exceeded === 'wait', windowEndsAt: window.window_end,
+      };
     }
-    for (const w of windows) {
-      await client.query(
-        'UPDATE budget_windows SET reserved_usd = reserved_usd + $5 WHERE tenant_id = $1 AND environment = $2 AND period = $3 AND window_start = $4',
-        [tenantId, environment, w.period, w.windowStart, amountUsd],
-      );
-    }
+    windows.push({ environment, period: budget.period, windowStart: window.window_start });
+  }
+  for (const w of windows) {
     await client.query(
-      `INSERT INTO budget_reservations (reservation_id, tenant_id, amount_usd, windows) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (reservation_id) DO UPDATE SET amount_usd = $3, windows = $4, settled_at = NULL, created_at = now()`,
-      [reservationId, tenantId, amountUsd, JSON.stringify(windows)],
+      'UPDATE budget_windows SET reserved_usd = reserved_usd + $5 WHERE tenant_id = $1 AND environment = $2 AND period = $3 AND window_start = $4',
+      [tenantId, environment, w.period, w.windowStart, amountUsd],
     );
-    return { ok: true };
-  });
+  }
+  await client.query(
+    `INSERT INTO budget_reservations (reservation_id, tenant_id, amount_usd, windows) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (reservation_id) DO UPDATE SET amount_usd = $3, windows = $4, settled_at = NULL, created_at = now()`,
+    [reservationId, tenantId, amountUsd, JSON.stringify(windows)],
+  );
+  return { ok: true };
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { storableRecord, storableText } from '../shared/storable';
 import type { DbClient, Queryable } from './pool';
+import type { Environment } from '../shared/environments';
 
 /** The run has ended: what was about to be written for it is not. */
 export class RunEndedError extends Error {
@@ -23,16 +24,23 @@ export class RunEndedError extends Error {
 
 export interface LockedRun {
   bundleId: string;
+  tenantId: string;
   status: string;
   ended: boolean;
+  /** Whether the run's model calls stream their tokens (runs.stream). */
+  stream: boolean;
+  /** Whose budget the run's model calls spend (runs.environment). */
+  environment: Environment;
 }
 
 /** Locks the run's row for the rest of the transaction. Throws for a run without a row. */
 export async function lockRun(client: DbClient, runId: string): Promise<LockedRun> {
-  const { rows } = await client.query('SELECT bundle_id, status, finished_at FROM runs WHERE run_id = $1 FOR NO KEY UPDATE', [runId]);
+  const { rows } = await client.query(
+    'SELECT bundle_id, tenant_id, status, finished_at, stream, environment FROM runs WHERE run_id = $1 FOR NO KEY UPDATE', [runId],
+  );
   const run = rows[0];
   if (!run) throw new Error(`run ${runId} has no record`);
-  return { bundleId: run.bundle_id, status: run.status, ended: run.finished_at !== null };
+  return { bundleId: run.bundle_id, tenantId: run.tenant_id, status: run.status, ended: run.finished_at !== null, stream: run.stream === true, environment: run.environment };
 }
 
 /** Locks the run's row for the rest of the transaction; RunEndedError when the run has ended. */

@@ -4,7 +4,7 @@
  */
 import { storableRecord } from '../shared/storable';
 import { inTransaction, type DbClient, type Queryable } from './pool';
-import { lockRun, RunEndedError } from './runEnd';
+import { lockRun, RunEndedError, type LockedRun } from './runEnd';
 
 export type RunEventType =
   | 'run.started'
@@ -55,13 +55,14 @@ const isClient = (db: Queryable): db is DbClient => typeof (db as DbClient).rele
  * also lock approval rows lock them before this (the order the API's decision and finishRun share).
  *
  * Throws RunEndedError once the run has ended (./runEnd.ts): `run.finished`, appended by the
- * transaction that ends the run, is its last event.
+ * transaction that ends the run, is its last event. A caller that locked the run's row in this
+ * transaction already (lockRun, lockOpenRun) passes what it read as `locked`.
  */
 export async function appendRunEvent(
-  db: Queryable, runId: string, type: RunEventType, key: string, data: Record<string, unknown>,
+  db: Queryable, runId: string, type: RunEventType, key: string, data: Record<string, unknown>, locked?: LockedRun,
 ): Promise<number | undefined> {
   if (!isClient(db)) return inTransaction(db, (client) => appendRunEvent(client, runId, type, key, data));
-  const run = await lockRun(db, runId);
+  const run = locked ?? (await lockRun(db, runId));
   if (run.ended && type !== runFinishedEvent) throw new RunEndedError(runId, run.status);
   const { rows } = await db.query(
     `INSERT INTO run_events (run_id, seq, key, type, data)

@@ -6,10 +6,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import OpenAI from 'openai';
 import type { ProviderLimits } from '../../config';
-import { admitCall, resolveProvider, settleGrant, type Grant } from './providerLimiter';
+import { admitCallIn, resolveProvider, settleGrant, type Admission, type Grant } from './providerLimiter';
 import { providerTokens, type TokenRequest } from './tokens';
 import { countProviderFailures, recordRetry, type RetryReason, type RetryRecord } from '../../db/modelRetries';
-import type { Db } from '../../db/pool';
+import type { Db, DbClient } from '../../db/pool';
 import { toActivityFailure } from './errors';
 import { FailureType, modelBackoff } from '../../shared/failures';
 import { providerOf, recordModelRetry } from '../../telemetry/metrics';
@@ -31,6 +31,13 @@ interface Call {
   step: number;
 }
 
+/** A call the limiter held back: when it may come back (`admission.second`). */
+export interface Refusal extends Call {
+  baseUrl: string | undefined;
+  model: string;
+  admission: Extract<Admission, { granted: false }>;
+}
+
 /** The endpoint (the bundle's base URL; the configured provider when undefined) and model a call went to. */
 interface Target {
   baseUrl: string | undefined;
@@ -46,19 +53,31 @@ export function createModelCallGuard({ db, limits, defaultBaseUrl, random = Math
   };
   return {
     /**
-     * Counts the call against its provider's limits, or throws a retryable `ProviderRateLimited`
-     * whose delay ends in the second booked for it. The grant is to be settled with the real usage.
+     * Counts the call against its provider's limits in the caller's transaction (the step's own,
+     * taken last in it: the provider's lock is held until it commits). Granted: the grant, to be
+     * settled with the real usage (undefined for a provider without limits). Not granted: the second
+     * booked for it, which the caller commits and then turns into the failure to throw (`refused`).
      */
-    async admit({ runId, step, baseUrl, request }: Call & { baseUrl: string | undefined; request: TokenRequest & { model: string } }): Promise<Grant | undefined> {
+    async admit(
+      client: DbClient, { runId, step, baseUrl, request }: Call & { baseUrl: string | undefined; request: TokenRequest & { model: string } },
+    ): Promise<{ granted: true; grant?: Grant } | { granted: false; refusal: Refusal }> {
       const target = resolveProvider(limits, baseUrl, defaultBaseUrl);
-      if (!target) return undefined;
-      const admission = await admitCall(db, { ...target, ticketId: `${runId}:${step}`, tokens: providerTokens(request) });
-      if (admission.granted) return admission.grant;
+      if (!target) return { granted: true };
+      const admission = await admitCallIn(client, { ...target, ticketId: `${runId}:${step}`, tokens: providerTokens(request) });
+      if (admission.granted) return { granted: true, grant: admission.grant };
+      return { granted: false, refusal: { runId, step, baseUrl, model: request.model, admission } };
+    },
+
+    /**
+     * A call the limiter held back, once its booking is committed: the retry is recorded and the
+     * retryable `ProviderRateLimited` to throw returned, its delay ending in the second booked for it.
+     */
+    async refused({ runId, step, baseUrl, model, admission }: Refusal): Promise<ApplicationFailure> {
       const delayMs = Math.ceil(Math.max(0, admission.second * 1000 - admission.nowMs) + random() * ARRIVAL_SPREAD_MS);
-      await bestEffort('record a retry', countedRetry({ runId, step, attempt: currentAttempt(), reason: 'rate_limited_local', delayMs }, { baseUrl, model: request.model }));
+      await bestEffort('record a retry', countedRetry({ runId, step, attempt: currentAttempt(), reason: 'rate_limited_local', delayMs }, { baseUrl, model }));
       const { requestsPerMinute, tokensPerMinute } = admission.limit;
       const limitText = [requestsPerMinute && `${requestsPerMinute} calls`, tokensPerMinute && `${tokensPerMinute} tokens`].filter(Boolean).join(' and ');
-      throw ApplicationFailure.create({
+      return ApplicationFailure.create({
         type: FailureType.ProviderRateLimited,
         message: `${admission.provider} is at its limit of ${limitText} a minute; this call waits for its turn at ${new Date(admission.second * 1000).toISOString()}`,
         nextRetryDelay: delayMs,
@@ -71,6 +90,15 @@ export function createModelCallGuard({ db, limits, defaultBaseUrl, random = Math
      */
     async completed(grant: Grant | undefined, usage: OpenAI.CompletionUsage | undefined): Promise<void> {
       if (grant) await bestEffort('settle provider tokens', settleGrant(db, grant, usage?.total_tokens ?? grant.tokens));
+    },
+
+    /**
+     * `completed` in the transaction that stores the call's reply, as its last statement (the
+     * bucket's row lock is then held only until the commit). A failure here fails that
+     * transaction, which would fail anyway: it is one UPDATE by primary key beside the reply's rows.
+     */
+    async completedIn(client: DbClient, grant: Grant | undefined, usage: OpenAI.CompletionUsage | undefined): Promise<void> {
+      if (grant) await settleGrant(client, grant, usage?.total_tokens ?? grant.tokens);
     },
 
     /**

@@ -2,27 +2,28 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import type { ModelPrices } from '../../config';
 import type { BundleCache } from '../../bundles/bundleStore';
-import { inTransaction, type Db } from '../../db/pool';
+import { inTransaction, type Db, type DbClient, type Queryable } from '../../db/pool';
 import { modelPriceOf, pinsOf, renderSystemPrompt, type Bundle } from '../../shared/bundle';
-import type { ModelReply } from '../../shared/domain';
+import type { ContextMessage, ModelReply } from '../../shared/domain';
 import { callCost, priceBuckets, type ModelPrice } from '../../shared/pricing';
 import { runErrorCodeOf } from '../../shared/runErrors';
 import { storableJson } from '../../shared/storable';
-import { assertRunOpen, holdRunEnd, lockOpenRun, RunEndedError } from '../../db/runEnd';
+import { holdRunEnd, lockOpenRun, RunEndedError } from '../../db/runEnd';
 import { finishRunIn, type FinishRunInput } from '../runs';
 import { activityContext, discardLateReply, withHeartbeats } from '../runEnded';
-import { reserveBudget, settleBudget, type BudgetOwner } from '../../db/budgets';
+import { reserveBudget, reserveBudgetIn, settleBudget, type BudgetOwner, type Reservation } from '../../db/budgets';
 import type { ModelCallGuard } from './callGuard';
 import { readCompletion, type ReadReply, type UnusableReply } from './replies';
 import { tracedChat } from './chatSpan';
 import type { GenAiSpanSettings } from '../../telemetry/tracing';
 import { countRetries, recordRetry, type AskedAgainReason } from '../../db/modelRetries';
 import { appendMessage, countStepRows, loadTranscript, storedReplyOf } from '../../db/transcript';
-import { ownerOfRun, runStreams } from '../../db/runs';
 import { streamCompletion } from './streaming';
-import { loadThreadContext } from './threadContext';
+import { loadThreadContext, type ThreadContext } from './threadContext';
 import { recordPaidStep, type PaidCall } from './paidCalls';
-import { prepareContext, routeStep } from './stepContext';
+import { prepareContext, routeStep, type ContextDeps } from './stepContext';
+import type { Grant } from './providerLimiter';
+import type { RoutedModel } from '../../shared/modelRouting';
 import { worstCaseTokens } from './tokens';
 import { appendRunEvent, eventKeys } from '../../db/runEvents';
 import { FailureType, retryableFailure, terminalFailure, unknownBundle } from '../../shared/failures';
@@ -106,53 +107,90 @@ export function createModelActivities({
      * also ends the run, once (a retry that finds the answer stored makes sure the run has ended).
      */
     async callModel({ runId, bundleId, step, endsRunOnAnswer = false }: CallModelInput): Promise<ModelReply> {
-      const stored = await storedReply(db, runId, step);
-      if (stored) {
-        if (endsRunOnAnswer && stored.kind === 'final') {
-          await inTransaction(db, (client) => finishRunIn(client, answerEnd(runId, stored.text)));
-          await afterRunEnded();
-        }
-        return stored;
-      }
-
-      const bundle = await bundles.get(bundleId);
-      if (!bundle) throw unknownBundle(bundleId);
-      // The bundle's routing rules pick the step's model (its one model without routing).
-      const route = await routeStep(db, bundle, runId, step);
-      const model = route?.model ?? bundle.model.id;
-      const price = priceFor(bundle, model);
-      // At most once per step, however often the call is retried.
-      await appendRunEvent(db, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model });
-      const { tenantId, environment, transcript, thread, stream } = await loadRunContext(db, runId);
-      // The whole transcript, or under a context budget a summary (made and costed here if due) and the recent turns.
-      const context = await prepareContext(
-        {
-          db,
-          priceOf: (summaryModel) => priceFor(bundle, summaryModel),
-          refuseUnusable: (summaryCall, read) => refuseUnusable({ runId, tenantId, bundleId: bundle.id, step, ...summaryCall }, read),
-          reserve: (id, req) => reserveOrRefuse({ tenantId, environment }, id, worstCaseUsd(req, priceFor(bundle, req.model))),
-          complete: (req) => withHeartbeats((signal) => modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal })),
-        },
-        {
-          runId, tenantId, step, bundle, systemPrompt: renderSystemPrompt(bundle), tools: toolsOf(bundle), transcript, thread,
-          shrink: bundle.context !== undefined && (await countRetries(db, runId, step, 'context_length_exceeded')) > 0,
-        },
-      );
-      const request: OpenAI.ChatCompletionCreateParamsNonStreaming = {
-        model,
-        temperature: bundle.model.temperature,
-        max_completion_tokens: bundle.model.maxOutputTokens,
-        // System prompt and tools first, never reordered: a stable prefix the provider can cache.
-        messages: context.messages,
-        tools: toolsOf(bundle),
-        prompt_cache_key: bundle.id,
-      };
+      const found = await bundles.get(bundleId);
+      if (!found) throw unknownBundle(bundleId);
+      const bundle: Bundle = found;
       const reservationId = `${runId}:${step}`;
-      // The last look before paying: a run cancelled meanwhile makes no more calls.
-      await assertRunOpen(db, runId);
-      await reserveOrRefuse({ tenantId, environment }, reservationId, worstCaseUsd(request, price));
-      // Over the provider's per-minute limits (all workers together) the call waits in Temporal's retry loop.
-      const grant = await modelCalls.admit({ runId, step, baseUrl: bundle.model.baseUrl, request });
+      const contextDeps = (owner: BudgetOwner): ContextDeps => ({
+        db,
+        priceOf: (summaryModel) => priceFor(bundle, summaryModel),
+        refuseUnusable: (summaryCall, read) => refuseUnusable({ runId, tenantId: owner.tenantId, bundleId: bundle.id, step, ...summaryCall }, read),
+        reserve: (id, req) => reserveOrRefuse(owner, id, worstCaseUsd(req, priceFor(bundle, req.model))),
+        complete: (req) => withHeartbeats((signal) => modelClient(bundle.model.baseUrl).chat.completions.create(req, { signal })),
+      });
+
+      const contextInput = ({ tenantId, transcript, thread }: PlannedStep, shrink: boolean) => ({
+        runId, tenantId, step, bundle, systemPrompt: renderSystemPrompt(bundle), tools: toolsOf(bundle), transcript, thread, shrink,
+      });
+
+      /** The call's worst case reserved against the tenant's budgets, then its provider's slot; a refusal to throw once committed. */
+      const holdCall = async (client: DbClient, planned: PlannedStep, req: OpenAI.ChatCompletionCreateParamsNonStreaming): Promise<Hold> => {
+        const reservation = await reserveBudgetIn(client, ownerOf(planned), reservationId, worstCaseUsd(req, planned.price));
+        if (!reservation.ok) return { ok: false, failure: async () => budgetRefusal(planned.environment, reservation) };
+        // Over the provider's per-minute limits (all workers together) the call waits in Temporal's retry loop.
+        const admission = await modelCalls.admit(client, { runId, step, baseUrl: bundle.model.baseUrl, request: req });
+        if (!admission.granted) return { ok: false, failure: () => modelCalls.refused(admission.refusal) };
+        return { ok: true, grant: admission.grant };
+      };
+
+      /**
+       * Under a context budget: the context planned (a summary made and costed here if due, its
+       * turns the recent ones), then the call held in a transaction of its own.
+       */
+      const planWithinBudget = async (planned: PlannedStep) => {
+        const shrink = (await countRetries(db, runId, step, 'context_length_exceeded')) > 0;
+        const context = await prepareContext(contextDeps(ownerOf(planned)), contextInput(planned, shrink));
+        const request = requestOf(bundle, planned.model, context.messages, toolsOf(bundle));
+        const hold = await inTransaction(db, async (client) => {
+          // The last look before paying: a run cancelled meanwhile makes no more calls.
+          await lockOpenRun(client, runId);
+          return holdCall(client, planned, request);
+        });
+        return { request, detail: context.detail, hold };
+      };
+
+      // Everything before the call in one transaction: the stored reply of an earlier attempt, the
+      // run's row (locked: a run cancelled meanwhile makes no more calls), step.started (once per
+      // step, however often the call is retried), the transcript and, without a context budget, the
+      // budget reservation and the provider's slot, taken last (their locks are held to the commit).
+      // A refusal commits what it booked and is thrown after the commit.
+      const begun = await inTransaction(db, async (client): Promise<Begun> => {
+        const stored = await storedReply(client, runId, step);
+        if (stored) {
+          if (endsRunOnAnswer && stored.kind === 'final') await finishRunIn(client, answerEnd(runId, stored.text));
+          return { kind: 'stored', reply: stored };
+        }
+        const run = await lockOpenRun(client, runId);
+        // The bundle's routing rules pick the step's model (its one model without routing).
+        const route = await routeStep(client, bundle, runId, step);
+        const model = route?.model ?? bundle.model.id;
+        await appendRunEvent(client, runId, 'step.started', eventKeys.modelStepStarted(step), { step, kind: 'model', model }, run);
+        let price: ModelPrice;
+        try {
+          price = priceFor(bundle, model);
+        } catch (err) {
+          return { kind: 'refused', failure: async () => err };
+        }
+        const [own, thread] = [await loadTranscript(client, runId), await loadThreadContext(client, runId)];
+        const planned: PlannedStep = {
+          tenantId: run.tenantId, environment: run.environment, stream: run.stream, route, model, price, thread,
+          transcript: thread ? [...thread.transcript, ...own] : own,
+        };
+        // Under a context budget a summary may be due (a model call): planned after this commits.
+        if (bundle.context) return { kind: 'planned', step: planned };
+        const context = await prepareContext(contextDeps(ownerOf(planned)), contextInput(planned, false));
+        const request = requestOf(bundle, model, context.messages, toolsOf(bundle));
+        return { kind: 'ready', step: planned, request, detail: context.detail, hold: await holdCall(client, planned, request) };
+      });
+      if (begun.kind === 'stored') {
+        if (endsRunOnAnswer && begun.reply.kind === 'final') await afterRunEnded();
+        return begun.reply;
+      }
+      if (begun.kind === 'refused') throw await begun.failure();
+      const { tenantId, environment, stream, route, model, price } = begun.step;
+      const { request, detail, hold } = begun.kind === 'ready' ? begun : await planWithinBudget(begun.step);
+      if (!hold.ok) throw await hold.failure();
+      const { grant } = hold;
 
       const started = Date.now();
       const client = modelClient(bundle.model.baseUrl);
@@ -172,7 +210,6 @@ export function createModelActivities({
         const failure = await modelCalls.attemptFailed({ runId, step, grant, err, target: { baseUrl: bundle.model.baseUrl, model } });
         throw bundle.context ? await summariseOnOverflow(runId, step, failure) : failure;
       });
-      await modelCalls.completed(grant, completion.usage);
       const call: PaidCall = {
         runId, tenantId, bundleId: bundle.id, step, model, reservationId, latencyMs: Date.now() - started, cost: callCost(completion.usage, price),
       };
@@ -180,29 +217,39 @@ export function createModelActivities({
       // workflow, a retry and the next request all go on with what is stored (src/shared/storable.ts).
       const { value: read, replaced } = storableJson(readCompletion(completion));
       try {
-        if (read.kind === 'unusable') throw await refuseUnusable(call, read, replaced);
-        await storeReply(call, read, replaced, { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...context.detail }, endsRunOnAnswer);
+        if (read.kind === 'unusable') {
+          await modelCalls.completed(grant, completion.usage);
+          throw await refuseUnusable(call, read, replaced);
+        }
+        const stepDetail = { ...(route ? { routing: { tier: route.tier, rule: route.rule } } : {}), ...detail };
+        const reply = await storeReply(call, read, replaced, stepDetail, endsRunOnAnswer, { grant, usage: completion.usage }).catch(async (err) => {
+          // Rolled back with the reply: the provider's tokens are settled on their own.
+          await modelCalls.completed(grant, completion.usage);
+          throw err;
+        });
         if (endsRunOnAnswer && read.kind === 'final') await afterRunEnded();
+        return reply;
       } catch (err) {
         // The run ended while the provider answered: the reply is paid for, noted as discarded, never stored.
         if (err instanceof RunEndedError) await discardLateReply(db, err, { runId, tenantId, step, ordinal: 0, model, reservationId, usage: call.cost.usage });
         throw err;
       }
-      // What is stored is the run's truth (a concurrent attempt may have stored its reply first), and
-      // counts what the step's summary and unusable replies cost with it.
-      return (await storedReply(db, runId, step))!;
     },
   };
 
-  /** Reserves against the run's environment's budget (a staging run's never touches production's). */
+  /** What a refused reservation throws: the run fails, or (the tenant chose to wait) retries when the window turns over. */
+  function budgetRefusal(environment: BudgetOwner['environment'], reservation: Extract<Reservation, { ok: false }>): ApplicationFailure {
+    const message = `the tenant's ${environment === 'staging' ? 'staging ' : ''}${reservation.period} budget of $${reservation.limitUsd} is spent ($${reservation.spentUsd} used or reserved)`;
+    if (!reservation.wait) return terminalFailure(FailureType.BudgetExceeded, message);
+    // Retry when the window turns over (or sooner, in case the ceiling is raised).
+    const untilNextWindow = Date.parse(reservation.windowEndsAt) - Date.now();
+    return retryableFailure(FailureType.BudgetWait, message, { nextRetryDelay: Math.max(1000, Math.min(untilNextWindow, 15 * 60_000)) });
+  }
+
+  /** Reserves a summary call's worst case against the run's environment's budget, in a transaction of its own; throws the refusal. */
   async function reserveOrRefuse(owner: BudgetOwner, reservationId: string, worstUsd: number): Promise<void> {
     const reservation = await reserveBudget(db, owner, reservationId, worstUsd);
-    if (reservation.ok) return;
-    const message = `the tenant's ${owner.environment === 'staging' ? 'staging ' : ''}${reservation.period} budget of $${reservation.limitUsd} is spent ($${reservation.spentUsd} used or reserved)`;
-    if (!reservation.wait) throw terminalFailure(FailureType.BudgetExceeded, message);
-    // The tenant chose to wait: retry when the window turns over (or sooner, in case the ceiling is raised).
-    const untilNextWindow = Date.parse(reservation.windowEndsAt) - Date.now();
-    throw retryableFailure(FailureType.BudgetWait, message, { nextRetryDelay: Math.max(1000, Math.min(untilNextWindow, 15 * 60_000)) });
+    if (!reservation.ok) throw budgetRefusal(owner.environment, reservation);
   }
 
   /**
@@ -245,39 +292,46 @@ export function createModelActivities({
   }
 
   /**
-   * The reply, its step row, the run's totals, the budget settlement and the event: one transaction;
-   * with `endsRunOnAnswer`, a final answer's run end too (finishRun's work, see finishRunIn).
+   * The reply, its step row, the run's totals, the budget settlement, the event and the provider's
+   * real tokens: one transaction; with `endsRunOnAnswer`, a final answer's run end too (finishRun's
+   * work, see finishRunIn). Returns what is stored, read in the same transaction: the run's truth (a
+   * concurrent attempt may have stored its reply first), counting what the step's summary and
+   * unusable replies cost with it.
    */
   async function storeReply(
     call: PaidCall, read: Exclude<ReadReply, { kind: 'unusable' }>, replacedCharacters: number, detail: Record<string, unknown>,
-    endsRunOnAnswer: boolean,
-  ): Promise<void> {
+    endsRunOnAnswer: boolean, provider: { grant: Grant | undefined; usage: OpenAI.CompletionUsage | undefined },
+  ): Promise<ModelReply> {
     const { runId, step, model, latencyMs, cost } = call;
     const toolCalls = read.kind === 'tool_calls' ? read.toolCalls : undefined;
     const content = read.kind === 'tool_calls' ? read.content : read.text;
     const ends = endsRunOnAnswer && read.kind === 'final';
-    await inTransaction(db, async (client) => {
+    return inTransaction(db, async (client) => {
       // The run's end lock before its row's, the order of every transaction that takes both.
       if (ends) await holdRunEnd(client, runId);
-      await lockOpenRun(client, runId);
-      if (!(await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls }))) return;
-      const totalUsage = await recordPaidStep(client, call, {
-        ordinal: 0, status: 'ok', replacedCharacters, countsStep: true,
-        detail: {
-          ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true }),
-          // The reply stopped at its output token limit: a final answer is cut, a tool call may be.
-          ...(read.truncated ? { truncated: true } : {}),
-          ...detail,
-        },
-      });
-      await appendRunEvent(client, runId, 'step.finished', eventKeys.modelStepFinished(step), {
-        step, kind: 'model', model, reply: read.kind,
-        ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : {}),
-        latencyMs, usage: cost.usage, cachedInputTokens: cost.buckets.cachedInput,
-        totalUsage,
-      });
-      // After the step's rows, so the run's end counts them and `run.finished` is its last event.
-      if (ends) await finishRunIn(client, answerEnd(runId, read.text));
+      const run = await lockOpenRun(client, runId);
+      if (await appendMessage(client, runId, { step, ordinal: 0, role: 'assistant', content, toolCalls })) {
+        const totalUsage = await recordPaidStep(client, call, {
+          ordinal: 0, status: 'ok', replacedCharacters, countsStep: true,
+          detail: {
+            ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : { final: true }),
+            // The reply stopped at its output token limit: a final answer is cut, a tool call may be.
+            ...(read.truncated ? { truncated: true } : {}),
+            ...detail,
+          },
+        });
+        await appendRunEvent(client, runId, 'step.finished', eventKeys.modelStepFinished(step), {
+          step, kind: 'model', model, reply: read.kind,
+          ...(toolCalls ? { toolCalls: toolCalls.map((c) => c.name) } : {}),
+          latencyMs, usage: cost.usage, cachedInputTokens: cost.buckets.cachedInput,
+          totalUsage,
+        }, run);
+        // After the step's rows, so the run's end counts them and `run.finished` is its last event.
+        if (ends) await finishRunIn(client, answerEnd(runId, read.text));
+      }
+      // Last: the provider's bucket row is locked only until the commit (no lock is waited for after it).
+      await modelCalls.completedIn(client, provider.grant, provider.usage);
+      return (await storedReply(client, runId, step))!;
     });
   }
 }
@@ -291,17 +345,43 @@ export function worstCaseUsd(request: OpenAI.ChatCompletionCreateParamsNonStream
   return priceBuckets({ uncachedInput: prompt, cachedInput: 0, cacheWrite: 0, output, reasoning: 0 }, price).costUsd;
 }
 
-/**
- * What a step needs of the run: its tenant and environment (whose budget it spends), whether it
- * streams, and its transcript; for a turn of a thread, the earlier turns first
- * (src/activities/model/threadContext.ts), read here, in the activity, so a conversation never
- * passes through the workflow's inputs or history.
- */
-async function loadRunContext(db: Db, runId: string) {
-  const [{ tenantId, environment }, own, stream, thread] = await Promise.all([
-    ownerOfRun(db, runId), loadTranscript(db, runId), runStreams(db, runId), loadThreadContext(db, runId),
-  ]);
-  return { tenantId, environment, stream, thread, transcript: thread ? [...thread.transcript, ...own] : own };
+/** What the step's transaction found before the call: the step's model, price and transcript, and the run's tenant. */
+interface PlannedStep {
+  tenantId: string;
+  /** Whose budget the call spends: a staging run's never touches production's. */
+  environment: BudgetOwner['environment'];
+  /** Whether the run's model calls stream their tokens. */
+  stream: boolean;
+  route: RoutedModel | undefined;
+  model: string;
+  price: ModelPrice;
+  /** For a turn of a thread, the earlier turns first (./threadContext.ts), read here so a conversation never passes through the workflow. */
+  thread: ThreadContext | undefined;
+  transcript: ContextMessage[];
+}
+
+/** The budget reservation and the provider's slot held for the call, or the refusal to throw once committed. */
+type Hold = { ok: true; grant: Grant | undefined } | { ok: false; failure: () => Promise<unknown> };
+
+const ownerOf = ({ tenantId, environment }: PlannedStep): BudgetOwner => ({ tenantId, environment });
+
+type Begun =
+  | { kind: 'stored'; reply: ModelReply }
+  | { kind: 'refused'; failure: () => Promise<unknown> }
+  /** Under a context budget: the context is planned (a summary perhaps made) after the transaction. */
+  | { kind: 'planned'; step: PlannedStep }
+  | { kind: 'ready'; step: PlannedStep; request: OpenAI.ChatCompletionCreateParamsNonStreaming; detail?: Record<string, unknown>; hold: Hold };
+
+/** The request of a step: system prompt and tools first, never reordered (a stable prefix the provider can cache). */
+function requestOf(bundle: Bundle, model: string, messages: OpenAI.ChatCompletionMessageParam[], tools: OpenAI.ChatCompletionTool[]) {
+  return {
+    model,
+    temperature: bundle.model.temperature,
+    max_completion_tokens: bundle.model.maxOutputTokens,
+    messages,
+    tools,
+    prompt_cache_key: bundle.id,
+  } satisfies OpenAI.ChatCompletionCreateParamsNonStreaming;
 }
 
 /** How an answered run ends: what the workflow's finish recorded for it before `lean-steps`. */
@@ -310,7 +390,7 @@ function answerEnd(runId: string, text: string): FinishRunInput {
 }
 
 /** The step's reply once stored, costed with the step's other paid calls (its context summary and unusable replies). */
-async function storedReply(db: Db, runId: string, step: number): Promise<ModelReply | undefined> {
+async function storedReply(db: Queryable, runId: string, step: number): Promise<ModelReply | undefined> {
   const stored = await storedReplyOf(db, runId, step);
   if (!stored) return undefined;
   return stored.toolCalls?.length

@@ -11,7 +11,7 @@
  * run out. Admissions of one provider take an advisory lock, so concurrent workers go one at a time.
  */
 import { providerKey, type ProviderLimit, type ProviderLimits } from '../../config';
-import { inTransaction, type Db } from '../../db/pool';
+import { inTransaction, type Db, type DbClient, type Queryable } from '../../db/pool';
 
 /**
  * A minute plus two seconds of slack: a call may reach the provider up to a second after its second
@@ -98,64 +98,77 @@ export function findSlot(buckets: readonly Bucket[], now: number, tokens: number
  * Grants a call now, or books it a later second and says when. `ticketId` names the call (one per
  * run step): a call that was booked a second finds it here when it comes back.
  */
-export async function admitCall(
-  db: Db, { provider, limit, ticketId, tokens }: { provider: string; limit: ProviderLimit; ticketId: string; tokens: number },
-): Promise<Admission> {
+export async function admitCall(db: Db, call: CallTicket): Promise<Admission> {
+  return inTransaction(db, (client) => admitCallIn(client, call));
+}
+
+/** A call to admit: its provider and limits, its ticket (one per run step) and its estimated tokens. */
+export interface CallTicket {
+  provider: string;
+  limit: ProviderLimit;
+  ticketId: string;
+  tokens: number;
+}
+
+/**
+ * admitCall in the caller's transaction, which must commit (a refusal too: it books the second) and
+ * should do so soon: the provider's lock is held until then, so callers take it last.
+ */
+export async function admitCallIn(client: DbClient, { provider, limit, ticketId, tokens }: CallTicket): Promise<Admission> {
   const cost = Math.min(tokens, limit.tokensPerMinute ?? Infinity);
-  return inTransaction(db, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_NAMESPACE, provider]);
-    // The database's clock, read after the lock: every worker counts seconds the same way.
-    const { rows: clock } = await client.query('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms');
-    const nowMs = Number(clock[0].now_ms);
-    const now = Math.floor(nowMs / 1000);
-    const granted = (second: number, grantTokens: number): Admission => ({ granted: true, grant: { provider, second, tokens: grantTokens } });
+  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_NAMESPACE, provider]);
+  // The database's clock, read after the lock: every worker counts seconds the same way.
+  const { rows: clock } = await client.query('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms');
+  const nowMs = Number(clock[0].now_ms);
+  const now = Math.floor(nowMs / 1000);
+  const granted = (second: number, grantTokens: number): Admission => ({ granted: true, grant: { provider, second, tokens: grantTokens } });
 
-    const { rows: tickets } = await client.query(
-      'DELETE FROM provider_rate_tickets WHERE ticket_id = $1 RETURNING provider, epoch_second, tokens',
-      [ticketId],
-    );
-    const ticket = tickets[0] as { provider: string; epoch_second: number; tokens: number } | undefined;
-    if (ticket && ticket.provider === provider && now < ticket.epoch_second) {
-      // Back early (a retry for another reason): the booked second still waits.
-      await client.query('INSERT INTO provider_rate_tickets (ticket_id, provider, epoch_second, tokens) VALUES ($1, $2, $3, $4)', [
-        ticketId, provider, ticket.epoch_second, ticket.tokens,
-      ]);
-      return { granted: false, provider, second: ticket.epoch_second, nowMs, limit };
-    }
-    if (ticket && ticket.provider === provider && now <= ticket.epoch_second + LATE_SECONDS) return granted(ticket.epoch_second, ticket.tokens);
-    if (ticket) {
-      // Too late for its second (or the call moved to another provider): give the second back, queue again.
-      await client.query(
-        `UPDATE provider_rate_buckets SET requests = GREATEST(0, requests - 1), tokens = GREATEST(0, tokens - $3)
-         WHERE provider = $1 AND epoch_second = $2`,
-        [ticket.provider, ticket.epoch_second, ticket.tokens],
-      );
-    }
-
-    // Seconds no window can see any more, and bookings nobody came back for.
-    await client.query('DELETE FROM provider_rate_buckets WHERE provider = $1 AND epoch_second < $2', [provider, now - 2 * WINDOW_SECONDS]);
-    await client.query('DELETE FROM provider_rate_tickets WHERE provider = $1 AND epoch_second < $2', [provider, now - 2 * WINDOW_SECONDS]);
-    const { rows } = await client.query(
-      'SELECT epoch_second AS second, requests, tokens FROM provider_rate_buckets WHERE provider = $1 AND epoch_second > $2',
-      [provider, now - WINDOW_SECONDS],
-    );
-    const second = findSlot(rows as Bucket[], now, cost, limit);
-    await client.query(
-      `INSERT INTO provider_rate_buckets (provider, epoch_second, requests, tokens) VALUES ($1, $2, 1, $3)
-       ON CONFLICT (provider, epoch_second) DO UPDATE
-       SET requests = provider_rate_buckets.requests + 1, tokens = provider_rate_buckets.tokens + EXCLUDED.tokens`,
-      [provider, second, cost],
-    );
-    if (second <= now) return granted(second, cost);
+  const { rows: tickets } = await client.query(
+    'DELETE FROM provider_rate_tickets WHERE ticket_id = $1 RETURNING provider, epoch_second, tokens',
+    [ticketId],
+  );
+  const ticket = tickets[0] as { provider: string; epoch_second: number; tokens: number } | undefined;
+  if (ticket && ticket.provider === provider && now < ticket.epoch_second) {
+    // Back early (a retry for another reason): the booked second still waits.
     await client.query('INSERT INTO provider_rate_tickets (ticket_id, provider, epoch_second, tokens) VALUES ($1, $2, $3, $4)', [
-      ticketId, provider, second, cost,
+      ticketId, provider, ticket.epoch_second, ticket.tokens,
     ]);
-    return { granted: false, provider, second, nowMs, limit };
-  });
+    return { granted: false, provider, second: ticket.epoch_second, nowMs, limit };
+  }
+  if (ticket && ticket.provider === provider && now <= ticket.epoch_second + LATE_SECONDS) return granted(ticket.epoch_second, ticket.tokens);
+  if (ticket) {
+    // Too late for its second (or the call moved to another provider): give the second back, queue again.
+    await client.query(
+      `UPDATE provider_rate_buckets SET requests = GREATEST(0, requests - 1), tokens = GREATEST(0, tokens - $3)
+       WHERE provider = $1 AND epoch_second = $2`,
+      [ticket.provider, ticket.epoch_second, ticket.tokens],
+    );
+  }
+
+  // What windows containing now see; and in the same statement, seconds no window can see any more
+  // and bookings nobody came back for are dropped (rows the SELECT never reads: older than it looks).
+  const { rows } = await client.query(
+    `WITH old_buckets AS (DELETE FROM provider_rate_buckets WHERE provider = $1 AND epoch_second < $3),
+          old_tickets AS (DELETE FROM provider_rate_tickets WHERE provider = $1 AND epoch_second < $3)
+     SELECT epoch_second AS second, requests, tokens FROM provider_rate_buckets WHERE provider = $1 AND epoch_second > $2`,
+    [provider, now - WINDOW_SECONDS, now - 2 * WINDOW_SECONDS],
+  );
+  const second = findSlot(rows as Bucket[], now, cost, limit);
+  await client.query(
+    `INSERT INTO provider_rate_buckets (provider, epoch_second, requests, tokens) VALUES ($1, $2, 1, $3)
+     ON CONFLICT (provider, epoch_second) DO UPDATE
+     SET requests = provider_rate_buckets.requests + 1, tokens = provider_rate_buckets.tokens + EXCLUDED.tokens`,
+    [provider, second, cost],
+  );
+  if (second <= now) return granted(second, cost);
+  await client.query('INSERT INTO provider_rate_tickets (ticket_id, provider, epoch_second, tokens) VALUES ($1, $2, $3, $4)', [
+    ticketId, provider, second, cost,
+  ]);
+  return { granted: false, provider, second, nowMs, limit };
 }
 
 /** Replaces a granted call's estimated tokens with what it really used (0 when it failed). */
-export async function settleGrant(db: Db, grant: Grant, actualTokens: number): Promise<void> {
+export async function settleGrant(db: Queryable, grant: Grant, actualTokens: number): Promise<void> {
   await db.query(
     'UPDATE provider_rate_buckets SET tokens = GREATEST(0, tokens - $3 + $4) WHERE provider = $1 AND epoch_second = $2',
     [grant.provider, grant.second, grant.tokens, actualTokens],

@@ -10,7 +10,7 @@
  * outgrow the budget (folding the previous summary into the new one).
  */
 import type OpenAI from 'openai';
-import { inTransaction, type Db } from '../../db/pool';
+import { inTransaction, type Db, type Queryable } from '../../db/pool';
 import { appendSummary, latestSummaryOf, promptTokensOf, toolStatusesOf } from '../../db/transcript';
 import { recordPaidStep } from './paidCalls';
 import { lockOpenRun, RunEndedError } from '../../db/runEnd';
@@ -38,7 +38,7 @@ export const SUMMARY_ORDINAL = -1;
  * bundle without routing (its one model). Decided from rows a retry sees the same, so every attempt
  * of a step asks the same model.
  */
-export async function routeStep(db: Db, bundle: Bundle, runId: string, step: number): Promise<RoutedModel | undefined> {
+export async function routeStep(db: Queryable, bundle: Bundle, runId: string, step: number): Promise<RoutedModel | undefined> {
   if (!bundle.model.routing) return undefined;
   return routeModel(bundle.model, { step, previousToolStatuses: await toolStatusesOf(db, runId, step - 1) });
 }

@@ -5,7 +5,7 @@
  * (src/shared/threads.ts), and the thread's summaries, which any turn's step may reuse: a summary
  * made by turn 2 covering turns 1–2 serves turn 3 without another summary call.
  */
-import type { Db } from '../../db/pool';
+import type { Db, Queryable } from '../../db/pool';
 import { latestThreadSummary, priorTurns, threadTurnOf } from '../../db/threads';
 import type { ContextMessage } from '../../shared/domain';
 import { earlierTranscript, positionOfStep, stepOnScale } from '../../shared/threads';
@@ -20,7 +20,7 @@ export interface ThreadContext {
 }
 
 /** The thread context of a run on a thread, or undefined for a run on none. */
-export async function loadThreadContext(db: Db, runId: string): Promise<ThreadContext | undefined> {
+export async function loadThreadContext(db: Queryable, runId: string): Promise<ThreadContext | undefined> {
   const at = await threadTurnOf(db, runId);
   if (!at) return undefined;
   const turns = await priorTurns(db, at.threadId, at.turn);
