@@ -56,7 +56,8 @@ export interface ProductionRunSelection {
 const runHash = `(('x' || substr(md5(run_id::text), 1, 8))::bit(32)::bigint / 4294967296.0)`;
 
 /**
- * The tenant's production runs of the agent that match, sampled by the hash of their run ID (those
+ * The tenant's real production runs of the agent that match (never a sandbox run, an eval case's,
+ * nor one pinned to a bundle by its request: src/shared/environments.ts isLiveProduction), sampled by the hash of their run ID (those
  * below `rate`, then the first `sample` by hash): their IDs, inputs and bundles. The same selection
  * over the same runs answers the same runs.
  */
@@ -65,7 +66,7 @@ export async function selectProductionRuns(
 ): Promise<{ runId: string; input: string; bundleId: string }[]> {
   const { rows } = await db.query(
     `SELECT run_id AS "runId", input, bundle_id AS "bundleId" FROM runs
-     WHERE tenant_id = $1 AND agent = $2 AND environment = 'production' AND status = ANY($3::text[])
+     WHERE tenant_id = $1 AND agent = $2 AND environment = 'production' AND NOT sandbox AND NOT pinned AND status = ANY($3::text[])
        AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
        AND ($7::float8 IS NULL OR ${runHash} < $7)
      ORDER BY ${runHash}, run_id LIMIT $6`,
