@@ -38,6 +38,20 @@ function shadowRequest(ctx: CommandContext, options: OptionValues): ShadowReques
   };
 }
 
+/** The body of `bosun shadow continuous`: only what the user gives; the API keeps the rest as stored. */
+export function shadowingRequest(ctx: CommandContext, options: OptionValues): Schemas['ShadowingRequest'] {
+  const rate = stringOption(options, 'rate');
+  if (rate !== undefined && (rate.trim() === '' || Number.isNaN(Number(rate)))) throw new UsageError(`--rate must be a number from 0 to 1, e.g. --rate 0.1, not "${rate}"`);
+  const names = stringOption(options, 'names');
+  const patterns = stringOption(options, 'patterns');
+  return {
+    enabled: options.off !== true,
+    ...(rate !== undefined && { rate: Number(rate) }),
+    ...(names !== undefined && { names: linesOf(ctx, names) }),
+    ...(patterns !== undefined && { patterns: linesOf(ctx, patterns) }),
+  };
+}
+
 const percent = (share: number) => `${Math.round(share * 100)}%`;
 
 /** The report's summary: aggregates with the significance of the success rate, then the inputs where the candidate differs most. */
@@ -161,19 +175,13 @@ export const shadowCommands: Command[] = [
     args: ['<agent>'],
     summary: "mirror a share of <agent>'s live production runs to its staging deployment",
     options: {
-      rate: { type: 'string', value: '<0..1>', description: 'the share of production runs mirrored (required)' },
+      rate: { type: 'string', value: '<0..1>', description: 'the share of production runs mirrored (required the first time; absent: the stored rate)' },
       off: { type: 'boolean', description: 'stop mirroring (the standing report stays)' },
-      names: { type: 'string', value: '<file>', description: 'names to anonymise, one a line (stored with the setting)' },
-      patterns: { type: 'string', value: '<file>', description: 'regular expressions of your identifiers to anonymise, one a line' },
+      names: { type: 'string', value: '<file>', description: 'names to anonymise, one a line (stored with the setting; absent: the stored names)' },
+      patterns: { type: 'string', value: '<file>', description: 'regular expressions of your identifiers to anonymise, one a line (absent: the stored ones)' },
     },
     async run(ctx, [agent], options) {
-      const rate = stringOption(options, 'rate');
-      if (rate === undefined || Number.isNaN(Number(rate))) throw new UsageError('--rate <0..1> is required, e.g. --rate 0.1');
-      const body = {
-        rate: Number(rate), enabled: options.off !== true,
-        names: linesOf(ctx, stringOption(options, 'names')), patterns: linesOf(ctx, stringOption(options, 'patterns')),
-      };
-      const stored = await answer(ctx.api.PUT('/v1/agents/{agent}/shadowing', { params: { path: { agent: agent! } }, body }));
+      const stored = await answer(ctx.api.PUT('/v1/agents/{agent}/shadowing', { params: { path: { agent: agent! } }, body: shadowingRequest(ctx, options) }));
       show(ctx, stored, (s) => (s.enabled ? `mirroring ${percent(s.rate)} of ${s.agent}'s production runs to staging: bosun shadow standing ${s.agent}` : `not mirroring ${s.agent}'s production runs`));
     },
   },

@@ -243,14 +243,23 @@ export async function getShadowingSetting(db: Queryable, tenantId: string, agent
   return rows[0];
 }
 
+/**
+ * Stores the agent's setting. An absent `rate`, `names` or `patterns` keeps the stored one (for a
+ * new setting: rate 0, no names, no patterns).
+ */
 export async function putShadowingSetting(
-  db: Queryable, tenantId: string, setting: Omit<ShadowingSetting, 'updatedAt'>,
+  db: Queryable, tenantId: string,
+  setting: Omit<ShadowingSetting, 'updatedAt' | 'rate' | 'names' | 'patterns'> & Partial<Pick<ShadowingSetting, 'rate' | 'names' | 'patterns'>>,
 ): Promise<ShadowingSetting> {
+  const json = (list: string[] | undefined) => (list === undefined ? null : JSON.stringify(list));
   const { rows } = await db.query(
-    `INSERT INTO shadowing_settings (tenant_id, agent, enabled, rate, patterns, names, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (tenant_id, agent) DO UPDATE SET enabled = $3, rate = $4, patterns = $5, names = $6, updated_by = $7, updated_at = now()
+    `INSERT INTO shadowing_settings (tenant_id, agent, enabled, rate, patterns, names, updated_by)
+     VALUES ($1, $2, $3, COALESCE($4::float8, 0), COALESCE($5::jsonb, '[]'), COALESCE($6::jsonb, '[]'), $7)
+     ON CONFLICT (tenant_id, agent) DO UPDATE SET enabled = $3, rate = COALESCE($4::float8, shadowing_settings.rate),
+       patterns = COALESCE($5::jsonb, shadowing_settings.patterns), names = COALESCE($6::jsonb, shadowing_settings.names),
+       updated_by = $7, updated_at = now()
      RETURNING ${settingColumns}`,
-    [tenantId, setting.agent, setting.enabled, setting.rate, JSON.stringify(setting.patterns), JSON.stringify(setting.names), setting.updatedBy],
+    [tenantId, setting.agent, setting.enabled, setting.rate ?? null, json(setting.patterns), json(setting.names), setting.updatedBy],
   );
   return rows[0];
 }

@@ -605,7 +605,9 @@ export interface paths {
         };
         /**
          * The agent's continuous shadowing and its standing report
-         * @description Needs an API key with the `runner` role.
+         * @description The stored names are real customer names: only an admin key sees them; others see how many there are (nameCount).
+         *
+         *     Needs an API key with the `runner` role.
          */
         get: operations["getV1AgentsAgentShadowing"];
         /**
@@ -2767,17 +2769,11 @@ export interface components {
              * @default true
              */
             enabled?: boolean;
-            /** @description The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none). */
-            rate: number;
-            /**
-             * @description Names to replace in mirrored inputs (case-insensitive, whole words); stored with the setting.
-             * @default []
-             */
+            /** @description The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none). Absent: the stored rate (required the first time shadowing is enabled). */
+            rate?: number;
+            /** @description Names to replace in mirrored inputs (case-insensitive, whole words); stored with the setting. Absent: the stored names are kept; [] clears them. */
             names?: string[];
-            /**
-             * @description Regular expressions of your own identifiers, anonymised besides emails, phone, card and account numbers.
-             * @default []
-             */
+            /** @description Regular expressions of your own identifiers, anonymised besides emails, phone, card and account numbers. Absent: the stored patterns are kept; [] clears them. */
             patterns?: string[];
         };
         ShadowingView: {
@@ -2785,7 +2781,10 @@ export interface components {
                 agent: string;
                 enabled: boolean;
                 rate: number;
-                names: string[];
+                /** @description The stored names (real customer names): shown to admin keys only. */
+                names?: string[];
+                /** @description How many names are stored. */
+                nameCount: number;
                 patterns: string[];
                 updatedBy: string;
                 /** Format: date-time */
@@ -6490,6 +6489,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The tenant has published no bundle of this agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
             413: {
                 headers: {
@@ -6558,7 +6566,10 @@ export interface operations {
                         agent: string;
                         enabled: boolean;
                         rate: number;
-                        names: string[];
+                        /** @description The stored names (real customer names): shown to admin keys only. */
+                        names?: string[];
+                        /** @description How many names are stored. */
+                        nameCount: number;
                         patterns: string[];
                         updatedBy: string;
                         /** Format: date-time */
@@ -6566,7 +6577,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The agent has no staging deployment to mirror to. */
+            /** @description The agent has no staging deployment to mirror to, or no rate is given nor stored. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6586,6 +6597,15 @@ export interface operations {
             };
             /** @description The API key lacks the admin role. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The tenant has published no bundle of this agent. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
