@@ -3,6 +3,7 @@ import type OpenAI from 'openai';
 import type { ModelPrices } from '../../config';
 import type { BundleCache } from '../../bundles/bundleStore';
 import { inTransaction, type Db } from '../../db/pool';
+import { budgetRefusalMessage } from '../../shared/budgets';
 import { modelPriceOf, pinsOf, renderSystemPrompt, type Bundle } from '../../shared/bundle';
 import type { ModelReply } from '../../shared/domain';
 import { callCost, priceBuckets, type ModelPrice } from '../../shared/pricing';
@@ -198,7 +199,7 @@ export function createModelActivities({
   async function reserveOrRefuse(owner: BudgetOwner, reservationId: string, worstUsd: number): Promise<void> {
     const reservation = await reserveBudget(db, owner, reservationId, worstUsd);
     if (reservation.ok) return;
-    const message = `the tenant's ${owner.environment === 'staging' ? 'staging ' : ''}${reservation.period} budget of $${reservation.limitUsd} is spent ($${reservation.spentUsd} used or reserved)`;
+    const message = budgetRefusalMessage({ ...reservation, environment: owner.environment, worstUsd });
     if (!reservation.wait) throw terminalFailure(FailureType.BudgetExceeded, message);
     // The tenant chose to wait: retry when the window turns over (or sooner, in case the ceiling is raised).
     const untilNextWindow = Date.parse(reservation.windowEndsAt) - Date.now();
