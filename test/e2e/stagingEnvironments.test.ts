@@ -286,4 +286,41 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
     const { body } = await stack.api('GET', '/v1/usage?groupBy=tenant');
     expect(spend!.value).toBeCloseTo(body.totals[0].costUsd, 5);
   });
+  it("keeps continuous shadowing's names from runner keys and what a change leaves out; refuses unknown agents and queries it does not know", async () => {
+    const shadowing = '/v1/agents/support/shadowing';
+    const set = await stack.api('PUT', shadowing, { enabled: false, rate: 0.5, names: ['Ada Lovelace'], patterns: ['CUST-\\d+'] });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    expect([set.body.names, set.body.nameCount]).toEqual([['Ada Lovelace'], 1]);
+    // Absent names, patterns and rate keep the stored ones, through the API and the CLI (--off needs no --rate).
+    const kept = await stack.api('PUT', shadowing, { enabled: false });
+    expect([kept.status, kept.body.rate, kept.body.names, kept.body.patterns]).toEqual([200, 0.5, ['Ada Lovelace'], ['CUST-\\d+']]);
+    const off = await bosun(stack, ['shadow', 'continuous', 'support', '--off']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.stdout).toContain("not mirroring support's production runs");
+    const notNumber = await bosun(stack, ['shadow', 'continuous', 'support', '--rate', 'abc']);
+    expect([notNumber.code, notNumber.stderr]).toEqual([2, expect.stringContaining('--rate must be a number from 0 to 1')]);
+    // The names are real customer names: an admin sees them, a runner key only how many there are.
+    const runner = (await stack.api('POST', '/v1/keys', { roles: ['runner'] })).body.key;
+    const asRunner = await stack.api('GET', shadowing, undefined, { authorization: `Bearer ${runner}` });
+    expect(asRunner.status).toBe(200);
+    expect(asRunner.body.setting).not.toHaveProperty('names');
+    expect(asRunner.body.setting.nameCount).toBe(1);
+    expect((await stack.api('GET', shadowing)).body.setting.names).toEqual(['Ada Lovelace']);
+
+    // An agent the tenant never published: 404, and nothing stored.
+    expect((await stack.api('PUT', '/v1/agents/nosuchagent/promotion-gate', { requireStaging: true, requireEval: false })).status).toBe(404);
+    expect((await stack.api('GET', '/v1/agents/nosuchagent/shadowing')).status).toBe(404);
+    expect((await stack.api('PUT', '/v1/agents/nosuchagent/shadowing', { enabled: false, rate: 0 })).status).toBe(404);
+    const { rows } = await stack.db.query('SELECT count(*)::int AS n FROM shadowing_settings WHERE tenant_id = $1 AND agent = $2', [stack.tenantId, 'nosuchagent']);
+    expect(rows[0].n).toBe(0);
+
+    // Queries: an unknown environment, a parameter named as the query's (not the body's), until before since.
+    const nope = await stack.api('GET', '/v1/budgets?environment=nope');
+    expect([nope.status, nope.body.error.problems[0]]).toEqual([400, expect.stringMatching(/^environment: /)]);
+    const foo = await stack.api('PUT', '/v1/budgets/day?environment=staging&foo=bar', { limitUsd: 100, mode: 'hard' });
+    expect(foo.status).toBe(400);
+    expect(foo.body.error.problems).toEqual([expect.stringMatching(/^query: .*foo/)]);
+    const backwards = await stack.api('POST', '/v1/agents/support/shadow', { since: '2026-11-02T00:00:00Z', until: '2026-11-01T00:00:00Z' });
+    expect([backwards.status, backwards.body.error.problems]).toEqual([400, [expect.stringMatching(/^until: must be after since/)]]);
+  });
 });

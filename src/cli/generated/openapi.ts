@@ -7119,7 +7119,10 @@ export interface operations {
     };
     getV1Budgets: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only this environment's ceilings (production or staging); both when absent. */
+                environment?: "production" | "staging";
+            };
             header?: never;
             path?: never;
             cookie?: never;
