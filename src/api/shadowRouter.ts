@@ -164,7 +164,7 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
       if (original && replay) items.push(compareShadowPair(original, replay));
     }
     return {
-      shadowId: shadow.shadowId, agent: shadow.agent, bundleId: shadow.bundleId, createdAt: shadow.createdAt,
+      shadowId: shadow.shadowId, kind: shadow.kind, agent: shadow.agent, bundleId: shadow.bundleId, createdAt: shadow.createdAt,
       done: shadow.completedAt !== null, ...shadowReportOf(items),
     };
   }

@@ -94,6 +94,7 @@ const figuresSchema = z.strictObject({ successRate: z.number(), meanCostUsd: z.n
 /** Answer of `GET /v1/agents/:agent/shadow/:shadowId`: the comparison report, most different first. */
 export const shadowReportSchema = z.strictObject({
   shadowId: z.uuid(),
+  kind: z.enum(['replay', 'continuous']).describe("replay: a selection of production runs, replayed with their recorded reads as tapes; continuous: the agent's standing shadow of mirrored live runs (no tapes: their reads are live sandbox reads)."),
   agent: z.string(),
   bundleId: z.string(),
   createdAt: timestamp,

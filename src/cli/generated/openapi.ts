@@ -2674,6 +2674,11 @@ export interface components {
         ShadowReport: {
             /** Format: uuid */
             shadowId: string;
+            /**
+             * @description replay: a selection of production runs, replayed with their recorded reads as tapes; continuous: the agent's standing shadow of mirrored live runs (no tapes: their reads are live sandbox reads).
+             * @enum {string}
+             */
+            kind: "replay" | "continuous";
             agent: string;
             bundleId: string;
             /** Format: date-time */
@@ -2794,6 +2799,11 @@ export interface components {
             report: {
                 /** Format: uuid */
                 shadowId: string;
+                /**
+                 * @description replay: a selection of production runs, replayed with their recorded reads as tapes; continuous: the agent's standing shadow of mirrored live runs (no tapes: their reads are live sandbox reads).
+                 * @enum {string}
+                 */
+                kind: "replay" | "continuous";
                 agent: string;
                 bundleId: string;
                 /** Format: date-time */
