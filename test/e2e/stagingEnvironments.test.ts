@@ -134,9 +134,11 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
 
     const realBefore = await rowsOf(stack.tenantId);
     const sandboxBefore = await rowsOf(sandboxTenant);
-    const started = await stack.api('POST', '/v1/runs', { agent: 'support', input: 'Refund order 5555', environment: 'staging' });
-    expect(started.status).toBe(202);
-    stagingRunId = started.body.runId;
+    // Started by the CLI, as docs/staging.md shows (POST /v1/runs with environment staging).
+    const started = await bosun(stack, ['runs', 'start', 'support', 'Refund order 5555', '--environment', 'staging', '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    expect(JSON.parse(started.stdout).environment).toBe('staging');
+    stagingRunId = JSON.parse(started.stdout).runId;
     const done = await decidedRun(stagingRunId, 'approve');
     const tools = done.steps.filter((s: any) => s.kind === 'tool');
     // Order 5555 exists only in the sandbox tenant: the live read saw its rows; the refund ran its sandbox implementation there.

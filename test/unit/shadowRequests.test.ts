@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/apiClient';
 import type { CommandContext } from '../../src/cli/command';
 import { refuseContinuousShadow } from '../../src/cli/eval/goldenAdd';
+import { startRunRequest } from '../../src/cli/runCommands';
 import { describeShadowReport, shadowingRequest } from '../../src/cli/shadowCommands';
 import { shadowingRequestSchema, shadowRequestSchema } from '../../src/contract';
 import type { ScoredRun } from '../../src/shared/evals/scorers';
@@ -73,5 +74,13 @@ describe('bosun shadow report and golden add --shadow', () => {
     expect(() => refuseContinuousShadow(report('continuous'))).toThrow(UsageError);
     expect(() => refuseContinuousShadow(report('continuous'))).toThrow(/is a continuous shadow: its mirrored runs read live sandbox data, not recorded tapes/);
     expect(() => refuseContinuousShadow(report('replay'))).not.toThrow();
+  });
+});
+
+describe('bosun runs start --environment', () => {
+  it('starts a staging run when asked, a production run by default, and names the environments otherwise', () => {
+    expect(startRunRequest('support', 'hi', { environment: 'staging' })).toEqual({ agent: 'support', input: 'hi', environment: 'staging' });
+    expect(startRunRequest('support', 'hi', {})).toEqual({ agent: 'support', input: 'hi' });
+    expect(() => startRunRequest('support', 'hi', { environment: 'prod' })).toThrow('--environment must be production or staging, not "prod"');
   });
 });
