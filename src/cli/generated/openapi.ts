@@ -5788,6 +5788,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The tenant has published no bundle of this agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
             413: {
                 headers: {
