@@ -5,7 +5,7 @@ import { inTransaction, type Db } from '../db/pool';
 import { createApiKey, listApiKeys, revokeApiKey } from '../db/apiKeys';
 import { principalOf } from './auth';
 import { notFound } from './errors';
-import { parse, stringParam } from './validation';
+import { parse, parseQuery, stringParam } from './validation';
 
 /** A tenant admin's keys and audit log. */
 export function adminRouter({ db }: { db: Db }): Router {
@@ -39,7 +39,7 @@ export function adminRouter({ db }: { db: Db }): Router {
 
   router.get('/audit', async (req, res) => {
     const { tenantId } = principalOf(req, 'admin');
-    res.json({ entries: await readAudit(db, tenantId, parse(auditQuerySchema, req.query)) });
+    res.json({ entries: await readAudit(db, tenantId, parseQuery(auditQuerySchema, req.query)) });
   });
 
   return router;

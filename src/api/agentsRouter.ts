@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import { finishRollout, findRollout, insertRollout, latestDecision, listDecisions } from '../db/rollouts';
-import { findBundle } from '../bundles/bundleStore';
+import { agentPublished, findBundle } from '../bundles/bundleStore';
 import type { ApiSettings } from '../config';
 import {
   deploymentRequestSchema,
@@ -16,7 +16,7 @@ import {
 } from '../contract';
 import { getDeployment, lockDeployment, previousStableBundle, setDeployment, type Deployment } from '../bundles/deployments';
 import { appendAudit } from '../db/audit';
-import { inTransaction, type Db, type DbClient } from '../db/pool';
+import { inTransaction, type Db, type DbClient, type Queryable } from '../db/pool';
 import type { RolloutDecision, RolloutInput, RolloutView } from '../shared/rollout';
 import { ownerSearchAttributes } from '../shared/searchAttributes';
 import { abortRolloutSignal, agentRollout, pauseRolloutSignal, resumeRolloutSignal, type RolloutControl } from '../workflows';
@@ -41,6 +41,11 @@ export interface AgentsRouterDeps {
   /** The task queue runs use; rollouts run there too. */
   taskQueue: string;
   settings: Pick<ApiSettings, 'temporalCallTimeoutMs'>;
+}
+
+/** 404 `Agent not found` unless the tenant has published a bundle of `agent`. */
+export async function requirePublishedAgent(db: Queryable, tenantId: string, agent: string): Promise<void> {
+  if (!(await agentPublished(db, tenantId, agent))) throw notFound('Agent');
 }
 
 export function agentsRouter({ db, temporal, taskQueue, settings }: AgentsRouterDeps): Router {
@@ -89,6 +94,7 @@ export function agentsRouter({ db, temporal, taskQueue, settings }: AgentsRouter
     const { tenantId, keyId } = principalOf(req, 'admin');
     const agent = stringParam(req, 'agent');
     const gate = parse(promotionGateSchema, req.body);
+    await requirePublishedAgent(db, tenantId, agent);
     const stored = await inTransaction(db, async (client) => {
       const next = await setPromotionGate(client, tenantId, agent, gate, keyId);
       await appendAudit(client, { tenantId, actor: keyId, action: 'promotion_gate.set', target: agent, detail: { agent, ...gate } });

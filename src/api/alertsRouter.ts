@@ -8,7 +8,7 @@ import type { AlertRule } from '../shared/alerts';
 import { hostMatches } from '../shared/hostPatterns';
 import { principalOf, type Principal } from './auth';
 import { badRequest, conflict, notFound } from './errors';
-import { parse, stringParam } from './validation';
+import { parse, parseQuery, stringParam } from './validation';
 
 /** What the alerts API needs of the configuration: the webhook allow-list, and the operators' tenants. */
 export interface AlertsRouterSettings {
@@ -28,7 +28,7 @@ export function alertsRouter({ db, alerts }: { db: Db; alerts: AlertsRouterSetti
 
   router.get('/alerts', async (req, res) => {
     const principal = principalOf(req, 'admin');
-    const { state } = parse(alertsQuerySchema, req.query);
+    const { state } = parseQuery(alertsQuerySchema, req.query);
     res.json({ alerts: await listAlerts(db, { tenantId: visibleTenant(principal), state }) });
   });
 

@@ -43,8 +43,8 @@ export const rateLimited = (limitPerMinute: number, retryAfterSeconds: number) =
 /** A 503: sent with `Retry-After`, so clients retry (with the same Idempotency-Key when starting a run). */
 export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
 
-export function zodProblems(error: ZodError): string[] {
-  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`);
+export function zodProblems(error: ZodError, whole: 'body' | 'query' = 'body'): string[] {
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : whole}: ${issue.message}`);
 }
 
 /** The one place errors become HTTP statuses, with the body `bodyOf` gives. Every 503 carries `Retry-After`. */

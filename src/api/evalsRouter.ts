@@ -26,7 +26,7 @@ import { redact } from '../shared/redaction';
 import { tapeOfRecordedCall, type TapeEntry } from '../shared/tapes';
 import { principalOf } from './auth';
 import { badRequest, notFound } from './errors';
-import { decodeCursor, encodeCursor, parse, uuidParam } from './validation';
+import { decodeCursor, encodeCursor, parse, parseQuery, uuidParam } from './validation';
 
 export function evalsRouter({ db }: { db: Db }): Router {
   const router = Router();
@@ -52,7 +52,7 @@ export function evalsRouter({ db }: { db: Db }): Router {
   /** The tenant's evals, newest first, by agent, bundle and suite: `--baseline` picks from these. */
   router.get('/evals', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
-    res.json({ evals: await listEvals(db, tenantId, parse(listEvalsQuerySchema, req.query)) });
+    res.json({ evals: await listEvals(db, tenantId, parseQuery(listEvalsQuerySchema, req.query)) });
   });
 
   router.post('/runs/:runId/feedback', async (req, res) => {
@@ -66,7 +66,7 @@ export function evalsRouter({ db }: { db: Db }): Router {
   /** Runs worth a golden case, newest first, with why (src/db/review.ts). */
   router.get('/review', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
-    const { limit, cursor } = parse(reviewQuerySchema, req.query);
+    const { limit, cursor } = parseQuery(reviewQuerySchema, req.query);
     const { runs, next } = await listReviewCandidates(db, tenantId, { limit, after: decodeCursor(cursor) });
     res.json({ runs, nextCursor: encodeCursor(next) });
   });

@@ -16,7 +16,7 @@ import { parseDuration } from '../shared/duration';
 import type { MemorySource } from '../shared/memory';
 import { principalOf } from './auth';
 import { notFound } from './errors';
-import { decodeCursor, encodeCursor, parse, uuidParam } from './validation';
+import { decodeCursor, encodeCursor, parse, parseQuery, uuidParam } from './validation';
 
 /** When a record given `ttl` from now expires. */
 const expiryIn = (ttl: string) => new Date(Date.now() + parseDuration(ttl)!);
@@ -44,7 +44,7 @@ export function memoryRouter({ db, memory = createMemoryService(db) }: { db: Db;
 
   router.get('/memories', async (req, res) => {
     const { tenantId } = principalOf(req, 'admin');
-    const { limit, cursor, namespace, subject } = parse(listMemoriesQuerySchema, req.query);
+    const { limit, cursor, namespace, subject } = parseQuery(listMemoriesQuerySchema, req.query);
     const { memories, next } = await listMemories(db, tenantId, { limit, namespace, subject, after: decodeCursor(cursor) });
     res.json({ memories, nextCursor: encodeCursor(next) });
   });
@@ -52,7 +52,7 @@ export function memoryRouter({ db, memory = createMemoryService(db) }: { db: Db;
   /** Searches as memory_search does (without marking records recalled: an operator's look is no recall). */
   router.get('/memories/search', async (req, res) => {
     const { tenantId } = principalOf(req, 'admin');
-    const { q, namespace, limit } = parse(searchMemoriesQuerySchema, req.query);
+    const { q, namespace, limit } = parseQuery(searchMemoriesQuerySchema, req.query);
     const memories = await searchMemories(db, {
       tenantId, namespaces: namespace === undefined ? undefined : [namespace], text: q, limit, embedding: await memory.embeddingOf(q),
     });
@@ -62,7 +62,7 @@ export function memoryRouter({ db, memory = createMemoryService(db) }: { db: Db;
   /** A data subject's deletion request: every record about `subject` (in `namespace` only, when given), with its index entries. */
   router.delete('/memories', async (req, res) => {
     const { tenantId, keyId } = principalOf(req, 'admin');
-    const { subject, namespace } = parse(deleteSubjectQuerySchema, req.query);
+    const { subject, namespace } = parseQuery(deleteSubjectQuerySchema, req.query);
     const deleted = await inTransaction(db, async (client) => {
       const ids = await deleteSubjectMemories(client, tenantId, subject, namespace);
       await audit(client, tenantId, keyId, 'memory.subject_deleted', subject, { namespace: namespace ?? null, deleted: ids });

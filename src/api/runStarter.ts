@@ -18,7 +18,7 @@ import { dropTurn, findThread, threadTurnOf, type ThreadRow } from '../db/thread
 import { pinsOf, runPolicyOf, type Bundle } from '../shared/bundle';
 import type { AgentRunInput } from '../shared/domain';
 import { runStaticMetadata } from '../shared/runSummaries';
-import type { Environment } from '../shared/environments';
+import { isLiveProduction, type Environment } from '../shared/environments';
 import { EnvironmentKey, ownerSearchAttributes, RunStatusKey } from '../shared/searchAttributes';
 import { DEFAULT_MULTITASK_STRATEGY } from '../shared/threads';
 import { logger } from '../telemetry/logger';
@@ -133,9 +133,10 @@ export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     // A run with tapes is a sandbox run: should an entry be missing, no write reaches a live system.
     // So is every staging run: its write and destructive tools never run their live handler.
     const environment = body.environment ?? 'production';
+    const traffic = { environment, sandbox: Boolean(body.sandbox || body.tapes || environment === 'staging'), pinned: body.bundleId !== undefined };
     await startWorkflow({
       runId, tenantId, agent, bundleId: bundle.id, policy: runPolicyOf(bundle, approvalTimeoutMs, taskQueue),
-      ...((body.sandbox || body.tapes || environment === 'staging') && { sandbox: true }),
+      ...(traffic.sandbox && { sandbox: true }),
       ...(thread && { onThread: true }),
     }, body.input, environment).catch(async (err) => {
       if (turn) await dropTurn(db, runId);
@@ -144,14 +145,15 @@ export function runStarter({ db, temporal, taskQueue, approvalTimeoutMs, setting
     const run = {
       runId, tenantId, agent, bundleId: bundle.id, input: body.input, metadata: body.metadata ?? {}, idempotencyKey,
       requestFingerprint: requestFingerprint(body), createdBy: keyId, tapes: body.tapes, stream: body.stream ?? bundle.model.stream ?? false,
-      environment,
+      ...traffic,
     };
     // Should this fail (PostgreSQL away: 503), the workflow is left to find its row or not: a commit
     // that failed on the wire may still have landed, and then the run must go on.
     const recorded = await recordRun(db, run, keyTtlMs);
     if (recorded) {
-      // Returns at once: mirroring to staging happens in the background, after the commit.
-      if (environment === 'production') onProductionRun?.({ tenantId, agent, runId });
+      // Returns at once: mirroring to staging happens in the background, after the commit. Only real
+      // production traffic is mirrored: never a sandbox run (eval cases are) nor one pinned to a bundle.
+      if (isLiveProduction(traffic)) onProductionRun?.({ tenantId, agent, runId });
       // The run is recorded: a superseded run Temporal could not be told of is no reason to fail the
       // request. Interrupted, it finishes instead and the new run follows; rolled back, its turn is
       // out of the thread already and any write it attempts is refused (docs/conversations.md).

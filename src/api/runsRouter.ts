@@ -8,7 +8,7 @@ import { findRun, listRuns, loadRunView } from '../db/runs';
 import { listApprovals } from '../db/approvals';
 import { idempotencyKeyOf, type RunStarterDeps, type StartRun } from './runStarter';
 import { withinDeadline } from './temporalDeadline';
-import { decodeCursor, encodeCursor, parse, uuidParam } from './validation';
+import { decodeCursor, encodeCursor, parse, parseQuery, uuidParam } from './validation';
 
 export type RunsRouterDeps = RunStarterDeps;
 
@@ -26,7 +26,7 @@ export function runsRouter({ db, temporal, settings, startRun }: RunsRouterDeps 
 
   router.get('/runs', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
-    const { cursor, ...filter } = parse(listRunsQuerySchema, req.query);
+    const { cursor, ...filter } = parseQuery(listRunsQuerySchema, req.query);
     const { runs, next } = await listRuns(db, tenantId, { ...filter, after: decodeCursor(cursor) });
     res.json({ runs, nextCursor: encodeCursor(next) });
   });
@@ -49,7 +49,7 @@ export function runsRouter({ db, temporal, settings, startRun }: RunsRouterDeps 
   /** The tenant's approvals across runs, newest first: what an approver works through. */
   router.get('/approvals', async (req, res) => {
     const { tenantId } = principalOf(req, 'approver');
-    const { cursor, ...filter } = parse(listApprovalsQuerySchema, req.query);
+    const { cursor, ...filter } = parseQuery(listApprovalsQuerySchema, req.query);
     const { approvals, next } = await listApprovals(db, tenantId, { ...filter, after: decodeCursor(cursor) });
     res.json({ approvals, nextCursor: encodeCursor(next) });
   });

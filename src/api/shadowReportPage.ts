@@ -30,6 +30,9 @@ const drawPlots = `(() => {
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
   const production = '#1565c0', candidate = '#ef6c00';
+  // Dollars to the micro-dollar, never in exponent notation ($0.0025, not 2.5E-3); milliseconds whole.
+  const dollars = (v) => '$' + Number(Number(v).toFixed(6));
+  const formats = { USD: { text: dollars, floor: 0.000001 }, ms: { text: (v) => Math.round(v) + ' ms', floor: 1 } };
   new Chart(document.getElementById('plot-agreement'), {
     type: 'bar',
     data: { labels: data.agreement.map((a) => a.check), datasets: [{ label: 'replays that agree with production (%)', data: data.agreement.map((a) => a.percent), backgroundColor: '#4caf50' }] },
@@ -38,7 +41,9 @@ const drawPlots = `(() => {
   const label = (item) => '#' + item.rank + ': ' + item.input;
   const versus = (id, key, unit) => {
     const points = data.items.map((i) => ({ x: i.original[key], y: i.candidate[key], item: i }));
-    const top = Math.max(1e-9, ...points.flatMap((p) => [p.x, p.y])) * 1.05;
+    const format = formats[unit];
+    const top = Math.max(format.floor, ...points.flatMap((p) => [p.x, p.y])) * 1.05;
+    const axis = (text) => ({ min: 0, max: top, ticks: { callback: (v) => format.text(v) }, title: { display: true, text } });
     new Chart(document.getElementById(id), {
       type: 'scatter',
       data: { datasets: [
@@ -46,8 +51,8 @@ const drawPlots = `(() => {
         { label: 'equal', type: 'line', data: [{ x: 0, y: 0 }, { x: top, y: top }], borderColor: '#999', borderDash: [4, 3], pointRadius: 0 },
       ] },
       options: {
-        scales: { x: { min: 0, max: top, title: { display: true, text: 'production (' + unit + ')' } }, y: { min: 0, max: top, title: { display: true, text: 'candidate (' + unit + ')' } } },
-        plugins: { tooltip: { callbacks: { label: (c) => c.raw.item ? [label(c.raw.item), 'production ' + c.raw.x + ' ' + unit + ', candidate ' + c.raw.y + ' ' + unit] : 'equal' } } },
+        scales: { x: axis('production'), y: axis('candidate') },
+        plugins: { tooltip: { callbacks: { label: (c) => c.raw.item ? [label(c.raw.item), 'production ' + format.text(c.raw.x) + ', candidate ' + format.text(c.raw.y)] : 'equal' } } },
       },
     });
   };
@@ -65,12 +70,16 @@ const style = `body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;ma
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 .plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1.5em}.plot{position:relative;height:300px}
-.verdict{font-weight:bold;padding:6px 10px;display:inline-block;border-radius:4px}.verdict.same{background:#e8f5e9}.verdict.drop{background:#ffebee}
+.verdict{font-weight:bold;padding:6px 10px;display:inline-block;border-radius:4px}.verdict.same{background:#e8f5e9}.verdict.drop{background:#ffebee}.verdict.none{background:#eee}
 tr.differs td:first-child{border-left:4px solid #ef6c00}tr.same td:first-child{border-left:4px solid #2e7d32}tr.pending td:first-child{border-left:4px solid #bbb}
 td.input{white-space:pre-wrap;word-break:break-word;max-width:40em}`;
 
 const percent = (share: number) => Math.round(share * 1000) / 10;
-const usd = (value: number) => `$${value.toFixed(4)}`;
+const usd = (value: number) => `$${Number(value.toFixed(6))}`;
+const NONE_FINISHED = 'no finished replay yet';
+
+/** What the page calls the shadow: a replay of a selection, or the agent's standing continuous shadow. */
+const titleOf = (report: ShadowReport) => (report.kind === 'continuous' ? 'Standing continuous shadow' : 'Shadow replay');
 
 /** The names of the checks the candidate failed against its original; null while it runs. */
 function failedChecks(item: Item): string[] | null {
@@ -97,7 +106,8 @@ function plotData(report: ShadowReport) {
   const a = report.aggregates.agreement;
   const finished = report.items.filter((i) => !i.pending);
   return {
-    agreement: [['outcome', a.outcome], ['trajectory', a.trajectory], ['approvals', a.approvals], ['grounding', a.grounding]].map(([check, share]) => ({ check, percent: percent(share as number) })),
+    // Before any replay finished there is no agreement to plot (not 0%).
+    agreement: report.aggregates.finished === 0 ? [] : [['outcome', a.outcome], ['trajectory', a.trajectory], ['approvals', a.approvals], ['grounding', a.grounding]].map(([check, share]) => ({ check, percent: percent(share as number) })),
     items: finished.map((i) => ({
       rank: report.items.indexOf(i) + 1, difference: i.difference, input: i.input.slice(0, 80),
       original: { costUsd: i.original.costUsd, latencyMs: i.original.latencyMs }, candidate: { costUsd: i.candidate.costUsd, latencyMs: i.candidate.latencyMs },
@@ -108,13 +118,14 @@ function plotData(report: ShadowReport) {
 function summary(report: ShadowReport): string {
   const { aggregates: a } = report;
   const test = a.successRate.test === 'fisher_exact' ? "Fisher's exact test" : 'two-proportion z test';
+  const none = a.finished === 0;
   const rows: [string, string][] = [
-    ['shadow replay', `${report.shadowId} of ${report.agent}, started ${report.createdAt}`],
+    [titleOf(report).toLowerCase(), `${report.shadowId} of ${report.agent}, started ${report.createdAt}`],
     ['candidate', report.bundleId],
     ['replays', `${a.finished} of ${a.runs} finished${report.done ? '' : ' (still running: reload for the rest)'}`],
-    ['success rate', `production ${percent(a.original.successRate)}%, candidate ${percent(a.candidate.successRate)}% (${test}, p = ${a.successRate.p.toFixed(3)})`],
-    ['mean cost a run', `production ${usd(a.original.meanCostUsd)}, candidate ${usd(a.candidate.meanCostUsd)}`],
-    ['latency p50 / p95', `production ${a.original.p50LatencyMs} / ${a.original.p95LatencyMs} ms, candidate ${a.candidate.p50LatencyMs} / ${a.candidate.p95LatencyMs} ms`],
+    ['success rate', none ? NONE_FINISHED : `production ${percent(a.original.successRate)}%, candidate ${percent(a.candidate.successRate)}% (${test}, p = ${a.successRate.p.toFixed(3)})`],
+    ['mean cost a run', none ? NONE_FINISHED : `production ${usd(a.original.meanCostUsd)}, candidate ${usd(a.candidate.meanCostUsd)}`],
+    ['latency p50 / p95', none ? NONE_FINISHED : `production ${a.original.p50LatencyMs} / ${a.original.p95LatencyMs} ms, candidate ${a.candidate.p50LatencyMs} / ${a.candidate.p95LatencyMs} ms`],
   ];
   return `<table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
 }
@@ -128,7 +139,9 @@ const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'u
 export function shadowReportPage(report: ShadowReport): { html: string; contentSecurityPolicy: string } {
   const script = `${chartJs()}\n${drawPlots}`;
   const a = report.aggregates;
-  const verdict = a.successRate.significant
+  const verdict = a.finished === 0
+    ? `<span class="verdict none">No finished replay yet: nothing to compare (reload as replays finish)</span>`
+    : a.successRate.significant
     ? `<span class="verdict drop">The candidate's success rate dropped significantly (p = ${a.successRate.p.toFixed(3)})</span>`
     : `<span class="verdict same">No significant drop in success rate (p = ${a.successRate.p.toFixed(3)})</span>`;
   const html = `<!DOCTYPE html>
@@ -136,11 +149,11 @@ export function shadowReportPage(report: ShadowReport): { html: string; contentS
 <head>
 <meta charset="utf-8"/>
 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-<title>bosun shadow replay: ${esc(report.agent)} against ${esc(report.bundleId)}</title>
+<title>bosun ${titleOf(report).toLowerCase()}: ${esc(report.agent)} against ${esc(report.bundleId)}</title>
 <style>${style}</style>
 </head>
 <body>
-<h1>Shadow replay of ${esc(report.agent)}: production against ${esc(report.bundleId)}</h1>
+<h1>${titleOf(report)} of ${esc(report.agent)}: production against ${esc(report.bundleId)}</h1>
 <p>${verdict}</p>
 ${summary(report)}
 <h2>Plots</h2>

@@ -14,13 +14,14 @@ import { canonicalJson } from '../bundles/bundleId';
 import { findBundle } from '../bundles/bundleStore';
 import {
   DEFAULT_SHADOW_SAMPLE, MAX_SHADOW_SAMPLE, shadowingRequestSchema, shadowRequestSchema, type ShadowingView, type ShadowReport, type ShadowRequest,
-  type ShadowStarted,
+  type ShadowingSetting, type ShadowStarted,
 } from '../contract';
 import { getStagingDeployment } from '../db/environments';
 import { inTransaction } from '../db/pool';
 import {
   editedApprovalsOf, findContinuousShadow, findShadow, getShadowingSetting, insertShadow, prepareShadowRun, putShadowingSetting,
   selectProductionRuns, shadowHoldingKey, shadowLinks, shadowPairs, type PreparedShadowRun, type ShadowKey, type ShadowRow,
+  type ShadowingSetting as StoredShadowingSetting,
 } from '../db/shadows';
 import { loadRunView } from '../db/runs';
 import { appendAudit } from '../db/audit';
@@ -30,6 +31,7 @@ import { compareShadowPair, shadowReportOf, type ShadowItem } from '../shared/sh
 import { shadowWorkflowId } from '../shared/shadowing';
 import { MAX_TAPE_ENTRIES } from '../shared/tapes';
 import { shadowReplay } from '../workflows';
+import { requirePublishedAgent } from './agentsRouter';
 import { principalOf } from './auth';
 import { ApiError, badRequest, notFound, unavailable } from './errors';
 import { recordedTapesOf } from './evalsRouter';
@@ -102,22 +104,30 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
     const { tenantId, keyId } = principalOf(req, 'admin');
     const agent = stringParam(req, 'agent');
     const request = parse(shadowingRequestSchema, req.body);
+    await requirePublishedAgent(db, tenantId, agent);
     if (request.enabled && !(await getStagingDeployment(db, tenantId, agent))) {
       throw badRequest([`agent: "${agent}" has no staging deployment to mirror its production runs to (PUT /v1/agents/${agent}/staging first)`]);
     }
     const setting = await inTransaction(db, async (client) => {
+      if (request.rate === undefined && request.enabled && !(await getShadowingSetting(client, tenantId, agent))) {
+        throw badRequest(['rate: required the first time continuous shadowing is enabled (the share of production runs to mirror, 0..1)']);
+      }
       const stored = await putShadowingSetting(client, tenantId, { agent, ...request, updatedBy: keyId });
-      await appendAudit(client, { tenantId, actor: keyId, action: 'shadowing.set', target: agent, detail: { agent, enabled: request.enabled, rate: request.rate } });
+      await appendAudit(client, { tenantId, actor: keyId, action: 'shadowing.set', target: agent, detail: { agent, enabled: stored.enabled, rate: stored.rate } });
       return stored;
     });
-    res.json(setting);
+    res.json(settingView(setting, true));
   });
 
   router.get('/agents/:agent/shadowing', async (req, res) => {
-    const { tenantId } = principalOf(req, 'runner');
+    const { tenantId, roles } = principalOf(req, 'runner');
     const agent = stringParam(req, 'agent');
+    await requirePublishedAgent(db, tenantId, agent);
     const [setting, shadow] = await Promise.all([getShadowingSetting(db, tenantId, agent), findContinuousShadow(db, tenantId, agent)]);
-    const answer: ShadowingView = { setting: setting ?? null, report: shadow ? await reportOf(tenantId, shadow, MAX_SHADOW_SAMPLE) : null };
+    const answer: ShadowingView = {
+      setting: setting ? settingView(setting, roles.includes('admin')) : null,
+      report: shadow ? await reportOf(tenantId, shadow, MAX_SHADOW_SAMPLE) : null,
+    };
     res.json(answer);
   });
 
@@ -191,10 +201,16 @@ export function shadowRouter(deps: RunsRouterDeps): Router {
       if (original && replay) items.push(compareShadowPair(original, replay));
     }
     return {
-      shadowId: shadow.shadowId, agent: shadow.agent, bundleId: shadow.bundleId, createdAt: shadow.createdAt,
+      shadowId: shadow.shadowId, kind: shadow.kind, agent: shadow.agent, bundleId: shadow.bundleId, createdAt: shadow.createdAt,
       done: shadow.completedAt !== null, ...shadowReportOf(items),
     };
   }
 
   return router;
+}
+
+/** A setting as answered: its stored names (real customer names) to an admin only, their count to everyone. */
+function settingView(setting: StoredShadowingSetting, admin: boolean): ShadowingSetting {
+  const { names, ...rest } = setting;
+  return { ...rest, nameCount: names.length, ...(admin && { names }) };
 }

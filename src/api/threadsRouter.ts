@@ -11,7 +11,7 @@ import { terminalStatuses } from '../shared/domain';
 import { principalOf } from './auth';
 import { notFound, threadBusy } from './errors';
 import { deploymentFor, type StartRun } from './runStarter';
-import { decodeCursor, encodeCursor, parse, uuidParam } from './validation';
+import { decodeCursor, encodeCursor, parse, parseQuery, uuidParam } from './validation';
 
 /** `startRun` (./runStarter.ts) starts a thread's runs, as it starts every run. */
 export function threadsRouter({ db, startRun }: { db: Db; startRun: StartRun }): Router {
@@ -26,7 +26,7 @@ export function threadsRouter({ db, startRun }: { db: Db; startRun: StartRun }):
 
   router.get('/threads', async (req, res) => {
     const { tenantId } = principalOf(req, 'runner');
-    const { cursor, limit } = parse(listThreadsQuerySchema, req.query);
+    const { cursor, limit } = parseQuery(listThreadsQuerySchema, req.query);
     const { threads, next } = await listThreads(db, tenantId, { limit, after: decodeCursor(cursor) });
     res.json({ threads, nextCursor: encodeCursor(next) });
   });

@@ -10,6 +10,13 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S
   return parsed.data;
 }
 
+/** A request's query string by its schema; 400 naming each problem (one of the whole query, e.g. a parameter not known, as `query: …`). */
+export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.infer<S> {
+  const parsed = schema.safeParse(query);
+  if (!parsed.success) throw badRequest(zodProblems(parsed.error, 'query'));
+  return parsed.data;
+}
+
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A UUID route parameter; anything else cannot name a stored row, so it is a 404. */

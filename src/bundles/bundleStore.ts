@@ -79,6 +79,12 @@ export interface BundleSummary {
   publishedAt: string;
 }
 
+/** Whether the tenant has published any bundle of `agent`: what makes an agent known. */
+export async function agentPublished(db: Queryable, tenantId: string, agent: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM bundles WHERE tenant_id = $1 AND agent = $2 LIMIT 1', [tenantId, agent]);
+  return rows.length > 0;
+}
+
 export async function listBundles(db: Queryable, tenantId: string, agent: string): Promise<BundleSummary[]> {
   const { rows } = await db.query(
     `SELECT bundle_id AS "bundleId", agent, content->>'description' AS description, published_by AS "publishedBy",

@@ -1,7 +1,8 @@
 /** `bosun runs …`: start runs, follow them, and decide their approvals. */
 import { createParser } from 'eventsource-parser';
 import { runStatuses, terminalStatuses } from '../shared/domain';
-import { CliError, answer, route, type Schemas } from './apiClient';
+import { environments, type Environment } from '../shared/environments';
+import { CliError, UsageError, answer, route, type Schemas } from './apiClient';
 import type { paths } from './generated/openapi';
 import { show, stringOption, type Command, type CommandContext, type OptionValues } from './command';
 import { clock, fields, jsonValue, oneLine, table, timestamp, usd } from './format';
@@ -301,8 +302,17 @@ function decisionCommand(decision: ApprovalDecisionRequest['decision']): Command
 
 // ── runs start ─────────────────────────────────────────────────────────────────────────────────
 
+/** The body of `bosun runs start`: staging (the agent's staging bundle, sandboxed) when `--environment staging`; usage error for another name. */
+export function startRunRequest(agent: string, input: string, options: OptionValues): Schemas['CreateRunRequest'] {
+  const environment = stringOption(options, 'environment');
+  if (environment !== undefined && !(environments as readonly string[]).includes(environment)) {
+    throw new UsageError(`--environment must be ${environments.join(' or ')}, not "${environment}"`);
+  }
+  return { agent, input, ...(environment !== undefined && { environment: environment as Environment }) };
+}
+
 async function start(ctx: CommandContext, [agent, input]: string[], options: OptionValues) {
-  const body: Schemas['CreateRunRequest'] = { agent: agent!, input: input! };
+  const body = startRunRequest(agent!, input!, options);
   const key = stringOption(options, 'idempotency-key');
   const run = await answer(ctx.api.POST('/v1/runs', { body, params: { header: { 'idempotency-key': key } } }));
   show(ctx, run, (r) => `started run ${r.runId} on ${r.bundleId} (${r.status})\nfollow it with: bosun runs watch ${r.runId}`);
@@ -331,7 +341,10 @@ export const runCommands: Command[] = [
     words: ['runs', 'start'],
     args: ['<agent>', '<input>'],
     summary: "start a run of the agent's deployed bundle on <input>",
-    options: { 'idempotency-key': { type: 'string', value: '<key>', description: 'the same key returns the same run instead of a new one' } },
+    options: {
+      'idempotency-key': { type: 'string', value: '<key>', description: 'the same key returns the same run instead of a new one' },
+      environment: { type: 'string', value: '<environment>', description: "production (default) or staging: the agent's staging bundle, its tools sandboxed" },
+    },
     run: start,
   },
 ];

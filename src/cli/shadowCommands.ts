@@ -38,20 +38,40 @@ function shadowRequest(ctx: CommandContext, options: OptionValues): ShadowReques
   };
 }
 
+/** The body of `bosun shadow continuous`: only what the user gives; the API keeps the rest as stored. */
+export function shadowingRequest(ctx: CommandContext, options: OptionValues): Schemas['ShadowingRequest'] {
+  const rate = stringOption(options, 'rate');
+  if (rate !== undefined && (rate.trim() === '' || Number.isNaN(Number(rate)))) throw new UsageError(`--rate must be a number from 0 to 1, e.g. --rate 0.1, not "${rate}"`);
+  const names = stringOption(options, 'names');
+  const patterns = stringOption(options, 'patterns');
+  return {
+    enabled: options.off !== true,
+    ...(rate !== undefined && { rate: Number(rate) }),
+    ...(names !== undefined && { names: linesOf(ctx, names) }),
+    ...(patterns !== undefined && { patterns: linesOf(ctx, patterns) }),
+  };
+}
+
 const percent = (share: number) => `${Math.round(share * 100)}%`;
 
-/** The report's summary: aggregates with the significance of the success rate, then the inputs where the candidate differs most. */
-export function describeShadowReport(r: ShadowReport, top = 10): string {
+/**
+ * The report's summary: aggregates with the significance of the success rate, then the inputs where
+ * the candidate differs most, and what to do next (`html`: the page is being written already, so no
+ * hint to write it).
+ */
+export function describeShadowReport(r: ShadowReport, top = 10, { html = false } = {}): string {
   const a = r.aggregates;
   const test = a.successRate.test === 'fisher_exact' ? "Fisher's exact" : 'two-proportion z';
   const drop = a.successRate.significant ? 'a significant drop' : 'no significant drop';
+  const none = a.finished === 0 ? 'no finished replay yet' : undefined;
+  const continuous = r.kind === 'continuous';
   const summary = fields([
-    ['shadow', `${r.shadowId} (${r.done ? 'done' : `${a.finished} of ${a.runs} finished`})`],
+    [continuous ? 'standing shadow' : 'shadow', `${r.shadowId} (${r.done ? 'done' : `${a.finished} of ${a.runs} finished`})`],
     ['candidate', r.bundleId],
-    ['agreement', `outcome ${percent(a.agreement.outcome)}, trajectory ${percent(a.agreement.trajectory)}, approvals ${percent(a.agreement.approvals)}, grounding ${percent(a.agreement.grounding)}`],
-    ['success', `production ${percent(a.original.successRate)}, candidate ${percent(a.candidate.successRate)}: ${drop} (${test} p ${a.successRate.p.toFixed(3)})`],
-    ['cost', `production ${usd(a.original.meanCostUsd)}, candidate ${usd(a.candidate.meanCostUsd)} a run`],
-    ['latency p50/p95', `production ${a.original.p50LatencyMs}/${a.original.p95LatencyMs} ms, candidate ${a.candidate.p50LatencyMs}/${a.candidate.p95LatencyMs} ms`],
+    ['agreement', none ?? `outcome ${percent(a.agreement.outcome)}, trajectory ${percent(a.agreement.trajectory)}, approvals ${percent(a.agreement.approvals)}, grounding ${percent(a.agreement.grounding)}`],
+    ['success', none ?? `production ${percent(a.original.successRate)}, candidate ${percent(a.candidate.successRate)}: ${drop} (${test} p ${a.successRate.p.toFixed(3)})`],
+    ['cost', none ?? `production ${usd(a.original.meanCostUsd)}, candidate ${usd(a.candidate.meanCostUsd)} a run`],
+    ['latency p50/p95', none ?? `production ${a.original.p50LatencyMs}/${a.original.p95LatencyMs} ms, candidate ${a.candidate.p50LatencyMs}/${a.candidate.p95LatencyMs} ms`],
     ['started', timestamp(r.createdAt)],
   ]);
   const differing = r.items.filter((i) => i.difference > 0).length;
@@ -60,9 +80,12 @@ export function describeShadowReport(r: ShadowReport, top = 10): string {
     i.checks ? Object.entries(i.checks).filter(([, c]) => !c.pass).map(([name]) => name).join(', ') || 'same' : 'pending',
     i.input.slice(0, 60),
   ]);
-  const next = differing
-    ? `\n\n${differing} inputs differ. As golden cases: bosun golden add --shadow ${r.shadowId} --agent ${r.agent}; as a page with plots: bosun shadow report ${r.agent} ${r.shadowId} --html report.html`
-    : '';
+  // A continuous shadow's mirrors have no tapes: production's outcome is no expectation of them (no golden cases).
+  const hints = [
+    !continuous && `as golden cases: bosun golden add --shadow ${r.shadowId} --agent ${r.agent}`,
+    !html && `as a page with plots: bosun shadow report ${r.agent} ${r.shadowId} --html report.html`,
+  ].filter(Boolean);
+  const next = differing ? `\n\n${differing} inputs differ.${hints.length ? ` ${hints.join('; ')}` : ''}` : '';
   return `${summary}\n\nmost different first:\n${table(['diff', 'production', 'candidate', 'differs in', 'input (anonymised)'], rows)}${next}`;
 }
 
@@ -153,7 +176,7 @@ export const shadowCommands: Command[] = [
         writeFileSync(path.resolve(ctx.cwd, html), page as string);
         ctx.note(`wrote ${html}`);
       }
-      show(ctx, report, (r) => describeShadowReport(r, Number(stringOption(options, 'top') ?? 10)));
+      show(ctx, report, (r) => describeShadowReport(r, Number(stringOption(options, 'top') ?? 10), { html: html !== undefined }));
     },
   },
   {
@@ -161,19 +184,13 @@ export const shadowCommands: Command[] = [
     args: ['<agent>'],
     summary: "mirror a share of <agent>'s live production runs to its staging deployment",
     options: {
-      rate: { type: 'string', value: '<0..1>', description: 'the share of production runs mirrored (required)' },
+      rate: { type: 'string', value: '<0..1>', description: 'the share of production runs mirrored (required the first time; absent: the stored rate)' },
       off: { type: 'boolean', description: 'stop mirroring (the standing report stays)' },
-      names: { type: 'string', value: '<file>', description: 'names to anonymise, one a line (stored with the setting)' },
-      patterns: { type: 'string', value: '<file>', description: 'regular expressions of your identifiers to anonymise, one a line' },
+      names: { type: 'string', value: '<file>', description: 'names to anonymise, one a line (stored with the setting; absent: the stored names)' },
+      patterns: { type: 'string', value: '<file>', description: 'regular expressions of your identifiers to anonymise, one a line (absent: the stored ones)' },
     },
     async run(ctx, [agent], options) {
-      const rate = stringOption(options, 'rate');
-      if (rate === undefined || Number.isNaN(Number(rate))) throw new UsageError('--rate <0..1> is required, e.g. --rate 0.1');
-      const body = {
-        rate: Number(rate), enabled: options.off !== true,
-        names: linesOf(ctx, stringOption(options, 'names')), patterns: linesOf(ctx, stringOption(options, 'patterns')),
-      };
-      const stored = await answer(ctx.api.PUT('/v1/agents/{agent}/shadowing', { params: { path: { agent: agent! } }, body }));
+      const stored = await answer(ctx.api.PUT('/v1/agents/{agent}/shadowing', { params: { path: { agent: agent! } }, body: shadowingRequest(ctx, options) }));
       show(ctx, stored, (s) => (s.enabled ? `mirroring ${percent(s.rate)} of ${s.agent}'s production runs to staging: bosun shadow standing ${s.agent}` : `not mirroring ${s.agent}'s production runs`));
     },
   },

@@ -187,6 +187,7 @@ export const agentRoutes = routes([
     params: pathParams(agentParam),
     body: promotionGateSchema,
     answers: { 200: { description: 'The promotion gate.', schema: promotionGateSchema } },
+    errors: { 404: 'The tenant has published no bundle of this agent.' },
   },
   {
     method: 'post', path: '/v1/agents/:agent/rollback', tag: 'Agents', role: 'admin', summary: 'Deploy the previous stable bundle again',

@@ -18,7 +18,12 @@ export const MAX_SHADOW_SAMPLE = 200;
 export const DEFAULT_SHADOW_SAMPLE = 50;
 
 /** Names anonymised besides the built-in kinds: a replay's, or an agent's continuous shadowing's. */
-const namesSchema = z.array(z.string().min(2).max(200)).max(10_000).default([]).describe('Names to replace (case-insensitive, whole words).');
+const nameList = z.array(z.string().min(2).max(200)).max(10_000);
+const namesSchema = nameList.default([]).describe('Names to replace (case-insensitive, whole words).');
+const patternList = z
+  .array(z.string().min(1).max(500))
+  .max(100)
+  .superRefine((patterns, ctx) => patternProblems(patterns).forEach((message) => ctx.addIssue({ code: 'custom', message })));
 
 /** Body of `POST /v1/agents/:agent/shadow` (admin). */
 export const shadowRequestSchema = z.strictObject({
@@ -38,11 +43,8 @@ export const shadowRequestSchema = z.strictObject({
   anonymise: z
     .strictObject({
       names: namesSchema,
-      patterns: z
-        .array(z.string().min(1).max(500))
-        .max(100)
+      patterns: patternList
         .default([])
-        .superRefine((patterns, ctx) => patternProblems(patterns).forEach((message) => ctx.addIssue({ code: 'custom', message })))
         .describe('Regular expressions of your own identifiers (e.g. "CUST-\\\\d+"); each match is replaced.'),
     })
     .prefault({})
@@ -54,6 +56,9 @@ export const shadowRequestSchema = z.strictObject({
 }).superRefine((request, ctx) => {
   if (request.sample !== undefined && request.sampleRate !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['sampleRate'], message: 'give sample (a size) or sampleRate (a rate), not both' });
+  }
+  if (request.since !== undefined && request.until !== undefined && Date.parse(request.until) <= Date.parse(request.since)) {
+    ctx.addIssue({ code: 'custom', path: ['until'], message: 'must be after since (no run is created before it and at or after since)' });
   }
 });
 export type ShadowRequest = z.infer<typeof shadowRequestSchema>;
@@ -90,6 +95,7 @@ const figuresSchema = z.strictObject({ successRate: z.number(), meanCostUsd: z.n
 /** Answer of `GET /v1/agents/:agent/shadow/:shadowId`: the comparison report, most different first. */
 export const shadowReportSchema = z.strictObject({
   shadowId: z.uuid(),
+  kind: z.enum(['replay', 'continuous']).describe("replay: a selection of production runs, replayed with their recorded reads as tapes; continuous: the agent's standing shadow of mirrored live runs (no tapes: their reads are live sandbox reads)."),
   agent: z.string(),
   bundleId: z.string(),
   createdAt: timestamp,
@@ -122,14 +128,13 @@ export type ShadowReport = z.infer<typeof shadowReportSchema>;
 /** Body of `PUT /v1/agents/:agent/shadowing` (admin): continuous shadowing of the agent's production runs. */
 export const shadowingRequestSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Off keeps the standing report; no new run is mirrored.'),
-  rate: z.number().min(0).max(1).describe('The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none).'),
-  names: namesSchema.describe('Names to replace in mirrored inputs (case-insensitive, whole words); stored with the setting.'),
-  patterns: z
-    .array(z.string().min(1).max(500))
-    .max(100)
-    .default([])
-    .superRefine((patterns, ctx) => patternProblems(patterns).forEach((message) => ctx.addIssue({ code: 'custom', message })))
-    .describe('Regular expressions of your own identifiers, anonymised besides emails, phone, card and account numbers.'),
+  rate: z
+    .number().min(0).max(1).optional()
+    .describe('The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none). Absent: the stored rate (required the first time shadowing is enabled).'),
+  names: nameList.optional().describe('Names to replace in mirrored inputs (case-insensitive, whole words); stored with the setting. Absent: the stored names are kept; [] clears them.'),
+  patterns: patternList
+    .optional()
+    .describe('Regular expressions of your own identifiers, anonymised besides emails, phone, card and account numbers. Absent: the stored patterns are kept; [] clears them.'),
 });
 export type ShadowingRequest = z.infer<typeof shadowingRequestSchema>;
 
@@ -137,7 +142,8 @@ const shadowingSettingSchema = z.strictObject({
   agent: z.string(),
   enabled: z.boolean(),
   rate: z.number(),
-  names: z.array(z.string()),
+  names: z.array(z.string()).optional().describe('The stored names (real customer names): shown to admin keys only.'),
+  nameCount: z.number().int().min(0).describe('How many names are stored.'),
   patterns: z.array(z.string()),
   updatedBy: z.string(),
   updatedAt: timestamp,
@@ -189,11 +195,13 @@ export const shadowRoutes = routes([
     params: pathParams(agentParam),
     body: shadowingRequestSchema,
     answers: { 200: { description: 'The setting.', schema: shadowingSettingSchema } },
-    errors: { 400: 'The agent has no staging deployment to mirror to.' },
+    errors: { 400: 'The agent has no staging deployment to mirror to, or no rate is given nor stored.', 404: 'The tenant has published no bundle of this agent.' },
   },
   {
     method: 'get', path: '/v1/agents/:agent/shadowing', tag: 'Agents', role: 'runner', summary: "The agent's continuous shadowing and its standing report",
+    description: 'The stored names are real customer names: only an admin key sees them; others see how many there are (nameCount).',
     params: pathParams(agentParam),
     answers: { 200: { description: 'The setting and the standing report.', schema: shadowingViewSchema } },
+    errors: { 404: 'The tenant has published no bundle of this agent.' },
   },
 ]);

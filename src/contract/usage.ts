@@ -27,6 +27,11 @@ export const budgetQuerySchema = z
   })
   .strict();
 
+/** Query of `GET /v1/budgets`: one environment's ceilings, or both. */
+export const budgetListQuerySchema = z
+  .object({ environment: environmentSchema.optional().describe("Only this environment's ceilings (production or staging); both when absent.") })
+  .strict();
+
 /** Query of `GET /v1/usage`. */
 export const usageQuerySchema = z
   .object({
@@ -81,6 +86,7 @@ export const usageRoutes = routes([
   },
   {
     method: 'get', path: '/v1/budgets', tag: 'Usage', role: 'admin', summary: "The tenant's ceilings (production's and staging's) with what each window has spent",
+    query: budgetListQuerySchema,
     answers: { 200: { description: 'The budgets.', schema: budgetListSchema } },
   },
   {

@@ -29,6 +29,10 @@ export interface NewRun {
   stream?: boolean;
   /** production when absent. */
   environment?: Environment;
+  /** A sandbox run (`sandbox: true`, tapes, staging); false when absent. */
+  sandbox?: boolean;
+  /** The request named its bundle; false when absent. */
+  pinned?: boolean;
 }
 
 export interface RunSummary {
@@ -66,10 +70,11 @@ export async function recordRun(db: Db, run: NewRun, keyTtlMs: number): Promise<
       );
     }
     const { rowCount } = await client.query(
-      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, metadata, idempotency_key, request_fingerprint, created_by, stream, environment)
-       VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+      `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, metadata, idempotency_key, request_fingerprint, created_by, stream, environment, sandbox, pinned)
+       VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING`,
       [run.runId, run.tenantId, run.agent, run.bundleId, run.input, JSON.stringify(run.metadata), run.idempotencyKey ?? null,
-       run.requestFingerprint, run.createdBy, run.stream ?? false, run.environment ?? 'production'],
+       run.requestFingerprint, run.createdBy, run.stream ?? false, run.environment ?? 'production',
+       run.sandbox ?? false, run.pinned ?? false],
     );
     if (rowCount === 0) return false;
     await appendMessage(client, run.runId, { step: 0, ordinal: 0, role: 'user', content: run.input });

@@ -56,7 +56,8 @@ export interface ProductionRunSelection {
 const runHash = `(('x' || substr(md5(run_id::text), 1, 8))::bit(32)::bigint / 4294967296.0)`;
 
 /**
- * The tenant's production runs of the agent that match, sampled by the hash of their run ID (those
+ * The tenant's real production runs of the agent that match (never a sandbox run, an eval case's,
+ * nor one pinned to a bundle by its request: src/shared/environments.ts isLiveProduction), sampled by the hash of their run ID (those
  * below `rate`, then the first `sample` by hash): their IDs, inputs and bundles. The same selection
  * over the same runs answers the same runs.
  */
@@ -65,7 +66,7 @@ export async function selectProductionRuns(
 ): Promise<{ runId: string; input: string; bundleId: string }[]> {
   const { rows } = await db.query(
     `SELECT run_id AS "runId", input, bundle_id AS "bundleId" FROM runs
-     WHERE tenant_id = $1 AND agent = $2 AND environment = 'production' AND status = ANY($3::text[])
+     WHERE tenant_id = $1 AND agent = $2 AND environment = 'production' AND NOT sandbox AND NOT pinned AND status = ANY($3::text[])
        AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
        AND ($7::float8 IS NULL OR ${runHash} < $7)
      ORDER BY ${runHash}, run_id LIMIT $6`,
@@ -288,14 +289,23 @@ export async function getShadowingSetting(db: Queryable, tenantId: string, agent
   return rows[0];
 }
 
+/**
+ * Stores the agent's setting. An absent `rate`, `names` or `patterns` keeps the stored one (for a
+ * new setting: rate 0, no names, no patterns).
+ */
 export async function putShadowingSetting(
-  db: Queryable, tenantId: string, setting: Omit<ShadowingSetting, 'updatedAt'>,
+  db: Queryable, tenantId: string,
+  setting: Omit<ShadowingSetting, 'updatedAt' | 'rate' | 'names' | 'patterns'> & Partial<Pick<ShadowingSetting, 'rate' | 'names' | 'patterns'>>,
 ): Promise<ShadowingSetting> {
+  const json = (list: string[] | undefined) => (list === undefined ? null : JSON.stringify(list));
   const { rows } = await db.query(
-    `INSERT INTO shadowing_settings (tenant_id, agent, enabled, rate, patterns, names, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (tenant_id, agent) DO UPDATE SET enabled = $3, rate = $4, patterns = $5, names = $6, updated_by = $7, updated_at = now()
+    `INSERT INTO shadowing_settings (tenant_id, agent, enabled, rate, patterns, names, updated_by)
+     VALUES ($1, $2, $3, COALESCE($4::float8, 0), COALESCE($5::jsonb, '[]'), COALESCE($6::jsonb, '[]'), $7)
+     ON CONFLICT (tenant_id, agent) DO UPDATE SET enabled = $3, rate = COALESCE($4::float8, shadowing_settings.rate),
+       patterns = COALESCE($5::jsonb, shadowing_settings.patterns), names = COALESCE($6::jsonb, shadowing_settings.names),
+       updated_by = $7, updated_at = now()
      RETURNING ${settingColumns}`,
-    [tenantId, setting.agent, setting.enabled, setting.rate, JSON.stringify(setting.patterns), JSON.stringify(setting.names), setting.updatedBy],
+    [tenantId, setting.agent, setting.enabled, setting.rate ?? null, json(setting.patterns), json(setting.names), setting.updatedBy],
   );
   return rows[0];
 }

@@ -5,6 +5,23 @@
 export const environments = ['production', 'staging'] as const;
 export type Environment = (typeof environments)[number];
 
+/** What a run's request made of it: its environment, whether it is sandboxed, whether it named its bundle. */
+export interface RunTraffic {
+  environment: Environment;
+  /** `sandbox: true`, tapes (every eval case) or staging: no write reaches a live system. */
+  sandbox: boolean;
+  /** The request named its bundle (`bundleId`) rather than taking the agent's deployment. */
+  pinned: boolean;
+}
+
+/**
+ * Real production traffic: a production run of the agent's deployment, not sandboxed. Only these
+ * are selected by shadow replay and mirrored by continuous shadowing (docs/staging.md).
+ */
+export function isLiveProduction(run: RunTraffic): boolean {
+  return run.environment === 'production' && !run.sandbox && !run.pinned;
+}
+
 /** Staging runs resolve a secret `NAME` as `STAGING_NAME`: production's credentials never reach a staging run. */
 export const STAGING_SECRET_PREFIX = 'STAGING_';
 

@@ -60,6 +60,15 @@ describe('the shadow report page in the browser', () => {
       expect(painted.count, id).toBeGreaterThan(500);
     }
 
+    // The cost axes read in dollars, never in exponent notation (1.05E-9); latency's in milliseconds.
+    const ticks = await page.evaluate(() => Object.fromEntries(['plot-cost', 'plot-latency'].map((id) => {
+      const chart = (globalThis as any).Chart.getChart(id);
+      return [id, ['x', 'y'].flatMap((axis) => chart.scales[axis].ticks.map((t: any) => String(t.label)))];
+    })));
+    expect(ticks['plot-cost']!.length).toBeGreaterThan(2);
+    for (const label of ticks['plot-cost']!) expect(label).toMatch(/^\$\d+(\.\d{1,6})?$/);
+    for (const label of ticks['plot-latency']!) expect(label).toMatch(/^\d+ ms$/);
+
     // The rows: most different first, as the JSON report orders them.
     const rows = page.locator('#items tbody tr');
     expect(await rows.count()).toBe(3);

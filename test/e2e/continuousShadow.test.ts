@@ -7,6 +7,8 @@
  * 1, none at rate 0, and never holds a production run's start: with no worker at all, the start
  * still answers, and the mirror follows once a worker is back.
  */
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main';
 import { useTestStack } from '../support/useTestStack';
@@ -185,6 +187,19 @@ describe('continuous shadowing', () => {
     const marker = await stack.startRun('Refund order 1003');
     await until(async () => (await mirrorsOf([marker])).size === 1, 'the marker run mirrored');
     expect((await mirrorsOf(unmirrored)).size).toBe(0);
+    // Only real production traffic is mirrored: never a sandbox run (every eval case is one) nor a run pinned to a bundle.
+    const notTraffic: string[] = [];
+    for (const extra of [{ sandbox: true }, { bundleId: stack.bundles.find((b) => b.name === 'support')!.id }]) {
+      const started = await stack.api('POST', '/v1/runs', { agent: 'support', input: 'Refund order 1002', ...extra });
+      expect(started.status, JSON.stringify(started.body)).toBe(202);
+      notTraffic.push(started.body.runId);
+    }
+    const later = await stack.startRun('Refund order 1004');
+    await until(async () => (await mirrorsOf([later])).size === 1, 'a later run mirrored');
+    expect((await mirrorsOf(notTraffic)).size).toBe(0);
+    // Mirrors read live sandbox data, not tapes: the standing shadow cannot become golden cases.
+    const golden = await bosun(stack, ['golden', 'add', '--shadow', view.report.shadowId, '--agent', 'support', '--suite', path.join(tmpdir(), 'bosun-never-written.jsonl')]);
+    expect([golden.code, golden.stderr]).toEqual([2, expect.stringContaining(`${view.report.shadowId} is a continuous shadow`)]);
     const standing = await bosun(stack, ['shadow', 'standing', 'support']);
     expect(standing.code, standing.stderr).toBe(0);
     expect(standing.stdout).toContain('support: mirroring 100% of production runs');

@@ -134,9 +134,11 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
 
     const realBefore = await rowsOf(stack.tenantId);
     const sandboxBefore = await rowsOf(sandboxTenant);
-    const started = await stack.api('POST', '/v1/runs', { agent: 'support', input: 'Refund order 5555', environment: 'staging' });
-    expect(started.status).toBe(202);
-    stagingRunId = started.body.runId;
+    // Started by the CLI, as docs/staging.md shows (POST /v1/runs with environment staging).
+    const started = await bosun(stack, ['runs', 'start', 'support', 'Refund order 5555', '--environment', 'staging', '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    expect(JSON.parse(started.stdout).environment).toBe('staging');
+    stagingRunId = JSON.parse(started.stdout).runId;
     const done = await decidedRun(stagingRunId, 'approve');
     const tools = done.steps.filter((s: any) => s.kind === 'tool');
     // Order 5555 exists only in the sandbox tenant: the live read saw its rows; the refund ran its sandbox implementation there.
@@ -264,7 +266,7 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
     for (const runId of replays) {
       const ended = await stack.waitForRun(runId, (r) => terminalStatuses.includes(r.status), 120_000);
       expect([ended.status, ended.error?.code]).toEqual(['budget_exceeded', 'budget_exceeded']);
-      expect(ended.error.message).toContain("the tenant's staging day budget");
+      expect(ended.error.message).toContain("the tenant's staging day budget of $0.000001");
     }
     // ... and production's budget and runs go on as before.
     expect(await productionSpent()).toBe(spentBefore);
@@ -284,5 +286,42 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
     const spend = (await signalFigures(stack.db, { ...rule, signal: 'cost_per_tenant_hour_usd' }, 3600, 0)).get('*');
     const { body } = await stack.api('GET', '/v1/usage?groupBy=tenant');
     expect(spend!.value).toBeCloseTo(body.totals[0].costUsd, 5);
+  });
+  it("keeps continuous shadowing's names from runner keys and what a change leaves out; refuses unknown agents and queries it does not know", async () => {
+    const shadowing = '/v1/agents/support/shadowing';
+    const set = await stack.api('PUT', shadowing, { enabled: false, rate: 0.5, names: ['Ada Lovelace'], patterns: ['CUST-\\d+'] });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    expect([set.body.names, set.body.nameCount]).toEqual([['Ada Lovelace'], 1]);
+    // Absent names, patterns and rate keep the stored ones, through the API and the CLI (--off needs no --rate).
+    const kept = await stack.api('PUT', shadowing, { enabled: false });
+    expect([kept.status, kept.body.rate, kept.body.names, kept.body.patterns]).toEqual([200, 0.5, ['Ada Lovelace'], ['CUST-\\d+']]);
+    const off = await bosun(stack, ['shadow', 'continuous', 'support', '--off']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.stdout).toContain("not mirroring support's production runs");
+    const notNumber = await bosun(stack, ['shadow', 'continuous', 'support', '--rate', 'abc']);
+    expect([notNumber.code, notNumber.stderr]).toEqual([2, expect.stringContaining('--rate must be a number from 0 to 1')]);
+    // The names are real customer names: an admin sees them, a runner key only how many there are.
+    const runner = (await stack.api('POST', '/v1/keys', { roles: ['runner'] })).body.key;
+    const asRunner = await stack.api('GET', shadowing, undefined, { authorization: `Bearer ${runner}` });
+    expect(asRunner.status).toBe(200);
+    expect(asRunner.body.setting).not.toHaveProperty('names');
+    expect(asRunner.body.setting.nameCount).toBe(1);
+    expect((await stack.api('GET', shadowing)).body.setting.names).toEqual(['Ada Lovelace']);
+
+    // An agent the tenant never published: 404, and nothing stored.
+    expect((await stack.api('PUT', '/v1/agents/nosuchagent/promotion-gate', { requireStaging: true, requireEval: false })).status).toBe(404);
+    expect((await stack.api('GET', '/v1/agents/nosuchagent/shadowing')).status).toBe(404);
+    expect((await stack.api('PUT', '/v1/agents/nosuchagent/shadowing', { enabled: false, rate: 0 })).status).toBe(404);
+    const { rows } = await stack.db.query('SELECT count(*)::int AS n FROM shadowing_settings WHERE tenant_id = $1 AND agent = $2', [stack.tenantId, 'nosuchagent']);
+    expect(rows[0].n).toBe(0);
+
+    // Queries: an unknown environment, a parameter named as the query's (not the body's), until before since.
+    const nope = await stack.api('GET', '/v1/budgets?environment=nope');
+    expect([nope.status, nope.body.error.problems[0]]).toEqual([400, expect.stringMatching(/^environment: /)]);
+    const foo = await stack.api('PUT', '/v1/budgets/day?environment=staging&foo=bar', { limitUsd: 100, mode: 'hard' });
+    expect(foo.status).toBe(400);
+    expect(foo.body.error.problems).toEqual([expect.stringMatching(/^query: .*foo/)]);
+    const backwards = await stack.api('POST', '/v1/agents/support/shadow', { since: '2026-11-02T00:00:00Z', until: '2026-11-01T00:00:00Z' });
+    expect([backwards.status, backwards.body.error.problems]).toEqual([400, [expect.stringMatching(/^until: must be after since/)]]);
   });
 });

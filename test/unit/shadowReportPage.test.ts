@@ -14,12 +14,12 @@ const run = (runId: string, tools: string[], input: string, costUsd: number): Sc
   approvals: [], usage: { costUsd },
 });
 
-function report() {
+function report(kind: 'replay' | 'continuous' = 'replay') {
   const ids = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
   const same = compareShadowPair(run(ids(1), ['lookup_order'], 'same', 0.001), run(ids(2), ['lookup_order'], 'plain input', 0.001));
   const differs = compareShadowPair(run(ids(3), ['lookup_order', 'issue_refund'], 'x', 0.001), run(ids(4), ['issue_refund'], hostile, 0.002));
   return {
-    shadowId: ids(5), agent: 'support', bundleId: 'support@0123456789ab', createdAt: '2026-11-30T00:00:00Z', done: true,
+    shadowId: ids(5), kind, agent: 'support', bundleId: 'support@0123456789ab', createdAt: '2026-11-30T00:00:00Z', done: true,
     ...shadowReportOf([same, differs]),
   };
 }
@@ -53,5 +53,35 @@ describe('the shadow report page', () => {
     expect(contentSecurityPolicy).toMatch(/^default-src 'none';/);
     expect(script).toContain('window.Chart=');
     expect(html).not.toMatch(/\b(src|href)="https?:/);
+  });
+});
+
+describe('the shadow report page before any replay finished, and for a continuous shadow', () => {
+  const pending = { ...report(), done: false, ...shadowReportOf([]) };
+
+  it('shows no verdict, agreement or figures, but says no replay has finished yet', () => {
+    const { html } = shadowReportPage(pending);
+    expect(html).not.toContain('No significant drop');
+    expect(html).not.toContain('p = 1.000');
+    expect(html).toContain('No finished replay yet');
+    expect(html.match(/no finished replay yet/g)).toHaveLength(3);
+    const data = JSON.parse(html.match(/<script type="application\/json" id="report-data">(.*?)<\/script>/s)![1]!);
+    expect(data.agreement).toEqual([]);
+  });
+
+  it('titles a continuous shadow as the standing shadow it is', () => {
+    const { html } = shadowReportPage(report('continuous'));
+    expect(html).toContain('<h1>Standing continuous shadow of support:');
+    expect(html).toContain('<title>bosun standing continuous shadow:');
+    expect(shadowReportPage(report()).html).toContain('<h1>Shadow replay of support:');
+  });
+
+  it('labels cost axes and figures in dollars, never in exponent notation', () => {
+    const { html } = shadowReportPage(report());
+    const script = html.match(/<script>(.*)<\/script>/s)![1]!;
+    const dollars = new Function(`${script.match(/const dollars = .*;/)![0]} return dollars;`)() as (v: number) => string;
+    expect([dollars(1.05e-9), dollars(0.0025), dollars(0.000001), dollars(1.5)]).toEqual(['$0', '$0.0025', '$0.000001', '$1.5']);
+    expect(script).toContain('ticks: { callback: (v) => format.text(v) }');
+    expect(html).toContain('$0.001 → $0.002');
   });
 });

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { envSecretStore, resolveSecrets } from '../../src/secrets/secretStore';
 import { createAnonymiser, patternProblems } from '../../src/shared/anonymise';
-import { promotionRefusals } from '../../src/shared/environments';
+import { isLiveProduction, promotionRefusals } from '../../src/shared/environments';
 import type { ScoredRun } from '../../src/shared/evals/scorers';
 import { compareShadowPair, shadowReportOf } from '../../src/shared/shadowReport';
 
@@ -75,5 +75,14 @@ describe('the shadow report', () => {
     expect(report.aggregates).toMatchObject({ runs: 4, finished: 3, agreement: { trajectory: 1 / 3 } });
     expect(report.aggregates.candidate.successRate).toBeCloseTo(2 / 3);
     expect(report.aggregates.original.successRate).toBe(1);
+  });
+});
+
+describe('real production traffic (what shadowing selects and mirrors)', () => {
+  it('is a production run of the deployment, not sandboxed, not pinned to a bundle', () => {
+    expect(isLiveProduction({ environment: 'production', sandbox: false, pinned: false })).toBe(true);
+    expect(isLiveProduction({ environment: 'production', sandbox: true, pinned: false })).toBe(false);
+    expect(isLiveProduction({ environment: 'production', sandbox: false, pinned: true })).toBe(false);
+    expect(isLiveProduction({ environment: 'staging', sandbox: true, pinned: false })).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import type OpenAI from 'openai';
 import type { ModelPrices } from '../../config';
 import type { BundleCache } from '../../bundles/bundleStore';
 import { inTransaction, type Db, type DbClient, type Queryable } from '../../db/pool';
+import { budgetRefusalMessage } from '../../shared/budgets';
 import { modelPriceOf, pinsOf, renderSystemPrompt, type Bundle } from '../../shared/bundle';
 import type { ContextMessage, ModelReply } from '../../shared/domain';
 import { callCost, priceBuckets, type ModelPrice } from '../../shared/pricing';
@@ -125,8 +126,9 @@ export function createModelActivities({
 
       /** The call's worst case reserved against the tenant's budgets, then its provider's slot; a refusal to throw once committed. */
       const holdCall = async (client: DbClient, planned: PlannedStep, req: OpenAI.ChatCompletionCreateParamsNonStreaming): Promise<Hold> => {
-        const reservation = await reserveBudgetIn(client, ownerOf(planned), reservationId, worstCaseUsd(req, planned.price));
-        if (!reservation.ok) return { ok: false, failure: async () => budgetRefusal(planned.environment, reservation) };
+        const worstUsd = worstCaseUsd(req, planned.price);
+        const reservation = await reserveBudgetIn(client, ownerOf(planned), reservationId, worstUsd);
+        if (!reservation.ok) return { ok: false, failure: async () => budgetRefusal(planned.environment, reservation, worstUsd) };
         // Over the provider's per-minute limits (all workers together) the call waits in Temporal's retry loop.
         const admission = await modelCalls.admit(client, { runId, step, baseUrl: bundle.model.baseUrl, request: req });
         if (!admission.granted) return { ok: false, failure: () => modelCalls.refused(admission.refusal) };
@@ -238,8 +240,10 @@ export function createModelActivities({
   };
 
   /** What a refused reservation throws: the run fails, or (the tenant chose to wait) retries when the window turns over. */
-  function budgetRefusal(environment: BudgetOwner['environment'], reservation: Extract<Reservation, { ok: false }>): ApplicationFailure {
-    const message = `the tenant's ${environment === 'staging' ? 'staging ' : ''}${reservation.period} budget of $${reservation.limitUsd} is spent ($${reservation.spentUsd} used or reserved)`;
+  function budgetRefusal(
+    environment: BudgetOwner['environment'], reservation: Extract<Reservation, { ok: false }>, worstUsd: number,
+  ): ApplicationFailure {
+    const message = budgetRefusalMessage({ ...reservation, environment, worstUsd });
     if (!reservation.wait) return terminalFailure(FailureType.BudgetExceeded, message);
     // Retry when the window turns over (or sooner, in case the ceiling is raised).
     const untilNextWindow = Date.parse(reservation.windowEndsAt) - Date.now();
@@ -249,7 +253,7 @@ export function createModelActivities({
   /** Reserves a summary call's worst case against the run's environment's budget, in a transaction of its own; throws the refusal. */
   async function reserveOrRefuse(owner: BudgetOwner, reservationId: string, worstUsd: number): Promise<void> {
     const reservation = await reserveBudget(db, owner, reservationId, worstUsd);
-    if (!reservation.ok) throw budgetRefusal(owner.environment, reservation);
+    if (!reservation.ok) throw budgetRefusal(owner.environment, reservation, worstUsd);
   }
 
   /**

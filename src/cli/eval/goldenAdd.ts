@@ -115,9 +115,22 @@ function appendToSuite(suite: string, cases: GoldenCase[]): void {
 
 const detailOf = (c: GoldenCase) => `(reason: ${c.provenance!.reason}, ${c.tapes.length} tapes, expected outcome ${c.expect.outcome})`;
 
+/**
+ * Usage error (exit 2) for a continuous shadow: its mirrored runs have no tapes (their reads are live
+ * sandbox reads), so the outcome production reached cannot be expected of a case replayed from tapes.
+ */
+export function refuseContinuousShadow(report: { kind: 'replay' | 'continuous'; shadowId: string }): void {
+  if (report.kind !== 'continuous') return;
+  throw new UsageError(
+    `${report.shadowId} is a continuous shadow: its mirrored runs read live sandbox data, not recorded tapes, so production's outcome cannot be expected of them. ` +
+    'Export a shadow replay instead (bosun shadow start <agent> --wait, then bosun golden add --shadow <shadowId>), or add single runs with bosun golden add <runId>.',
+  );
+}
+
 /** The cases from the shadow replay's inputs where the candidate differed, most different first (at most `top`). */
 async function shadowCases(ctx: CommandContext, agent: string, shadowId: string, top: number | undefined): Promise<GoldenCase[]> {
   const report = await answer(ctx.api.GET('/v1/agents/{agent}/shadow/{shadowId}', { params: { path: { agent, shadowId } } }));
+  refuseContinuousShadow(report);
   const differing = report.items.filter((i) => !i.pending && i.difference > 0).slice(0, top);
   const cases: GoldenCase[] = [];
   for (const item of differing) {

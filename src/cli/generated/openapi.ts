@@ -605,7 +605,9 @@ export interface paths {
         };
         /**
          * The agent's continuous shadowing and its standing report
-         * @description Needs an API key with the `runner` role.
+         * @description The stored names are real customer names: only an admin key sees them; others see how many there are (nameCount).
+         *
+         *     Needs an API key with the `runner` role.
          */
         get: operations["getV1AgentsAgentShadowing"];
         /**
@@ -2672,6 +2674,11 @@ export interface components {
         ShadowReport: {
             /** Format: uuid */
             shadowId: string;
+            /**
+             * @description replay: a selection of production runs, replayed with their recorded reads as tapes; continuous: the agent's standing shadow of mirrored live runs (no tapes: their reads are live sandbox reads).
+             * @enum {string}
+             */
+            kind: "replay" | "continuous";
             agent: string;
             bundleId: string;
             /** Format: date-time */
@@ -2767,17 +2774,11 @@ export interface components {
              * @default true
              */
             enabled?: boolean;
-            /** @description The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none). */
-            rate: number;
-            /**
-             * @description Names to replace in mirrored inputs (case-insensitive, whole words); stored with the setting.
-             * @default []
-             */
+            /** @description The share of production runs mirrored, sampled by a hash of the run ID (1: every run, 0: none). Absent: the stored rate (required the first time shadowing is enabled). */
+            rate?: number;
+            /** @description Names to replace in mirrored inputs (case-insensitive, whole words); stored with the setting. Absent: the stored names are kept; [] clears them. */
             names?: string[];
-            /**
-             * @description Regular expressions of your own identifiers, anonymised besides emails, phone, card and account numbers.
-             * @default []
-             */
+            /** @description Regular expressions of your own identifiers, anonymised besides emails, phone, card and account numbers. Absent: the stored patterns are kept; [] clears them. */
             patterns?: string[];
         };
         ShadowingView: {
@@ -2785,7 +2786,10 @@ export interface components {
                 agent: string;
                 enabled: boolean;
                 rate: number;
-                names: string[];
+                /** @description The stored names (real customer names): shown to admin keys only. */
+                names?: string[];
+                /** @description How many names are stored. */
+                nameCount: number;
                 patterns: string[];
                 updatedBy: string;
                 /** Format: date-time */
@@ -2795,6 +2799,11 @@ export interface components {
             report: {
                 /** Format: uuid */
                 shadowId: string;
+                /**
+                 * @description replay: a selection of production runs, replayed with their recorded reads as tapes; continuous: the agent's standing shadow of mirrored live runs (no tapes: their reads are live sandbox reads).
+                 * @enum {string}
+                 */
+                kind: "replay" | "continuous";
                 agent: string;
                 bundleId: string;
                 /** Format: date-time */
@@ -5779,6 +5788,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The tenant has published no bundle of this agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
             413: {
                 headers: {
@@ -6502,6 +6520,15 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The tenant has published no bundle of this agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The body is larger than BOSUN_MAX_REQUEST_BYTES. */
             413: {
                 headers: {
@@ -6570,7 +6597,10 @@ export interface operations {
                         agent: string;
                         enabled: boolean;
                         rate: number;
-                        names: string[];
+                        /** @description The stored names (real customer names): shown to admin keys only. */
+                        names?: string[];
+                        /** @description How many names are stored. */
+                        nameCount: number;
                         patterns: string[];
                         updatedBy: string;
                         /** Format: date-time */
@@ -6578,7 +6608,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The agent has no staging deployment to mirror to. */
+            /** @description The agent has no staging deployment to mirror to, or no rate is given nor stored. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6598,6 +6628,15 @@ export interface operations {
             };
             /** @description The API key lacks the admin role. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The tenant has published no bundle of this agent. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7111,7 +7150,10 @@ export interface operations {
     };
     getV1Budgets: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only this environment's ceilings (production or staging); both when absent. */
+                environment?: "production" | "staging";
+            };
             header?: never;
             path?: never;
             cookie?: never;
