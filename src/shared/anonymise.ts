@@ -47,6 +47,7 @@ const iban = /(?<![\p{L}\p{N}])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{
 const SEP = '[\\p{Zs}.()/\\-\\x00-\\x08\\x0E-\\x1F\\x7F-\\x84\\x86-\\x9F]';
 const numberRun = new RegExp(`(?<![\\p{L}\\p{N}])[+(]?\\p{Nd}+(?:${SEP}{1,3}\\p{Nd}+)*\\)?(?![\\p{L}\\p{N}])`, 'gu');
 const digitGroup = /\p{Nd}+/gu;
+const asciiDigits = /^[0-9]+$/;
 
 /** The digits of `hash` (hex) as decimal digits, `length` of them: a digit string that does not reveal the original. */
 function digitsOf(hash: string, length: number): string {
@@ -108,34 +109,50 @@ function replaceEmails(text: string, replace: Replace): string {
   return out + text.slice(done);
 }
 
-interface Group { start: number; end: number; digits: number; text: string }
+/** Luhn's doubled value of a digit. */
+const doubled = (d: number) => (d > 4 ? d * 2 - 9 : d * 2);
+
+/** A group of digits in a run: where it is, how many digits, and its digits as ASCII where they have an ASCII form. */
+interface Group { start: number; end: number; digits: number; text: string; ascii: string; bracketBefore: boolean }
 
 /** The kind of number `groups[i..]` starts, and how many groups it takes; undefined: group i is kept. */
 function numberAt(run: string, groups: Group[], i: number): [PiiKind, number] | undefined {
   const first = groups[i]!;
   // Cards: 13–19 digits, in groups of 3 or more (4111 1111 …, 3782 822463 10005) or one by one, without
   // brackets or slashes between them (the longest such run of groups). Dates (2026-11-30) have groups of 2.
+  // Split into groups, the digits must pass the Luhn check (a list of order numbers, 1001 1002 1003 1004,
+  // is not a card); in one group, 13–19 digits are always replaced.
   const single = first.digits === 1;
-  let digits = 0;
+  // Luhn sums kept as the digits come: `sums[0]` doubles digits at even places from the left, `sums[1]`
+  // at odd ones; the number's sum is the one that leaves its last digit undoubled. Not-ASCII digits pass.
+  const sums = [0, 0];
+  let count = 0;
+  let ascii = true;
   let card = 0;
-  for (let j = i; j < groups.length && digits + groups[j]!.digits <= 19; j++) {
+  for (let j = i; j < groups.length && count + groups[j]!.digits <= 19; j++) {
     const g = groups[j]!;
-    if ((single ? g.digits !== 1 : g.digits < 3) || (j > i && /[()/]/.test(run.slice(groups[j - 1]!.end, g.start)))) break;
-    if ((digits += g.digits) >= 13) card = j - i + 1;
+    if ((single ? g.digits !== 1 : g.digits < 3) || (j > i && g.bracketBefore)) break;
+    for (let k = 0; k < g.ascii.length; k++, count++) {
+      const d = g.ascii.charCodeAt(k) - 48;
+      if (d < 0 || d > 9) ascii = false;
+      sums[0] += count % 2 ? d : doubled(d);
+      sums[1] += count % 2 ? doubled(d) : d;
+    }
+    if (count >= 13 && (j === i || !ascii || sums[count % 2]! % 10 === 0)) card = j - i + 1;
   }
   if (card) return ['card', card];
-  const lengths = groups.slice(i, i + 6).map((g) => g.digits);
+  const length = (k: number) => groups[i + k]?.digits ?? 0;
   // International (+44 20 7946 0958, 0044 20 7946 0958): a '+' or '00' and 7–15 digits in groups of at most 4.
   const plus = i === 0 && run.startsWith('+');
   if (plus || /^00\p{Nd}{0,3}$/u.test(first.text)) {
     const max = plus ? 15 : 17;
     let total = 0;
     let n = 0;
-    while (n < lengths.length && lengths[n]! <= 5 && total + lengths[n]! <= max) total += lengths[n++]!;
+    while (n < 6 && length(n) && length(n) <= 5 && total + length(n) <= max) total += length(n++);
     if (total >= 7 + (plus ? 0 : 2)) return ['phone', n];
   }
   // Bracketed ((555) 010-4477), leading 0 (020 7946 0958), or national 3-3-4 (555-010-4477, 1-555-010-4477).
-  const [a = 0, b = 0, c = 0, d = 0] = lengths;
+  const [a, b, c, d] = [length(0), length(1), length(2), length(3)];
   if (run[first.start - 1] === '(' && a >= 2 && a <= 4 && b >= 3 && b <= 4 && c >= 3 && c <= 4) return ['phone', 3];
   if (first.text.startsWith('0') && a >= 3 && a <= 5 && b >= 3 && b <= 4 && c >= 3 && c <= 4) return ['phone', 3];
   if (first.text.startsWith('0') && a >= 3 && a <= 5 && b >= 6 && b <= 8) return ['phone', 2];
@@ -148,7 +165,13 @@ function numberAt(run: string, groups: Group[], i: number): [PiiKind, number] | 
 
 /** One run of digit groups with its cards, phones and account numbers replaced (dates, times, order numbers kept). */
 function replaceNumbersIn(run: string, replace: Replace): string {
-  const groups: Group[] = [...run.matchAll(digitGroup)].map((m) => ({ start: m.index, end: m.index + m[0].length, digits: [...m[0]].length, text: m[0] }));
+  let previousEnd = 0;
+  const groups: Group[] = [...run.matchAll(digitGroup)].map(({ 0: text, index: start }) => {
+    const ascii = asciiDigits.test(text) ? text : text.normalize('NFKC');
+    const group = { start, end: start + text.length, digits: ascii === text ? text.length : [...text].length, text, ascii, bracketBefore: /[()/]/.test(run.slice(previousEnd, start)) };
+    previousEnd = group.end;
+    return group;
+  });
   let out = '';
   let done = 0;
   for (let i = 0; i < groups.length;) {
