@@ -123,9 +123,10 @@ function numberAt(run: string, groups: Group[], i: number): [PiiKind, number] | 
   // Split into groups, the digits must pass the Luhn check (a list of order numbers, 1001 1002 1003 1004,
   // is not a card); in one group, 13–19 digits are always replaced.
   const single = first.digits === 1;
-  // Luhn sums kept as the digits come: `sums[0]` doubles digits at even places from the left, `sums[1]`
-  // at odd ones; the number's sum is the one that leaves its last digit undoubled. Not-ASCII digits pass.
-  const sums = [0, 0];
+  // Luhn sums kept as the digits come: `evens` doubles digits at even places from the left, `odds` at
+  // odd ones; the number's sum is the one that leaves its last digit undoubled. Not-ASCII digits pass.
+  let evens = 0;
+  let odds = 0;
   let count = 0;
   let ascii = true;
   let card = 0;
@@ -135,10 +136,10 @@ function numberAt(run: string, groups: Group[], i: number): [PiiKind, number] | 
     for (let k = 0; k < g.ascii.length; k++, count++) {
       const d = g.ascii.charCodeAt(k) - 48;
       if (d < 0 || d > 9) ascii = false;
-      sums[0] += count % 2 ? d : doubled(d);
-      sums[1] += count % 2 ? doubled(d) : d;
+      evens += count % 2 ? d : doubled(d);
+      odds += count % 2 ? doubled(d) : d;
     }
-    if (count >= 13 && (j === i || !ascii || sums[count % 2]! % 10 === 0)) card = j - i + 1;
+    if (count >= 13 && (j === i || !ascii || (count % 2 ? odds : evens) % 10 === 0)) card = j - i + 1;
   }
   if (card) return ['card', card];
   const length = (k: number) => groups[i + k]?.digits ?? 0;
