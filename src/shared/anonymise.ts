@@ -9,7 +9,7 @@
  * (any letter or digit, full-width digits count as digits, control characters such as U+0000 between
  * digit groups count as separators). Every built-in rule is linear in the text's length: emails are
  * found from each '@' outwards, numbers as maximal runs of digit groups classified group by group,
- * IBANs and names by expressions whose work at each position is bounded.
+ * IBANs by an expression whose work at each position is bounded, names by looking words up in a map.
  */
 import safeRegex from 'safe-regex2';
 
@@ -62,7 +62,6 @@ function sameShape(value: string, digits: string): string {
   return value.replace(/\p{Nd}/gu, () => digits[i++]!);
 }
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * 400-style problems for the tenant's patterns: each must compile, must not match the empty string,
@@ -190,6 +189,49 @@ function replaceNumbersIn(run: string, replace: Replace): string {
   return out + run.slice(done);
 }
 
+const word = /[\p{L}\p{N}\p{M}]+/gu;
+/** What lies between two words, compared with any run of whitespace as one space. */
+const gap = (text: string) => text.replace(/\s+/gu, ' ');
+
+/** A listed name as its words (lower case) and what lies between them. */
+interface Name { words: string[]; gaps: string[] }
+
+/**
+ * Replaces the listed names in `text`, whole words, in any case, with any whitespace between their
+ * words: the text's words are looked up by first word in a map, so the cost is linear in the text
+ * whatever the number of names (times the names sharing a first word). `text` and names are NFC.
+ */
+function nameReplacer(names: readonly string[]): ((text: string, replace: Replace) => string) | undefined {
+  const byFirst = new Map<string, Name[]>();
+  for (const name of names) {
+    const matches = [...name.normalize('NFC').matchAll(word)];
+    if (!matches.length) continue;
+    const entry = {
+      words: matches.map((m) => m[0].toLowerCase()),
+      gaps: matches.slice(1).map((m, k) => gap(name.slice(matches[k]!.index + matches[k]![0].length, m.index))),
+    };
+    byFirst.set(entry.words[0]!, [...(byFirst.get(entry.words[0]!) ?? []), entry]);
+  }
+  for (const entries of byFirst.values()) entries.sort((x, y) => y.words.length - x.words.length);
+  if (!byFirst.size) return undefined;
+  return (text, replace) => {
+    const words = [...text.matchAll(word)].map((m) => ({ start: m.index, end: m.index + m[0].length, lower: m[0].toLowerCase() }));
+    const fits = (name: Name, k: number) => name.words.every((w, n) => words[k + n]?.lower === w
+      && (n === 0 || gap(text.slice(words[k + n - 1]!.end, words[k + n]!.start)) === name.gaps[n - 1]));
+    let out = '';
+    let done = 0;
+    for (let k = 0; k < words.length; k++) {
+      const name = byFirst.get(words[k]!.lower)?.find((candidate) => fits(candidate, k));
+      if (!name) continue;
+      const end = words[k + name.words.length - 1]!.end;
+      out += text.slice(done, words[k]!.start) + replace('name', text.slice(words[k]!.start, end));
+      done = end;
+      k += name.words.length - 1;
+    }
+    return out + text.slice(done);
+  };
+}
+
 /** An anonymiser for one replay: the same value always gets the same pseudonym under the same `hash`. */
 export interface Anonymiser {
   text(value: string): string;
@@ -213,10 +255,7 @@ export function createAnonymiser(settings: AnonymiseSettings, hash: KeyedHash, t
   };
   const replace: Replace = (kind, match) => pseudonyms[kind](match, hash(kind, canonical(kind, match)));
   const patterns = settings.patterns.map((source) => new RegExp(source, 'gu'));
-  const names = settings.names.map((name) => name.normalize('NFC').trim()).filter(Boolean).sort((a, b) => b.length - a.length);
-  const nameRule = names.length
-    ? new RegExp(`(?<![\\p{L}\\p{N}\\p{M}])(?:${names.map((name) => name.split(/\s+/u).map(escape).join('\\s+')).join('|')})(?![\\p{L}\\p{N}\\p{M}])`, 'giu')
-    : undefined;
+  const replaceNames = nameReplacer(settings.names);
   const applyPatterns = (value: string) => patterns.reduce((out, rule) => out.replace(rule, (m) => replace('pattern', m)), value);
   const text = (value: string) => {
     let out = replaceEmails(value.normalize('NFC'), replace);
@@ -229,7 +268,7 @@ export function createAnonymiser(settings: AnonymiseSettings, hash: KeyedHash, t
     }
     out = out.replace(iban, (m) => replace('account', m));
     out = out.replace(numberRun, (run) => replaceNumbersIn(run, replace));
-    return nameRule ? out.replace(nameRule, (m) => replace('name', m)) : out;
+    return replaceNames ? replaceNames(out, replace) : out;
   };
   const json = (value: unknown): unknown => {
     if (typeof value === 'string') return text(value);

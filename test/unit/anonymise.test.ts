@@ -100,4 +100,12 @@ describe('cost', () => {
     const out = keyedAnonymiser({ names, patterns: ['CUST-\\d+'] }).text(input);
     expect(out.length).toBeGreaterThan(0);
   }, 10_000);
+
+  it('anonymises 2 MiB of words against 10,000 names (names are looked up, not tried one by one)', () => {
+    const many = [...Array.from({ length: 10_000 }, (_, i) => `Name${i} Surname${i}`), 'Łukasz Nowak'];
+    const input = 'the quick brown Name1 fox Surname1 jumps over Łukasz  Nowak '.repeat(Math.floor(mib2 / 60));
+    const out = keyedAnonymiser({ names: many, patterns: [] }).text(input);
+    expect(out).not.toMatch(/Łukasz/);
+    expect(out).toContain('Name1 fox Surname1');
+  }, 10_000);
 });
