@@ -108,37 +108,23 @@ function replaceEmails(text: string, replace: Replace): string {
   return out + text.slice(done);
 }
 
-/** Luhn's doubled value of a digit. */
-const doubled = (d: number) => (d > 4 ? d * 2 - 9 : d * 2);
-
-/** A group of digits in a run: where it is, how many digits, and its digits as ASCII where they have an ASCII form. */
-interface Group { start: number; end: number; digits: number; text: string; ascii: string; bracketBefore: boolean }
+/** A group of digits in a run: where it is, how many digits, and whether a bracket or slash comes before it. */
+interface Group { start: number; end: number; digits: number; text: string; bracketBefore: boolean }
 
 /** The kind of number `groups[i..]` starts, and how many groups it takes; undefined: group i is kept. */
 function numberAt(run: string, groups: Group[], i: number): [PiiKind, number] | undefined {
   const first = groups[i]!;
   // Cards: 13–19 digits, in groups of 3 or more (4111 1111 …, 3782 822463 10005) or one by one, without
   // brackets or slashes between them (the longest such run of groups). Dates (2026-11-30) have groups of 2.
-  // Split into groups, the digits must pass the Luhn check (a list of order numbers, 1001 1002 1003 1004,
-  // is not a card); in one group, 13–19 digits are always replaced.
+  // No Luhn check: a card number with a typo is still one, so a list of 4-digit numbers whose digits
+  // add up to 13–19 (1001 1002 1003 1004) is replaced too.
   const single = first.digits === 1;
-  // Luhn sums kept as the digits come: `evens` doubles digits at even places from the left, `odds` at
-  // odd ones; the number's sum is the one that leaves its last digit undoubled. Not-ASCII digits pass.
-  let evens = 0;
-  let odds = 0;
   let count = 0;
-  let ascii = true;
   let card = 0;
   for (let j = i; j < groups.length && count + groups[j]!.digits <= 19; j++) {
     const g = groups[j]!;
     if ((single ? g.digits !== 1 : g.digits < 3) || (j > i && g.bracketBefore)) break;
-    for (let k = 0; k < g.ascii.length; k++, count++) {
-      const d = g.ascii.charCodeAt(k) - 48;
-      if (d < 0 || d > 9) ascii = false;
-      evens += count % 2 ? d : doubled(d);
-      odds += count % 2 ? doubled(d) : d;
-    }
-    if (count >= 13 && (j === i || !ascii || (count % 2 ? odds : evens) % 10 === 0)) card = j - i + 1;
+    if ((count += g.digits) >= 13) card = j - i + 1;
   }
   if (card) return ['card', card];
   const length = (k: number) => groups[i + k]?.digits ?? 0;
@@ -167,8 +153,8 @@ function numberAt(run: string, groups: Group[], i: number): [PiiKind, number] | 
 function replaceNumbersIn(run: string, replace: Replace): string {
   let previousEnd = 0;
   const groups: Group[] = [...run.matchAll(digitGroup)].map(({ 0: text, index: start }) => {
-    const ascii = asciiDigits.test(text) ? text : text.normalize('NFKC');
-    const group = { start, end: start + text.length, digits: ascii === text ? text.length : [...text].length, text, ascii, bracketBefore: /[()/]/.test(run.slice(previousEnd, start)) };
+    const digits = asciiDigits.test(text) ? text.length : [...text].length;
+    const group = { start, end: start + text.length, digits, text, bracketBefore: /[()/]/.test(run.slice(previousEnd, start)) };
     previousEnd = group.end;
     return group;
   });
