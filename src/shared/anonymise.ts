@@ -62,7 +62,6 @@ function sameShape(value: string, digits: string): string {
   return value.replace(/\p{Nd}/gu, () => digits[i++]!);
 }
 
-
 /**
  * 400-style problems for the tenant's patterns: each must compile, must not match the empty string,
  * and must not risk exponential time (nested quantifiers such as `(a+)+`, as judged by safe-regex2).
