@@ -74,7 +74,7 @@ interface Rule {
 }
 
 /** Libraries that do no I/O and run inside Temporal's workflow sandbox; Node built-ins are not among them. */
-const pureLibraries = new Set(['zod', '@temporalio/common', '@cfworker/json-schema']);
+const pureLibraries = new Set(['zod', '@temporalio/common', '@cfworker/json-schema', 'safe-regex2']);
 
 /**
  * workflows/tracing is loaded into the workflow sandbox as an interceptor module: it wraps Temporal's
