@@ -10,28 +10,10 @@
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
 import { useTestStack } from '../support/useTestStack';
 import type { TestStack } from '../support/testStack';
-
-/** Runs the CLI in this process against the stack. */
-async function bosun(stack: TestStack, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const env = { BOSUN_URL: stack.baseUrl, BOSUN_API_KEY: stack.apiKey };
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
-
-async function until<T>(read: () => Promise<T | undefined | false>, what: string, timeoutMs = 300_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in time`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { bosunIn } from '../support/cliInProcess';
+import { until } from '../support/shadowFixtures';
 
 /** A production run decided by a human as `decision` says when it asks; returns its ID once it completed. */
 async function productionRun(stack: TestStack, input: string, decision: 'approve' | 'reject' | { edit: Record<string, unknown> }): Promise<string> {
@@ -181,7 +163,7 @@ describe('continuous shadowing', () => {
     // Rate 0: none mirrored. (The later run at rate 1 is mirrored by the same workflow, after them.)
     expect((await stack.api('PUT', '/v1/agents/support/shadowing', { rate: 0 })).status).toBe(200);
     const unmirrored = await Promise.all([1001, 1002].map((order) => productionRun(stack, `Refund order ${order}`, 'reject')));
-    const cli = await bosun(stack, ['shadow', 'continuous', 'support', '--rate', '1']);
+    const cli = await bosunIn(stack, ['shadow', 'continuous', 'support', '--rate', '1']);
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stdout).toContain("mirroring 100% of support's production runs to staging");
     const marker = await stack.startRun('Refund order 1003');
@@ -198,9 +180,9 @@ describe('continuous shadowing', () => {
     await until(async () => (await mirrorsOf([later])).size === 1, 'a later run mirrored');
     expect((await mirrorsOf(notTraffic)).size).toBe(0);
     // Mirrors read live sandbox data, not tapes: the standing shadow cannot become golden cases.
-    const golden = await bosun(stack, ['golden', 'add', '--shadow', view.report.shadowId, '--agent', 'support', '--suite', path.join(tmpdir(), 'bosun-never-written.jsonl')]);
+    const golden = await bosunIn(stack, ['golden', 'add', '--shadow', view.report.shadowId, '--agent', 'support', '--suite', path.join(tmpdir(), 'bosun-never-written.jsonl')]);
     expect([golden.code, golden.stderr]).toEqual([2, expect.stringContaining(`${view.report.shadowId} is a continuous shadow`)]);
-    const standing = await bosun(stack, ['shadow', 'standing', 'support']);
+    const standing = await bosunIn(stack, ['shadow', 'standing', 'support']);
     expect(standing.code, standing.stderr).toBe(0);
     expect(standing.stdout).toContain('support: mirroring 100% of production runs');
     expect(standing.stdout).toMatch(/agreement\s+outcome \d+%/);

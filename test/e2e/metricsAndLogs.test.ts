@@ -14,35 +14,7 @@ import { supportDemoScript } from '../../src/dev/demoScript';
 import { spawnService, type Service } from '../../src/dev/services';
 import { freeLocalPort } from '../../src/telemetry/metrics';
 import { useTestStack } from '../support/useTestStack';
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Prometheus' text format, the samples of it (comments skipped). */
-function parseMetrics(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!match || line.startsWith('#')) continue;
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
-    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
-  }
-  return samples;
-}
-
-/** The sum of the samples named `name` whose labels include `labels` (0 when there are none). */
-function total(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
-}
-
-const has = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
-  samples.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+import { parseMetrics, total, has, type Sample } from '../support/prometheusText';
 
 /** A process started for this test, with what it wrote on stdout. */
 interface Started {

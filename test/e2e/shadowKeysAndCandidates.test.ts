@@ -7,16 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestStack } from '../support/useTestStack';
 import type { TestStack } from '../support/testStack';
-
-async function until<T>(read: () => Promise<T | undefined | false>, what: string, timeoutMs = 300_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in time`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { until } from '../support/shadowFixtures';
 
 /** A production run whose approval, if it asks one, a human rejects; returns its ID once it completed. */
 async function rejectedRun(stack: TestStack, input: string): Promise<string> {

@@ -5,18 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
 import { eventually, personalDetails, productionRun, stageBlindCandidate } from '../support/shadowFixtures';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
-
-/** Runs the CLI in this process against the stack. */
-async function bosun(stack: TestStack, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const env = { BOSUN_URL: stack.baseUrl, BOSUN_API_KEY: stack.apiKey };
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
+import { bosunIn } from '../support/cliInProcess';
 
 const evalOf = (bundleId: string, passed: boolean) => ({
   agent: 'support', bundleId, suiteHash: 'suite-1', gate: {},
@@ -53,7 +44,7 @@ describe('staging', () => {
   });
 
   it('runs a candidate in staging first, sandboxed, and refuses its promotion until it ran there and its eval passed', async () => {
-    const gate = await bosun(stack, ['gate', 'support', '--require-staging', '--require-eval']);
+    const gate = await bosunIn(stack, ['gate', 'support', '--require-staging', '--require-eval']);
     expect(gate.code, gate.stderr).toBe(0);
     expect(gate.stdout).toContain('promotion of support requires: a staging run and a passing eval');
     const refused = await stack.api('POST', '/v1/agents/support/deployments', { bundleId: candidate, strategy: 'immediate' });
@@ -67,7 +58,7 @@ describe('staging', () => {
     const early = await stack.api('POST', '/v1/runs', { agent: 'support', input: 'Refund order 1002', environment: 'staging' });
     expect(early.status).toBe(400);
 
-    const staged = await bosun(stack, ['stage', 'support', candidate]);
+    const staged = await bosunIn(stack, ['stage', 'support', candidate]);
     expect(staged.code, staged.stderr).toBe(0);
     expect(staged.stdout).toContain(`staged ${candidate} for support`);
     const started = await stack.api('POST', '/v1/runs', { agent: 'support', input: 'Refund order 1002', environment: 'staging' });
@@ -88,10 +79,10 @@ describe('staging', () => {
     const staging = await stack.api('GET', '/v1/runs?environment=staging');
     expect(staging.body.runs.map((r: any) => r.runId)).toEqual([runId]);
     expect((await stack.api('GET', '/v1/runs?environment=production')).body.runs.map((r: any) => r.runId)).not.toContain(runId);
-    const listed = await bosun(stack, ['runs', 'list', '--environment', 'staging', '--json']);
+    const listed = await bosunIn(stack, ['runs', 'list', '--environment', 'staging', '--json']);
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toContain(runId);
-    const listedProduction = await bosun(stack, ['runs', 'list', '--environment', 'production', '--json']);
+    const listedProduction = await bosunIn(stack, ['runs', 'list', '--environment', 'production', '--json']);
     expect(listedProduction.stdout).not.toContain(runId);
     const query = `Environment = "staging" AND TenantId = "${stack.tenantId}"`;
     const found = await eventually(async () => {
@@ -185,7 +176,7 @@ describe('staging', () => {
     expect(pseudonym(inputOf(0))).not.toBe(pseudonym(inputOf(2)));
 
     // The CLI's summary: aggregates, then the most different inputs.
-    const cli = await bosun(stack, ['shadow', 'report', 'support', started.body.shadowId, '--top', '3']);
+    const cli = await bosunIn(stack, ['shadow', 'report', 'support', started.body.shadowId, '--top', '3']);
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stdout).toContain(`${started.body.shadowId} (done)`);
     expect(cli.stdout).toMatch(/agreement\s+outcome \d+%, trajectory \d+%/);

@@ -6,43 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
 import { signalFigures } from '../../src/db/alerts';
 import { terminalStatuses } from '../../src/shared/domain';
 import { startOtlpReceiver, type OtlpReceiver } from '../support/otlpReceiver';
 import { startTestStack, type TestStack } from '../support/testStack';
-
-/** Runs the CLI in this process against the stack. */
-async function bosun(stack: TestStack, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const env = { BOSUN_URL: stack.baseUrl, BOSUN_API_KEY: stack.apiKey };
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Prometheus' text format, the samples of it (comments skipped). */
-function parseMetrics(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!match || line.startsWith('#')) continue;
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
-    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
-  }
-  return samples;
-}
-
-/** The sum of the samples named `name` whose labels include `labels`. */
-const total = (samples: Sample[], name: string, labels: Record<string, string>) =>
-  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
+import { bosunIn } from '../support/cliInProcess';
+import { parseMetrics, total, type Sample } from '../support/prometheusText';
 
 /** The documented sample hash of a run: the first 32 bits of the MD5 of its ID, over 2^32. */
 const runHash = (runId: string) => parseInt(createHash('md5').update(runId).digest('hex').slice(0, 8), 16) / 2 ** 32;
@@ -119,7 +88,7 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
     expect(foreign.body.error.problems[0]).toMatch(/^sandboxTenant: must be .+:sandbox/);
     const malformed = await stack.api('PUT', '/v1/agents/support/staging', { bundleId: candidate, sandboxTenant: stack.tenantId });
     expect(malformed.status).toBe(400);
-    const staged = await bosun(stack, ['stage', 'support', candidate, '--sandbox-tenant', sandboxTenant]);
+    const staged = await bosunIn(stack, ['stage', 'support', candidate, '--sandbox-tenant', sandboxTenant]);
     expect(staged.code, staged.stderr).toBe(0);
     expect(staged.stdout).toContain(`staged ${candidate} for support: runs with environment staging use it, sandboxed; their tools see tenant ${sandboxTenant}`);
     // Absent: kept when the bundle changes.
@@ -135,7 +104,7 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
     const realBefore = await rowsOf(stack.tenantId);
     const sandboxBefore = await rowsOf(sandboxTenant);
     // Started by the CLI, as docs/staging.md shows (POST /v1/runs with environment staging).
-    const started = await bosun(stack, ['runs', 'start', 'support', 'Refund order 5555', '--environment', 'staging', '--json']);
+    const started = await bosunIn(stack, ['runs', 'start', 'support', 'Refund order 5555', '--environment', 'staging', '--json']);
     expect(started.code, started.stderr).toBe(0);
     expect(JSON.parse(started.stdout).environment).toBe('staging');
     stagingRunId = JSON.parse(started.stdout).runId;
@@ -207,10 +176,10 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
     expect(bad.status).toBe(400);
     expect(bad.body.error.problems[0]).toMatch(/^environment:/);
 
-    const cli = await bosun(stack, ['usage', '--group-by', 'environment', '--environment', 'production', '--json']);
+    const cli = await bosunIn(stack, ['usage', '--group-by', 'environment', '--environment', 'production', '--json']);
     expect(cli.code, cli.stderr).toBe(0);
     expect(JSON.parse(cli.stdout).totals.map((t: any) => [t.key, t.runs])).toEqual([['production', production.length]]);
-    const table = await bosun(stack, ['usage', '--group-by', 'environment']);
+    const table = await bosunIn(stack, ['usage', '--group-by', 'environment']);
     expect(table.stdout).toMatch(/^ENVIRONMENT\s+RUNS/);
     expect(table.stdout).toMatch(/\nstaging\s+1\s/);
   });
@@ -295,10 +264,10 @@ describe('staging environments: metrics, traces, usage, sampling, budgets and a 
     // Absent names, patterns and rate keep the stored ones, through the API and the CLI (--off needs no --rate).
     const kept = await stack.api('PUT', shadowing, { enabled: false });
     expect([kept.status, kept.body.rate, kept.body.names, kept.body.patterns]).toEqual([200, 0.5, ['Ada Lovelace'], ['CUST-\\d+']]);
-    const off = await bosun(stack, ['shadow', 'continuous', 'support', '--off']);
+    const off = await bosunIn(stack, ['shadow', 'continuous', 'support', '--off']);
     expect(off.code, off.stderr).toBe(0);
     expect(off.stdout).toContain("not mirroring support's production runs");
-    const notNumber = await bosun(stack, ['shadow', 'continuous', 'support', '--rate', 'abc']);
+    const notNumber = await bosunIn(stack, ['shadow', 'continuous', 'support', '--rate', 'abc']);
     expect([notNumber.code, notNumber.stderr]).toEqual([2, expect.stringContaining('--rate must be a number from 0 to 1')]);
     // The names are real customer names: an admin sees them, a runner key only how many there are.
     const runner = (await stack.api('POST', '/v1/keys', { roles: ['runner'] })).body.key;

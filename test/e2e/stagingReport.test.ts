@@ -10,22 +10,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
 import { goldenCaseSchema } from '../../src/shared/evals/goldenCase';
 import { startOtlpReceiver, type OtlpReceiver } from '../support/otlpReceiver';
 import { eventually, personalDetails, productionRun, stageBlindCandidate } from '../support/shadowFixtures';
 import { startTestStack, type TestStack } from '../support/testStack';
+import { bosunIn } from '../support/cliInProcess';
 
 /** Production runs per stack: every fourth rejected by its human. */
 const N = 4;
-
-async function bosun(stack: TestStack, argv: string[], cwd = process.cwd()): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const env = { BOSUN_URL: stack.baseUrl, BOSUN_API_KEY: stack.apiKey };
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, cwd });
-  return { code, stdout, stderr };
-}
 
 /** A stack exporting traces to a receiver of its own, with message content captured or not. */
 function tracedStack(capture: boolean) {
@@ -134,7 +126,7 @@ describe('the shadow report as a page and as golden cases, and the replay traced
     expect((await fetch(`${stack.baseUrl}/v1/agents/support/shadow/${shadowId}/report.html`)).status).toBe(401);
 
     // The CLI: a summary with the significance, and the same page saved.
-    const cli = await bosun(stack, ['shadow', 'report', 'support', shadowId, '--html', 'report.html'], tmp);
+    const cli = await bosunIn(stack, ['shadow', 'report', 'support', shadowId, '--html', 'report.html'], tmp);
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stdout).toMatch(/success\s+production \d+%, candidate \d+%: (no significant|a significant) drop \((Fisher's exact|two-proportion z) p \d\.\d{3}\)/);
     expect(cli.stdout).toMatch(/latency p50\/p95\s+production \d+\/\d+ ms, candidate \d+\/\d+ ms/);
@@ -145,7 +137,7 @@ describe('the shadow report as a page and as golden cases, and the replay traced
 
     // The golden set: one case per differing input, anonymised, production's trajectory expected.
     const suite = path.join(tmp, 'golden_set.jsonl');
-    const exported = await bosun(stack, ['golden', 'add', '--shadow', shadowId, '--agent', 'support', '--suite', suite]);
+    const exported = await bosunIn(stack, ['golden', 'add', '--shadow', shadowId, '--agent', 'support', '--suite', suite]);
     expect(exported.code, exported.stderr).toBe(0);
     const differing = report.items.filter((i: any) => i.difference > 0);
     expect(differing.length).toBeGreaterThan(0);
@@ -166,7 +158,7 @@ describe('the shadow report as a page and as golden cases, and the replay traced
     const rejected = cases.find((c) => c.approvals[0]?.decision === 'reject')!;
     expect(rejected.expect.outcome).toBe('refused');
     expect(refund.input).toBe(report.items.find((i: any) => i.runId === refund.provenance!.runId).input);
-    const again = await bosun(stack, ['golden', 'add', '--shadow', shadowId, '--agent', 'support', '--suite', suite]);
+    const again = await bosunIn(stack, ['golden', 'add', '--shadow', shadowId, '--agent', 'support', '--suite', suite]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('added 0 cases');
     expect(again.stderr).toContain('skipped: case');
@@ -180,9 +172,9 @@ describe('the shadow report as a page and as golden cases, and the replay traced
     };
     const production = report.items[0].original;
     const productionBundle = (await stack.api('GET', `/v1/runs/${production.runId}`)).body.bundleId;
-    const good = await bosun(stack, ['eval', gate(productionBundle), '--out', path.join(tmp, 'eval-production')]);
+    const good = await bosunIn(stack, ['eval', gate(productionBundle), '--out', path.join(tmp, 'eval-production')]);
     expect(good.code, `${good.stdout}\n${good.stderr}`).toBe(0);
-    const bad = await bosun(stack, ['eval', gate(report.bundleId), '--out', path.join(tmp, 'eval-candidate')]);
+    const bad = await bosunIn(stack, ['eval', gate(report.bundleId), '--out', path.join(tmp, 'eval-candidate')]);
     expect(bad.code, bad.stdout).toBe(1);
   }, 900_000);
 });

@@ -56,3 +56,14 @@ export async function eventually<T>(read: () => Promise<T | undefined>, timeoutM
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Retries `read` until it yields a truthy value; throws naming `what` after `timeoutMs`. */
+export async function until<T>(read: () => Promise<T | undefined | false>, what: string, timeoutMs = 300_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not reached in time`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
