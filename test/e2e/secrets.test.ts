@@ -211,8 +211,9 @@ describe('secrets never leak', () => {
     const texts: string[] = [];
     for (const id of ids) texts.push(...textsOf(await stack.temporal.workflow.getHandle(id).fetchHistory()));
     const all = texts.join('\n');
-    // Decoded for real: the tool arguments are in there.
-    expect(all).toContain(`"url":"${partner}/orders/42"`);
+    // Decoded for real: the tool call's URL is in there (in the model's reply, a local activity's
+    // result since local steps, or the tool activity's input in runs from before).
+    expect(all).toContain(`${partner}/orders/42`);
     expect(leaksIn(all)).toEqual([]);
   });
 
