@@ -241,7 +241,8 @@ export function createAnonymiser(settings: AnonymiseSettings, hash: KeyedHash, t
   const replace: Replace = (kind, match) => pseudonyms[kind](match, hash(kind, canonical(kind, match)));
   const patterns = settings.patterns.map((source) => new RegExp(source, 'gu'));
   const replaceNames = nameReplacer(settings.names);
-  const applyPatterns = (value: string) => patterns.reduce((out, rule) => out.replace(rule, (m) => replace('pattern', m)), value);
+  // A pattern that matches nothing at some position (a lookaround, \b) leaves the text as it is there.
+  const applyPatterns = (value: string) => patterns.reduce((out, rule) => out.replace(rule, (m) => (m === '' ? m : replace('pattern', m))), value);
   const text = (value: string) => {
     let out = replaceEmails(value.normalize('NFC'), replace);
     if (patterns.length) {

@@ -82,6 +82,12 @@ describe('tenant patterns', () => {
     ]);
   });
 
+  it('leave text alone where they match nothing (a lookaround, a word boundary)', () => {
+    const empty = createAnonymiser({ names: [], patterns: ['(?<=a)', '\\b', 'CUST-\\d+'] }, hash);
+    expect(empty.text('Earlier in this conversation')).toBe('Earlier in this conversation');
+    expect(empty.text('ref CUST-42 here')).toMatch(/^ref \[anon-[0-9a-f]{10}\] here$/);
+  });
+
   it('withholds a value whole when the patterns exceed their time box', () => {
     // (a|a)*b passes safe-regex2 (star height 1) yet backtracks exponentially: the time box is the backstop.
     expect(patternProblems(['(a|a)*b'])).toEqual([]);
