@@ -176,7 +176,9 @@ describe('a lost wake-up', () => {
     await stack.waitForStatus(runId, 'completed');
     const admission = await admissionOf(stack, runId);
     expect(admission.wakeUps).toBe(0);
-    expect(admission.checks).toBeGreaterThanOrEqual(2);
+    // A second look started it: a new check (the safety poll), or a retried attempt of the first
+    // when the run's first local check fell back to the regular one (its row or tools not there yet).
+    expect(admission.checks + admission.retriedAttempts).toBeGreaterThanOrEqual(2);
   });
 });
 
