@@ -6,11 +6,12 @@
  * phone-sized screen shows the list without horizontal scrolling; the run page links to Temporal.
  */
 import { randomBytes } from 'node:crypto';
-import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { seedApiKeys } from '../../src/db/apiKeys';
 import { seedAgents, seedDemoOrders } from '../../src/dev/demoData';
+import { launchChromium } from '../support/browser';
 import { useTestStack } from '../support/useTestStack';
 
 const temporalUiUrl = 'http://temporal-ui.example:8233';
@@ -21,10 +22,7 @@ describe('approvals inbox in the browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

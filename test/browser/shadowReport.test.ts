@@ -4,9 +4,10 @@
  * four plots render under its own Content-Security-Policy, its inputs are listed most different
  * first, and a `<script>` a customer typed into an input is shown as text, never run.
  */
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, productionRun, stageBlindCandidate } from '../support/shadowFixtures';
+import { launchChromium } from '../support/browser';
 import { useTestStack } from '../support/useTestStack';
 
 const injected = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">';
@@ -16,10 +17,7 @@ describe('the shadow report page in the browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
