@@ -79,7 +79,7 @@ const LOCAL_STEPS_PER_TASK = 10;
  */
 async function endTaskEvery(run: Run, firstStep: number): Promise<void> {
   const taken = run.counters.step - firstStep;
-  if (taken > 0 && taken % LOCAL_STEPS_PER_TASK === 0 && localSteps(run.input)) await sleep(1);
+  if (taken > 0 && taken % LOCAL_STEPS_PER_TASK === 0 && localSteps(run)) await sleep(1);
 }
 
 /** Keeps the history small however long the run: the transcript is in PostgreSQL already. */
@@ -107,11 +107,11 @@ function modelOfStep(policy: RunPolicy, step: number, previousToolStatuses: read
 async function callModel(run: Run): Promise<{ reply: ModelReply; endedRun: boolean }> {
   run.counters.step += 1;
   const { runId, bundleId } = run.input;
-  const endsRunOnAnswer = leanSteps();
+  const endsRunOnAnswer = leanSteps(run);
   const { step } = run.counters;
   const summary = modelStepSummary(step, modelOfStep(run.input.policy, step, run.lastToolStatuses));
   // A local activity since LOCAL_STEPS (./agentRun/proxies.ts tells why).
-  const proxy = localSteps(run.input) ? localModel : model;
+  const proxy = localSteps(run) ? localModel : model;
   const reply = await proxy.callModel.executeWithOptions({ summary }, [{ runId, bundleId, step, ...(endsRunOnAnswer && { endsRunOnAnswer }) }]);
   run.counters.usage = addUsage(run.counters.usage, reply.usage);
   return { reply, endedRun: endsRunOnAnswer };

@@ -1,11 +1,12 @@
 /**
  * What one run of the 3-step agent (model → lookup_order → model → lookup_order → model → answer)
  * costs Temporal: its history's events, workflow tasks, activities and local activities, counted
- * from the history (23 events, one workflow task, six local activities, no activity task).
+ * from the history (15 events, one workflow task, six local activities, no activity task).
  * Timings of a few runs one at a time are printed for comparison, never asserted.
  */
 import { describe, expect, it } from 'vitest';
 import type { ModelScript } from '../../src/dev/scriptedModel';
+import { CURRENT_SHAPE } from '../../src/workflows/agentRun/patches';
 import { historyShape } from '../support/historyShape';
 import { useTestStack } from '../support/useTestStack';
 
@@ -40,15 +41,16 @@ describe('the cost of one 3-step run', () => {
     // answer ends the run in the last model step, so no finishRun follows it.
     expect(shape.activities).toEqual([]);
     expect(shape.localActivities).toEqual(['queueForSlot', 'callModel', 'executeTool', 'callModel', 'executeTool', 'callModel']);
-    expect(shape.patches).toContain('local-steps');
+    // One patch marker (src/workflows/agentRun/patches.ts) stands for all five the run takes.
+    expect(shape.patches).toEqual([CURRENT_SHAPE]);
     expect(shape.timers).toBe(0);
     // The whole run in its first workflow task. Only a run slower than the workflow task's
     // heartbeat (80 % of its 10 s timeout) may take more: one per heartbeat, three events each.
     if (ms < 8000) expect(shape.workflowTasks).toBe(1);
     // Started, three events a workflow task, a marker each local activity and patch, the upserts, completed.
     expect(shape.events).toBe(1 + 3 * shape.workflowTasks + shape.localActivities.length + shape.patches.length + shape.upserts + 1);
-    // 23 in all in one workflow task (51 with regular activities): a new patch or step shows here.
-    expect(shape.events - 3 * (shape.workflowTasks - 1)).toBe(23);
+    // 15 in all in one workflow task (23 with a marker per patch, 51 with regular activities): a new patch or step shows here.
+    expect(shape.events - 3 * (shape.workflowTasks - 1)).toBe(15);
     // RunStatus changes twice (queued → running → completed); the other upserts are Temporal's, one per patch.
     expect(shape.upserts - shape.patches.length).toBe(2);
     // The run ended once, with the answer, and run.finished is its last event.

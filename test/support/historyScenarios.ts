@@ -159,6 +159,13 @@ historyScenarios.scenarios.push({ name: 'woken-for-a-slot', run: historyScenario
 // (issue_refund) as a regular activity on its tool's queue.
 historyScenarios.scenarios.push({ name: 'local-steps', run: (stack) => decideFirstApproval(stack, 'Refund order 1001', 'approve') });
 
+// The same paths in the current shape (src/workflows/agentRun/patches.ts): one marker for every
+// patch the run takes, a turn of a thread interrupted while it waits for an approval among them.
+historyScenarios.scenarios.push(
+  { name: 'current-shape', run: (stack) => decideFirstApproval(stack, 'Refund order 1001', 'approve') },
+  { name: 'current-shape-interrupted', run: historyScenarios.scenarios.find((s) => s.name === 'interrupted-awaiting-approval')!.run },
+);
+
 // An alert evaluation with a transition to deliver whose webhook the egress guard refuses: the
 // evaluation, the delivery and the failure recorded (the stack's workers have no schedule).
 historyScenarios.scenarios.push({

@@ -6,17 +6,18 @@
  * one after another, as they did). Since `local-steps`, a read runs as a local activity where this
  * run's worker hosts its tool, and on the tool's queue only where it does not (./proxies.ts).
  */
-import { patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { ToolPolicy } from '../../shared/approvals';
 import { failureTypeOf, FailureType, runRetryPolicies } from '../../shared/failures';
 import { toolCallSummary } from '../../shared/runSummaries';
 import type { CheckedCall } from './checkCalls';
+import { PARALLEL_READ_TOOLS, since } from './patches';
 import { leanSteps, LOCAL_RETRY_THRESHOLD, localBookkeeping, localSteps, tools } from './proxies';
 import type { Run } from './state';
 
 export async function act(run: Run, calls: CheckedCall[]): Promise<void> {
-  const batches = patched('parallel-read-tools') ? readsTogether(calls) : calls.map((c) => [c]);
+  const batches = since(run, PARALLEL_READ_TOOLS) ? readsTogether(calls) : calls.map((c) => [c]);
   const statuses: string[] = [];
   for (const batch of batches) statuses.push(...(await Promise.all(batch.map((c) => actOn(run, c)))));
   run.lastToolStatuses = statuses;
@@ -32,11 +33,11 @@ async function actOn(run: Run, c: CheckedCall): Promise<string> {
     // The Temporal UI names the call by its tool and key argument (redacted with the pin's rules).
     const summary = toolCallSummary(c.tool, c.args, c.policy.redactArguments);
     const input = { ...ref, args: c.args, ...(sandbox && { sandbox }) };
-    const here = c.policy.kind === 'read' && localSteps(run.input) ? await readHere(c.policy, summary, input) : undefined;
+    const here = c.policy.kind === 'read' && localSteps(run) ? await readHere(c.policy, summary, input) : undefined;
     return here ?? toolProxy(c.policy).executeTool.executeWithOptions({ summary }, [input]);
   }
   // A local activity on the lean branch (./proxies.ts); runs from before it had it on the tools' options.
-  await (leanSteps() ? localBookkeeping : tools).recordToolError({ ...ref, status: c.status, message: c.message, detail: c.detail });
+  await (leanSteps(run) ? localBookkeeping : tools).recordToolError({ ...ref, status: c.status, message: c.message, detail: c.detail });
   return c.status;
 }
 

@@ -5,10 +5,11 @@
  * the wake-ups (no `admission-wake` marker) they poll by retrying admitRun; since, they check once
  * and wait for the `admitted` signal, with a safety poll.
  */
-import { condition, defineSignal, patched, setHandler } from '@temporalio/workflow';
+import { condition, defineSignal, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { ADMITTED_SIGNAL, type AdmittedSignal } from '../../shared/admission';
 import { failureTypeOf, FailureType } from '../../shared/failures';
+import { ADMISSION_WAKE, FAIR_ADMISSION, since } from './patches';
 import { bookkeeping, localAdmission, localSteps } from './proxies';
 import { setStatus, type Run } from './state';
 
@@ -17,13 +18,13 @@ export const admittedSignal = defineSignal<[AdmittedSignal]>(ADMITTED_SIGNAL);
 /** Admits a new run; one that continued as new was admitted by its previous execution. */
 export async function startOrResume(run: Run): Promise<void> {
   if (run.input.resume) return;
-  if (patched('fair-admission')) await admit(run, { requeued: false });
+  if (since(run, FAIR_ADMISSION)) await admit(run, { requeued: false });
   else await bookkeeping.startRun({ runId: run.input.runId });
 }
 
 /** After a step's approvals: a run waiting for a human held no run slot; it takes one again, ahead of its tenant's newer runs. */
 export async function readmitAfterApprovals(run: Run): Promise<void> {
-  if (patched('fair-admission')) {
+  if (since(run, FAIR_ADMISSION)) {
     await admit(run, { requeued: true });
   } else {
     setStatus(run, 'running');
@@ -40,7 +41,7 @@ async function admit(run: Run, { requeued }: { requeued: boolean }): Promise<voi
   const toolQueues = policy.tools.flatMap((t) => (t.taskQueue ? [t.taskQueue] : []));
   const input = { runId, tenantId, agent, bundleId, ...(toolQueues.length && { toolQueues }) };
   // Before the wake-ups: admitRun fails with a short next-retry delay until it admits the run, and retries without end.
-  if (patched('admission-wake')) await waitForSlot(input, localSteps(run.input));
+  if (since(run, ADMISSION_WAKE)) await waitForSlot(input, localSteps(run));
   else await bookkeeping.admitRun(input);
   setStatus(run, 'running');
 }

@@ -19,7 +19,7 @@ export async function gate(run: Run, calls: CheckedCall[]): Promise<CheckedCall[
   run.pendingApprovals = approvalsFor(run, calls);
   if (run.pendingApprovals.length === 0) return calls;
   const { runId, tenantId, bundleId } = run.input;
-  await bookkeepingNow().requestApprovals({ runId, tenantId, bundleId, step: run.counters.step, approvals: run.pendingApprovals });
+  await bookkeepingNow(run).requestApprovals({ runId, tenantId, bundleId, step: run.counters.step, approvals: run.pendingApprovals });
   setStatus(run, 'awaiting_approval');
   await waitForDecisions(run);
   await readmitAfterApprovals(run);
@@ -56,7 +56,7 @@ async function waitForDecisions(run: Run): Promise<void> {
   }
   // Expiry counts as rejection, unless a decision reached the database just in time.
   for (const a of undecided()) {
-    run.decisions.set(a.approvalId, await bookkeepingNow().expireApproval({ approvalId: a.approvalId }));
+    run.decisions.set(a.approvalId, await bookkeepingNow(run).expireApproval({ approvalId: a.approvalId }));
   }
 }
 

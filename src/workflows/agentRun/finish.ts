@@ -11,7 +11,7 @@ import { setStatus, type Run } from './state';
 
 export async function finish(run: Run, outcome: Omit<RunOutcome, 'steps' | 'usage'>): Promise<RunOutcome> {
   setStatus(run, outcome.status);
-  await bookkeepingNow().finishRun({ runId: run.input.runId, ...outcome });
+  await bookkeepingNow(run).finishRun({ runId: run.input.runId, ...outcome });
   return outcomeOf(run, outcome);
 }
 

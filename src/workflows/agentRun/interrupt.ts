@@ -5,9 +5,10 @@
  * run waits for approvals (the calls waiting are not run). The run then ends `cancelled` with error
  * code `interrupted`, and the thread's next run sees everything it did.
  */
-import { defineSignal, patched, setHandler } from '@temporalio/workflow';
+import { defineSignal, setHandler } from '@temporalio/workflow';
 import type { RunOutcome } from '../../shared/domain';
 import { INTERRUPTED } from '../../shared/runErrors';
+import { since, THREAD_INTERRUPT } from './patches';
 import type { Run } from './state';
 
 export interface InterruptSignal {
@@ -17,8 +18,6 @@ export interface InterruptSignal {
 
 export const interruptSignal = defineSignal<[InterruptSignal]>('interrupt');
 
-/** The patch of honouring interrupts: runs from before it never received one. */
-export const THREAD_INTERRUPT = 'thread-interrupt';
 
 export function listenForInterrupt(run: Run): void {
   setHandler(interruptSignal, ({ reason }) => {
@@ -28,7 +27,7 @@ export function listenForInterrupt(run: Run): void {
 
 /** The end to record at a safe point when an interrupt came in, else undefined. */
 export function interruptedEnd(run: Run): Omit<RunOutcome, 'steps' | 'usage'> | undefined {
-  if (run.interruptedBy === undefined || !patched(THREAD_INTERRUPT)) return undefined;
+  if (run.interruptedBy === undefined || !since(run, THREAD_INTERRUPT)) return undefined;
   return { status: 'cancelled', error: `interrupted by ${run.interruptedBy}`, errorCode: INTERRUPTED };
 }
 

@@ -51,10 +51,11 @@
  * LEAN_STEPS marker schedule every one of these as a regular activity and end with finishRun, as
  * they did; leanSteps() tells which branch a decision takes, localSteps() likewise for LOCAL_STEPS.
  */
-import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import type { AgentRunInput } from '../../shared/domain';
 import { FailureType, runRetryPolicies } from '../../shared/failures';
+import { LEAN_STEPS, LOCAL_STEPS, since } from './patches';
+import type { Run } from './state';
 
 /** Run rows, events, approvals and admission in PostgreSQL. */
 export const bookkeeping = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: runRetryPolicies.bookkeeping });
@@ -99,17 +100,11 @@ export const tools = proxyActivities<Activities>({
   retry: runRetryPolicies.tools,
 });
 
-/** The patch of local bookkeeping, the run's end in callModel and upserts only on a change of status. */
-export const LEAN_STEPS = 'lean-steps';
-
 /** True where the run takes the lean shape (new runs, and runs in flight from here on); false replaying an older history up to here. */
-export const leanSteps = (): boolean => patched(LEAN_STEPS);
+export const leanSteps = (run: Run): boolean => since(run, LEAN_STEPS);
 
 /** The bookkeeping activities for a decision taken now: local on the lean branch, regular before it. */
-export const bookkeepingNow = () => (leanSteps() ? localBookkeeping : bookkeeping);
-
-/** The patch of admission's check, the model call and read tools hosted here as local activities. */
-export const LOCAL_STEPS = 'local-steps';
+export const bookkeepingNow = (run: Run) => (leanSteps(run) ? localBookkeeping : bookkeeping);
 
 /**
  * True where the run takes the local-steps shape (new runs, and runs in flight from here on), but
@@ -118,4 +113,4 @@ export const LOCAL_STEPS = 'local-steps';
  * a local activity hears of only when its workflow task next runs (up to 8 s later, by which time
  * the model may have answered and ended the run).
  */
-export const localSteps = (input: Pick<AgentRunInput, 'onThread'>): boolean => !input.onThread && patched(LOCAL_STEPS);
+export const localSteps = (run: Run): boolean => !run.input.onThread && since(run, LOCAL_STEPS);

@@ -6,10 +6,13 @@ import { upsertSearchAttributes } from '@temporalio/workflow';
 import type { RunCounters } from '../../shared/caps';
 import { zeroUsage, type AgentRunInput, type ApprovalDecision, type PendingApproval, type RunStatus } from '../../shared/domain';
 import { RunStatusKey } from '../../shared/searchAttributes';
+import { startsInCurrentShape } from './patches';
 import { leanSteps } from './proxies';
 
 export interface Run {
   readonly input: AgentRunInput;
+  /** The run takes every patch of ./patches.ts under one marker (runs started since CURRENT_SHAPE). */
+  readonly currentShape: boolean;
   status: RunStatus;
   /** What the caps read; carried across continue-as-new. */
   readonly counters: RunCounters;
@@ -27,11 +30,12 @@ export interface Run {
   interruptedBy?: string;
 }
 
-/** A new run's state, or where the previous execution left off when the run continued as new. */
+/** A new run's state (recording the CURRENT_SHAPE marker first, if it is new), or where the previous execution left off when the run continued as new. */
 export function beginRun(input: AgentRunInput): Run {
   const { resume } = input;
   return {
     input,
+    currentShape: startsInCurrentShape(),
     status: 'running',
     counters: { step: resume?.step ?? 0, usage: resume?.usage ?? zeroUsage(), toolCalls: resume?.toolCalls ?? 0 },
     seenToolCallIds: new Set(resume?.toolCallIds ?? []),
@@ -50,5 +54,5 @@ export function beginRun(input: AgentRunInput): Run {
 export function setStatus(run: Run, next: RunStatus): void {
   const changed = run.status !== next;
   run.status = next;
-  if (changed || !leanSteps()) upsertSearchAttributes([{ key: RunStatusKey, value: next }]);
+  if (changed || !leanSteps(run)) upsertSearchAttributes([{ key: RunStatusKey, value: next }]);
 }
