@@ -1,188 +1,75 @@
 /**
- * The workflow interceptors of every bundle (src/worker/workflowBundle.ts): Temporal's OpenTelemetry
- * ones, which carry the trace through the workflow into its activities, and Bosun's, which give an
- * agent run its GenAI spans inside the workflow:
- *
- * - `invoke_agent {agent}`, the run, child of Temporal's `RunWorkflow:agentRun` span and parent of
- *   every activity the run schedules, with the run's usage and cost at its end;
- * - `approval {tool}`, from the moment a call is put to a human (the `requestApprovals` activity)
- *   until the `approvalDecided` signal (with who decided) or the expiry (`expireApproval`).
- *
- * Deterministic, like all workflow code: span and trace IDs come from the OTel interceptors' own
- * named random stream, times are workflow time, and spans leave through the interceptors' sink,
- * which is not called while replaying. A worker that replays a run after a restart rebuilds the same
- * open spans with the same IDs and ends them once, when the run gets there.
- * Commands are untouched (no activity, timer or yield is added), so recorded histories replay.
+ * The workflow interceptors of every bundle (src/worker/workflowBundle.ts): a gate in front of the
+ * span interceptors of ./tracingSpans.ts (Temporal's OpenTelemetry ones and Bosun's GenAI spans).
  *
  * Only a workflow started with a trace context (by a client that traces, such as the API with OTEL_*
  * set) is traced: any other runs as if none of this were there, writing no trace headers into its
- * history, so a deployment without tracing keeps the histories it had.
+ * history, so a deployment without tracing keeps the histories it had. Temporal's SDK evaluates the
+ * modules a workflow imports once per workflow (each cached run keeps its own), so ./tracingSpans.ts,
+ * and OpenTelemetry with it, is loaded only once a workflow turns out to be traced: an untraced run
+ * spends no CPU or memory on a tracer it will not use.
  */
-import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import {
-  ContinueAsNew,
-  workflowInfo,
-  type ActivityInput,
-  type LocalActivityInput,
-  type Next,
-  type SignalInput,
-  type WorkflowExecuteInput,
-  type WorkflowInboundCallsInterceptor,
-  type WorkflowInterceptors,
-  type WorkflowOutboundCallsInterceptor,
-} from '@temporalio/workflow';
-import type { AgentRunInput, ApprovalDecidedSignal, ApprovalDecision, PendingApproval, RunOutcome } from '../shared/domain';
-import { Bosun, GenAi, GenAiOperation, Otel, runAttributes, spanNames } from '../shared/genaiAttributes';
-import { EnvironmentKey } from '../shared/searchAttributes';
-import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry-v2/lib/instrumentation';
-import { interceptors as openTelemetryInterceptors } from '@temporalio/interceptors-opentelemetry-v2/lib/workflow-interceptors';
+import { workflowInfo, type Next, type WorkflowExecuteInput, type WorkflowInboundCallsInterceptor, type WorkflowInterceptors } from '@temporalio/workflow';
+import type { SpanInterceptors } from './tracingSpans';
 
-/** The tracer Temporal's workflow interceptors registered in this workflow's sandbox (they come first). */
-const tracer = () => trace.getTracer('bosun-workflow');
+/** The header Temporal's OpenTelemetry interceptors carry the trace context in (their TRACE_HEADER; test/unit/workflowTracing.test.ts keeps the two equal). */
+export const TRACE_HEADER = '_tracer-data';
 
-/** What the run's interceptors share: the run span's context, and the approvals still waiting. */
-interface RunTrace {
-  runContext: Context | undefined;
-  approvals: Map<string, Span>;
+/**
+ * The interceptor methods each span interceptor implements: the gate stands in for every one of
+ * them (test/unit/workflowTracing.test.ts checks them against the classes).
+ */
+export const spanInterceptorMethods = {
+  temporalInbound: ['execute', 'handleSignal', 'handleUpdate', 'validateUpdate', 'handleQuery'],
+  temporalOutbound: [
+    'scheduleActivity', 'scheduleLocalActivity', 'startNexusOperation', 'startChildWorkflowExecution', 'continueAsNew', 'signalWorkflow',
+    'getLogAttributes', 'getMetricTags',
+  ],
+  temporalInternals: ['dispose'],
+  runSpan: ['execute', 'handleSignal'],
+  approvalRequests: ['scheduleActivity', 'scheduleLocalActivity'],
+} as const satisfies Record<keyof SpanInterceptors, readonly string[]>;
+
+/** Whether this workflow is traced, and its span interceptors once it is. */
+interface Gate {
+  traced: boolean;
+  spans?: SpanInterceptors;
 }
 
 export const interceptors = (): WorkflowInterceptors => {
-  const traced = { yes: false };
-  const otel = openTelemetryInterceptors();
-  const gated: WorkflowInterceptors = {
-    inbound: [new TraceGate(traced), ...(otel.inbound ?? []).map((i) => onlyWhenTraced(i, traced))],
-    outbound: (otel.outbound ?? []).map((i) => onlyWhenTraced(i, traced)),
-    internals: (otel.internals ?? []).map((i) => onlyWhenTraced(i, traced)),
-  };
-  if (workflowInfo().workflowType !== 'agentRun') return gated;
-  const state: RunTrace = { runContext: undefined, approvals: new Map() };
+  const gate: Gate = { traced: false };
+  const stand = (kind: keyof SpanInterceptors) => standIn(gate, kind, spanInterceptorMethods[kind]);
+  const agentRun = workflowInfo().workflowType === 'agentRun';
   return {
-    ...gated,
-    inbound: [...gated.inbound!, onlyWhenTraced(new RunSpan(state), traced)],
-    outbound: [...gated.outbound!, onlyWhenTraced(new ApprovalRequests(state), traced)],
+    inbound: [new TraceGate(gate), stand('temporalInbound'), ...(agentRun ? [stand('runSpan')] : [])],
+    outbound: [stand('temporalOutbound'), ...(agentRun ? [stand('approvalRequests')] : [])],
+    internals: [stand('temporalInternals')],
   };
 };
 
 /** Decides, from the start's headers, whether this workflow is traced (it runs first, before any other interceptor). */
 class TraceGate implements WorkflowInboundCallsInterceptor {
-  constructor(private readonly traced: { yes: boolean }) {}
+  constructor(private readonly gate: Gate) {}
 
   execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
-    this.traced.yes = TRACE_HEADER in input.headers;
+    this.gate.traced = TRACE_HEADER in input.headers;
     return next(input);
   }
 }
 
-/** `interceptor` with each of its methods passing straight on (`next(input)`) unless the workflow is traced. */
-function onlyWhenTraced<T extends object>(interceptor: T, traced: { yes: boolean }): T {
-  const methods = Object.getOwnPropertyNames(Object.getPrototypeOf(interceptor)).filter((name) => name !== 'constructor');
-  const gated: Record<string, unknown> = {};
-  for (const name of methods) {
-    const method = (interceptor as Record<string, unknown>)[name];
-    if (typeof method !== 'function') continue;
-    gated[name] = (input: unknown, next: (input: unknown) => unknown) => (traced.yes ? method.call(interceptor, input, next) : next(input));
-  }
-  return gated as T;
+/**
+ * An interceptor with `methods`, each passing straight on (`next(input)`) unless the workflow is
+ * traced, and then calling the span interceptor `kind`, loaded and built on first use.
+ */
+function standIn(gate: Gate, kind: keyof SpanInterceptors, methods: readonly string[]): object {
+  const target = () => {
+    // Loaded here, not imported above: see the top of this file.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    gate.spans ??= (require('./tracingSpans') as typeof import('./tracingSpans')).spanInterceptors();
+    return gate.spans[kind] as unknown as Record<string, (input: unknown, next: unknown) => unknown>;
+  };
+  return Object.fromEntries(methods.map((name) => [
+    name,
+    (input: unknown, next: (input: unknown) => unknown) => (gate.traced ? target()[name]!.call(gate.spans![kind], input, next) : next(input)),
+  ]));
 }
-
-class RunSpan implements WorkflowInboundCallsInterceptor {
-  constructor(private readonly state: RunTrace) {}
-
-  async execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
-    const run = input.args[0] as AgentRunInput;
-    const attributes = {
-      [GenAi.operationName]: GenAiOperation.invokeAgent,
-      [GenAi.agentName]: run.agent,
-      // A run's transcript is its conversation.
-      [GenAi.conversationId]: run.runId,
-      // Set when the run started (runs from before environments have none: production's).
-      ...runAttributes({ ...run, environment: workflowInfo().typedSearchAttributes.get(EnvironmentKey) ?? 'production' }),
-    };
-    return tracer().startActiveSpan(spanNames.invokeAgent(run.agent), { kind: SpanKind.INTERNAL, attributes }, async (span) => {
-      this.state.runContext = context.active();
-      try {
-        const outcome = (await next(input)) as RunOutcome;
-        endRunSpan(span, outcome);
-        return outcome;
-      } catch (err) {
-        // Continuing as new is not a failure: the next execution carries the run on.
-        if (!(err instanceof ContinueAsNew)) span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute(Otel.errorType, errorTypeOf(err));
-        throw err;
-      } finally {
-        for (const waiting of this.state.approvals.values()) waiting.setAttribute(Bosun.approvalDecision, 'undecided').end();
-        this.state.approvals.clear();
-        span.end();
-      }
-    });
-  }
-
-  async handleSignal(input: SignalInput, next: Next<WorkflowInboundCallsInterceptor, 'handleSignal'>): Promise<void> {
-    if (input.signalName === 'approvalDecided') {
-      const { approvalId, decision, decidedBy } = input.args[0] as ApprovalDecidedSignal;
-      endApproval(this.state, approvalId, decision, decidedBy);
-    }
-    return next(input);
-  }
-}
-
-function endRunSpan(span: Span, outcome: RunOutcome): void {
-  span.setAttributes({
-    [Bosun.runStatus]: outcome.status,
-    [GenAi.usageInputTokens]: outcome.usage.inputTokens,
-    [GenAi.usageOutputTokens]: outcome.usage.outputTokens,
-    [Bosun.costUsd]: outcome.usage.costUsd,
-  });
-  if (outcome.errorCode) span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute(Otel.errorType, outcome.errorCode);
-}
-
-class ApprovalRequests implements WorkflowOutboundCallsInterceptor {
-  constructor(private readonly state: RunTrace) {}
-
-  scheduleActivity(input: ActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>): Promise<unknown> {
-    return this.around(input, () => next(input));
-  }
-
-  scheduleLocalActivity(input: LocalActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleLocalActivity'>): Promise<unknown> {
-    return this.around(input, () => next(input));
-  }
-
-  /** Bosun's approval bookkeeping (src/workflows/agentRun/approvalGate.ts) opens and closes the approval spans. */
-  private async around(input: ActivityInput | LocalActivityInput, schedule: () => Promise<unknown>): Promise<unknown> {
-    if (input.activityType === 'requestApprovals') {
-      const { approvals } = input.args[0] as { approvals: PendingApproval[] };
-      for (const approval of approvals) this.open(approval);
-      return schedule();
-    }
-    if (input.activityType !== 'expireApproval') return schedule();
-    const stored = (await schedule()) as ApprovalDecision;
-    const { approvalId } = input.args[0] as { approvalId: string };
-    // A rejection here is the expiry's own; an approval is a human's decision that reached the database just in time.
-    endApproval(this.state, approvalId, stored === 'rejected' ? 'expired' : stored, undefined);
-    return stored;
-  }
-
-  private open(approval: PendingApproval): void {
-    const attributes = {
-      [GenAi.toolName]: approval.tool,
-      [GenAi.toolCallId]: approval.toolCallId,
-      [Bosun.approvalId]: approval.approvalId,
-    };
-    const span = tracer().startSpan(
-      spanNames.approval(approval.tool),
-      { kind: SpanKind.INTERNAL, attributes, startTime: Date.parse(approval.requestedAt) },
-      this.state.runContext ?? context.active(),
-    );
-    this.state.approvals.set(approval.approvalId, span);
-  }
-}
-
-function endApproval(state: RunTrace, approvalId: string, decision: string, decidedBy: string | undefined): void {
-  const span = state.approvals.get(approvalId);
-  if (!span) return;
-  state.approvals.delete(approvalId);
-  span.setAttribute(Bosun.approvalDecision, decision);
-  if (decidedBy !== undefined) span.setAttribute(Bosun.approvalDecidedBy, decidedBy);
-  span.end();
-}
-
-const errorTypeOf = (err: unknown): string => (err instanceof Error ? err.name : 'unknown');

@@ -77,12 +77,12 @@ interface Rule {
 const pureLibraries = new Set(['zod', '@temporalio/common', '@cfworker/json-schema', 'safe-regex2']);
 
 /**
- * workflows/tracing is loaded into the workflow sandbox as an interceptor module: it wraps Temporal's
- * OpenTelemetry workflow interceptors and uses their tracer through the OTel API (pure: no I/O;
- * spans leave through a sink); no other workflow code may.
+ * workflows/tracingSpans is loaded into a traced workflow's sandbox by the interceptor module
+ * workflows/tracing: it builds Temporal's OpenTelemetry workflow interceptors and uses their tracer
+ * through the OTel API (pure: no I/O; spans leave through a sink); no other workflow code may.
  */
-const isWorkflowTracingApi = (i: SourceImport) => i.from === path.join('workflows', 'tracing')
-  && ['@opentelemetry/api', '@temporalio/interceptors-opentelemetry-v2/lib/instrumentation', '@temporalio/interceptors-opentelemetry-v2/lib/workflow-interceptors'].includes(i.to);
+const isWorkflowTracingApi = (i: SourceImport) => i.from === path.join('workflows', 'tracingSpans')
+  && ['@opentelemetry/api', '@temporalio/interceptors-opentelemetry-v2/lib/workflow-interceptors'].includes(i.to);
 
 export const rules: Rule[] = [
   {

@@ -37,5 +37,10 @@ export const CURRENT_SHAPE = 'run-shape-2026-11';
  */
 export const startsInCurrentShape = (): boolean => patched(CURRENT_SHAPE);
 
+/** What a patch is decided from: whether the run was started in the current shape (./state.ts Run). */
+export interface ShapedRun {
+  readonly currentShape: boolean;
+}
+
 /** True where the run takes `patch`: always in the current shape, else as `patched(patch)` answers. */
-export const since = (run: { readonly currentShape: boolean }, patch: RunPatch): boolean => run.currentShape || patched(patch);
+export const since = (run: ShapedRun, patch: RunPatch): boolean => run.currentShape || patched(patch);

@@ -54,8 +54,8 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { FailureType, runRetryPolicies } from '../../shared/failures';
-import { LEAN_STEPS, LOCAL_STEPS, since } from './patches';
-import type { Run } from './state';
+import type { AgentRunInput } from '../../shared/domain';
+import { LEAN_STEPS, LOCAL_STEPS, since, type ShapedRun } from './patches';
 
 /** Run rows, events, approvals and admission in PostgreSQL. */
 export const bookkeeping = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: runRetryPolicies.bookkeeping });
@@ -101,10 +101,10 @@ export const tools = proxyActivities<Activities>({
 });
 
 /** True where the run takes the lean shape (new runs, and runs in flight from here on); false replaying an older history up to here. */
-export const leanSteps = (run: Run): boolean => since(run, LEAN_STEPS);
+export const leanSteps = (run: ShapedRun): boolean => since(run, LEAN_STEPS);
 
 /** The bookkeeping activities for a decision taken now: local on the lean branch, regular before it. */
-export const bookkeepingNow = (run: Run) => (leanSteps(run) ? localBookkeeping : bookkeeping);
+export const bookkeepingNow = (run: ShapedRun) => (leanSteps(run) ? localBookkeeping : bookkeeping);
 
 /**
  * True where the run takes the local-steps shape (new runs, and runs in flight from here on), but
@@ -113,4 +113,4 @@ export const bookkeepingNow = (run: Run) => (leanSteps(run) ? localBookkeeping :
  * a local activity hears of only when its workflow task next runs (up to 8 s later, by which time
  * the model may have answered and ended the run).
  */
-export const localSteps = (run: Run): boolean => !run.input.onThread && since(run, LOCAL_STEPS);
+export const localSteps = (run: ShapedRun & { readonly input: Pick<AgentRunInput, 'onThread'> }): boolean => !run.input.onThread && since(run, LOCAL_STEPS);
