@@ -378,8 +378,8 @@ function discardToolResult(db: Db, ref: ToolCallRef, ended: RunEndedError, statu
 
 /** From here until leaveToolScope, the transaction runs as TOOL_ROLE, seeing only `tenantId`'s rows. */
 async function enterToolScope(client: DbClient, tenantId: string): Promise<void> {
-  await client.query(`SET LOCAL ROLE ${TOOL_ROLE}`);
-  await client.query("SELECT set_config('bosun.tenant_id', $1, true)", [tenantId]);
+  // set_config('role', …, true) is SET LOCAL ROLE (the same membership check), in one round trip with the tenant.
+  await client.query("SELECT set_config('role', $1, true), set_config('bosun.tenant_id', $2, true)", [TOOL_ROLE, tenantId]);
 }
 
 /**
@@ -388,12 +388,15 @@ async function enterToolScope(client: DbClient, tenantId: string): Promise<void>
  * takes everything it did with it.
  */
 async function leaveToolScope(client: DbClient, tenantId: string): Promise<void> {
-  const { rows } = await client.query("SELECT current_user AS role, current_setting('bosun.tenant_id', true) AS tenant");
+  // One round trip: the scope as the tool left it is read first (the materialised CTE), then reset
+  // (RESET ROLE and the tenant cleared); a scope that changed throws below, rolling all of it back.
+  const { rows } = await client.query(
+    `WITH left_as AS MATERIALIZED (SELECT current_user AS role, current_setting('bosun.tenant_id', true) AS tenant)
+     SELECT role, tenant, set_config('role', 'none', true), set_config('bosun.tenant_id', '', true) FROM left_as`,
+  );
   if (rows[0]?.role !== TOOL_ROLE || rows[0]?.tenant !== tenantId) {
     throw new Error(`the tool left its tenant scope (database role ${rows[0]?.role}); its work was rolled back`);
   }
-  await client.query('RESET ROLE');
-  await client.query("SELECT set_config('bosun.tenant_id', '', true)");
 }
 
 function withoutSecrets(err: unknown, secrets: Record<string, string>): unknown {
