@@ -31,16 +31,22 @@ export interface LockedRun {
   stream: boolean;
   /** Whose budget the run's model calls spend (runs.environment). */
   environment: Environment;
+  /** The run's place on its thread (thread_turns), or undefined for a run on none. */
+  threadTurn: { threadId: string; turn: number } | undefined;
 }
 
 /** Locks the run's row for the rest of the transaction. Throws for a run without a row. */
 export async function lockRun(client: DbClient, runId: string): Promise<LockedRun> {
   const { rows } = await client.query(
-    'SELECT bundle_id, tenant_id, status, finished_at, stream, environment FROM runs WHERE run_id = $1 FOR NO KEY UPDATE', [runId],
+    `SELECT r.bundle_id, r.tenant_id, r.status, r.finished_at, r.stream, r.environment, t.thread_id, t.turn
+       FROM runs r LEFT JOIN thread_turns t ON t.run_id = r.run_id WHERE r.run_id = $1 FOR NO KEY UPDATE OF r`, [runId],
   );
   const run = rows[0];
   if (!run) throw new Error(`run ${runId} has no record`);
-  return { bundleId: run.bundle_id, tenantId: run.tenant_id, status: run.status, ended: run.finished_at !== null, stream: run.stream === true, environment: run.environment };
+  return {
+    bundleId: run.bundle_id, tenantId: run.tenant_id, status: run.status, ended: run.finished_at !== null, stream: run.stream === true,
+    environment: run.environment, threadTurn: run.thread_id === null ? undefined : { threadId: run.thread_id, turn: run.turn },
+  };
 }
 
 /** Locks the run's row for the rest of the transaction; RunEndedError when the run has ended. */

@@ -173,7 +173,7 @@ export function createModelActivities({
         } catch (err) {
           return { kind: 'refused', failure: async () => err };
         }
-        const [own, thread] = [await loadTranscript(client, runId), await loadThreadContext(client, runId)];
+        const [own, thread] = [await loadTranscript(client, runId), await loadThreadContext(client, run.threadTurn)];
         const planned: PlannedStep = {
           tenantId: run.tenantId, environment: run.environment, stream: run.stream, route, model, price, thread,
           transcript: thread ? [...thread.transcript, ...own] : own,

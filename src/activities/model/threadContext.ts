@@ -6,7 +6,8 @@
  * made by turn 2 covering turns 1–2 serves turn 3 without another summary call.
  */
 import type { Db, Queryable } from '../../db/pool';
-import { latestThreadSummary, priorTurns, threadTurnOf } from '../../db/threads';
+import type { LockedRun } from '../../db/runEnd';
+import { latestThreadSummary, priorTurns } from '../../db/threads';
 import type { ContextMessage } from '../../shared/domain';
 import { earlierTranscript, positionOfStep, stepOnScale } from '../../shared/threads';
 
@@ -19,9 +20,8 @@ export interface ThreadContext {
   transcript: ContextMessage[];
 }
 
-/** The thread context of a run on a thread, or undefined for a run on none. */
-export async function loadThreadContext(db: Queryable, runId: string): Promise<ThreadContext | undefined> {
-  const at = await threadTurnOf(db, runId);
+/** The thread context of a run at `at` on its thread (LockedRun's threadTurn), or undefined for a run on none. */
+export async function loadThreadContext(db: Queryable, at: LockedRun['threadTurn']): Promise<ThreadContext | undefined> {
   if (!at) return undefined;
   const turns = await priorTurns(db, at.threadId, at.turn);
   return { ...at, earlier: turns.map(({ turn }) => ({ turn })), transcript: earlierTranscript(turns) };
