@@ -102,11 +102,10 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<B
     workflowBundle: await workflowBundleFor(config.workflowBundle),
     // Each cached run keeps its workflow state in memory; runs past the cache replay on their next
     // task. What bounds a worker's memory with runs parked on approval is this cache, not the number
-    // parked (npm run bench:parked-memory, 300 parked then 300 more: RSS over baseline +480 MB with
-    // 100 cached, +158 MB with 20, +76 MB with 0, flat in the second round). The SDK re-evaluates
-    // every module the workflow code imports for each cached run (reuseV8Context keeps one module
-    // cache per run), zod with them: ~0.8 MB of live heap a run, and more garbage the idle workflow
-    // thread keeps until its next collection.
+    // parked. The SDK re-evaluates every module the workflow code imports for each cached run
+    // (reuseV8Context keeps one module cache per run), so the workflow code imports little:
+    // OpenTelemetry only into traced runs (src/workflows/tracing.ts). npm run bench:parked-memory,
+    // 300 parked with 100 cached: RSS over baseline +139 MB (+327 MB while every run loaded OTel).
     maxCachedWorkflows: config.maxCachedWorkflows,
     // A worker's share of the load: with slow model calls its slots, not its CPU, bound what it runs.
     // Model calls and the reads it hosts are local activities (src/workflows/agentRun/proxies.ts):
