@@ -25,7 +25,7 @@ import { fixed, mapLimit, sleep } from './stats';
 const PARKED = envInt('BENCH_PARKED', 300);
 const ROUNDS = envInt('BENCH_ROUNDS', 2);
 const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS === '1';
-const workerEnv = Object.fromEntries((process.env.BENCH_WORKER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const workerEnv = Object.fromEntries((process.env.BENCH_WORKER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 /** Anonymous, file-backed and swapped memory of a process, in MB (smaps_rollup). */
 function memoryMap(pid: number): string {
@@ -88,7 +88,9 @@ async function main() {
     services = await provisionBenchServices(process.env.BENCH_TEMPORAL_STORE === 'memory' ? 'memory' : 'file');
     db = createPool(services.databaseUrl, 3);
     stack = await startBenchStack(services, { script: supportDemoScript });
-    await stack.restartWorker({ ...workerEnv, NODE_OPTIONS: `--require ${path.join(__dirname, 'threadHeapSnapshots.cjs')}`, BENCH_HEAP_DIR: dir });
+    // BENCH_WORKER_ENV's NODE_OPTIONS (one option, e.g. a V8 heap size) comes before the snapshot hook.
+    const nodeOptions = [workerEnv.NODE_OPTIONS, `--require ${path.join(__dirname, 'threadHeapSnapshots.cjs')}`].filter(Boolean).join(' ');
+    await stack.restartWorker({ ...workerEnv, NODE_OPTIONS: nodeOptions, BENCH_HEAP_DIR: dir });
     const pid = stack.pids.worker();
     console.log(`worker ${pid} with ${JSON.stringify(workerEnv)}; snapshots in ${dir}`);
     const rss = (label: string) => console.log(`${label.padEnd(44)} RSS ${fixed(residentMemory(pid).rssMb)} MB; ${memoryMap(pid)}`);
