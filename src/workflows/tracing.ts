@@ -68,8 +68,12 @@ function standIn(gate: Gate, kind: keyof SpanInterceptors, methods: readonly str
     gate.spans ??= (require('./tracingSpans') as typeof import('./tracingSpans')).spanInterceptors();
     return gate.spans[kind] as unknown as Record<string, (input: unknown, next: unknown) => unknown>;
   };
+  const call = (name: string, input: unknown, next: unknown) => {
+    const interceptor = target();
+    return interceptor[name]!.call(interceptor, input, next);
+  };
   return Object.fromEntries(methods.map((name) => [
     name,
-    (input: unknown, next: (input: unknown) => unknown) => (gate.traced ? target()[name]!.call(gate.spans![kind], input, next) : next(input)),
+    (input: unknown, next: (input: unknown) => unknown) => (gate.traced ? call(name, input, next) : next(input)),
   ]));
 }

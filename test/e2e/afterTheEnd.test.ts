@@ -185,8 +185,7 @@ describe('a model reply that arrives after its run ended', () => {
   it('is not stored, is noted as discarded with what it cost, and is charged to the tenant', async () => {
     const [bundle] = await seedAgents(db, tenantId, agents.dir);
     await db.query(`INSERT INTO tenant_budgets (tenant_id, period, limit_usd, mode) VALUES ($1, 'day', 100, 'hard')`, [tenantId]);
-    const runId = await insertTestRun(db, tenantId, 'running', 'Hello');
-    await db.query('UPDATE runs SET bundle_id = $2 WHERE run_id = $1', [runId, bundle!.id]);
+    const runId = await insertTestRun(db, tenantId, 'running', 'Hello', bundle!.id);
 
     // The provider answers at once; the answer reaches the activity only when the test lets it.
     let deliver!: () => void;
@@ -234,8 +233,7 @@ describe('a model reply that arrives after its run ended', () => {
 
   it('is never asked for once the run has ended', async () => {
     const [bundle] = await seedAgents(db, tenantId, agents.dir);
-    const runId = await insertTestRun(db, tenantId, 'running', 'Hello again');
-    await db.query('UPDATE runs SET bundle_id = $2 WHERE run_id = $1', [runId, bundle!.id]);
+    const runId = await insertTestRun(db, tenantId, 'running', 'Hello again', bundle!.id);
     await createRunActivities({ db }).finishRun({ runId, status: 'cancelled' });
     const asked = model.requests.length;
     const { callModel } = createModelActivities({

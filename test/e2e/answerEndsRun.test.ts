@@ -49,11 +49,7 @@ describe('a final answer with endsRunOnAnswer', () => {
     agents.remove();
   });
 
-  async function newRun(input: string): Promise<string> {
-    const runId = await insertTestRun(db, tenantId, 'running', input);
-    await db.query('UPDATE runs SET bundle_id = $2 WHERE run_id = $1', [runId, bundleId]);
-    return runId;
-  }
+  const newRun = (input: string): Promise<string> => insertTestRun(db, tenantId, 'running', input, bundleId);
 
   async function endOf(runId: string) {
     const { rows: [run] } = await db.query('SELECT status, output, step_count, cost_usd, finished_at FROM runs WHERE run_id = $1', [runId]);

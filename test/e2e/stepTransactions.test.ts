@@ -115,11 +115,7 @@ describe('the PostgreSQL cost of a model step', () => {
     agents.remove();
   });
 
-  async function newRun(input: string): Promise<string> {
-    const runId = await insertTestRun(db, tenantId, 'running', input);
-    await db.query('UPDATE runs SET bundle_id = $2 WHERE run_id = $1', [runId, bundleId]);
-    return runId;
-  }
+  const newRun = (input: string): Promise<string> => insertTestRun(db, tenantId, 'running', input, bundleId);
 
   /** What `work` asked of the counted pool. */
   async function measure(work: () => Promise<unknown>): Promise<Tally> {

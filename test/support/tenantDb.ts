@@ -13,13 +13,15 @@ export async function openTenantDb(tenantId: string): Promise<Db> {
   return db;
 }
 
-/** A run row of the support agent's test bundle, optionally with the user's opening message. */
-export async function insertTestRun(db: Db, tenantId: string, status: string, userInput?: string): Promise<string> {
+/** A run row of the support agent (on `bundleId`, its test bundle by default), optionally with the user's opening message. */
+export async function insertTestRun(
+  db: Db, tenantId: string, status: string, userInput?: string, bundleId = 'support@test',
+): Promise<string> {
   const runId = randomUUID();
   await db.query(
     `INSERT INTO runs (run_id, tenant_id, agent, bundle_id, status, input, created_by)
-     VALUES ($1, $2, 'support', 'support@test', $3, 'x', 'test')`,
-    [runId, tenantId, status],
+     VALUES ($1, $2, 'support', $4, $3, 'x', 'test')`,
+    [runId, tenantId, status, bundleId],
   );
   if (userInput) await appendMessage(db, runId, { step: 0, ordinal: 0, role: 'user', content: userInput });
   return runId;
