@@ -10,7 +10,9 @@
  *       through the API, BENCH_PARK_CONCURRENCY on their way to parking at a time): worker RSS, then after a burst of
  *       approvals (BENCH_APPROVE_CONCURRENCY at a time) the time until none is left awaiting approval
  *       (resumed: its workflow took the decision up), each run's own resume lag, and the time until
- *       all have finished ("none" skips [4] and [5]; BENCH_SCENARIO=parked runs [4] and [5] alone)
+ *       all have finished. The RSS is read twice: as the last run parks, and BENCH_PARK_SETTLE_S (60)
+ *       seconds later, the worker quiet (V8's memory reducer then returns the collector's headroom:
+ *       the steady state of a worker holding that many parked runs) ("none" skips [4] and [5]; BENCH_SCENARIO=parked runs [4] and [5] alone)
  *   [5] BENCH_IDLE_STREAMS (1000) idle SSE streams on parked runs: database transactions per second
  *       and, from PostgreSQL's statement log, statements per process and shape, without and with them
  *   [6] BENCH_STREAMED_RUNS (10) streamed runs one at a time: time to first token (POST to the first
@@ -49,6 +51,7 @@ const PARK_CONCURRENCY = envInt('BENCH_PARK_CONCURRENCY', 50);
 const APPROVE_CONCURRENCY = envInt('BENCH_APPROVE_CONCURRENCY', 50);
 /** How long [4] waits for the runs to park (s); by default 300 s plus a second a run, since parking runs at a few runs/s on a loaded machine. */
 const PARK_TIMEOUT_S = process.env.BENCH_PARK_TIMEOUT_S ? envInt('BENCH_PARK_TIMEOUT_S', 0) : undefined;
+const PARK_SETTLE_S = envInt('BENCH_PARK_SETTLE_S', 60);
 /** 0 skips [5]. */
 const IDLE_STREAMS = process.env.BENCH_IDLE_STREAMS === '0' ? 0 : envInt('BENCH_IDLE_STREAMS', 1000);
 const IDLE_WINDOW_S = envInt('BENCH_IDLE_WINDOW_S', 10);
@@ -217,6 +220,8 @@ interface ParkedResult {
   parkSeconds: number;
   baselineMb: number;
   rssMb: number;
+  /** BENCH_PARK_SETTLE_S after the last run parked, nothing else happening. */
+  settledMb: number;
   peakMb: number;
   approveSeconds: number;
   resumedSeconds: number;
@@ -269,6 +274,10 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
   const after = residentMemory(pid);
   console.log(`  ${parked} of ${size} parked in ${fixed(parkSeconds)} s; worker RSS ${fixed(after.rssMb)} MB (baseline ${fixed(baseline.rssMb)} MB, ` +
     `peak ${fixed(after.peakMb)} MB; ≈${fixed(((after.rssMb - baseline.rssMb) * 1024) / Math.max(1, parked), 0)} kB per parked run)`);
+  await sleep(PARK_SETTLE_S * 1000);
+  const settled = residentMemory(pid);
+  console.log(`  ${PARK_SETTLE_S} s later, the worker quiet: RSS ${fixed(settled.rssMb)} MB ` +
+    `(≈${fixed(((settled.rssMb - baseline.rssMb) * 1024) / Math.max(1, parked), 0)} kB per parked run)`);
 
   let idle: ParkedResult['idle'];
   // Streams on a machine where runs are still parking would count their work as the streams'.
@@ -292,7 +301,7 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
     `awaiting_approval (polled every 500 ms): p50 ${ms(percentile(lags, 50))}, p95 ${ms(percentile(lags, 95))}, max ${ms(Math.max(...lags))}`);
   console.log(`  ${finished} of ${runIds.length} finished ${fixed(resumedSeconds)} s after the first approval; load average ${loadAverage()}`);
   return {
-    size, parked, parkSeconds, baselineMb: baseline.rssMb, rssMb: after.rssMb, peakMb: after.peakMb, approveSeconds, resumedSeconds, finished, idle,
+    size, parked, parkSeconds, baselineMb: baseline.rssMb, rssMb: after.rssMb, settledMb: settled.rssMb, peakMb: after.peakMb, approveSeconds, resumedSeconds, finished, idle,
     resumedAllSeconds, resumeLagP95: percentile(lags, 95),
   };
 }
@@ -534,7 +543,8 @@ async function main() {
     console.log('\nSummary (targets are goals; a miss is a finding)');
     if (sideBySide) printSummary(sideBySide);
     for (const p of parked) {
-      console.log(`  ${p.size} parked: worker RSS ${fixed(p.rssMb)} MB (baseline ${fixed(p.baselineMb)} MB, ≈${fixed(((p.rssMb - p.baselineMb) * 1024) / Math.max(1, p.parked), 0)} kB/run); ` +
+      console.log(`  ${p.size} parked: worker RSS ${fixed(p.settledMb)} MB ${PARK_SETTLE_S} s after the last parked (${fixed(p.rssMb)} MB as it parked, ` +
+        `baseline ${fixed(p.baselineMb)} MB, ≈${fixed(((p.settledMb - p.baselineMb) * 1024) / Math.max(1, p.parked), 0)} kB/run); ` +
         `all resumed ${fixed(p.resumedAllSeconds)} s after the first approval (approvals took ${fixed(p.approveSeconds)} s; a run's own resume p95 ${ms(p.resumeLagP95)}), ` +
         `all ${p.finished === p.parked ? '' : `but ${p.parked - p.finished} `}finished after ${fixed(p.resumedSeconds)} s   target (10,000): ≤ 512 MB, all resumed ≤ 60 s`);
       if (p.idle) {

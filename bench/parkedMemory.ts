@@ -7,7 +7,8 @@
  * the SDK runs workflow code; the main thread's heap does not grow with parked runs) between a heap
  * snapshot before and one after (each collects garbage first; bench/threadHeapSnapshots.cjs takes
  * them on SIGWINCH, because the Temporal SDK stops the worker on SIGUSR2; a snapshot costs the
- * worker ~140 MB of RSS itself). BENCH_WORKER_ENV
+ * worker ~140 MB of RSS itself). BENCH_SETTLE_S (0) seconds after parking, the RSS again: V8's
+ * memory reducer returns pages once the worker has been quiet for a while. BENCH_WORKER_ENV
  * ("NAME=value NAME=value") varies the worker's configuration, e.g. BOSUN_MAX_CACHED_WORKFLOWS=20.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { fixed, mapLimit, sleep } from './stats';
 const PARKED = envInt('BENCH_PARKED', 300);
 const ROUNDS = envInt('BENCH_ROUNDS', 2);
 const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS === '1';
+const SETTLE_S = envInt('BENCH_SETTLE_S', 0);
 const workerEnv = Object.fromEntries((process.env.BENCH_WORKER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 /** Anonymous, file-backed and swapped memory of a process, in MB (smaps_rollup). */
@@ -104,6 +106,10 @@ async function main() {
       const ids = await parkRuns(stack, db, PARKED, round * PARKED);
       await sleep(3000);
       rss(`round ${round}: ${PARKED} parked:`);
+      if (SETTLE_S > 0) {
+        await sleep(SETTLE_S * 1000);
+        rss(`  ${SETTLE_S} s later:`);
+      }
       if (first && round === 1) {
         const second = await snapshot(pid, dir);
         rss('  after a heap snapshot (it collects garbage):');
