@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/shadowFixtures';
 import { countRefunds, startTestStack, type TestStack } from '../support/testStack';
 
 /**
@@ -13,11 +14,18 @@ describe('worker versioning', () => {
   });
   afterAll(() => stack?.close());
 
-  const versionOf = async (runId: string) => {
+  /**
+   * The deployment version Temporal recorded for the run. Temporal records it when the run's first
+   * workflow task completes, which can come after the run's row says awaiting_approval (a local
+   * activity inside that task writes the row), so this waits until there is one (failed once in CI
+   * on a busy machine with `buildId: undefined`).
+   */
+  const versionOf = (runId: string) => eventually(async () => {
     const { raw } = await stack.temporal.workflow.getHandle(runId).describe();
     const info = raw.workflowExecutionInfo?.versioningInfo;
-    return { behavior: info?.behavior, buildId: info?.deploymentVersion?.buildId };
-  };
+    const buildId = info?.deploymentVersion?.buildId;
+    return buildId ? { behavior: info?.behavior, buildId } : undefined;
+  });
 
   it('pins a run to the build it started on while a new build takes new runs', async () => {
     const oldRun = await stack.startRun('Refund order 1001');
