@@ -21,9 +21,16 @@ const script = {
   latencyMs: 20,
 };
 
-/** What a run's history says about its admission. */
+/**
+ * What a run's history says about its admission, read once its workflow has closed: the local
+ * activities of its last workflow task (a safety poll's check, the finishing step) reach the history
+ * only when that task completes, after the run's row already says it ended (failed once in CI
+ * counting 1 check in a test that took its 2 s safety poll: the second check's marker not there yet).
+ */
 async function admissionOf(stack: TestStack, runId: string) {
-  const events = (await stack.temporal.workflow.getHandle(runId).fetchHistory()).events ?? [];
+  const handle = stack.temporal.workflow.getHandle(runId);
+  await handle.result();
+  const events = (await handle.fetchHistory()).events ?? [];
   const types = new Map<string, string>();
   let checks = 0;
   let retriedAttempts = 0;
