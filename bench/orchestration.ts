@@ -10,9 +10,10 @@
  *       through the API, BENCH_PARK_CONCURRENCY on their way to parking at a time): worker RSS, then after a burst of
  *       approvals (BENCH_APPROVE_CONCURRENCY at a time) the time until none is left awaiting approval
  *       (resumed: its workflow took the decision up), each run's own resume lag, and the time until
- *       all have finished. The RSS is read twice: as the last run parks, and BENCH_PARK_SETTLE_S (60)
- *       seconds later, the worker quiet (V8's memory reducer then returns the collector's headroom:
- *       the steady state of a worker holding that many parked runs) ("none" skips [4] and [5]; BENCH_SCENARIO=parked runs [4] and [5] alone)
+ *       all have finished ("none" skips [4] and [5]; BENCH_SCENARIO=parked runs [4] and [5] alone).
+ *       The RSS is read twice: as the last run parks, and BENCH_PARK_SETTLE_S (60) seconds later,
+ *       the worker quiet (V8's memory reducer has then returned the collector's headroom: the
+ *       steady state of a worker holding that many parked runs)
  *   [5] BENCH_IDLE_STREAMS (1000) idle SSE streams on parked runs: database transactions per second
  *       and, from PostgreSQL's statement log, statements per process and shape, without and with them
  *   [6] BENCH_STREAMED_RUNS (10) streamed runs one at a time: time to first token (POST to the first
@@ -233,6 +234,9 @@ interface ParkedResult {
   idle?: { streams: number; withoutPerSecond: number; withPerSecond: number; fromLogPerSecond?: number; apiPerSecond?: number };
 }
 
+/** RSS growth over the baseline per parked run, in kB. */
+const kbPerParkedRun = (rssMb: number, baselineMb: number, parked: number) => fixed(((rssMb - baselineMb) * 1024) / Math.max(1, parked), 0);
+
 async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, size: number, idleStreams: number): Promise<ParkedResult> {
   console.log(`\n[4] ${size} runs parked on approval (a fresh worker; ${PARK_CONCURRENCY} on their way to parking at a time)`);
   await stack.restartWorker();
@@ -273,11 +277,11 @@ async function parkedRuns(stack: BenchStack, services: BenchServices, db: Db, si
   await sleep(3000); // the last workflow tasks settle
   const after = residentMemory(pid);
   console.log(`  ${parked} of ${size} parked in ${fixed(parkSeconds)} s; worker RSS ${fixed(after.rssMb)} MB (baseline ${fixed(baseline.rssMb)} MB, ` +
-    `peak ${fixed(after.peakMb)} MB; ≈${fixed(((after.rssMb - baseline.rssMb) * 1024) / Math.max(1, parked), 0)} kB per parked run)`);
+    `peak ${fixed(after.peakMb)} MB; ≈${kbPerParkedRun(after.rssMb, baseline.rssMb, parked)} kB per parked run)`);
   await sleep(PARK_SETTLE_S * 1000);
   const settled = residentMemory(pid);
   console.log(`  ${PARK_SETTLE_S} s later, the worker quiet: RSS ${fixed(settled.rssMb)} MB ` +
-    `(≈${fixed(((settled.rssMb - baseline.rssMb) * 1024) / Math.max(1, parked), 0)} kB per parked run)`);
+    `(≈${kbPerParkedRun(settled.rssMb, baseline.rssMb, parked)} kB per parked run)`);
 
   let idle: ParkedResult['idle'];
   // Streams on a machine where runs are still parking would count their work as the streams'.
@@ -544,7 +548,7 @@ async function main() {
     if (sideBySide) printSummary(sideBySide);
     for (const p of parked) {
       console.log(`  ${p.size} parked: worker RSS ${fixed(p.settledMb)} MB ${PARK_SETTLE_S} s after the last parked (${fixed(p.rssMb)} MB as it parked, ` +
-        `baseline ${fixed(p.baselineMb)} MB, ≈${fixed(((p.settledMb - p.baselineMb) * 1024) / Math.max(1, p.parked), 0)} kB/run); ` +
+        `baseline ${fixed(p.baselineMb)} MB, ≈${kbPerParkedRun(p.settledMb, p.baselineMb, p.parked)} kB/run); ` +
         `all resumed ${fixed(p.resumedAllSeconds)} s after the first approval (approvals took ${fixed(p.approveSeconds)} s; a run's own resume p95 ${ms(p.resumeLagP95)}), ` +
         `all ${p.finished === p.parked ? '' : `but ${p.parked - p.finished} `}finished after ${fixed(p.resumedSeconds)} s   target (10,000): ≤ 512 MB, all resumed ≤ 60 s`);
       if (p.idle) {

@@ -7,7 +7,7 @@
  * the SDK runs workflow code; the main thread's heap does not grow with parked runs) between a heap
  * snapshot before and one after (each collects garbage first; bench/threadHeapSnapshots.cjs takes
  * them on SIGWINCH, because the Temporal SDK stops the worker on SIGUSR2; a snapshot costs the
- * worker ~140 MB of RSS itself). BENCH_SETTLE_S (0) seconds after parking, the RSS again: V8's
+ * worker ~140 MB of RSS itself). BENCH_SETTLE_S (unset: not read) seconds after parking, the RSS again: V8's
  * memory reducer returns pages once the worker has been quiet for a while. BENCH_WORKER_ENV
  * ("NAME=value NAME=value") varies the worker's configuration, e.g. BOSUN_MAX_CACHED_WORKFLOWS=20.
  */
